@@ -1,0 +1,342 @@
+"""The batched many-run training loop over one frozen backbone.
+
+R independent runs (task x seed x config) train in one loop: every step each active run draws its
+own mini-batch from its own data with its own random generator, the rows of all runs go through
+the frozen model as one batch, and each row's prompt is gathered from the method's parameters by
+the row's run index. The loss is the sum over runs of each run's mean row loss, so a run's
+gradient is exactly the one it would get alone. Everything else stays per run: an optimiser
+parameter group (its own learning rate and Adam state), gradient clipping, dev evaluation,
+best-dev checkpoint, early stopping and divergence detection.
+
+A method (``ipt_core.methods``) owns the parameters and says how a row's prompt is made; the
+bank owns the loop.
+"""
+from __future__ import annotations
+
+import math
+import time
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass, field
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .backbones import Backbone, Encoded
+from .metrics import accuracy, macro_f1
+from .tasks import Example, Task
+
+
+class Cancelled(RuntimeError):
+    """Raised inside the loop when the caller's cancel callback says stop."""
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """One run of a bank. ``tasks`` has one name for single-task methods, several for MSF."""
+
+    tasks: tuple[str, ...]
+    seed: int = 0
+    lr: float = 0.01
+    steps: int = 300
+    batch_size: int = 16
+    eval_every: int = 50
+    patience: int | None = None  # in evaluations without improvement; None: never stop early
+    max_grad_norm: float = 1.0
+    weight_decay: float = 0.0
+
+    def to_json(self) -> dict:
+        return asdict(self) | {"tasks": list(self.tasks)}
+
+
+@dataclass
+class RunResult:
+    """What one run produced: scores at its best dev checkpoint, curves and the checkpoint itself."""
+
+    config: RunConfig
+    status: str  # "done", "early_stopped", "diverged"
+    best_step: int
+    dev_acc: float
+    dev_f1: float
+    test_acc: float
+    test_f1: float
+    per_task: dict[str, dict[str, float]]
+    dev_curve: list[tuple[int, float]]
+    loss_curve: list[tuple[int, float]]
+    state: dict[str, torch.Tensor]
+    seconds: float = 0.0
+    test_pred: dict[str, list[int]] = field(default_factory=dict)
+
+
+def pick_device(device: str | None = None) -> torch.device:
+    """``"auto"``/None: CUDA when present, else CPU."""
+    if device in (None, "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def autocast_for(device: torch.device):
+    """bf16 autocast on CUDA; fp32 (no autocast) on CPU."""
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return nullcontext()
+
+
+class _Sampler:
+    """Epoch-wise shuffling over a run's pooled training rows, driven by the run's own generator."""
+
+    def __init__(self, n_rows: int, seed: int):
+        self.n = n_rows
+        self.gen = torch.Generator().manual_seed(seed)
+        self.order: list[int] = []
+
+    def take(self, k: int) -> list[int]:
+        out: list[int] = []
+        while len(out) < k:
+            if not self.order:
+                self.order = torch.randperm(self.n, generator=self.gen).tolist()
+            need = k - len(out)
+            out += self.order[:need]
+            self.order = self.order[need:]
+        return out
+
+
+def evaluate_rows(
+    backbone: Backbone,
+    method,
+    rows: Sequence[tuple[int, int, Example]],
+    task_index: dict[str, int],
+    label_table,
+    *,
+    batch_size: int = 128,
+    device: torch.device,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Predictions and per-row losses for ``(run, task, example)`` rows, in order."""
+    preds, losses = [], []
+    with torch.no_grad(), autocast_for(device):
+        for i in range(0, len(rows), batch_size):
+            chunk = rows[i : i + batch_size]
+            enc = backbone.collate([r[2] for r in chunk]).to(device)
+            run_ids = torch.tensor([r[0] for r in chunk], device=device)
+            task_ids = torch.tensor([r[1] for r in chunk], device=device)
+            gold = torch.tensor([r[2].label for r in chunk], device=device)
+            prompt = method.prompts(run_ids, task_ids, enc) if method is not None else None
+            kind = method.prompt_kind if method is not None else "shallow"
+            logits = backbone.logits(enc, task_ids, label_table, prompt, kind).float()
+            preds.append(logits.argmax(-1).cpu().numpy())
+            losses.append(F.cross_entropy(logits, gold, reduction="none").cpu().numpy())
+    return np.concatenate(preds), np.concatenate(losses)
+
+
+def _score_runs(rows, preds, losses, tasks_by_index: list[Task]):
+    """Per (run, task): accuracy, macro-F1, mean loss."""
+    by: dict[tuple[int, int], tuple[list[int], list[int], list[float]]] = {}
+    for (r, t, ex), p, l in zip(rows, preds, losses):
+        g = by.setdefault((r, t), ([], [], []))
+        g[0].append(int(p))
+        g[1].append(ex.label)
+        g[2].append(float(l))
+    out: dict[tuple[int, int], dict] = {}
+    for (r, t), (p, g, l) in by.items():
+        out[(r, t)] = {
+            "acc": accuracy(p, g),
+            "f1": macro_f1(p, g, len(tasks_by_index[t].labels)),
+            "loss": float(np.mean(l)),
+            "pred": p,
+        }
+    return out
+
+
+def train_bank(
+    backbone: Backbone,
+    tasks: Sequence[Task],
+    method,
+    runs: Sequence[RunConfig],
+    *,
+    device: str | torch.device | None = None,
+    eval_batch_size: int = 128,
+    progress: Callable[[int, int, str], None] | None = None,
+    should_cancel: Callable[[], bool] | None = None,
+) -> list[RunResult]:
+    """Train ``runs`` together and return one ``RunResult`` per run, in order.
+
+    ``tasks`` holds every task any run names; ``method`` holds the parameters of all runs (its
+    ``run_parameters(r)``, ``shared_parameters()``, ``prompts(run_ids, task_ids, enc)``,
+    ``run_state(r)``/``load_run_state(r, state)``, ``prompt_kind``).
+    ``progress(step, total, message)`` is called after every step; ``should_cancel()`` is polled
+    every step and raises ``Cancelled``.
+
+    Example::
+
+        tasks = [suite.task("cr"), suite.task("mr")]
+        method = PromptTuning(backbone, [tasks[0], tasks[1]], seeds=[0, 0], n_tokens=8, kind="deep")
+        results = train_bank(backbone, tasks, method, [RunConfig(("cr",)), RunConfig(("mr",))])
+    """
+    device = pick_device(device) if not isinstance(device, torch.device) else device
+    backbone.to(device)
+    method.to(device)
+    task_index = {t.name: i for i, t in enumerate(tasks)}
+    for cfg in runs:
+        for name in cfg.tasks:
+            if name not in task_index:
+                raise KeyError(f"run names task {name!r}, which is not among the bank's tasks")
+    label_table = backbone.label_table(list(tasks))
+    R = len(runs)
+
+    # per-run pooled training rows: (task index, example)
+    pools = [[(task_index[n], ex) for n in cfg.tasks for ex in tasks[task_index[n]].train] for cfg in runs]
+    samplers = [_Sampler(len(p), cfg.seed) for p, cfg in zip(pools, runs)]
+    dev_rows = [(r, task_index[n], ex) for r, cfg in enumerate(runs) for n in cfg.tasks for ex in tasks[task_index[n]].dev]
+
+    groups = [
+        {"params": list(method.run_parameters(r)), "lr": cfg.lr, "weight_decay": cfg.weight_decay}
+        for r, cfg in enumerate(runs)
+    ]
+    shared = list(method.shared_parameters())
+    if shared:
+        groups.append({"params": shared, "lr": getattr(method, "shared_lr", runs[0].lr), "weight_decay": 0.0})
+    groups = [g for g in groups if g["params"]]
+    optimizer = torch.optim.Adam(groups) if groups else None
+    run_groups = [optimizer.param_groups[r] if optimizer and method.run_parameters(r) else None for r in range(R)]
+
+    active = [True] * R
+    status = ["done"] * R
+    best = [{"acc": -1.0, "loss": math.inf, "step": 0, "state": method.run_state(r)} for r in range(R)]
+    since_best = [0] * R
+    dev_curves: list[list[tuple[int, float]]] = [[] for _ in range(R)]
+    loss_curves: list[list[tuple[int, float]]] = [[] for _ in range(R)]
+    started = time.time()
+    total_steps = max(cfg.steps for cfg in runs)
+    tasks_list = list(tasks)
+
+    def run_dev_eval(step: int, which: list[int]):
+        rows = [row for row in dev_rows if row[0] in set(which)]
+        if not rows:
+            return
+        preds, losses = evaluate_rows(
+            backbone, method, rows, task_index, label_table, batch_size=eval_batch_size, device=device
+        )
+        scores = _score_runs(rows, preds, losses, tasks_list)
+        for r in which:
+            accs = [s["acc"] for (rr, _), s in scores.items() if rr == r]
+            ls = [s["loss"] for (rr, _), s in scores.items() if rr == r]
+            acc, loss = float(np.mean(accs)), float(np.mean(ls))
+            dev_curves[r].append((step, acc))
+            if acc > best[r]["acc"] or (acc == best[r]["acc"] and loss < best[r]["loss"]):
+                best[r] = {"acc": acc, "loss": loss, "step": step, "state": method.run_state(r)}
+                since_best[r] = 0
+            else:
+                since_best[r] += 1
+                if runs[r].patience is not None and since_best[r] >= runs[r].patience and active[r]:
+                    active[r] = False
+                    status[r] = "early_stopped"
+
+    run_dev_eval(0, list(range(R)))
+    method.train()
+    for step in range(1, total_steps + 1):
+        if should_cancel is not None and should_cancel():
+            raise Cancelled(f"cancelled at step {step} of {total_steps}")
+        for r, cfg in enumerate(runs):
+            if active[r] and step > cfg.steps:
+                active[r] = False
+        live = [r for r in range(R) if active[r]]
+        if not live:
+            break
+        batch: list[tuple[int, int, Example]] = []
+        for r in live:
+            for i in samplers[r].take(runs[r].batch_size):
+                t, ex = pools[r][i]
+                batch.append((r, t, ex))
+        enc = backbone.collate([b[2] for b in batch]).to(device)
+        run_ids = torch.tensor([b[0] for b in batch], device=device)
+        task_ids = torch.tensor([b[1] for b in batch], device=device)
+        gold = torch.tensor([b[2].label for b in batch], device=device)
+        with autocast_for(device):
+            prompt = method.prompts(run_ids, task_ids, enc)
+            logits = backbone.logits(enc, task_ids, label_table, prompt, method.prompt_kind).float()
+        row_loss = F.cross_entropy(logits, gold, reduction="none")
+        per_run = torch.zeros(R, device=device).index_add_(0, run_ids, row_loss)
+        counts = torch.zeros(R, device=device).index_add_(0, run_ids, torch.ones_like(row_loss))
+        per_run = per_run / counts.clamp_min(1)
+        extra = method.extra_loss(run_ids, task_ids) if hasattr(method, "extra_loss") else None
+        if extra is not None:
+            per_run = per_run + extra
+        run_losses = per_run.detach().cpu().tolist()
+        diverged = [r for r in live if not math.isfinite(run_losses[r])]
+        # a diverged run stops; its NaN must not reach the other runs' gradients
+        safe = torch.where(torch.isfinite(per_run), per_run, torch.zeros_like(per_run))
+        if optimizer is not None:
+            optimizer.zero_grad(set_to_none=True)
+            safe.sum().backward()
+            for r in live:
+                grp = run_groups[r]
+                if grp is None:
+                    continue
+                if r in diverged:
+                    for p in grp["params"]:
+                        p.grad = None
+                    continue
+                torch.nn.utils.clip_grad_norm_(grp["params"], runs[r].max_grad_norm)
+            if shared:
+                torch.nn.utils.clip_grad_norm_(shared, runs[0].max_grad_norm)
+            optimizer.step()
+        for r in diverged:
+            active[r] = False
+            status[r] = "diverged"
+            if run_groups[r] is not None:
+                run_groups[r]["lr"] = 0.0
+        for r in live:
+            loss_curves[r].append((step, run_losses[r]))
+        for r in range(R):
+            if not active[r] and run_groups[r] is not None:
+                run_groups[r]["lr"] = 0.0  # frozen for good: no more updates
+        due = [r for r in live if r not in diverged and (step % runs[r].eval_every == 0 or step == runs[r].steps)]
+        if due:
+            method.eval()
+            run_dev_eval(step, due)
+            method.train()
+        if progress is not None:
+            progress(step, total_steps, f"{len([r for r in range(R) if active[r]])}/{R} runs active")
+
+    # test with each run's best checkpoint
+    method.eval()
+    for r in range(R):
+        method.load_run_state(r, best[r]["state"])
+    test_rows = [(r, task_index[n], ex) for r, cfg in enumerate(runs) for n in cfg.tasks for ex in tasks[task_index[n]].test]
+    preds, losses = evaluate_rows(backbone, method, test_rows, task_index, label_table, batch_size=eval_batch_size, device=device)
+    test_scores = _score_runs(test_rows, preds, losses, tasks_list)
+    dev_final_rows = dev_rows
+    dpreds, dlosses = evaluate_rows(backbone, method, dev_final_rows, task_index, label_table, batch_size=eval_batch_size, device=device)
+    dev_scores = _score_runs(dev_final_rows, dpreds, dlosses, tasks_list)
+    elapsed = time.time() - started
+
+    results = []
+    for r, cfg in enumerate(runs):
+        per_task = {}
+        for n in cfg.tasks:
+            t = task_index[n]
+            per_task[n] = {
+                "dev_acc": dev_scores[(r, t)]["acc"],
+                "dev_f1": dev_scores[(r, t)]["f1"],
+                "test_acc": test_scores[(r, t)]["acc"],
+                "test_f1": test_scores[(r, t)]["f1"],
+            }
+        results.append(
+            RunResult(
+                config=cfg,
+                status=status[r],
+                best_step=best[r]["step"],
+                dev_acc=float(np.mean([v["dev_acc"] for v in per_task.values()])),
+                dev_f1=float(np.mean([v["dev_f1"] for v in per_task.values()])),
+                test_acc=float(np.mean([v["test_acc"] for v in per_task.values()])),
+                test_f1=float(np.mean([v["test_f1"] for v in per_task.values()])),
+                per_task=per_task,
+                dev_curve=dev_curves[r],
+                loss_curve=loss_curves[r],
+                state={k: v.detach().cpu().clone() for k, v in best[r]["state"].items()},
+                seconds=elapsed,
+                test_pred={n: test_scores[(r, task_index[n])]["pred"] for n in cfg.tasks},
+            )
+        )
+    return results

@@ -1,0 +1,200 @@
+"""Command line: argument parsing only; the work is done by ``experiments`` and friends.
+
+    python -m ipt_core tasks --suite demo [--json]
+    python -m ipt_core tune  --suite demo --tasks movie_sentiment,sms_spam --seeds 2 --steps 100 [--json]
+    python -m ipt_core probe --suite demo [--json]
+    python -m ipt_core export --suite demo --task sms_spam --seed 0 --out DIR [--format peft|safetensors]
+
+With ``--json`` the last line of stdout is one JSON object. Bad input prints one clear message
+(no traceback) and exits 2; a cancelled run (SIGTERM/SIGINT) exits 130.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import sys
+from dataclasses import fields
+
+from .backbones import DEFAULT_BACKBONE, BackboneError
+from .progress import CancelFlag, Reporter
+
+EXIT_BAD_INPUT = 2
+EXIT_CANCELLED = 130
+
+
+def _csv(value: str) -> list[str]:
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+def _ints(value: str) -> list[int]:
+    try:
+        return [int(v) for v in _csv(value)]
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {value!r}") from exc
+
+
+def _common(p: argparse.ArgumentParser, *, suite: bool = True) -> None:
+    if suite:
+        p.add_argument("--suite", default="demo", help="demo, a folder of task folders, a CrossFit folder, a CSV/TSV file, or hf:NAME")
+        p.add_argument("--k", type=int, default=None, help="resample k examples per label for train and dev")
+        p.add_argument("--data-seed", type=int, default=0, help="seed of the few-shot resample (with --k)")
+    p.add_argument("--backbone", default=DEFAULT_BACKBONE, help="encoder-sim | encoder-mlm:MODEL | seq2seq:MODEL | causal:MODEL")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    p.add_argument("--cache", default=None, help="result store folder (default $IPT_CACHE or ./cache)")
+    p.add_argument("--json", action="store_true", help="print one JSON object as the last line of stdout")
+
+
+def _pt_args(p: argparse.ArgumentParser) -> None:
+    from .methods.pt import PTConfig
+
+    d = PTConfig()
+    p.add_argument("--steps", type=int, default=d.steps)
+    p.add_argument("--lr", type=float, default=d.lr)
+    p.add_argument("--prompt-len", type=int, default=d.n_tokens)
+    p.add_argument("--prompt-kind", choices=["shallow", "deep"], default=d.kind)
+    p.add_argument("--batch-size", type=int, default=d.batch_size)
+    p.add_argument("--eval-every", type=int, default=d.eval_every)
+    p.add_argument("--patience", type=int, default=d.patience)
+    p.add_argument("--init", choices=["random", "vocab", "text"], default=d.init)
+    p.add_argument("--init-text", default=None, help="with --init text (default: the task's description)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m ipt_core", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("tasks", help="list a suite's tasks")
+    p.add_argument("--suite", default="demo")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("tune", help="prompt tuning for tasks x seeds, in one bank")
+    _common(p)
+    p.add_argument("--tasks", type=_csv, default=None, help="comma-separated task names (default: all)")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--seeds", type=int, default=1, help="number of seeds: 0..N-1")
+    g.add_argument("--seed-list", type=_ints, default=None, help="explicit seeds, e.g. 3,7")
+    p.add_argument("--no-baselines", action="store_true", help="skip the zero-shot reference row")
+    _pt_args(p)
+
+    p = sub.add_parser("probe", help="zero-shot and linear-probe reference rows")
+    _common(p)
+    p.add_argument("--tasks", type=_csv, default=None)
+
+    p = sub.add_parser("export", help="write a learned prompt as a PEFT adapter or plain safetensors")
+    _common(p)
+    p.add_argument("--task", required=True)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True)
+    p.add_argument("--format", choices=["peft", "safetensors"], default="peft")
+    _pt_args(p)
+    return parser
+
+
+def _store(args):
+    from .store import Store
+
+    return Store(args.cache)
+
+
+def _suite(args):
+    from .experiments import load_and_resample
+
+    return load_and_resample(args.suite, args.k, args.data_seed if args.k is not None else None)
+
+
+def _pt_config(args):
+    from .methods.pt import PTConfig
+
+    return PTConfig(
+        n_tokens=args.prompt_len, kind=args.prompt_kind, lr=args.lr, steps=args.steps, batch_size=args.batch_size,
+        eval_every=args.eval_every, patience=args.patience, init=args.init, init_text=args.init_text,
+    )
+
+
+def _emit(args, payload: dict, text: str) -> None:
+    if args.json:
+        print(text, file=sys.stderr) if text else None
+        print(json.dumps(payload))
+    else:
+        print(text)
+
+
+def cmd_tasks(args) -> int:
+    from .tasks import format_tasks_table, load_suite, tasks_report
+
+    suite = load_suite(args.suite)
+    _emit(args, tasks_report(suite), format_tasks_table(suite) if not args.json else "")
+    return 0
+
+
+def _format_rows(rows: list[dict], cols: list[str]) -> str:
+    out = ["  ".join(f"{c:>18}" for c in cols)]
+    for r in rows:
+        out.append("  ".join(f"{r[c]:>18.4f}" if isinstance(r[c], float) else f"{str(r[c]):>18}" for c in cols))
+    return "\n".join(out)
+
+
+def cmd_tune(args) -> int:
+    from .experiments import tune
+
+    suite = _suite(args)
+    seeds = args.seed_list if args.seed_list is not None else list(range(args.seeds))
+    cfg = _pt_config(args)
+    from .experiments import tune_command
+
+    command = tune_command(args.suite, args.tasks or [], seeds, cfg, args.backbone, args.k, args.data_seed)
+    reporter = Reporter("prompt tuning")
+    report = tune(
+        _store(args), suite, args.tasks, seeds, cfg, backbone=args.backbone, device=args.device,
+        progress=reporter, should_cancel=CancelFlag(), command=command, with_baselines=not args.no_baselines,
+    )
+    reporter.close()
+    cols = ["task", "seed", "dev_acc", "test_acc", "test_f1"] + ([] if args.no_baselines else ["zero_shot_test_acc"])
+    text = _format_rows(report.runs, cols) + f"\n{len(report.runs)} runs in {report.seconds:.1f} s" + (" (from the store)" if report.from_cache else "")
+    _emit(args, report.to_json(), text)
+    return 0
+
+
+def cmd_probe(args) -> int:
+    from .experiments import probe_all
+
+    rows = probe_all(_store(args), _suite(args), args.tasks, backbone=args.backbone, device=args.device,
+                     command="python -m ipt_core probe --suite " + shlex.quote(args.suite))
+    text = _format_rows(rows, ["task", "family", "zero_shot_test_acc", "probe_test_acc"])
+    _emit(args, {"tasks": rows}, text)
+    return 0
+
+
+def cmd_export(args) -> int:
+    from .export import export_prompt
+
+    out = export_prompt(
+        _store(args), _suite(args), args.task, args.seed, _pt_config(args), args.out, fmt=args.format,
+        backbone=args.backbone, device=args.device,
+    )
+    _emit(args, {"out": str(out), "format": args.format}, f"wrote {args.format} prompt to {out}")
+    return 0
+
+
+COMMANDS = {"tasks": cmd_tasks, "tune": cmd_tune, "probe": cmd_probe, "export": cmd_export}
+
+
+def main(argv: list[str] | None = None) -> int:
+    from .bank import Cancelled
+    from .store import StoreError
+    from .tasks import TaskDataError
+
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except (TaskDataError, BackboneError, StoreError, KeyError, ValueError) as exc:
+        msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
+        print(f"error: {msg}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except Cancelled as exc:
+        print(f"cancelled: {exc}", file=sys.stderr)
+        return EXIT_CANCELLED

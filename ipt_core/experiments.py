@@ -1,0 +1,215 @@
+"""The experiments as functions: inputs -> results in the store.
+
+Every result is keyed by everything that decides it (method and hyper-parameters, backbone id
+and weights hash, the task's data hash, seed, code version), so a second identical request is
+served from the store without training, and the CLI on a GPU server and the app on a laptop
+share results through one store folder.
+"""
+from __future__ import annotations
+
+import shlex
+import time
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Callable, Sequence
+
+from . import baselines
+from .backbones import DEFAULT_BACKBONE, Backbone, load_backbone
+from .bank import RunConfig, pick_device, train_bank
+from .methods.pt import CODE_VERSION as PT_VERSION
+from .methods.pt import PromptTuning, PTConfig, init_prompt
+from .store import Entry, Store
+from .tasks import Suite, Task, load_suite
+
+Progress = Callable[[int, int, str], None]
+
+
+@lru_cache(maxsize=4)
+def cached_backbone(spec: str = DEFAULT_BACKBONE, device: str = "cpu") -> Backbone:
+    """One loaded backbone per (spec, device) per process: the model is frozen, so it is shared."""
+    return load_backbone(spec, device=device)
+
+
+def select_tasks(suite: Suite, names: Sequence[str] | None) -> list[Task]:
+    """The named tasks of a suite, in the given order (all when ``names`` is empty)."""
+    return list(suite.subset(names).tasks) if names else list(suite.tasks)
+
+
+def pt_spec(backbone: Backbone, task: Task, seed: int, cfg: PTConfig) -> dict:
+    """Everything that decides one prompt-tuning run's result."""
+    return {
+        "method": "pt",
+        "code_version": PT_VERSION,
+        "backbone": backbone.identity(),
+        "task": task.name,
+        "task_data": task.data_hash(),
+        "seed": seed,
+        "config": cfg.to_json(),
+    }
+
+
+def baseline_spec(kind: str, backbone: Backbone, task: Task) -> dict:
+    return {
+        "method": kind,
+        "code_version": baselines.CODE_VERSION,
+        "backbone": backbone.identity(),
+        "task": task.name,
+        "task_data": task.data_hash(),
+    }
+
+
+def _task_meta(task: Task) -> dict:
+    return {"task": task.name, "family": task.type, "labels": list(task.labels), "data_seed": task.data_seed, "k": task.k}
+
+
+def get_baseline(
+    store: Store, kind: str, backbone: Backbone, task: Task, *, device=None, command: str | None = None
+) -> Entry:
+    """The zero-shot or linear-probe row of a task, computed once and then served from the store."""
+    spec = baseline_spec(kind, backbone, task)
+    entry = store.get(spec)
+    if entry is None:
+        fn = baselines.zero_shot if kind == "zero_shot" else baselines.linear_probe
+        t0 = time.time()
+        scores = fn(backbone, task, device=device)
+        meta = _task_meta(task) | scores | {"seconds": time.time() - t0}
+        entry = store.put(kind, spec, meta, command=command)
+    return entry
+
+
+@dataclass
+class TuneReport:
+    """Per-run rows of a ``tune`` request, in (task, seed) order, and where they came from."""
+
+    runs: list[dict]
+    seconds: float
+    from_cache: bool
+    keys: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        return {"runs": self.runs, "seconds": self.seconds, "from_cache": self.from_cache}
+
+
+def tune_command(suite: str, tasks: Sequence[str], seeds: Sequence[int], cfg: PTConfig, backbone: str, k=None, data_seed=None) -> str:
+    """The CLI command that reproduces a tune request."""
+    parts = ["python", "-m", "ipt_core", "tune", "--suite", suite]
+    if tasks:
+        parts += ["--tasks", ",".join(tasks)]
+    parts += ["--seed-list", ",".join(str(s) for s in seeds)]
+    d = PTConfig()
+    for name, flag in [("steps", "--steps"), ("lr", "--lr"), ("n_tokens", "--prompt-len"), ("kind", "--prompt-kind"),
+                       ("batch_size", "--batch-size"), ("init", "--init"), ("eval_every", "--eval-every"), ("patience", "--patience")]:
+        v = getattr(cfg, name)
+        if v != getattr(d, name):
+            parts += [flag, str(v)]
+    if backbone != DEFAULT_BACKBONE:
+        parts += ["--backbone", backbone]
+    if k is not None:
+        parts += ["--k", str(k), "--data-seed", str(data_seed or 0)]
+    return shlex.join(parts)
+
+
+def tune(
+    store: Store,
+    suite: Suite,
+    task_names: Sequence[str] | None = None,
+    seeds: Sequence[int] = (0,),
+    cfg: PTConfig = PTConfig(),
+    *,
+    backbone: str | Backbone = DEFAULT_BACKBONE,
+    device: str | None = None,
+    progress: Progress | None = None,
+    should_cancel: Callable[[], bool] | None = None,
+    command: str | None = None,
+    with_baselines: bool = True,
+) -> TuneReport:
+    """Prompt tuning for every (task, seed): cached runs are read, the rest train in ONE bank.
+
+    Example::
+
+        report = tune(Store(), load_suite("demo"), ["movie_sentiment", "sms_spam"], seeds=[0, 1],
+                      cfg=PTConfig(steps=20))
+        report.runs[0]   # {"task": ..., "seed": 0, "dev_acc": ..., "test_acc": ..., ...}
+    """
+    t0 = time.time()
+    dev = pick_device(device)
+    bb = backbone if isinstance(backbone, Backbone) else cached_backbone(backbone, str(dev))
+    tasks = select_tasks(suite, task_names)
+    wanted = [(t, s) for t in tasks for s in seeds]
+    specs = [pt_spec(bb, t, s, cfg) for t, s in wanted]
+    entries: list[Entry | None] = [store.get(sp) for sp in specs]
+    todo = [i for i, e in enumerate(entries) if e is None]
+    if todo:
+        init = [
+            init_prompt(bb, cfg.n_tokens, cfg.kind, cfg.init, seed=wanted[i][1], text=cfg.init_text or wanted[i][0].description)
+            for i in todo
+        ]
+        method = PromptTuning(init, cfg.kind)
+        runs = [
+            RunConfig(
+                tasks=(wanted[i][0].name,), seed=wanted[i][1], lr=cfg.lr, steps=cfg.steps, batch_size=cfg.batch_size,
+                eval_every=cfg.eval_every, patience=cfg.patience, max_grad_norm=cfg.max_grad_norm,
+            )
+            for i in todo
+        ]
+        bank_tasks = list({wanted[i][0].name: wanted[i][0] for i in todo}.values())
+        results = train_bank(bb, bank_tasks, method, runs, device=dev, progress=progress, should_cancel=should_cancel)
+        for i, res in zip(todo, results):
+            task, seed = wanted[i]
+            meta = _task_meta(task) | {
+                "seed": seed,
+                "status": res.status,
+                "best_step": res.best_step,
+                "dev_acc": res.dev_acc,
+                "dev_f1": res.dev_f1,
+                "test_acc": res.test_acc,
+                "test_f1": res.test_f1,
+                "dev_curve": res.dev_curve,
+                "loss_curve": res.loss_curve,
+                "bank_seconds": res.seconds,
+                "bank_size": len(results),
+                "device": str(dev),
+                "test_pred": res.test_pred[task.name],
+            }
+            entries[i] = store.put("pt_run", specs[i], meta, {"prompt": res.state["prompt"]}, command=command)
+    zs = {}
+    if with_baselines:
+        for t in tasks:
+            zs[t.name] = get_baseline(store, "zero_shot", bb, t, device=dev, command=command).meta
+    rows = []
+    for (task, seed), e in zip(wanted, entries):
+        m = e.meta
+        row = {
+            "task": task.name,
+            "seed": seed,
+            "dev_acc": m["dev_acc"],
+            "test_acc": m["test_acc"],
+            "test_f1": m["test_f1"],
+            "status": m["status"],
+            "key": e.key,
+        }
+        if with_baselines:
+            row["zero_shot_test_acc"] = zs[task.name]["test_acc"]
+        rows.append(row)
+    return TuneReport(rows, time.time() - t0, from_cache=not todo, keys=[e.key for e in entries])
+
+
+def probe_all(store: Store, suite: Suite, task_names=None, *, backbone=DEFAULT_BACKBONE, device=None, command=None) -> list[dict]:
+    """Zero-shot and linear-probe rows for every task (cached)."""
+    dev = pick_device(device)
+    bb = backbone if isinstance(backbone, Backbone) else cached_backbone(backbone, str(dev))
+    out = []
+    for t in select_tasks(suite, task_names):
+        zs = get_baseline(store, "zero_shot", bb, t, device=dev, command=command).meta
+        lp = get_baseline(store, "probe", bb, t, device=dev, command=command).meta
+        out.append({"task": t.name, "family": t.type, "zero_shot_test_acc": zs["test_acc"], "probe_test_acc": lp["test_acc"],
+                    "zero_shot_test_f1": zs["test_f1"], "probe_test_f1": lp["test_f1"]})
+    return out
+
+
+def load_and_resample(spec: str, k: int | None = None, data_seed: int | None = None) -> Suite:
+    """Load a suite; with ``k``, draw a new few-shot sample of every task (IPT's "different data")."""
+    suite = load_suite(spec)
+    if k is None:
+        return suite
+    return Suite(suite.name, suite.source, tuple(t.resample(k, data_seed or 0) for t in suite.tasks))

@@ -1,0 +1,145 @@
+"""Prompt tuning (PT): one trainable soft prompt per run, gathered per row from a bank.
+
+Shallow prompts are ``[n, d]`` vectors in front of the input embeddings; deep prompts are
+``[L, n, d]``, one set per layer, replacing the prompt positions' hidden states at every layer.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Sequence
+
+import torch
+from torch import nn
+
+from ..backbones import Backbone, Encoded
+
+INIT_CHOICES = ("random", "vocab", "text", "prompt")
+CODE_VERSION = "pt-1"
+
+
+@dataclass(frozen=True)
+class PTConfig:
+    """Hyper-parameters of prompt tuning; the defaults are the ones the README's sweep supports."""
+
+    n_tokens: int = 8
+    kind: str = "deep"  # "shallow" or "deep"
+    lr: float = 0.01
+    steps: int = 300
+    batch_size: int = 16
+    eval_every: int = 50
+    patience: int | None = None
+    max_grad_norm: float = 1.0
+    init: str = "vocab"  # random | vocab | text | prompt
+    init_text: str | None = None
+
+    def __post_init__(self):
+        if self.kind not in ("shallow", "deep"):
+            raise ValueError(f"prompt kind must be 'shallow' or 'deep', got {self.kind!r}")
+        if self.init not in INIT_CHOICES:
+            raise ValueError(f"prompt init must be one of {INIT_CHOICES}, got {self.init!r}")
+        if self.init == "text" and not self.init_text:
+            raise ValueError("init='text' needs init_text")
+        if self.n_tokens < 1 or self.steps < 1 or self.batch_size < 1 or self.lr <= 0:
+            raise ValueError("n_tokens, steps, batch_size and lr must be positive")
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def _vocab_ids(backbone: Backbone, n: int, gen: torch.Generator) -> torch.Tensor:
+    """``n`` token ids sampled from the ordinary vocabulary (no special tokens, first 5000 word pieces)."""
+    special = set(backbone.tokenizer.all_special_ids)
+    vocab = backbone.input_embeddings().weight.shape[0]
+    lo = 1000 if vocab > 6000 else 0  # skip BERT's [unused] block and control tokens where there are many
+    hi = min(vocab, lo + 5000)
+    ids = []
+    while len(ids) < n:
+        i = int(torch.randint(lo, hi, (1,), generator=gen))
+        if i not in special:
+            ids.append(i)
+    return torch.tensor(ids)
+
+
+def init_prompt(
+    backbone: Backbone,
+    n_tokens: int,
+    kind: str,
+    init: str = "vocab",
+    *,
+    seed: int = 0,
+    text: str | None = None,
+    prompt: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """An initial prompt for one run: ``[n, d]`` (shallow) or ``[L, n, d]`` (deep).
+
+    - ``random``: normal noise at the scale of the word embeddings (shallow) or of each layer's
+      hidden states (deep);
+    - ``vocab``: embeddings of sampled vocabulary tokens (deep: their hidden states at every layer);
+    - ``text``: the same for the tokens of ``text`` (e.g. the task's description);
+    - ``prompt``: a given tensor of the right shape (e.g. from another run or from IST).
+
+    Example::
+
+        p = init_prompt(bb, 8, "deep", "vocab", seed=1)   # [6, 8, 384] for MiniLM
+    """
+    gen = torch.Generator().manual_seed(seed)
+    shape = backbone.prompt_shape(n_tokens, kind)
+    if init == "prompt":
+        if prompt is None or tuple(prompt.shape) != shape:
+            raise ValueError(f"init='prompt' needs a tensor of shape {shape}, got {None if prompt is None else tuple(prompt.shape)}")
+        return prompt.detach().clone().float().cpu()
+    if init == "text":
+        if not text:
+            raise ValueError("init='text' needs text")
+        ids = backbone.tokenizer(text, add_special_tokens=False)["input_ids"] or [0]
+        ids = torch.tensor((ids * (n_tokens // len(ids) + 1))[:n_tokens])
+    else:
+        ids = _vocab_ids(backbone, n_tokens, gen)
+    with torch.no_grad():
+        ids = ids.to(backbone.device)
+        if kind == "shallow":
+            base = backbone.input_embeddings().weight[ids].float().cpu()
+        else:
+            base = backbone.layer_inputs(ids).float().cpu()  # [L, n, d]
+    if init != "random":
+        return base.clone()
+    if kind == "shallow":
+        scale = backbone.input_embeddings().weight.float().std().item()
+        return torch.randn(shape, generator=gen) * scale
+    scale = base.std(dim=(1, 2), keepdim=True)  # per layer
+    return torch.randn(shape, generator=gen) * scale
+
+
+class PromptTuning(nn.Module):
+    """A bank of independent soft prompts, one per run.
+
+    ``prompts(run_ids, task_ids, enc)`` gathers each row's prompt: ``[B, n, d]`` or ``[B, L, n, d]``.
+
+    Example::
+
+        m = PromptTuning([init_prompt(bb, 8, "deep", seed=s) for s in range(3)], kind="deep")
+        m.prompts(torch.tensor([0, 2]), None, None).shape   # [2, 6, 8, 384]
+    """
+
+    name = "pt"
+
+    def __init__(self, initial: Sequence[torch.Tensor], kind: str):
+        super().__init__()
+        self.prompt_kind = kind
+        self.params = nn.ParameterList([nn.Parameter(p.detach().clone().float()) for p in initial])
+
+    def run_parameters(self, r: int) -> list[nn.Parameter]:
+        return [self.params[r]]
+
+    def shared_parameters(self) -> list[nn.Parameter]:
+        return []
+
+    def prompts(self, run_ids: torch.Tensor, task_ids: torch.Tensor | None, enc: Encoded | None) -> torch.Tensor:
+        return torch.stack(list(self.params))[run_ids]
+
+    def run_state(self, r: int) -> dict[str, torch.Tensor]:
+        return {"prompt": self.params[r].detach().clone()}
+
+    def load_run_state(self, r: int, state: dict[str, torch.Tensor]) -> None:
+        with torch.no_grad():
+            self.params[r].copy_(state["prompt"])

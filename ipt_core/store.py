@@ -1,0 +1,831 @@
+"""Content-addressed result store: tensors in safetensors, metadata in JSON, atomic writes.
+
+Every result (a prompt-tuning run, a probe, a found subspace, ...) is stored under a key that is the
+sha256 of the canonical JSON of its ``spec``: everything that decides the result (method,
+hyper-parameters, backbone id and weights hash, task data hash, seed, code version). The caller builds
+the spec; the store hashes it. Same spec, same key, same result, so a result computed once is reused by
+the CLI and browsed by the app.
+
+Layout under the store root (``$IPT_CACHE`` or ``<repo>/cache``)::
+
+    objects/<key[:2]>/<key>/entry.json            key, kind, spec, meta, command, created, checksum ...
+    objects/<key[:2]>/<key>/tensors.safetensors   only when the entry has tensors
+    tmp/<uuid>/                                   entries being written (never visible)
+    corrupt/<key>-<timestamp>/                    entries found corrupt (moved aside, never shown)
+    checkpoints/<key>/                            scratch space of resumable runs
+
+A write builds the entry in ``tmp/``, fsyncs it and renames the directory into ``objects/``; readers
+(the Streamlit app, other CLI jobs) therefore see a whole entry or none. Every read verifies the JSON
+checksum and the sha256 of the tensor file; a corrupt entry is logged, moved to ``corrupt/`` and
+reported as absent so that the caller recomputes it. Pickles are never loaded.
+
+Example:
+    >>> import tempfile, torch
+    >>> store = Store(tempfile.mkdtemp())
+    >>> spec = {"method": "pt", "task": "sst2", "seed": 0, "lr": 0.03, "code_version": "pt-1"}
+    >>> e = store.put("pt_run", spec, {"acc": 0.81}, {"prompt": torch.zeros(4, 8)},
+    ...               command="python -m ipt_core pt --task sst2 --seed 0")
+    >>> store.get(spec).meta["acc"], store.get(e.key).tensor("prompt").shape
+    (0.81, torch.Size([4, 8]))
+    >>> [x.spec["task"] for x in store.query("pt_run", seed=0)]
+    ['sst2']
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import json
+import logging
+import math
+import os
+import re
+import shutil
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Iterator
+
+if TYPE_CHECKING:  # torch is imported lazily: listing the store does not need it
+    import torch
+
+__all__ = [
+    "StoreError",
+    "CorruptEntryError",
+    "spec_key",
+    "default_root",
+    "Entry",
+    "Store",
+]
+
+log = logging.getLogger("ipt_core.store")
+
+ENTRY_JSON = "entry.json"
+TENSOR_FILE = "tensors.safetensors"
+FORMAT_VERSION = 1
+_KEY_RE = re.compile(r"^[0-9a-f]{64}$")
+_RECORD_FIELDS = frozenset(
+    {"format", "key", "kind", "spec", "meta", "command", "created", "code_version", "files", "tensors",
+     "checksum"}
+)
+
+
+class StoreError(RuntimeError):
+    """A store operation failed (disk full, permission denied, ...); the message names store and key."""
+
+
+class CorruptEntryError(StoreError):
+    """An entry's files do not match its recorded checksums (truncated, edited, missing)."""
+
+
+class _Corrupt(Exception):
+    """Internal: the entry directory exists but is not a valid entry (the argument says why)."""
+
+
+class _Gone(Exception):
+    """Internal: the entry directory vanished while being read (deleted or quarantined by another process)."""
+
+
+# --------------------------------------------------------------------------------------------------
+# canonical JSON and keys
+
+
+def _field_path(parent: str, key: str | int) -> str:
+    if isinstance(key, int):
+        return f"{parent}[{key}]"
+    if key.isidentifier():
+        return f"{parent}.{key}"
+    return f"{parent}[{key!r}]"
+
+
+def _check_json(value: Any, path: str, nonfinite: type[Exception]) -> None:
+    """Raise TypeError (or ``nonfinite`` for NaN/inf) naming ``path`` if ``value`` is not strict JSON.
+
+    Allowed: None, bool, int, finite float, str, list/tuple of those, dict with str keys of those.
+    """
+    if value is None or isinstance(value, (bool, int)):
+        return
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise nonfinite(f"{path}: non-finite float {value!r} is not allowed (the store keeps strict JSON)")
+        return
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as e:
+            raise TypeError(f"{path}: string is not valid UTF-8 ({e.reason})") from None
+        return
+    if isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            _check_json(item, _field_path(path, i), nonfinite)
+        return
+    if isinstance(value, dict):
+        for k, item in value.items():
+            if not isinstance(k, str):
+                raise TypeError(
+                    f"{path}: dict key {k!r} ({type(k).__name__}) is not a str; JSON keys must be strings"
+                )
+            _check_json(item, _field_path(path, k), nonfinite)
+        return
+    t = type(value)
+    hint = ""
+    if t.__module__ == "torch" or t.__module__.startswith("torch."):
+        hint = "; put a hash of it in the spec and the tensor itself in put(tensors=...)"
+    elif t.__module__ == "numpy":
+        hint = "; convert it with int(), float() or .tolist()"
+    elif isinstance(value, (set, frozenset)):
+        hint = "; use a sorted list"
+    raise TypeError(f"{path}: {t.__module__}.{t.__qualname__} is not JSON (allowed: None, bool, int, "
+                    f"finite float, str, list, dict with str keys){hint}")
+
+
+def _canonical(obj: Any) -> bytes:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                      allow_nan=False).encode("utf-8")
+
+
+def spec_key(spec: dict) -> str:
+    """Return the store key of ``spec``: sha256 hex of its canonical JSON.
+
+    Canonical JSON is ``json.dumps(spec, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+    allow_nan=False)`` in UTF-8, so dict order does not matter (tuples hash like lists).
+
+    Raises:
+        TypeError: ``spec`` is not a dict, or holds a value that is not strict JSON (a tensor, a set,
+            NaN, a non-str dict key, ...); the message names the field path, e.g. ``spec.optim.lr``.
+
+    Example:
+        >>> spec_key({"b": 1, "a": [1, 2]}) == spec_key({"a": (1, 2), "b": 1})
+        True
+        >>> spec_key({"a": {"lr": float("nan")}})
+        Traceback (most recent call last):
+        ...
+        TypeError: spec.a.lr: non-finite float nan is not allowed (the store keeps strict JSON)
+    """
+    if not isinstance(spec, dict):
+        raise TypeError(f"spec must be a dict, got {type(spec).__name__}")
+    _check_json(spec, "spec", TypeError)
+    return hashlib.sha256(_canonical(spec)).hexdigest()
+
+
+def default_root() -> Path:
+    """The default store root: ``$IPT_CACHE`` if set, else ``<repo root>/cache``.
+
+    Example:
+        >>> default_root().name  # doctest: +SKIP
+        'cache'
+    """
+    env = os.environ.get("IPT_CACHE")
+    if env:
+        return Path(env).expanduser().resolve()
+    return Path(__file__).resolve().parent.parent / "cache"
+
+
+def _sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _strict_loads(data: bytes) -> Any:
+    def reject(name: str) -> Any:
+        raise ValueError(f"non-standard JSON constant {name}")
+
+    return json.loads(data, parse_constant=reject)
+
+
+def _copy_json(v: Any) -> Any:
+    """Fast deep copy of a parsed JSON tree (so callers cannot mutate the store's cache)."""
+    t = type(v)
+    if t is dict:
+        return {k: _copy_json(x) for k, x in v.items()}
+    if t is list:
+        return [_copy_json(x) for x in v]
+    return v
+
+
+# --------------------------------------------------------------------------------------------------
+# low-level file helpers
+
+
+def _write_file(path: Path, data: bytes) -> None:
+    """Write ``data`` to a new file and fsync it (os.write loop; short writes are continued)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    try:
+        view = memoryview(data)
+        while view:
+            n = os.write(fd, view)
+            view = view[n:]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _read_and_fsync(path: Path) -> bytes:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+        with os.fdopen(os.dup(fd), "rb") as f:
+            return f.read()
+    finally:
+        os.close(fd)
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError as e:  # some file systems cannot fsync a directory
+        if e.errno not in (errno.EINVAL, errno.ENOTSUP, errno.EBADF, errno.EACCES):
+            raise
+    finally:
+        os.close(fd)
+
+
+def _rmtree(path: Path) -> None:
+    shutil.rmtree(path, ignore_errors=True)
+    if path.exists() and not path.is_dir():
+        try:
+            path.unlink()
+        except OSError:
+            pass
+
+
+def _stat_sig(path: Path) -> tuple[int, int, int]:
+    st = os.stat(path)
+    return (st.st_mtime_ns, st.st_size, st.st_ino)
+
+
+# --------------------------------------------------------------------------------------------------
+# entries
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One stored result (read-only view). ``spec`` and ``meta`` are plain JSON values (copies).
+
+    Example:
+        >>> e = store.get(spec)              # doctest: +SKIP
+        >>> e.kind, e.meta["acc"], e.tensor_names   # doctest: +SKIP
+        ('pt_run', 0.81, ('prompt',))
+        >>> e.tensor("prompt").shape  # verifies the file's sha256 first  # doctest: +SKIP
+        torch.Size([4, 8])
+    """
+
+    key: str
+    kind: str
+    spec: dict
+    meta: dict
+    command: str | None
+    created: float
+    path: Path
+    tensor_names: tuple[str, ...]
+    files: dict[str, str] = field(default_factory=dict, repr=False, compare=False)  # file name -> sha256
+
+    def __hash__(self) -> int:
+        return hash(self.key)
+
+    @property
+    def code_version(self) -> Any:
+        """``spec["code_version"]`` (None when the spec has none)."""
+        return self.spec.get("code_version")
+
+    def tensors(self) -> dict[str, "torch.Tensor"]:
+        """Load all tensors (CPU) after checking the file's sha256.
+
+        Returns ``{}`` for an entry stored without tensors.
+
+        Raises:
+            CorruptEntryError: the tensor file is missing or its sha256 no longer matches.
+        """
+        if not self.tensor_names:
+            return {}
+        import safetensors.torch
+
+        path = self.path / TENSOR_FILE
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            raise CorruptEntryError(
+                f"entry {self.key} at {self.path}: {TENSOR_FILE} is missing (deleted or quarantined "
+                f"since it was read); get() it again"
+            ) from None
+        except OSError as e:
+            raise StoreError(f"entry {self.key} at {self.path}: cannot read {TENSOR_FILE}: {e}") from e
+        want = self.files.get(TENSOR_FILE)
+        got = _sha256_bytes(data)
+        if got != want:
+            raise CorruptEntryError(
+                f"entry {self.key} at {self.path}: {TENSOR_FILE} sha256 {got[:12]}... != recorded "
+                f"{str(want)[:12]}...; get() it again (the store quarantines it) and recompute"
+            )
+        return safetensors.torch.load(data)
+
+    def tensor(self, name: str) -> "torch.Tensor":
+        """Load one tensor by name (verifies the file's sha256 first).
+
+        Raises:
+            KeyError: no tensor of that name (the message lists the names there are).
+            CorruptEntryError: as in :meth:`tensors`.
+        """
+        if name not in self.tensor_names:
+            raise KeyError(f"entry {self.key} ({self.kind}) has no tensor {name!r}; it has "
+                           f"{list(self.tensor_names)}")
+        return self.tensors()[name]
+
+
+def _validate_record(rec: Any, key: str) -> dict:
+    """Check the parsed entry.json of the entry ``key``; raise _Corrupt with the reason."""
+    if not isinstance(rec, dict):
+        raise _Corrupt(f"{ENTRY_JSON} is not a JSON object")
+    missing = _RECORD_FIELDS - rec.keys()
+    if missing:
+        raise _Corrupt(f"{ENTRY_JSON} lacks fields {sorted(missing)}")
+    body = {k: v for k, v in rec.items() if k != "checksum"}
+    if _sha256_bytes(_canonical(body)) != rec["checksum"]:
+        raise _Corrupt(f"{ENTRY_JSON} checksum mismatch (file edited or damaged)")
+    if rec["key"] != key:
+        raise _Corrupt(f"{ENTRY_JSON} says key {str(rec['key'])[:12]}... but lies in directory {key}")
+    if not isinstance(rec["spec"], dict) or not isinstance(rec["meta"], dict):
+        raise _Corrupt("spec or meta is not a JSON object")
+    if _sha256_bytes(_canonical(rec["spec"])) != key:
+        raise _Corrupt("the spec does not hash to the entry's key")
+    if not isinstance(rec["kind"], str) or not isinstance(rec["created"], (int, float)):
+        raise _Corrupt("kind or created has the wrong type")
+    if rec["command"] is not None and not isinstance(rec["command"], str):
+        raise _Corrupt("command has the wrong type")
+    files, tensors = rec["files"], rec["tensors"]
+    if not isinstance(files, dict) or not isinstance(tensors, list):
+        raise _Corrupt("files or tensors has the wrong type")
+    if any(not isinstance(t, dict) or not isinstance(t.get("name"), str) for t in tensors):
+        raise _Corrupt("tensors list is malformed")
+    if bool(tensors) != (TENSOR_FILE in files) or set(files) - {TENSOR_FILE}:
+        raise _Corrupt("files and tensors disagree")
+    return rec
+
+
+def _read_entry_dir(path: Path, key: str) -> tuple[dict, dict[str, tuple[int, int, int]]]:
+    """Read and fully verify an entry directory: JSON checksum and the sha256 of every file.
+
+    Returns the record and the stat signatures of its files (taken *before* reading them).
+    Raises _Gone when the directory does not exist, _Corrupt when it is not a valid entry, and other
+    OSErrors (permission, I/O) unchanged.
+    """
+    jpath = path / ENTRY_JSON
+    sigs: dict[str, tuple[int, int, int]] = {}
+    try:
+        sigs[ENTRY_JSON] = _stat_sig(jpath)
+        raw = jpath.read_bytes()
+    except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+        if not os.path.lexists(path):
+            raise _Gone() from None
+        raise _Corrupt(f"{ENTRY_JSON} is missing or not a file") from None
+    try:
+        rec = _strict_loads(raw)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise _Corrupt(f"{ENTRY_JSON} is not valid JSON ({e})") from None
+    rec = _validate_record(rec, key)
+    for name, want in rec["files"].items():
+        fpath = path / name
+        try:
+            sigs[name] = _stat_sig(fpath)
+            data = fpath.read_bytes()
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            if not os.path.lexists(path):
+                raise _Gone() from None
+            raise _Corrupt(f"{name} is missing") from None
+        if _sha256_bytes(data) != want:
+            raise _Corrupt(f"{name} sha256 mismatch (truncated or damaged; {len(data)} bytes)")
+    return rec, sigs
+
+
+def _entry_from_record(rec: dict, path: Path) -> Entry:
+    return Entry(
+        key=rec["key"],
+        kind=rec["kind"],
+        spec=_copy_json(rec["spec"]),
+        meta=_copy_json(rec["meta"]),
+        command=rec["command"],
+        created=float(rec["created"]),
+        path=path,
+        tensor_names=tuple(t["name"] for t in rec["tensors"]),
+        files=dict(rec["files"]),
+    )
+
+
+# --------------------------------------------------------------------------------------------------
+# the store
+
+
+class Store:
+    """A content-addressed result store rooted at ``root`` (None: :func:`default_root`).
+
+    Safe for concurrent use by several processes (CLI writers, the app reading) and threads. Nothing
+    is created on disk until the first write.
+
+    Example:
+        >>> store = Store("/tmp/ipt-cache")                          # doctest: +SKIP
+        >>> e = store.get(spec) or store.put("probe", spec, {"acc": 0.64}, {"w": w})  # doctest: +SKIP
+        >>> [x.meta["acc"] for x in store.query("probe", task="sst2")]  # doctest: +SKIP
+        [0.64]
+    """
+
+    def __init__(self, root: str | Path | None = None) -> None:
+        self.root: Path = default_root() if root is None else Path(root).expanduser().resolve()
+        # parsed entry.json by entry dir, valid while the files' (mtime_ns, size, inode) are unchanged
+        self._cache: dict[Path, tuple[dict[str, tuple[int, int, int]], dict]] = {}
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"Store({str(self.root)!r})"
+
+    # -- paths -------------------------------------------------------------------------------------
+    @property
+    def objects_dir(self) -> Path:
+        return self.root / "objects"
+
+    @property
+    def tmp_dir(self) -> Path:
+        return self.root / "tmp"
+
+    @property
+    def corrupt_dir(self) -> Path:
+        return self.root / "corrupt"
+
+    def _entry_dir(self, key: str) -> Path:
+        return self.objects_dir / key[:2] / key
+
+    @staticmethod
+    def _check_key(key: Any) -> str:
+        if not isinstance(key, str) or not _KEY_RE.match(key):
+            raise ValueError(f"not a store key (64 lower-case hex digits): {key!r}")
+        return key
+
+    def _resolve(self, spec_or_key: dict | str) -> str:
+        if isinstance(spec_or_key, dict):
+            return spec_key(spec_or_key)
+        return self._check_key(spec_or_key)
+
+    def key(self, spec: dict) -> str:
+        """The key of ``spec`` (same as :func:`spec_key`)."""
+        return spec_key(spec)
+
+    def checkpoint_dir(self, key: str) -> Path:
+        """``root/checkpoints/<key>``, created on demand: scratch space for a resumable run."""
+        d = self.root / "checkpoints" / self._check_key(key)
+        d.mkdir(parents=True, exist_ok=True)
+        return d
+
+    # -- corruption --------------------------------------------------------------------------------
+    def _quarantine(self, path: Path, key: str, reason: str) -> None:
+        """Move a corrupt entry dir to root/corrupt/<key>-<timestamp> and log a warning."""
+        with self._lock:
+            self._cache.pop(path, None)
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
+        dest = self.corrupt_dir / f"{key}-{stamp}"
+        try:
+            self.corrupt_dir.mkdir(parents=True, exist_ok=True)
+            if os.path.lexists(dest):
+                dest = dest.with_name(f"{dest.name}-{uuid.uuid4().hex[:8]}")
+            os.rename(path, dest)
+        except FileNotFoundError:
+            return  # another process moved or deleted it first
+        except OSError as e:
+            log.warning("store %s: entry %s is corrupt (%s) and could not be moved aside (%s); ignoring it",
+                        self.root, key, reason, e)
+            return
+        log.warning("store %s: entry %s is corrupt (%s); moved to %s, it will be recomputed",
+                    self.root, key, reason, dest)
+
+    def _load_valid(self, key: str) -> Entry | None:
+        """Full verification of one entry; quarantines a corrupt one. None when absent or corrupt."""
+        path = self._entry_dir(key)
+        if not os.path.lexists(path):
+            return None
+        try:
+            rec, sigs = _read_entry_dir(path, key)
+        except _Gone:
+            return None
+        except _Corrupt as e:
+            self._quarantine(path, key, str(e))
+            return None
+        except OSError as e:
+            raise StoreError(f"store {self.root}: cannot read entry {key}: {e}") from e
+        with self._lock:
+            self._cache[path] = (sigs, rec)
+        return _entry_from_record(rec, path)
+
+    # -- reading -----------------------------------------------------------------------------------
+    def get(self, spec_or_key: dict | str) -> Entry | None:
+        """The entry of a spec (or key), or None when absent or corrupt.
+
+        The entry is verified in full (JSON checksum, tensor file sha256). A corrupt one is logged as a
+        warning on ``logging.getLogger("ipt_core.store")``, moved to ``root/corrupt/<key>-<timestamp>``
+        and None is returned, so the caller recomputes it.
+
+        Example:
+            >>> e = store.get({"method": "pt", "task": "sst2", "seed": 0})   # doctest: +SKIP
+            >>> e is None or e.meta                                         # doctest: +SKIP
+        """
+        return self._load_valid(self._resolve(spec_or_key))
+
+    def _iter_entry_dirs(self) -> Iterator[tuple[str, Path]]:
+        try:
+            shards = list(os.scandir(self.objects_dir))
+        except (FileNotFoundError, NotADirectoryError):
+            return
+        for shard in shards:
+            if len(shard.name) != 2 or not shard.is_dir(follow_symlinks=False):
+                continue
+            try:
+                items = list(os.scandir(shard.path))
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            for it in items:
+                if _KEY_RE.match(it.name) and it.name[:2] == shard.name:
+                    yield it.name, Path(it.path)
+
+    def _cached_or_load(self, key: str, path: Path, *, use_cache: bool) -> dict | None:
+        """Record of one entry dir for scans: from the cache when its files' stats are unchanged."""
+        if use_cache:
+            with self._lock:
+                hit = self._cache.get(path)
+            if hit is not None:
+                sigs, rec = hit
+                try:
+                    if all(_stat_sig(path / name) == sig for name, sig in sigs.items()):
+                        return rec
+                except OSError:
+                    pass  # changed or gone: reload below
+        try:
+            rec, sigs = _read_entry_dir(path, key)
+        except _Gone:
+            with self._lock:
+                self._cache.pop(path, None)
+            return None
+        except _Corrupt as e:
+            self._quarantine(path, key, str(e))
+            raise
+        except OSError as e:
+            log.warning("store %s: cannot read entry %s (%s); skipping it", self.root, key, e)
+            return None
+        with self._lock:
+            self._cache[path] = (sigs, rec)
+        return rec
+
+    def _scan(self, *, use_cache: bool) -> tuple[list[tuple[str, Path, dict]], list[str]]:
+        valid: list[tuple[str, Path, dict]] = []
+        corrupt: list[str] = []
+        seen: set[Path] = set()
+        for key, path in self._iter_entry_dirs():
+            seen.add(path)
+            try:
+                rec = self._cached_or_load(key, path, use_cache=use_cache)
+            except _Corrupt:
+                corrupt.append(key)
+                continue
+            if rec is not None:
+                valid.append((key, path, rec))
+        with self._lock:
+            for p in [p for p in self._cache if p not in seen]:
+                del self._cache[p]
+        return valid, corrupt
+
+    def query(self, kind: str | None = None, **where: Any) -> list[Entry]:
+        """All valid entries, sorted by creation time, filtered by kind and top-level spec fields.
+
+        A ``where`` value matches by equality, or is a predicate called with the field's value. An
+        entry whose spec lacks a field in ``where`` does not match. Corrupt entries are skipped (and
+        quarantined). Parsed entry.json files are cached per instance while their files' stats do not
+        change, so repeated queries cost one stat per file.
+
+        Example:
+            >>> store.query("pt_run", task="sst2", seed=lambda s: s < 3)   # doctest: +SKIP
+            [Entry(key='3f...', kind='pt_run', ...), ...]
+        """
+        valid, _ = self._scan(use_cache=True)
+        out: list[tuple[float, str, Path, dict]] = []
+        for key, path, rec in valid:
+            if kind is not None and rec["kind"] != kind:
+                continue
+            spec = rec["spec"]
+            ok = True
+            for name, want in where.items():
+                if name not in spec:
+                    ok = False
+                    break
+                if callable(want):
+                    if not want(spec[name]):
+                        ok = False
+                        break
+                elif spec[name] != want:
+                    ok = False
+                    break
+            if ok:
+                out.append((float(rec["created"]), key, path, rec))
+        out.sort(key=lambda t: (t[0], t[1]))
+        return [_entry_from_record(rec, path) for _, _, path, rec in out]
+
+    def verify(self) -> dict:
+        """Re-read and re-hash every entry (ignoring the cache); quarantine corrupt ones.
+
+        Returns ``{"ok": number_of_valid_entries, "corrupt": [keys quarantined]}``.
+        """
+        valid, corrupt = self._scan(use_cache=False)
+        return {"ok": len(valid), "corrupt": sorted(corrupt)}
+
+    # -- writing -----------------------------------------------------------------------------------
+    def put(
+        self,
+        kind: str,
+        spec: dict,
+        meta: dict,
+        tensors: dict[str, "torch.Tensor"] | None = None,
+        *,
+        command: str | None = None,
+    ) -> Entry:
+        """Store a result atomically and return its Entry.
+
+        The entry is built in ``root/tmp/<uuid>/`` (``tensors.safetensors`` with the tensors made
+        contiguous on CPU, then ``entry.json``), fsynced, and renamed to ``root/objects/<key[:2]>/<key>``.
+        If a valid entry of that key exists already (written earlier, or by a concurrent writer), the
+        new one is discarded and the existing Entry is returned; a corrupt one is quarantined and the
+        rename retried once.
+
+        Raises:
+            TypeError: ``spec`` or ``meta`` holds a non-JSON value, or a tensor is not a torch.Tensor
+                (the message names the field).
+            ValueError: ``meta`` holds NaN or an infinity (the message names the field).
+            StoreError: the write failed (disk full, permissions...): the message names store and key;
+                the temp dir is removed and nothing visible changes.
+
+        Example:
+            >>> e = store.put("probe", {"task": "sst2", "seed": 0}, {"acc": 0.64},
+            ...               {"weight": torch.randn(2, 384)}, command="python -m ipt_core probe")  # doctest: +SKIP
+        """
+        if not isinstance(kind, str) or not kind:
+            raise TypeError(f"kind must be a non-empty str, got {kind!r}")
+        key = spec_key(spec)
+        if not isinstance(meta, dict):
+            raise TypeError(f"meta must be a dict, got {type(meta).__name__}")
+        _check_json(meta, "meta", ValueError)
+        if command is not None and not isinstance(command, str):
+            raise TypeError(f"command must be a str or None, got {type(command).__name__}")
+        prepared = self._prepare_tensors(tensors)
+
+        existing = self._load_valid(key)
+        if existing is not None:
+            log.debug("store %s: entry %s exists; keeping it", self.root, key)
+            return existing
+
+        tensor_info = [
+            {"name": n, "dtype": str(t.dtype).removeprefix("torch."), "shape": list(t.shape)}
+            for n, t in prepared.items()
+        ]
+        tmp = self.tmp_dir / uuid.uuid4().hex
+        final = self._entry_dir(key)
+        try:
+            try:
+                tmp.mkdir(parents=True)
+                files: dict[str, str] = {}
+                if prepared:
+                    import safetensors.torch
+
+                    tpath = tmp / TENSOR_FILE
+                    safetensors.torch.save_file(prepared, str(tpath))
+                    files[TENSOR_FILE] = _sha256_bytes(_read_and_fsync(tpath))
+                body = {
+                    "format": FORMAT_VERSION,
+                    "key": key,
+                    "kind": kind,
+                    "spec": spec,
+                    "meta": meta,
+                    "command": command,
+                    "created": time.time(),
+                    "code_version": spec.get("code_version"),
+                    "files": files,
+                    "tensors": tensor_info,
+                }
+                # normalise (tuples -> lists, ...) so the returned Entry equals what get() reads back
+                body = json.loads(_canonical(body))
+                rec = {**body, "checksum": _sha256_bytes(_canonical(body))}
+                text = json.dumps(rec, sort_keys=True, indent=1, ensure_ascii=False, allow_nan=False)
+                _write_file(tmp / ENTRY_JSON, text.encode("utf-8"))
+                _fsync_dir(tmp)
+                final.parent.mkdir(parents=True, exist_ok=True)
+                entry = self._publish(tmp, final, key)
+            except OSError as e:
+                reason = "no space left" if e.errno == errno.ENOSPC else (e.strerror or str(e))
+                raise StoreError(
+                    f"store {self.root}: {reason} writing entry {key} ({kind}): {e}"
+                ) from e
+        finally:
+            if tmp.exists():
+                _rmtree(tmp)
+        if entry is None:
+            entry = _entry_from_record(rec, final)
+            with self._lock:
+                self._cache.pop(final, None)
+        return entry
+
+    def _publish(self, tmp: Path, final: Path, key: str) -> Entry | None:
+        """Rename tmp -> final. None when our entry is now the live one, else the existing Entry."""
+        for attempt in range(2):
+            try:
+                os.rename(tmp, final)
+            except OSError as e:
+                if e.errno not in (errno.EEXIST, errno.ENOTEMPTY, errno.EISDIR, errno.ENOTDIR):
+                    raise
+            else:
+                _fsync_dir(final.parent)
+                return None
+            # the final dir exists: written meanwhile by another writer, or corrupt
+            try:
+                rec, sigs = _read_entry_dir(final, key)
+            except _Gone:
+                continue
+            except _Corrupt as c:
+                if attempt == 0:
+                    self._quarantine(final, key, str(c))
+                    continue
+                raise StoreError(f"store {self.root}: entry {key} stays corrupt after quarantine ({c})")
+            log.debug("store %s: entry %s was written concurrently; keeping the existing one",
+                      self.root, key)
+            with self._lock:
+                self._cache[final] = (sigs, rec)
+            return _entry_from_record(rec, final)
+        existing = self._load_valid(key)
+        if existing is not None:
+            return existing
+        raise StoreError(f"store {self.root}: could not publish entry {key} (directory kept changing)")
+
+    @staticmethod
+    def _prepare_tensors(tensors: dict[str, "torch.Tensor"] | None) -> dict[str, "torch.Tensor"]:
+        if not tensors:
+            return {}
+        if not isinstance(tensors, dict):
+            raise TypeError(f"tensors must be a dict of name -> torch.Tensor, got {type(tensors).__name__}")
+        import torch
+
+        out: dict[str, torch.Tensor] = {}
+        for name, t in tensors.items():
+            if not isinstance(name, str) or not name or name == "__metadata__":
+                raise TypeError(f"tensor names must be non-empty str (not '__metadata__'), got {name!r}")
+            if not isinstance(t, torch.Tensor):
+                raise TypeError(f"tensors[{name!r}]: expected a torch.Tensor, got {type(t).__module__}."
+                                f"{type(t).__qualname__}")
+            if t.layout != torch.strided:
+                raise TypeError(f"tensors[{name!r}]: only dense tensors can be stored, got {t.layout}")
+            # own, contiguous CPU storage: safetensors refuses views and tensors sharing memory
+            out[name] = t.detach().cpu().clone(memory_format=torch.contiguous_format)
+        return out
+
+    # -- housekeeping ------------------------------------------------------------------------------
+    def delete(self, key: str) -> bool:
+        """Remove an entry; True if it existed. Atomic for readers (renamed away, then removed)."""
+        key = self._check_key(key)
+        path = self._entry_dir(key)
+        with self._lock:
+            self._cache.pop(path, None)
+        if not os.path.lexists(path):
+            return False
+        trash = self.tmp_dir / f"{uuid.uuid4().hex}.deleted"
+        try:
+            self.tmp_dir.mkdir(parents=True, exist_ok=True)
+            os.rename(path, trash)
+        except FileNotFoundError:
+            return False
+        except OSError as e:
+            raise StoreError(f"store {self.root}: cannot delete entry {key}: {e}") from e
+        _rmtree(trash)
+        return True
+
+    def clean_tmp(self, older_than_s: float = 3600) -> int:
+        """Remove temp dirs (left by killed writers) not modified for ``older_than_s`` seconds.
+
+        Returns how many were removed. Live writers finish in seconds, so the default hour is safe.
+        """
+        try:
+            items = list(os.scandir(self.tmp_dir))
+        except (FileNotFoundError, NotADirectoryError):
+            return 0
+        cutoff = time.time() - older_than_s
+        removed = 0
+        for it in items:
+            p = Path(it.path)
+            try:
+                newest = it.stat(follow_symlinks=False).st_mtime
+                if it.is_dir(follow_symlinks=False):
+                    for sub in os.scandir(p):
+                        newest = max(newest, sub.stat(follow_symlinks=False).st_mtime)
+            except FileNotFoundError:
+                continue
+            if newest <= cutoff:
+                _rmtree(p)
+                if not os.path.lexists(p):
+                    removed += 1
+        return removed

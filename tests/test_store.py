@@ -1,0 +1,467 @@
+"""Tests of ipt_core.store: round trips, keys, corruption handling, concurrency, disk full."""
+
+from __future__ import annotations
+
+import errno
+import json
+import logging
+import multiprocessing as mp
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from ipt_core import store as store_mod
+from ipt_core.store import CorruptEntryError, Entry, Store, StoreError, default_root, spec_key
+
+SPEC = {"method": "pt", "task": "sst2", "seed": 0, "lr": 0.03, "backbone": {"id": "minilm", "sha": "ab12"},
+        "code_version": "pt-1"}
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    return Store(tmp_path / "cache")
+
+
+def _visible(store: Store) -> list[Path]:
+    objects = store.root / "objects"
+    return sorted(p for p in objects.glob("*/*")) if objects.exists() else []
+
+
+def _tmp_items(store: Store) -> list[Path]:
+    return sorted(store.tmp_dir.iterdir()) if store.tmp_dir.exists() else []
+
+
+# -------------------------------------------------------------------------------------------- keys
+
+
+def test_same_spec_different_order_same_key():
+    a = {"seed": 1, "method": "ipt", "hp": {"lr": 0.1, "d_i": 64}, "tasks": ["a", "b"]}
+    b = {"tasks": ("a", "b"), "hp": {"d_i": 64, "lr": 0.1}, "method": "ipt", "seed": 1}
+    assert spec_key(a) == spec_key(b)
+    assert len(spec_key(a)) == 64 and int(spec_key(a), 16) >= 0
+    assert spec_key(a) != spec_key({**a, "seed": 2})
+    assert Store("/nonexistent-store").key(a) == spec_key(a)
+
+
+def test_spec_key_matches_documented_canonical_json():
+    import hashlib
+
+    spec = {"b": "é", "a": [1, 2.5, None, True]}
+    text = json.dumps(spec, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    assert spec_key(spec) == hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+@pytest.mark.parametrize(
+    "spec, path",
+    [
+        ({"w": torch.zeros(2)}, "spec.w"),
+        ({"hp": {"tasks": {"a", "b"}}}, "spec.hp.tasks"),
+        ({"hp": {"lr": float("nan")}}, "spec.hp.lr"),
+        ({"curve": [0.1, float("inf")]}, "spec.curve[1]"),
+        ({"x": [{"y": b"raw"}]}, "spec.x[0].y"),
+        ({"odd key": object()}, "spec['odd key']"),
+        ({"m": {1: "a"}}, "spec.m"),
+    ],
+)
+def test_spec_key_rejects_non_json_naming_the_field(spec, path):
+    with pytest.raises(TypeError) as info:
+        spec_key(spec)
+    assert str(info.value).startswith(path + ":"), str(info.value)
+
+
+def test_spec_key_rejects_non_dict():
+    with pytest.raises(TypeError, match="dict"):
+        spec_key([1, 2])  # type: ignore[arg-type]
+
+
+def test_default_root(monkeypatch, tmp_path):
+    monkeypatch.setenv("IPT_CACHE", str(tmp_path / "c"))
+    assert default_root() == (tmp_path / "c").resolve()
+    assert Store().root == (tmp_path / "c").resolve()
+    monkeypatch.delenv("IPT_CACHE")
+    assert default_root() == Path(store_mod.__file__).resolve().parent.parent / "cache"
+
+
+# -------------------------------------------------------------------------------------- round trip
+
+
+def test_round_trip_with_tensors_of_several_dtypes(store):
+    tensors = {
+        "prompt": torch.randn(4, 8),
+        "bf16": torch.randn(3, 5).to(torch.bfloat16),
+        "half": torch.randn(7).half(),
+        "ids": torch.arange(10, dtype=torch.int64),
+        "mask": torch.tensor([True, False, True]),
+        "u8": torch.arange(6, dtype=torch.uint8).reshape(2, 3),
+        "scalar": torch.tensor(3.5, dtype=torch.float64),
+        "view": torch.randn(6, 6).t()[1:4],  # non-contiguous view
+        "empty": torch.zeros(0, 3),
+    }
+    meta = {"acc": 0.81, "curve": [0.5, 0.6, 0.7], "names": ["a", "b"], "note": "ünïcode", "n": 10**30,
+            "nested": {"x": None, "ok": True}}
+    cmd = "python -m ipt_core pt --task sst2 --seed 0"
+    assert not store.root.exists()  # lazily created
+    e = store.put("pt_run", SPEC, meta, tensors, command=cmd)
+    assert isinstance(e, Entry)
+    assert e.key == spec_key(SPEC) and e.kind == "pt_run" and e.command == cmd
+    assert e.spec == SPEC and e.meta == meta and e.code_version == "pt-1"
+    assert e.tensor_names == tuple(tensors)
+    assert e.path == store.root / "objects" / e.key[:2] / e.key
+    assert abs(e.created - time.time()) < 60
+
+    g = Store(store.root).get(SPEC)  # a fresh instance: no cache
+    assert g == e
+    loaded = g.tensors()
+    assert set(loaded) == set(tensors)
+    for name, t in tensors.items():
+        assert loaded[name].dtype == t.dtype, name
+        assert loaded[name].shape == t.shape, name
+        assert torch.equal(loaded[name], t), name
+    assert torch.equal(g.tensor("bf16"), tensors["bf16"])
+    with pytest.raises(KeyError, match="nope"):
+        g.tensor("nope")
+    assert store.get(e.key) == e  # by key too
+
+    rec = json.loads((e.path / "entry.json").read_text())
+    assert rec["code_version"] == "pt-1" and set(rec["files"]) == {"tensors.safetensors"}
+    assert "checksum" in rec and rec["key"] == e.key
+    assert _tmp_items(store) == []
+
+
+def test_round_trip_without_tensors_and_tuple_normalisation(store):
+    e = store.put("zero_shot", {"task": "mr", "dims": (1, 2)}, {"acc": 0.5, "pair": (1, 2)})
+    assert e.tensor_names == () and e.tensors() == {} and e.command is None
+    assert e.spec == {"task": "mr", "dims": [1, 2]} and e.meta["pair"] == [1, 2]
+    assert sorted(p.name for p in e.path.iterdir()) == ["entry.json"]
+    assert store.get({"dims": [1, 2], "task": "mr"}) == e
+
+
+def test_tensor_on_other_device_or_requiring_grad_is_stored(store):
+    p = torch.nn.Parameter(torch.randn(2, 3))
+    shared = torch.randn(4, 4)
+    e = store.put("pt_run", {"t": 1}, {}, {"p": p, "a": shared, "row": shared[0]})
+    t = store.get(e.key).tensors()
+    assert torch.equal(t["p"], p.detach()) and not t["p"].requires_grad
+    assert torch.equal(t["row"], shared[0])
+
+
+def test_get_absent_returns_none_and_creates_nothing(store):
+    assert store.get({"no": "such"}) is None
+    assert store.get("0" * 64) is None
+    assert store.query() == [] and store.verify() == {"ok": 0, "corrupt": []}
+    assert store.clean_tmp() == 0
+    assert not store.root.exists()
+    with pytest.raises(ValueError):
+        store.get("../etc")
+
+
+def test_put_existing_key_returns_existing(store):
+    first = store.put("probe", {"a": 1}, {"acc": 1.0})
+    second = store.put("probe", {"a": 1}, {"acc": 2.0})
+    assert second == first and second.meta == {"acc": 1.0}
+    assert len(_visible(store)) == 1 and _tmp_items(store) == []
+
+
+@pytest.mark.parametrize(
+    "meta, exc, path",
+    [
+        ({"acc": float("nan")}, ValueError, "meta.acc"),
+        ({"curve": [0.1, float("-inf")]}, ValueError, "meta.curve[1]"),
+        ({"w": torch.ones(1)}, TypeError, "meta.w"),
+        ({"s": {1, 2}}, TypeError, "meta.s"),
+    ],
+)
+def test_put_rejects_bad_meta_naming_the_field(store, meta, exc, path):
+    with pytest.raises(exc) as info:
+        store.put("probe", {"a": 1}, meta)
+    assert path in str(info.value)
+    assert not store.root.exists()
+
+
+def test_put_rejects_bad_tensors_and_kind(store):
+    with pytest.raises(TypeError, match="'w'"):
+        store.put("probe", {"a": 1}, {}, {"w": [1.0, 2.0]})  # type: ignore[dict-item]
+    with pytest.raises(TypeError, match="kind"):
+        store.put("", {"a": 1}, {})
+    with pytest.raises(TypeError, match="spec.x"):
+        store.put("probe", {"x": torch.ones(1)}, {})
+    assert not store.root.exists()
+
+
+def test_delete_and_checkpoint_dir(store):
+    e = store.put("probe", {"a": 1}, {"acc": 1.0}, {"w": torch.ones(2)})
+    assert store.delete(e.key) is True
+    assert store.get(e.key) is None and store.query() == []
+    assert store.delete(e.key) is False
+    assert _visible(store) == [] and _tmp_items(store) == []
+    d = store.checkpoint_dir(e.key)
+    assert d == store.root / "checkpoints" / e.key and d.is_dir()
+    with pytest.raises(ValueError):
+        store.checkpoint_dir("../../x")
+
+
+# -------------------------------------------------------------------------------------- corruption
+
+
+def _truncate_tensors(e: Entry) -> None:
+    f = e.path / "tensors.safetensors"
+    f.write_bytes(f.read_bytes()[: f.stat().st_size // 2])
+
+
+def _edit_number(e: Entry) -> None:
+    f = e.path / "entry.json"
+    text = f.read_text()
+    assert '"acc": 0.75' in text
+    f.write_text(text.replace('"acc": 0.75', '"acc": 0.95'))
+
+
+def _delete_tensors(e: Entry) -> None:
+    (e.path / "tensors.safetensors").unlink()
+
+
+def _garbage_json(e: Entry) -> None:
+    (e.path / "entry.json").write_bytes(b"{\"key\": \"abc\", garbage \x00\xff")
+
+
+def _flip_tensor_byte(e: Entry) -> None:
+    f = e.path / "tensors.safetensors"
+    data = bytearray(f.read_bytes())
+    data[-1] ^= 0xFF
+    f.write_bytes(bytes(data))
+
+
+def _nan_json(e: Entry) -> None:
+    f = e.path / "entry.json"
+    f.write_text(f.read_text().replace('"acc": 0.75', '"acc": NaN'))
+
+
+@pytest.mark.parametrize(
+    "damage", [_truncate_tensors, _edit_number, _delete_tensors, _garbage_json, _flip_tensor_byte, _nan_json]
+)
+def test_corrupt_entry_is_hidden_logged_and_quarantined(store, caplog, damage):
+    spec = {"task": "sst2", "seed": 3}
+    e = store.put("pt_run", spec, {"acc": 0.75}, {"prompt": torch.randn(16, 32)})
+    assert store.get(spec) is not None
+    damage(e)
+    with caplog.at_level(logging.WARNING, logger="ipt_core.store"):
+        assert store.get(spec) is None
+    assert any("corrupt" in r.getMessage() and e.key in r.getMessage() for r in caplog.records)
+    assert all(r.name == "ipt_core.store" for r in caplog.records)
+    assert not e.path.exists()
+    moved = list((store.root / "corrupt").iterdir())
+    assert len(moved) == 1 and moved[0].name.startswith(e.key + "-")
+    # the caller recomputes: a new put works and is valid
+    again = store.put("pt_run", spec, {"acc": 0.75}, {"prompt": torch.zeros(16, 32)})
+    assert store.get(spec) == again
+
+
+def test_entry_tensors_detects_damage_after_get(store):
+    e = store.put("pt_run", {"a": 1}, {"acc": 0.5}, {"p": torch.randn(8)})
+    got = store.get(e.key)
+    _flip_tensor_byte(e)
+    with pytest.raises(CorruptEntryError, match="sha256"):
+        got.tensors()
+    _delete_tensors(e)
+    with pytest.raises(CorruptEntryError, match="missing"):
+        got.tensor("p")
+
+
+def test_put_over_corrupt_existing_entry_quarantines_and_writes(store, caplog):
+    e = store.put("probe", {"a": 1}, {"acc": 0.75}, {"w": torch.ones(3)})
+    _edit_number(e)
+    # simulate a writer that did not see the damaged entry before writing (race): skip the early check
+    store._load_valid = lambda key: None  # type: ignore[method-assign]
+    with caplog.at_level(logging.WARNING, logger="ipt_core.store"):
+        new = store.put("probe", {"a": 1}, {"acc": 0.5}, {"w": torch.zeros(3)})
+    del store._load_valid
+    assert new.meta == {"acc": 0.5}
+    assert store.get(new.key) == new and torch.equal(new.tensor("w"), torch.zeros(3))
+    assert len(list((store.root / "corrupt").iterdir())) == 1
+    assert _tmp_items(store) == []
+
+
+def test_rename_conflict_with_valid_entry_keeps_existing(store):
+    first = store.put("probe", {"a": 1}, {"acc": 1.0})
+    store._load_valid = lambda key: None  # type: ignore[method-assign]  # writer raced past the check
+    second = store.put("probe", {"a": 1}, {"acc": 2.0})
+    del store._load_valid
+    assert second == first and second.meta == {"acc": 1.0}
+    assert len(_visible(store)) == 1 and _tmp_items(store) == []
+
+
+# ------------------------------------------------------------------------------------------- query
+
+
+def test_query_filters_by_kind_and_spec_fields_and_skips_corrupt(store, caplog):
+    entries = []
+    for seed in range(3):
+        for task in ("sst2", "mr"):
+            entries.append(store.put("pt_run", {"task": task, "seed": seed, "lr": 0.03}, {"acc": 0.75},
+                                     {"p": torch.ones(2)}))
+    probe = store.put("probe", {"task": "sst2", "seed": 0}, {"acc": 0.7})
+    assert [e.key for e in store.query()] == [e.key for e in entries + [probe]]  # sorted by created
+    assert len(store.query("pt_run")) == 6
+    assert store.query("probe") == [probe]
+    assert {e.spec["seed"] for e in store.query("pt_run", task="sst2")} == {0, 1, 2}
+    assert len(store.query(task="sst2", seed=0)) == 2
+    assert len(store.query("pt_run", seed=lambda s: s >= 1)) == 4
+    assert store.query("pt_run", missing_field=1) == []
+    assert store.query("nope") == []
+
+    bad = store.query("pt_run", task="mr", seed=1)[0]
+    _truncate_tensors(bad)  # changes size: the cached record is re-verified
+    other = store.query("pt_run", task="mr", seed=2)[0]
+    _garbage_json(other)
+    with caplog.at_level(logging.WARNING, logger="ipt_core.store"):
+        left = store.query("pt_run")
+    assert len(left) == 4 and {bad.key, other.key}.isdisjoint(e.key for e in left)
+    assert not bad.path.exists() and not other.path.exists()
+    assert len(list((store.root / "corrupt").iterdir())) == 2
+    assert sum("corrupt" in r.getMessage() for r in caplog.records) == 2
+    # mutating a returned entry does not leak into the store's cache
+    left[0].meta["acc"] = -1
+    left[0].spec["task"] = "changed"
+    assert store.query("pt_run")[0].meta["acc"] == 0.75
+    assert store.query("pt_run", task="changed") == []
+
+
+def test_query_sees_entries_written_by_another_instance(store):
+    reader = Store(store.root)
+    assert reader.query() == []
+    e = store.put("msf", {"d_i": 4}, {"loss": 1.0})
+    assert reader.query() == [e]
+    store.delete(e.key)
+    assert reader.query() == []
+
+
+def test_verify_rehashes_everything(store):
+    good = store.put("probe", {"a": 1}, {"acc": 0.75}, {"w": torch.ones(4)})
+    bad = store.put("probe", {"a": 2}, {"acc": 0.75}, {"w": torch.ones(4)})
+    store.query()  # fills the cache
+    f = bad.path / "tensors.safetensors"
+    st_ = f.stat()
+    data = bytearray(f.read_bytes())
+    data[-1] ^= 0x01  # same size and mtime: only a re-hash finds it
+    f.write_bytes(bytes(data))
+    os.utime(f, ns=(st_.st_atime_ns, st_.st_mtime_ns))
+    assert store.verify() == {"ok": 1, "corrupt": [bad.key]}
+    assert store.query() == [store.get(good.key)]
+
+
+# ---------------------------------------------------------------------------- crashes, full disks
+
+
+def test_killed_writer_leaves_invisible_temp_and_clean_tmp_removes_it(store):
+    store.put("probe", {"a": 1}, {"acc": 1.0})
+    key = spec_key({"a": 2})
+    # a writer killed mid-write: a temp dir with a partial tensor file and a half-written entry.json
+    dead = store.tmp_dir / "0123456789abcdef0123456789abcdef"
+    dead.mkdir(parents=True)
+    (dead / "tensors.safetensors").write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{\"w\":")
+    (dead / "entry.json").write_text('{"key": "' + key + '", "kind": "pro')
+    assert store.get(key) is None
+    assert [e.spec for e in store.query()] == [{"a": 1}]
+    assert store.verify() == {"ok": 1, "corrupt": []}
+    assert store.clean_tmp() == 0  # too fresh: could be a live writer
+    old = time.time() - 7200
+    for p in (dead, *dead.iterdir()):
+        os.utime(p, (old, old))
+    assert store.clean_tmp() == 1
+    assert _tmp_items(store) == []
+    assert store.put("probe", {"a": 2}, {"acc": 0.5}).meta == {"acc": 0.5}
+
+
+def test_disk_full_in_tensor_write_raises_store_error_and_leaves_nothing(store, monkeypatch):
+    import safetensors.torch
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(safetensors.torch, "save_file", full)
+    key = spec_key({"a": 1})
+    with pytest.raises(StoreError) as info:
+        store.put("probe", {"a": 1}, {"acc": 1.0}, {"w": torch.ones(3)})
+    msg = str(info.value)
+    assert "no space left" in msg and key in msg and str(store.root) in msg
+    assert isinstance(info.value.__cause__, OSError)
+    assert _visible(store) == [] and _tmp_items(store) == []
+    assert store.get(key) is None and store.query() == []
+
+
+def test_disk_full_in_json_write_raises_store_error_and_leaves_nothing(store, monkeypatch):
+    key = spec_key({"a": 1})
+
+    def full(fd, data):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with monkeypatch.context() as m:
+        m.setattr(os, "write", full)
+        with pytest.raises(StoreError, match=f"no space left writing entry {key}"):
+            store.put("probe", {"a": 1}, {"acc": 1.0})
+    assert _visible(store) == [] and _tmp_items(store) == []
+    assert store.get(key) is None
+    assert store.put("probe", {"a": 1}, {"acc": 1.0}).meta == {"acc": 1.0}  # works once space is back
+
+
+# ------------------------------------------------------------------------------------- two writers
+
+
+def _race_writer(root: str, barrier, queue, tag: int) -> None:
+    import torch as _torch
+
+    from ipt_core.store import Store as _Store
+
+    st_ = _Store(root)
+    barrier.wait(timeout=60)
+    e = st_.put("pt_run", {"task": "race", "seed": 0}, {"acc": 0.5, "curve": list(range(50))},
+                {"prompt": _torch.full((64, 64), float(tag))})
+    queue.put((e.key, e.meta, e.created, float(e.tensor("prompt")[0, 0])))
+
+
+def test_two_processes_putting_the_same_key(store):
+    ctx = mp.get_context("spawn")
+    barrier, queue = ctx.Barrier(2), ctx.Queue()
+    procs = [ctx.Process(target=_race_writer, args=(str(store.root), barrier, queue, i)) for i in range(2)]
+    for p in procs:
+        p.start()
+    results = [queue.get(timeout=60) for _ in procs]
+    for p in procs:
+        p.join(timeout=60)
+        assert p.exitcode == 0
+    (k1, m1, c1, v1), (k2, m2, c2, v2) = results
+    assert k1 == k2 and m1 == m2 == {"acc": 0.5, "curve": list(range(50))}
+    assert c1 == c2 and v1 == v2  # both got the one entry that won
+    assert len(_visible(store)) == 1 and _tmp_items(store) == []
+    e = store.get(k1)
+    assert e is not None and float(e.tensor("prompt")[0, 0]) == v1
+    assert store.verify() == {"ok": 1, "corrupt": []}
+
+
+# -------------------------------------------------------------------------------------- hypothesis
+
+_scalars = (st.none() | st.booleans() | st.integers(min_value=-(2**70), max_value=2**70)
+            | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=12))
+_json = st.recursive(_scalars, lambda c: st.lists(c, max_size=4) | st.dictionaries(st.text(max_size=8), c,
+                                                                                      max_size=4), max_leaves=20)
+_obj = st.dictionaries(st.text(max_size=8), _json, max_size=5)
+
+
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(spec=_obj, meta=_obj, command=st.none() | st.text(max_size=20), kind=st.sampled_from(["pt_run", "msf"]))
+def test_hypothesis_round_trip(spec, meta, command, kind):
+    with tempfile.TemporaryDirectory() as d:
+        s = Store(d)
+        e = s.put(kind, spec, meta, command=command)
+        reversed_spec = dict(reversed(list(spec.items())))
+        assert spec_key(reversed_spec) == e.key
+        g = Store(d).get(reversed_spec)
+        assert g is not None
+        assert g == e
+        assert g.spec == spec and g.meta == meta and g.command == command and g.kind == kind
+        assert s.query(kind) == [e]
