@@ -26,9 +26,11 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -100,40 +102,62 @@ class Encoded:
 
 
 def _find_layers(model: nn.Module, prefer: str = "") -> nn.ModuleList:
-    """The transformer block list of a Hugging Face model (encoder blocks for seq2seq)."""
+    """The transformer block list of a Hugging Face model (encoder blocks for seq2seq).
+
+    A ``ModuleList`` as long as the model's layer count; with ``prefer``, one whose name contains
+    it. Among equals the shallowest wins: a block may hold a sub-list of the same length (T5's
+    ``block.0.layer`` has 2 entries, so a 2-layer T5 has two candidates).
+
+    Example::
+
+        _find_layers(BertForMaskedLM(cfg), prefer="encoder")   # model.bert.encoder.layer
+    """
     config = model.config
     n = getattr(config, "num_hidden_layers", None) or getattr(config, "num_layers", None)
     candidates = [
         (name, mod)
         for name, mod in model.named_modules()
-        if isinstance(mod, nn.ModuleList) and (n is None or len(mod) == n)
+        if isinstance(mod, nn.ModuleList) and len(mod) > 0 and (n is None or len(mod) == n)
     ]
     if prefer:
         preferred = [c for c in candidates if prefer in c[0]]
         candidates = preferred or candidates
     if not candidates:
         raise BackboneError(f"cannot find the layer list of {type(model).__name__}")
-    return candidates[0][1]
+    # min() keeps the first of equally shallow lists: named_modules() is in definition order
+    return min(candidates, key=lambda c: c[0].count("."))[1]
 
 
 class DeepPromptInjector:
     """Replaces the hidden states of positions ``0..n-1`` at the input of every layer.
 
-    Registered as forward pre-hooks; ``active(prompt)`` sets the per-layer prompt for one forward.
-    ``prompt``: ``[B, L, n, d]``.
+    Registered as forward pre-hooks; ``with injector.run(prompt):`` sets the per-layer prompt
+    (``[B, L, n, d]``, ``L`` = number of layers) for the forwards inside the block.
+
+    Example::
+
+        inj = DeepPromptInjector(model.encoder.layer)
+        with inj.run(torch.zeros(4, 2, 8, 32)):   # 4 rows, 2 layers, 8 prompt positions, d = 32
+            model(inputs_embeds=embeds)            # embeds: [4, 8 + S, 32]; positions 0..7 replaced
     """
 
     def __init__(self, layers: nn.ModuleList):
         self.layers = layers
-        self.prompt: torch.Tensor | None = None
+        # per thread: the app shares one cached backbone between sessions, which may run at once
+        self._local = threading.local()
         for i, layer in enumerate(layers):
             layer.register_forward_pre_hook(self._hook(i), with_kwargs=True)
 
+    @property
+    def prompt(self) -> torch.Tensor | None:
+        return getattr(self._local, "prompt", None)
+
     def _hook(self, index: int):
         def hook(module, args, kwargs):
-            if self.prompt is None:
+            prompt = self.prompt
+            if prompt is None:
                 return None
-            p = self.prompt[:, index]
+            p = prompt[:, index]
             n = p.shape[1]
             if args:
                 h = args[0]
@@ -145,17 +169,18 @@ class DeepPromptInjector:
 
         return hook
 
-    def run(self, prompt: torch.Tensor | None):
-        injector = self
-
-        class _Ctx:
-            def __enter__(self):
-                injector.prompt = prompt
-
-            def __exit__(self, *exc):
-                injector.prompt = None
-
-        return _Ctx()
+    @contextmanager
+    def run(self, prompt: torch.Tensor | None) -> Iterator[None]:
+        """Inject ``prompt`` (``[B, L, n, d]``, or None for none) into the forwards of the block."""
+        if prompt is not None and prompt.shape[1] != len(self.layers):
+            raise BackboneError(f"deep prompt needs {len(self.layers)} layers, got {prompt.shape[1]}")
+        previous = self.prompt
+        self._local.prompt = prompt
+        try:
+            yield
+        finally:
+            # restore, not clear: a nested forward (e.g. label embeddings) must not end the outer one
+            self._local.prompt = previous
 
 
 class Backbone(nn.Module):
@@ -240,7 +265,18 @@ class Backbone(nn.Module):
         return list(enc["input_ids"])
 
     def collate(self, examples: Sequence[Example]) -> Encoded:
-        """Pad a list of examples to the longest one (dynamic padding)."""
+        """Pad a list of examples to the longest one (dynamic padding, on the right).
+
+        ``token_type_ids`` only for models that use them (BERT-style ``type_vocab_size > 1``):
+        0 up to the first ``[SEP]``, 1 after it for pair inputs.
+
+        Example::
+
+            enc = bb.collate([Example("a fine film", 1), Example("bad", 0)])
+            enc.input_ids.shape, enc.attention_mask.shape   # [2, S], [2, S]; S = longest row
+        """
+        if not examples:
+            raise BackboneError("collate needs at least one example")
         ids = [self.token_ids(e) for e in examples]
         width = max(len(x) for x in ids)
         pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
@@ -430,6 +466,7 @@ class _GenerativeMixin:
     """Label token ids per task, for backbones that score label names by likelihood."""
 
     def _label_token_ids(self, name: str) -> list[int]:
+        # causal: the label follows other text, and byte-level BPEs spell a word there with a leading space
         ids = self.tokenizer(" " + name if self.kind == "causal" else name, add_special_tokens=False)["input_ids"]
         if not ids:
             raise BackboneError(f"label {name!r} tokenises to nothing with {self.spec}")
@@ -443,9 +480,55 @@ class _GenerativeMixin:
     def _row_label_ids(self, task_ids: torch.Tensor, labels: LabelTable) -> list[list[list[int]]]:
         return [labels.token_ids[int(t)] for t in task_ids.tolist()]
 
+    def _pad_id(self) -> int:
+        return self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
+
+
+class _LikelihoodScorer:
+    @staticmethod
+    def _mean_logprob(logits: torch.Tensor, targets: torch.Tensor, target_mask: torch.Tensor) -> torch.Tensor:
+        """Mean log-probability of ``targets`` under ``logits`` (``[N, T, V]``, ``[N, T]``) where masked.
+
+        Example::
+
+            _mean_logprob(torch.zeros(2, 3, 10), torch.ones(2, 3, dtype=torch.long), torch.ones(2, 3))
+            # tensor([-2.3026, -2.3026])  (log 1/10): [N]
+        """
+        logp = logits.float().log_softmax(-1).gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+        m = target_mask.to(logp.dtype)
+        return (logp * m).sum(1) / m.sum(1).clamp_min(1.0)
+
+    @staticmethod
+    def _expand_labels(rows: list[list[list[int]]], lmax: int, pad: int, device):
+        """Every (row, label) pair as one target sequence: ``[B*Lmax, T]`` ids and mask.
+
+        A label a row's task lacks is all padding with an all-False mask (its score is masked later).
+
+        Example::
+
+            ids, mask = _expand_labels([[[5], [6, 7]]], lmax=3, pad=0, device="cpu")
+            # ids [[5, 0], [6, 7], [0, 0]], mask [[T, F], [T, T], [F, F]]
+        """
+        width = max(len(lab) for row in rows for lab in row)
+        ids = torch.full((len(rows) * lmax, width), pad, dtype=torch.long)
+        mask = torch.zeros((len(rows) * lmax, width), dtype=torch.bool)
+        for i, row in enumerate(rows):
+            for j, lab in enumerate(row):
+                ids[i * lmax + j, : len(lab)] = torch.tensor(lab)
+                mask[i * lmax + j, : len(lab)] = True
+        return ids.to(device), mask.to(device)
+
 
 class EncoderMLMBackbone(_GenerativeMixin, Backbone):
-    """MLM encoder with a verbalizer: ``[prompt] [CLS] text [SEP] (pair [SEP]) [MASK] [SEP]``."""
+    """MLM encoder with a verbalizer: ``[prompt] [CLS] text [SEP] (pair [SEP]) [MASK] [SEP]``.
+
+    A label scores the mean log-probability of its name's tokens at the ``[MASK]`` position.
+
+    Example::
+
+        bb = from_model("encoder-mlm", BertForMaskedLM(cfg), tokenizer)
+        bb.logits(bb.collate(rows), task_ids, bb.label_table(tasks))   # [B, Lmax]
+    """
 
     kind = "encoder-mlm"
 
@@ -458,11 +541,10 @@ class EncoderMLMBackbone(_GenerativeMixin, Backbone):
         if mask_id is None:
             raise BackboneError(f"{self.spec}: the tokenizer has no mask token")
         tail = [mask_id] + ([sep] if sep is not None else [])
-        if len(ids) + len(tail) > self.max_length:
-            ids = ids[: self.max_length - len(tail)]
-        elif sep is not None and ids and ids[-1] == sep:
+        # drop the closing [SEP] first, so a long input loses one text token, not two
+        if sep is not None and ids and ids[-1] == sep:
             ids = ids[:-1]
-        return ids + tail
+        return ids[: max(self.max_length - len(tail), 1)] + tail
 
     def _forward_hidden(self, enc, prompt, kind):
         embeds, mask, tti, n = self._prompted_inputs(enc, prompt, kind)
@@ -473,43 +555,32 @@ class EncoderMLMBackbone(_GenerativeMixin, Backbone):
             return self.model(**kwargs).logits, n
 
     def _scores(self, enc, task_ids, labels, prompt, kind):
-        vocab_logits, n = self._forward_hidden(enc, prompt, kind)
-        mask_pos = (enc.input_ids == self.tokenizer.mask_token_id).float().argmax(1) + n
-        at_mask = vocab_logits[torch.arange(len(mask_pos), device=mask_pos.device), mask_pos]
-        logp = at_mask.float().log_softmax(-1)  # [B, V]
-        rows = self._row_label_ids(task_ids, labels)
+        vocab_logits, n = self._forward_hidden(enc, prompt, kind)  # [B, n + S, V]
+        is_mask = enc.input_ids == self.tokenizer.mask_token_id
+        # the appended [MASK] is each row's last one: a literal "[MASK]" in the text is not it
+        pos = torch.arange(is_mask.shape[1], device=is_mask.device).expand_as(is_mask)
+        mask_pos = torch.where(is_mask, pos, -1).amax(1) + n
+        rows = torch.arange(len(mask_pos), device=mask_pos.device)
+        logp = vocab_logits[rows, mask_pos].float().log_softmax(-1)  # [B, V]
         lmax = labels.mask.shape[1]
-        out = logp.new_full((len(rows), lmax), float("-inf"))
-        for j in range(lmax):
-            for i, row in enumerate(rows):
-                if j < len(row):
-                    out[i, j] = logp[i, row[j]].mean()
-        return out
-
-
-class _LikelihoodScorer:
-    @staticmethod
-    def _mean_logprob(logits: torch.Tensor, targets: torch.Tensor, target_mask: torch.Tensor) -> torch.Tensor:
-        """Mean log-probability of ``targets`` under ``logits`` (``[N, T, V]``, ``[N, T]``) where masked."""
-        logp = logits.float().log_softmax(-1).gather(-1, targets.unsqueeze(-1)).squeeze(-1)
-        m = target_mask.to(logp.dtype)
-        return (logp * m).sum(1) / m.sum(1).clamp_min(1.0)
-
-    @staticmethod
-    def _expand_labels(rows: list[list[list[int]]], lmax: int, pad: int, device):
-        """Every (row, label) pair as one target sequence: ``[B*Lmax, T]`` ids and mask."""
-        width = max(len(lab) for row in rows for lab in row)
-        ids = torch.full((len(rows) * lmax, width), pad, dtype=torch.long)
-        mask = torch.zeros((len(rows) * lmax, width), dtype=torch.bool)
-        for i, row in enumerate(rows):
-            for j, lab in enumerate(row):
-                ids[i * lmax + j, : len(lab)] = torch.tensor(lab)
-                mask[i * lmax + j, : len(lab)] = True
-        return ids.to(device), mask.to(device)
+        targets, tmask = _LikelihoodScorer._expand_labels(
+            self._row_label_ids(task_ids, labels), lmax, self._pad_id(), logp.device
+        )  # [B*Lmax, T]
+        picked = logp.repeat_interleave(lmax, 0).gather(1, targets)  # [B*Lmax, T]
+        m = tmask.to(picked.dtype)
+        return ((picked * m).sum(1) / m.sum(1).clamp_min(1.0)).view(-1, lmax)
 
 
 class Seq2SeqBackbone(_GenerativeMixin, _LikelihoodScorer, Backbone):
-    """T5/BART: prompt on the encoder input; a label scores the mean log-likelihood of its name."""
+    """T5/BART: prompt on the encoder input; a label scores the mean log-likelihood of its name.
+
+    Deep prompts go into the encoder's layers; the decoder reads the prompted encoder output.
+
+    Example::
+
+        bb = from_model("seq2seq", T5ForConditionalGeneration(cfg), tokenizer)
+        bb.logits(bb.collate(rows), task_ids, bb.label_table(tasks), prompt, "shallow")   # [B, Lmax]
+    """
 
     kind = "seq2seq"
 
@@ -522,21 +593,41 @@ class Seq2SeqBackbone(_GenerativeMixin, _LikelihoodScorer, Backbone):
     def input_embeddings(self):
         return self.model.get_encoder().get_input_embeddings()
 
-    def _scores(self, enc, task_ids, labels, prompt, kind):
+    def _forward_hidden(self, enc, prompt, kind):
+        """Encoder output of the prompted input ``[B, n + S, d]`` and its mask ``[B, n + S]``."""
         embeds, mask, _, _ = self._prompted_inputs(enc, prompt, kind)
         with self.injector.run(prompt if kind == "deep" else None):
             hidden = self.model.get_encoder()(inputs_embeds=embeds, attention_mask=mask).last_hidden_state
+        return hidden, mask
+
+    def _scores(self, enc, task_ids, labels, prompt, kind):
+        hidden, mask = self._forward_hidden(enc, prompt, kind)
         lmax = labels.mask.shape[1]
-        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
-        targets, tmask = self._expand_labels(self._row_label_ids(task_ids, labels), lmax, pad, hidden.device)
+        targets, tmask = self._expand_labels(self._row_label_ids(task_ids, labels), lmax, self._pad_id(), hidden.device)
         hidden = hidden.repeat_interleave(lmax, 0)
         mask = mask.repeat_interleave(lmax, 0)
-        out = self.model(encoder_outputs=(hidden,), attention_mask=mask, labels=targets.masked_fill(~tmask, -100))
+        labels_ = targets.masked_fill(~tmask, -100)
+        prepare = getattr(self.model, "prepare_decoder_input_ids_from_labels", None)
+        if prepare is not None:
+            # decoder inputs without ``labels=``: the model would also compute a loss nobody reads
+            out = self.model(
+                encoder_outputs=(hidden,), attention_mask=mask, decoder_input_ids=prepare(labels=labels_), use_cache=False
+            )
+        else:
+            out = self.model(encoder_outputs=(hidden,), attention_mask=mask, labels=labels_, use_cache=False)
         return self._mean_logprob(out.logits, targets, tmask).view(-1, lmax)
 
 
 class CausalBackbone(_GenerativeMixin, _LikelihoodScorer, Backbone):
-    """Decoder-only LM: ``[prompt] input label``; a label scores the mean log-likelihood of its name."""
+    """Decoder-only LM: ``[prompt] input label``; a label scores the mean log-likelihood of its name.
+
+    Every (row, label) pair is one sequence: ``B * Lmax`` sequences per forward.
+
+    Example::
+
+        bb = from_model("causal", GPT2LMHeadModel(cfg), tokenizer)
+        bb.logits(bb.collate(rows), task_ids, bb.label_table(tasks), prompt, "deep")   # [B, Lmax]
+    """
 
     kind = "causal"
 
@@ -546,33 +637,32 @@ class CausalBackbone(_GenerativeMixin, _LikelihoodScorer, Backbone):
     def _tokenize(self, example):
         text = example.text if example.text_pair is None else f"{example.text}\n{example.text_pair}"
         ids = self.tokenizer(text + "\n", truncation=True, max_length=self.max_length, add_special_tokens=True)
-        ids = list(ids["input_ids"])
-        return ids
+        return list(ids["input_ids"])
+
+    def _forward_hidden(self, enc, prompt, kind):
+        """Vocabulary logits of the prompted input ``[B, n + S, V]`` and the prompt length ``n``."""
+        embeds, mask, _, n = self._prompted_inputs(enc, prompt, kind)
+        with self.injector.run(prompt if kind == "deep" else None):
+            return self.model(inputs_embeds=embeds, attention_mask=mask, use_cache=False).logits, n
 
     def _scores(self, enc, task_ids, labels, prompt, kind):
         lmax = labels.mask.shape[1]
-        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
-        targets, tmask = self._expand_labels(self._row_label_ids(task_ids, labels), lmax, pad, enc.input_ids.device)
-        # right-padded inputs: put each row's label right after its last real token
-        emb_fn = self.input_embeddings()
-        inputs = enc.input_ids.repeat_interleave(lmax, 0)
-        imask = enc.attention_mask.repeat_interleave(lmax, 0)
-        lengths = imask.sum(1)
+        pad = self._pad_id()
+        device = enc.input_ids.device
+        targets, tmask = self._expand_labels(self._row_label_ids(task_ids, labels), lmax, pad, device)  # [N, T]
+        inputs = enc.input_ids.repeat_interleave(lmax, 0)  # [N, S], N = B * Lmax
+        lengths = enc.attention_mask.repeat_interleave(lmax, 0).sum(1)  # [N]
         n_rows, width = inputs.shape
         t_width = targets.shape[1]
-        full = torch.full((n_rows, width + t_width), pad, dtype=torch.long, device=inputs.device)
-        fmask = torch.zeros_like(full)
-        tpos = torch.zeros((n_rows, t_width), dtype=torch.long, device=inputs.device)
-        for r in range(n_rows):
-            L = int(lengths[r])
-            full[r, :L] = inputs[r, :L]
-            full[r, L : L + t_width] = targets[r]
-            fmask[r, : L + int(tmask[r].sum())] = 1
-            tpos[r] = torch.arange(L, L + t_width, device=inputs.device)
+        # right-padded inputs: each row's label goes right after its last real token
+        tpos = lengths[:, None] + torch.arange(t_width, device=device)  # [N, T]
+        full = torch.cat([inputs, inputs.new_full((n_rows, t_width), pad)], dim=1)
+        full = full.masked_fill(torch.arange(width + t_width, device=device) >= lengths[:, None], pad)
+        full = full.scatter(1, tpos, targets)
+        ends = lengths + tmask.sum(1)
+        fmask = (torch.arange(width + t_width, device=device)[None] < ends[:, None]).to(enc.attention_mask.dtype)
         p = None if prompt is None else prompt.repeat_interleave(lmax, 0)
-        embeds, mask, _, n = self._prompted_inputs(Encoded(full, fmask, None), p, kind)
-        with self.injector.run(p if kind == "deep" else None):
-            logits = self.model(inputs_embeds=embeds, attention_mask=mask).logits
+        logits, n = self._forward_hidden(Encoded(full, fmask, None), p, kind)
         # the token at position q is predicted by the logits at q - 1
         pred_pos = (tpos + n - 1).clamp_min(0)
         picked = logits.gather(1, pred_pos.unsqueeze(-1).expand(-1, -1, logits.shape[-1]))
@@ -633,8 +723,19 @@ def load_backbone(
 
 
 def from_model(spec: str, model: nn.Module, tokenizer, *, device="cpu", max_length: int = 128, **options) -> Backbone:
-    """Wrap an already-built model (tests build tiny random-weight ones from configs)."""
-    kind, _ = parse_spec(spec) if ":" in spec or spec in KINDS else (spec, None)
+    """Wrap an already-built model (tests build tiny random-weight ones from configs).
+
+    ``spec`` is ``KIND`` or ``KIND:NAME`` (the name only labels the backbone in result keys).
+    A tokenizer without a pad token gets its end-of-sequence token as one (GPT-2 has none).
+
+    Example::
+
+        bb = from_model("causal:tiny-gpt2", GPT2LMHeadModel(GPT2Config(n_embd=32, n_layer=2)), tokenizer)
+        bb.prompt_shape(8, "deep")   # (2, 8, 32)
+    """
+    kind = spec.partition(":")[0]
+    if kind not in _CLASSES:
+        raise BackboneError(f"backbone {spec!r}: kind must be one of {', '.join(KINDS)}")
     if tokenizer.pad_token_id is None and getattr(tokenizer, "eos_token", None) is not None:
         tokenizer.pad_token = tokenizer.eos_token
     bb = _CLASSES[kind](spec, model, tokenizer, max_length=max_length, **options)

@@ -113,10 +113,12 @@ def evaluate_rows(
     device: torch.device,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Predictions and per-row losses for ``(run, task, example)`` rows, in order."""
+    # rows sorted by length so each chunk pads little; results are put back in the caller's order
+    order = sorted(range(len(rows)), key=lambda i: len(backbone.token_ids(rows[i][2])))
     preds, losses = [], []
     with torch.no_grad(), autocast_for(device):
         for i in range(0, len(rows), batch_size):
-            chunk = rows[i : i + batch_size]
+            chunk = [rows[j] for j in order[i : i + batch_size]]
             enc = backbone.collate([r[2] for r in chunk]).to(device)
             run_ids = torch.tensor([r[0] for r in chunk], device=device)
             task_ids = torch.tensor([r[1] for r in chunk], device=device)
@@ -126,7 +128,11 @@ def evaluate_rows(
             logits = backbone.logits(enc, task_ids, label_table, prompt, kind).float()
             preds.append(logits.argmax(-1).cpu().numpy())
             losses.append(F.cross_entropy(logits, gold, reduction="none").cpu().numpy())
-    return np.concatenate(preds), np.concatenate(losses)
+    if not rows:
+        return np.zeros(0, dtype=np.int64), np.zeros(0)
+    inverse = np.empty(len(rows), dtype=np.int64)
+    inverse[np.asarray(order)] = np.arange(len(rows))
+    return np.concatenate(preds)[inverse], np.concatenate(losses)[inverse]
 
 
 def _score_runs(rows, preds, losses, tasks_by_index: list[Task]):
@@ -224,7 +230,8 @@ def train_bank(
             acc, loss = float(np.mean(accs)), float(np.mean(ls))
             dev_curves[r].append((step, acc))
             if acc > best[r]["acc"] or (acc == best[r]["acc"] and loss < best[r]["loss"]):
-                best[r] = {"acc": acc, "loss": loss, "step": step, "state": method.run_state(r)}
+                per_task_dev = {tasks_list[t].name: s for (rr, t), s in scores.items() if rr == r}
+                best[r] = {"acc": acc, "loss": loss, "step": step, "state": method.run_state(r), "dev": per_task_dev}
                 since_best[r] = 0
             else:
                 since_best[r] += 1
@@ -306,9 +313,6 @@ def train_bank(
     test_rows = [(r, task_index[n], ex) for r, cfg in enumerate(runs) for n in cfg.tasks for ex in tasks[task_index[n]].test]
     preds, losses = evaluate_rows(backbone, method, test_rows, task_index, label_table, batch_size=eval_batch_size, device=device)
     test_scores = _score_runs(test_rows, preds, losses, tasks_list)
-    dev_final_rows = dev_rows
-    dpreds, dlosses = evaluate_rows(backbone, method, dev_final_rows, task_index, label_table, batch_size=eval_batch_size, device=device)
-    dev_scores = _score_runs(dev_final_rows, dpreds, dlosses, tasks_list)
     elapsed = time.time() - started
 
     results = []
@@ -317,8 +321,8 @@ def train_bank(
         for n in cfg.tasks:
             t = task_index[n]
             per_task[n] = {
-                "dev_acc": dev_scores[(r, t)]["acc"],
-                "dev_f1": dev_scores[(r, t)]["f1"],
+                "dev_acc": best[r]["dev"][n]["acc"],
+                "dev_f1": best[r]["dev"][n]["f1"],
                 "test_acc": test_scores[(r, t)]["acc"],
                 "test_f1": test_scores[(r, t)]["f1"],
             }

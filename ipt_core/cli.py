@@ -61,6 +61,21 @@ def _pt_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--init-text", default=None, help="with --init text (default: the task's description)")
 
 
+def _ipt_args(p: argparse.ArgumentParser) -> None:
+    from .methods.ipt import ISTConfig, MSFConfig
+
+    _pt_args(p)
+    m, i = MSFConfig(), ISTConfig()
+    p.add_argument("--msf-steps", type=int, default=m.steps)
+    p.add_argument("--msf-lr", type=float, default=m.lr)
+    p.add_argument("--alpha", type=float, default=m.alpha, help="weight of the reconstruction MSE in MSF")
+    p.add_argument("--hidden", type=int, default=m.hidden, help="hidden width of Proj_b")
+    p.add_argument("--norm", choices=["layer", "global"], default=m.norm, help="prompt normalisation before the auto-encoder")
+    p.add_argument("--ist-steps", type=int, default=i.steps)
+    p.add_argument("--ist-lr", type=float, default=i.lr)
+    p.add_argument("--no-random-control", action="store_true")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m ipt_core", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -81,6 +96,27 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("probe", help="zero-shot and linear-probe reference rows")
     _common(p)
     p.add_argument("--tasks", type=_csv, default=None)
+
+    p = sub.add_parser("ipt", help="subspace finding + intrinsic tuning: recovery versus d_I")
+    _common(p)
+    p.add_argument("--train-tasks", type=_csv, default=None, help="tasks the subspace is found on (default: a family-stratified 3/4)")
+    p.add_argument("--test-tasks", type=_csv, default=None, help="unseen tasks (default: the rest)")
+    p.add_argument("--dims", type=_ints, default=[4, 16, 64], help="intrinsic dimensions, e.g. 1,4,16,64")
+    p.add_argument("--seeds", type=int, default=1)
+    _ipt_args(p)
+
+    p = sub.add_parser("stability", help="PT from random init vs PT initialised from the IST solution")
+    _common(p)
+    p.add_argument("--tasks", type=_csv, required=True)
+    p.add_argument("--train-tasks", type=_csv, default=None, help="subspace tasks (default: every other task)")
+    p.add_argument("--d", type=int, default=16)
+    p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--curve-every", type=int, default=10, help="dev evaluation interval of the curves")
+    _ipt_args(p)
+
+    p = sub.add_parser("pipeline", help="everything the app shows for a suite, with defaults for the suite and machine")
+    _common(p)
+    p.add_argument("--budget", choices=["quick", "full"], default=None, help="quick on CPU, full on GPU (default: by device)")
 
     p = sub.add_parser("export", help="write a learned prompt as a PEFT adapter or plain safetensors")
     _common(p)
@@ -178,7 +214,81 @@ def cmd_export(args) -> int:
     return 0
 
 
-COMMANDS = {"tasks": cmd_tasks, "tune": cmd_tune, "probe": cmd_probe, "export": cmd_export}
+def _ipt_settings(args):
+    from .ipt_experiments import IPTSettings
+    from .methods.ipt import ISTConfig, MSFConfig
+
+    return IPTSettings(
+        pt=_pt_config(args),
+        msf=MSFConfig(hidden=args.hidden, alpha=args.alpha, lr=args.msf_lr, steps=args.msf_steps, norm=args.norm),
+        ist=ISTConfig(lr=args.ist_lr, steps=args.ist_steps),
+        random_control=not args.no_random_control,
+    )
+
+
+def _context(args, reporter):
+    from .ipt_experiments import Context
+
+    return Context.create(_store(args), args.backbone, args.device, progress=reporter, should_cancel=CancelFlag(),
+                          command=_command_line(args))
+
+
+def _command_line(args) -> str:
+    return "python -m ipt_core " + shlex.join(a for a in args._argv if a != "--json")
+
+
+def cmd_ipt(args) -> int:
+    from .ipt_experiments import recovery_experiment, summary_json
+    from .pipeline import default_split
+
+    suite = _suite(args)
+    train, test = args.train_tasks, args.test_tasks
+    if train is None:
+        train, test_default = default_split(suite)
+        test = test if test is not None else test_default
+    elif test is None:
+        test = [n for n in suite.names() if n not in train]
+    reporter = Reporter("ipt")
+    entry = recovery_experiment(_context(args, reporter), suite, train, test, args.dims, list(range(args.seeds)), _ipt_settings(args))
+    reporter.close()
+    out = summary_json(entry)
+    lines = [f"train tasks: {len(train)}, unseen tasks: {len(test)}; recovery (gain recovery)"]
+    for d in out["dims"]:
+        cell = lambda b: "n/a" if str(d) not in b else f"{b[str(d)]['recovery']:.3f} ({b[str(d)]['gain_recovery'] if b[str(d)]['gain_recovery'] is None else round(b[str(d)]['gain_recovery'], 3)})"
+        lines.append(f"d_I={d:>4}  seen {cell(out['seen'])}  unseen {cell(out['unseen'])}  "
+                     f"random seen {cell(out['random_subspace']['seen'])}  random unseen {cell(out['random_subspace']['unseen'])}")
+    _emit(args, out, "\n".join(lines) + f"\nstored as {entry.key}")
+    return 0
+
+
+def cmd_stability(args) -> int:
+    from .ipt_experiments import stability_experiment
+
+    suite = _suite(args)
+    train = args.train_tasks or [n for n in suite.names() if n not in args.tasks]
+    reporter = Reporter("stability")
+    entry = stability_experiment(_context(args, reporter), suite, args.tasks, train, args.d, list(range(args.seeds)),
+                                 _ipt_settings(args), eval_every=args.curve_every)
+    reporter.close()
+    final = entry.meta["final"]
+    text = "\n".join(f"{f['task']:>24} {f['init']:>7}: final dev {f['mean']:.3f} ± {f['std']:.3f}" for f in final)
+    _emit(args, {"final": final, "key": entry.key}, text + f"\nstored as {entry.key}")
+    return 0
+
+
+def cmd_pipeline(args) -> int:
+    from .pipeline import run_pipeline
+
+    reporter = Reporter("pipeline")
+    report = run_pipeline(_context(args, reporter), _suite(args), budget=args.budget)
+    reporter.close()
+    text = "\n".join(f"{r['kind']:>20}  {r['key']}  {r.get('summary', '')}" for r in report["results"])
+    _emit(args, report, text + f"\nstore: {report['store']}  ({report['seconds']:.0f} s)")
+    return 0
+
+
+COMMANDS = {"tasks": cmd_tasks, "tune": cmd_tune, "probe": cmd_probe, "export": cmd_export, "ipt": cmd_ipt,
+            "stability": cmd_stability, "pipeline": cmd_pipeline}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -189,6 +299,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     args = build_parser().parse_args(argv)
+    args._argv = list(argv) if argv is not None else sys.argv[1:]
     try:
         return COMMANDS[args.command](args)
     except (TaskDataError, BackboneError, StoreError, KeyError, ValueError) as exc:

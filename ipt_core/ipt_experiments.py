@@ -1,0 +1,492 @@
+"""The IPT paper's experiments as functions whose results land in the store.
+
+- ``recovery_vs_dims``: MSF on the training tasks' PT prompts, then IST on seen tasks (same tasks,
+  a different few-shot sample) and unseen tasks, for each d_I, in the found subspace and in a
+  random one (the control). Writes an ``ipt_dims`` entry.
+- ``recovery_vs_task_count`` and ``heldout_family``: the same with fewer training tasks, or with a
+  whole family held out (``ipt_task_count`` / ``ipt_heldout_family`` entries).
+- ``stability``: N seeds of PT from its usual random initialisation against PT initialised from
+  the IST solution; dev accuracy per step (``ipt_stability``).
+- ``task_map``: raw prompts, their intrinsic vectors and IST solutions of every task, with UMAP
+  coordinates precomputed for the app (``task_map``).
+
+Every stage is cached: PT runs (``pt_run``), auto-encoders (``msf``) and IST runs (``ist_run``),
+so a sweep extended by one dimension trains only what is new.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field, replace
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+
+from .backbones import DEFAULT_BACKBONE, Backbone
+from .bank import RunConfig, pick_device, train_bank
+from .experiments import cached_backbone, get_baseline, pt_spec, tune
+from .methods.ipt import CODE_VERSION as IPT_VERSION
+from .methods.ipt import IntrinsicTuning, ISTConfig, MSFConfig, PromptNormaliser, SubspaceAutoencoder, SubspaceFinding
+from .methods.pt import PromptTuning, PTConfig
+from .metrics import gain_recovery, recovery
+from .store import Entry, Store
+from .tasks import Suite, Task
+
+Progress = Callable[[int, int, str], None]
+
+
+class IPTInputError(ValueError):
+    """Bad experiment input: a training task without a prompt, a dimension above the prompt size..."""
+
+
+@dataclass
+class Context:
+    """What every IPT experiment needs: the store, the backbone, the device, progress and cancel hooks."""
+
+    store: Store
+    backbone: Backbone
+    device: torch.device
+    progress: object | None = None  # a progress.Reporter (has set_stage) or a plain callable
+    should_cancel: Callable[[], bool] | None = None
+    command: str | None = None
+
+    def stage(self, name: str) -> None:
+        if self.progress is not None and hasattr(self.progress, "set_stage"):
+            self.progress.set_stage(name)
+
+    @classmethod
+    def create(cls, store: Store, backbone: str | Backbone = DEFAULT_BACKBONE, device: str | None = None, **kw) -> "Context":
+        dev = pick_device(device)
+        bb = backbone if isinstance(backbone, Backbone) else cached_backbone(backbone, str(dev))
+        return cls(store, bb, dev, **kw)
+
+
+def resample_suite(suite: Suite, names: Sequence[str], data_seed: int) -> list[Task]:
+    """The named tasks with a new few-shot sample (same k per label as their train split)."""
+    out = []
+    for name in names:
+        t = suite.task(name)
+        k = min(t.label_counts("train").values())
+        out.append(t.resample(k, data_seed))
+    return out
+
+
+def _suite_of(tasks: Sequence[Task], like: Suite) -> Suite:
+    return Suite(like.name, like.source, tuple(tasks))
+
+
+def pt_prompts(ctx: Context, suite: Suite, tasks: Sequence[Task], seed: int, cfg: PTConfig) -> tuple[torch.Tensor, list[Entry]]:
+    """PT prompts of ``tasks`` for one seed (trained in one bank where missing): ``[T, *shape]``."""
+    if not tasks:
+        raise IPTInputError("no tasks given")
+    sub = _suite_of(tasks, suite)
+    report = tune(ctx.store, sub, [t.name for t in tasks], [seed], cfg, backbone=ctx.backbone, device=str(ctx.device),
+                  progress=ctx.progress, should_cancel=ctx.should_cancel, command=ctx.command, with_baselines=False)
+    entries = []
+    for t, key in zip(tasks, report.keys):
+        e = ctx.store.get(key)
+        if e is None or "prompt" not in e.tensor_names:
+            # the official code silently substitutes a random prompt here; we refuse
+            raise IPTInputError(f"training task {t.name!r} has no PT prompt in the store (key {key})")
+        entries.append(e)
+    return torch.stack([e.tensor("prompt").float() for e in entries]), entries
+
+
+def msf_spec(ctx: Context, train_entries: Sequence[Entry], d: int, seed: int, cfg: MSFConfig) -> dict:
+    return {
+        "method": "msf",
+        "code_version": IPT_VERSION,
+        "backbone": ctx.backbone.identity(),
+        "train_prompts": [e.key for e in train_entries],
+        "d": d,
+        "seed": seed,
+        "config": cfg.to_json(),
+    }
+
+
+def find_subspaces(
+    ctx: Context, train_tasks: Sequence[Task], train_prompts: torch.Tensor, train_entries: Sequence[Entry],
+    dims: Sequence[int], seed: int, cfg: MSFConfig, kind: str,
+) -> dict[int, Entry]:
+    """MSF: one auto-encoder per d_I, trained together in one bank where missing."""
+    dim = int(np.prod(train_prompts.shape[1:]))
+    for d in dims:
+        if d < 1 or d > dim:
+            raise IPTInputError(f"d_I = {d} is outside 1..{dim} (the flattened prompt size n x d)")
+    specs = {d: msf_spec(ctx, train_entries, d, seed, cfg) for d in dims}
+    found = {d: ctx.store.get(sp) for d, sp in specs.items()}
+    todo = [d for d in dims if found[d] is None]
+    if todo:
+        ctx.stage(f"subspace finding (d_I = {', '.join(map(str, todo))})")
+        method = SubspaceFinding(train_prompts, todo, [seed * 1000 + d for d in todo], cfg, kind)
+        names = tuple(t.name for t in train_tasks)
+        runs = [RunConfig(names, seed=seed * 1000 + d, lr=cfg.lr, steps=cfg.steps, batch_size=cfg.batch_size,
+                          eval_every=cfg.eval_every) for d in todo]
+        results = train_bank(ctx.backbone, list(train_tasks), method, runs, device=ctx.device,
+                             progress=ctx.progress, should_cancel=ctx.should_cancel)
+        with torch.no_grad():
+            norm_state = {f"norm.{k}": v.detach().cpu() for k, v in method.normaliser.state_dict().items()}
+        for d, res in zip(todo, results):
+            method.load_run_state(todo.index(d), res.state)
+            with torch.no_grad():
+                recon = method.aes[todo.index(d)](method.targets)
+                mse = float((recon - method.targets).pow(2).mean())
+                z = method.aes[todo.index(d)].encode(method.targets).cpu()
+            tensors = {f"ae.{k}": v for k, v in res.state.items()} | norm_state | {"train_z": z}
+            meta = {
+                "d": d, "seed": seed, "train_tasks": list(names), "dev_acc": res.dev_acc, "test_acc": res.test_acc,
+                "per_task": res.per_task, "recon_mse": mse, "dev_curve": res.dev_curve, "loss_curve": res.loss_curve,
+                "status": res.status, "prompt_shape": list(train_prompts.shape[1:]), "hidden": cfg.hidden,
+            }
+            found[d] = ctx.store.put("msf", specs[d], meta, tensors, command=ctx.command)
+    return found
+
+
+def load_decoder(entry: Entry | None, *, d: int, seed: int, prompt_shape, hidden: int,
+                 train_prompts: torch.Tensor | None = None, norm: str = "layer") -> tuple[SubspaceAutoencoder, PromptNormaliser]:
+    """A frozen decoder: the trained one from an ``msf`` entry, or (entry None) the random control.
+
+    The random control uses the same normaliser as the found subspace (from ``train_prompts``), so
+    the two differ only in whether ``Proj_b`` was trained.
+    """
+    dim = int(np.prod(prompt_shape))
+    ae = SubspaceAutoencoder(dim, d, hidden, seed=seed * 1000 + d)
+    if entry is not None:
+        t = entry.tensors()
+        ae.load_state_dict({k[3:]: v for k, v in t.items() if k.startswith("ae.")})
+        nm = PromptNormaliser(torch.zeros((2, *prompt_shape)), norm)
+        nm.load_state_dict({k[5:]: v for k, v in t.items() if k.startswith("norm.")})
+    else:
+        nm = PromptNormaliser(train_prompts.float(), norm)
+    ae.eval()
+    return ae, nm
+
+
+@dataclass(frozen=True)
+class ISTRun:
+    task: Task
+    setting: str  # "seen" | "unseen"
+    subspace: str  # "found" | "random"
+    d: int
+    seed: int
+    decoder_key: str  # msf entry key (the random control names the found one it mirrors)
+
+
+def ist_spec(ctx: Context, run: ISTRun, cfg: ISTConfig) -> dict:
+    return {
+        "method": "ist",
+        "code_version": IPT_VERSION,
+        "backbone": ctx.backbone.identity(),
+        "decoder": run.decoder_key,
+        "subspace": run.subspace,
+        "d": run.d,
+        "task": run.task.name,
+        "task_data": run.task.data_hash(),
+        "seed": run.seed,
+        "config": cfg.to_json(),
+    }
+
+
+def intrinsic_tuning(ctx: Context, runs: Sequence[ISTRun], decoders: dict[tuple[str, str], tuple], cfg: ISTConfig, kind: str) -> list[Entry]:
+    """IST for every run (z trained, decoder frozen), all missing runs in one bank.
+
+    ``decoders[(decoder_key, subspace)]`` = (autoencoder, normaliser).
+    """
+    specs = [ist_spec(ctx, r, cfg) for r in runs]
+    entries: list[Entry | None] = [ctx.store.get(sp) for sp in specs]
+    todo = [i for i, e in enumerate(entries) if e is None]
+    if todo:
+        ctx.stage(f"intrinsic subspace tuning ({len(todo)} runs)")
+        group_keys = sorted({(runs[i].decoder_key, runs[i].subspace) for i in todo})
+        method = IntrinsicTuning([decoders[g] for g in group_keys], [group_keys.index((runs[i].decoder_key, runs[i].subspace)) for i in todo],
+                                 [runs[i].seed for i in todo], kind, init_std=cfg.init_std)
+        bank_tasks = list({runs[i].task.name + "\x00" + runs[i].task.data_hash(): runs[i].task for i in todo}.values())
+        # tasks with the same name but different data (seen: resampled) must not collide in one bank
+        names = [t.name for t in bank_tasks]
+        if len(set(names)) != len(names):
+            raise IPTInputError("one IST bank got two versions of the same task")
+        rc = [RunConfig((runs[i].task.name,), seed=runs[i].seed, lr=cfg.lr, steps=cfg.steps, batch_size=cfg.batch_size,
+                        eval_every=cfg.eval_every) for i in todo]
+        results = train_bank(ctx.backbone, bank_tasks, method, rc, device=ctx.device, progress=ctx.progress,
+                             should_cancel=ctx.should_cancel)
+        for j, (i, res) in enumerate(zip(todo, results)):
+            method.load_run_state(j, res.state)
+            with torch.no_grad():
+                prompt = method.run_prompts([j])[0].cpu()
+            r = runs[i]
+            meta = {"task": r.task.name, "family": r.task.type, "setting": r.setting, "subspace": r.subspace, "d": r.d,
+                    "seed": r.seed, "dev_acc": res.dev_acc, "test_acc": res.test_acc, "test_f1": res.test_f1,
+                    "dev_curve": res.dev_curve, "status": res.status}
+            entries[i] = ctx.store.put("ist_run", specs[i], meta, {"z": res.state["z"], "prompt": prompt}, command=ctx.command)
+    return entries
+
+
+def _summary(rows: list[dict]) -> dict:
+    """Mean over tasks per seed, then mean and std over seeds, per subspace/setting/d."""
+    out: dict = {}
+    keyset = sorted({(r["subspace"], r["setting"], r["d"]) for r in rows})
+    for sub, setting, d in keyset:
+        sel = [r for r in rows if (r["subspace"], r["setting"], r["d"]) == (sub, setting, d)]
+        seeds = sorted({r["seed"] for r in sel})
+        rec = [np.nanmean([r["recovery"] for r in sel if r["seed"] == s]) for s in seeds]
+        gains = [[r["gain_recovery"] for r in sel if r["seed"] == s and r["gain_recovery"] is not None] for s in seeds]
+        gain = [float(np.mean(g)) for g in gains if g]
+        out.setdefault(sub, {}).setdefault(setting, {})[str(d)] = {
+            "recovery": float(np.mean(rec)), "recovery_std": float(np.std(rec)),
+            "gain_recovery": float(np.mean(gain)) if gain else None, "gain_recovery_std": float(np.std(gain)) if gain else None,
+            "ist_test_acc": float(np.mean([r["ist_test_acc"] for r in sel])),
+            "pt_test_acc": float(np.mean([r["pt_test_acc"] for r in sel])),
+            "n_tasks": len({r["task"] for r in sel}),
+        }
+    return out
+
+
+@dataclass(frozen=True)
+class IPTSettings:
+    """All hyper-parameters of an IPT experiment (PT for the prompts, MSF, IST)."""
+
+    pt: PTConfig = PTConfig()
+    msf: MSFConfig = MSFConfig()
+    ist: ISTConfig = ISTConfig()
+    seen_data_seed: int = 1  # the "different data" of seen tasks
+    random_control: bool = True
+
+    def to_json(self) -> dict:
+        return {"pt": self.pt.to_json(), "msf": self.msf.to_json(), "ist": self.ist.to_json(),
+                "seen_data_seed": self.seen_data_seed, "random_control": self.random_control}
+
+
+def recovery_experiment(
+    ctx: Context, suite: Suite, train_names: Sequence[str], test_names: Sequence[str], dims: Sequence[int],
+    seeds: Sequence[int], settings: IPTSettings = IPTSettings(), *, kind: str = "ipt_dims", extra: dict | None = None,
+    seen_names: Sequence[str] | None = None,
+) -> Entry:
+    """Recovery and gain recovery versus d_I, seen and unseen, found and random subspace.
+
+    Returns the stored summary entry (kind ``ipt_dims`` unless told otherwise); it is served from
+    the store when the same request was made before.
+    """
+    train_names, test_names = list(train_names), list(test_names)
+    seen_names = list(train_names if seen_names is None else seen_names)
+    if not train_names:
+        raise IPTInputError("no training tasks")
+    overlap = set(train_names) & set(test_names)
+    if overlap:
+        raise IPTInputError(f"tasks both in training and test: {sorted(overlap)}")
+    for n in train_names + test_names:
+        suite.task(n)
+    dims = sorted(set(int(d) for d in dims))
+    pt_cfg = settings.pt
+    exp_spec = {
+        "method": kind, "code_version": IPT_VERSION, "backbone": ctx.backbone.identity(),
+        "train": [(n, suite.task(n).data_hash()) for n in train_names],
+        "test": [(n, suite.task(n).data_hash()) for n in test_names], "seen": seen_names,
+        "dims": dims, "seeds": list(seeds), "settings": settings.to_json(), "extra": extra or {},
+    }
+    cached = ctx.store.get(exp_spec)
+    if cached is not None:
+        return cached
+    t0 = time.time()
+    train_tasks = [suite.task(n) for n in train_names]
+    test_tasks = [suite.task(n) for n in test_names]
+    seen_tasks = resample_suite(suite, seen_names, settings.seen_data_seed)
+    rows = []
+    zs = {t.name: get_baseline(ctx.store, "zero_shot", ctx.backbone, t, device=ctx.device).meta["test_acc"] for t in train_tasks + test_tasks}
+    for seed in seeds:
+        ctx.stage(f"prompt tuning of {len(train_tasks)} training tasks (seed {seed})")
+        train_prompts, train_entries = pt_prompts(ctx, suite, train_tasks, seed, pt_cfg)
+        ref_tasks = seen_tasks + test_tasks
+        ctx.stage(f"prompt tuning references for {len(ref_tasks)} seen/unseen tasks (seed {seed})")
+        _, ref_entries = pt_prompts(ctx, suite, ref_tasks, seed, pt_cfg)
+        pt_ref = {(("seen" if i < len(seen_tasks) else "unseen"), t.name): e.meta["test_acc"] for i, (t, e) in enumerate(zip(ref_tasks, ref_entries))}
+        found = find_subspaces(ctx, train_tasks, train_prompts, train_entries, dims, seed, settings.msf, pt_cfg.kind)
+        decoders = {}
+        ist_runs = []
+        for d in dims:
+            dk = found[d].key
+            decoders[(dk, "found")] = load_decoder(found[d], d=d, seed=seed, prompt_shape=train_prompts.shape[1:], hidden=settings.msf.hidden)
+            subspaces = ["found"]
+            if settings.random_control:
+                decoders[(dk, "random")] = load_decoder(None, d=d, seed=seed, prompt_shape=train_prompts.shape[1:],
+                                                        hidden=settings.msf.hidden, train_prompts=train_prompts, norm=settings.msf.norm)
+                subspaces.append("random")
+            for sub in subspaces:
+                ist_runs += [ISTRun(t, "seen", sub, d, seed, dk) for t in seen_tasks]
+                ist_runs += [ISTRun(t, "unseen", sub, d, seed, dk) for t in test_tasks]
+        # seen (resampled) and unseen tasks have distinct names, but a bank must not hold two
+        # versions of one task: seen runs and unseen runs never share a name, so one bank suffices
+        entries = intrinsic_tuning(ctx, ist_runs, decoders, settings.ist, pt_cfg.kind)
+        for r, e in zip(ist_runs, entries):
+            ist = e.meta["test_acc"]
+            pt = pt_ref[(r.setting, r.task.name)]
+            z = zs[r.task.name]
+            g = gain_recovery(ist, pt, z)
+            rows.append({"d": r.d, "setting": r.setting, "subspace": r.subspace, "task": r.task.name, "family": r.task.type,
+                         "seed": seed, "ist_test_acc": ist, "pt_test_acc": pt, "zero_shot_test_acc": z,
+                         "recovery": recovery(ist, pt), "gain_recovery": None if math.isnan(g) else g, "ist_key": e.key})
+    meta = {"suite": suite.name, "prompt_kind": pt_cfg.kind, "train_tasks": train_names, "test_tasks": test_names,
+            "seen_tasks": seen_names, "dims": dims, "seeds": list(seeds), "rows": rows, "summary": _summary(rows),
+            "seconds": time.time() - t0, "device": str(ctx.device)} | (extra or {})
+    return ctx.store.put(kind, exp_spec, meta, command=ctx.command)
+
+
+def summary_json(entry: Entry) -> dict:
+    """The CLI's JSON: ``{"dims", "seen": {d: {...}}, "unseen": {...}, "random_subspace": {"seen", "unseen"}}``."""
+    s = entry.meta["summary"]
+    pick = lambda block: {d: {"recovery": v["recovery"], "gain_recovery": v["gain_recovery"]} for d, v in block.items()}
+    found, rand = s.get("found", {}), s.get("random", {})
+    return {
+        "dims": entry.meta["dims"],
+        "seen": pick(found.get("seen", {})), "unseen": pick(found.get("unseen", {})),
+        "random_subspace": {"seen": pick(rand.get("seen", {})), "unseen": pick(rand.get("unseen", {}))},
+        "key": entry.key,
+    }
+
+
+def task_count_experiment(ctx: Context, suite: Suite, train_names, test_names, d: int, fractions: Sequence[float],
+                          seeds: Sequence[int], settings: IPTSettings = IPTSettings()) -> Entry:
+    """Recovery at one d_I when MSF sees 25/50/75/100% of the training tasks (seen = the smallest set)."""
+    train_names = list(train_names)
+    rng = np.random.default_rng(0)
+    order = [train_names[i] for i in rng.permutation(len(train_names))]
+    sizes = sorted({max(1, round(f * len(order))) for f in fractions})
+    seen = order[: sizes[0]]  # every MSF run has seen these, so their recovery is comparable
+    parts = []
+    for n in sizes:
+        e = recovery_experiment(ctx, suite, order[:n], test_names, [d], seeds, settings, kind="ipt_dims",
+                                seen_names=seen)
+        parts.append((n, e))
+    rows = [dict(r, n_train_tasks=n) for n, e in parts for r in e.meta["rows"]]
+    spec = {"method": "ipt_task_count", "parts": [e.key for _, e in parts], "code_version": IPT_VERSION}
+    cached = ctx.store.get(spec)
+    if cached is not None:
+        return cached
+    meta = {"suite": suite.name, "prompt_kind": settings.pt.kind, "d": d, "sizes": sizes, "seen_tasks": seen,
+            "test_tasks": list(test_names), "seeds": list(seeds), "rows": rows,
+            "summary": {str(n): _summary([r for r in rows if r["n_train_tasks"] == n]) for n in sizes}}
+    return ctx.store.put("ipt_task_count", spec, meta, command=ctx.command)
+
+
+def heldout_family_experiment(ctx: Context, suite: Suite, family: str, d: int, seeds: Sequence[int],
+                              settings: IPTSettings = IPTSettings(), train_names: Sequence[str] | None = None) -> Entry:
+    """Train the subspace on every family but one; test on that family's tasks (all unseen)."""
+    fams = suite.families()
+    if family not in fams:
+        raise IPTInputError(f"family {family!r} is not in the suite; families: {sorted(fams)}")
+    test = fams[family]
+    pool = list(train_names) if train_names else [n for n in suite.names()]
+    train = [n for n in pool if n not in test]
+    e = recovery_experiment(ctx, suite, train, test, [d], seeds, settings, kind="ipt_dims")
+    spec = {"method": "ipt_heldout_family", "part": e.key, "family": family, "code_version": IPT_VERSION}
+    cached = ctx.store.get(spec)
+    if cached is not None:
+        return cached
+    rows = [dict(r, heldout_family=family) for r in e.meta["rows"]]
+    meta = {"suite": suite.name, "prompt_kind": settings.pt.kind, "d": d, "heldout_family": family, "train_tasks": train,
+            "test_tasks": test, "seeds": list(seeds), "rows": rows, "summary": e.meta["summary"]}
+    return ctx.store.put("ipt_heldout_family", spec, meta, command=ctx.command)
+
+
+def stability_experiment(ctx: Context, suite: Suite, task_names: Sequence[str], train_names: Sequence[str], d: int,
+                         seeds: Sequence[int], settings: IPTSettings = IPTSettings(), eval_every: int = 10) -> Entry:
+    """PT from random initialisation vs PT initialised from the IST solution, N seeds each.
+
+    The subspace is found on ``train_names`` (seed 0); each task's IST solution (seed 0) gives the
+    initial prompt; the seeds then vary the PT data order (and, for random init, the init).
+    """
+    task_names, train_names = list(task_names), list(train_names)
+    spec = {"method": "ipt_stability", "code_version": IPT_VERSION, "backbone": ctx.backbone.identity(),
+            "tasks": [(n, suite.task(n).data_hash()) for n in task_names],
+            "train": [(n, suite.task(n).data_hash()) for n in train_names], "d": d, "seeds": list(seeds),
+            "settings": settings.to_json(), "eval_every": eval_every}
+    cached = ctx.store.get(spec)
+    if cached is not None:
+        return cached
+    t0 = time.time()
+    tasks = [suite.task(n) for n in task_names]
+    train_tasks = [suite.task(n) for n in train_names]
+    ctx.stage("prompt tuning of the training tasks")
+    train_prompts, train_entries = pt_prompts(ctx, suite, train_tasks, 0, settings.pt)
+    found = find_subspaces(ctx, train_tasks, train_prompts, train_entries, [d], 0, settings.msf, settings.pt.kind)
+    dec = load_decoder(found[d], d=d, seed=0, prompt_shape=train_prompts.shape[1:], hidden=settings.msf.hidden)
+    ist_entries = intrinsic_tuning(ctx, [ISTRun(t, "seen" if t.name in train_names else "unseen", "found", d, 0, found[d].key)
+                                         for t in tasks], {(found[d].key, "found"): dec}, settings.ist, settings.pt.kind)
+    curves = []
+    pt_cfg = replace(settings.pt, eval_every=eval_every)
+    for init in ("random", "ist"):
+        ctx.stage(f"stability: PT from {init} initialisation")
+        if init == "random":
+            inits = [(t, s, None) for t in tasks for s in seeds]
+        else:
+            inits = [(t, s, e.tensor("prompt")) for t, e in zip(tasks, ist_entries) for s in seeds]
+        method = PromptTuning(
+            [p if p is not None else _pt_init(ctx.backbone, pt_cfg, s, t) for t, s, p in inits], pt_cfg.kind)
+        rc = [RunConfig((t.name,), seed=s, lr=pt_cfg.lr, steps=pt_cfg.steps, batch_size=pt_cfg.batch_size,
+                        eval_every=eval_every) for t, s, _ in inits]
+        results = train_bank(ctx.backbone, tasks, method, rc, device=ctx.device, progress=ctx.progress,
+                             should_cancel=ctx.should_cancel)
+        for (t, s, _), res in zip(inits, results):
+            curves.append({"task": t.name, "seed": s, "init": init, "steps": [p[0] for p in res.dev_curve],
+                           "dev_acc": [p[1] for p in res.dev_curve], "test_acc": res.test_acc})
+    final = []
+    for t in tasks:
+        for init in ("random", "ist"):
+            last = [c["dev_acc"][-1] for c in curves if c["task"] == t.name and c["init"] == init]
+            tests = [c["test_acc"] for c in curves if c["task"] == t.name and c["init"] == init]
+            final.append({"task": t.name, "init": init, "mean": float(np.mean(last)), "std": float(np.std(last)),
+                          "test_mean": float(np.mean(tests)), "test_std": float(np.std(tests))})
+    meta = {"suite": suite.name, "tasks": task_names, "train_tasks": train_names, "seeds": list(seeds), "d": d,
+            "curves": curves, "final": final, "seconds": time.time() - t0, "prompt_kind": settings.pt.kind}
+    return ctx.store.put("ipt_stability", spec, meta, command=ctx.command)
+
+
+def _pt_init(bb: Backbone, cfg: PTConfig, seed: int, task: Task) -> torch.Tensor:
+    from .methods.pt import init_prompt
+
+    return init_prompt(bb, cfg.n_tokens, cfg.kind, cfg.init, seed=seed, text=cfg.init_text or task.description)
+
+
+def task_map_experiment(ctx: Context, suite: Suite, dims_entry: Entry, d: int | None = None, with_umap: bool = True) -> Entry:
+    """Task embeddings for the map, from a finished ``ipt_dims`` experiment (seed of its first run).
+
+    Spaces: ``prompt`` (PT prompts, flattened), ``intrinsic`` (Proj of each prompt in the found
+    subspace), ``ist`` (each task's IST solution z). UMAP coordinates are computed here, in the
+    job, so the page never waits for UMAP's first-call compile.
+    """
+    meta = dims_entry.meta
+    d = d or meta["dims"][len(meta["dims"]) // 2]
+    seed = meta["seeds"][0]
+    spec = {"method": "task_map", "code_version": IPT_VERSION, "source": dims_entry.key, "d": d, "umap": with_umap}
+    cached = ctx.store.get(spec)
+    if cached is not None:
+        return cached
+    rows = [r for r in meta["rows"] if r["d"] == d and r["seed"] == seed and r["subspace"] == "found"]
+    names = list(meta["train_tasks"]) + [n for n in meta["test_tasks"]]
+    tasks = [suite.task(n) for n in names]
+    prompts, _ = pt_prompts(ctx, suite, tasks, seed, PTConfig(**{k: v for k, v in _pt_cfg_json(dims_entry).items()}))
+    msf_key = ctx.store.get(rows[0]["ist_key"]).spec["decoder"]
+    ae, nm = load_decoder(ctx.store.get(msf_key), d=d, seed=seed, prompt_shape=prompts.shape[1:], hidden=ctx.store.get(msf_key).meta["hidden"])
+    with torch.no_grad():
+        intrinsic = ae.encode(nm(prompts.float()))
+    ist_by_task = {}
+    for r in rows:
+        if r["task"] not in ist_by_task or r["setting"] == "unseen":
+            ist_by_task[r["task"]] = ctx.store.get(r["ist_key"]).tensor("z")
+    ist = torch.stack([ist_by_task.get(n, torch.full((d,), float("nan"))) for n in names])
+    vectors = {"prompt": prompts.flatten(1).float(), "intrinsic": intrinsic.float(), "ist": ist.float()}
+    umap_coords = {}
+    if with_umap and len(names) >= 4:
+        from .maps import project
+
+        for space, v in vectors.items():
+            arr = v.numpy()
+            umap_coords[space] = None if np.isnan(arr).any() else project(arr, method="umap", random_state=0).tolist()
+    out_meta = {"suite": suite.name, "prompt_kind": meta["prompt_kind"], "tasks": names, "families": [t.type for t in tasks],
+                "train_tasks": meta["train_tasks"], "test_tasks": meta["test_tasks"], "d": d, "seed": seed,
+                "spaces": list(vectors), "umap": umap_coords or None}
+    return ctx.store.put("task_map", spec, out_meta, vectors, command=ctx.command)
+
+
+def _pt_cfg_json(entry: Entry) -> dict:
+    return dict(entry.spec["settings"]["pt"])

@@ -1,0 +1,227 @@
+"""Intrinsic prompt tuning (IPT, Qin et al.): find the subspace task prompts share, then tune in it.
+
+Stage 1, multi-task subspace finding (MSF): an auto-encoder over the training tasks' PT prompts.
+``Proj``: a linear map of the flattened prompt (``D = n*d``, or ``L*n*d`` for deep prompts) to an
+intrinsic vector of ``d_I`` numbers; ``Proj_b``: ``Linear(d_I -> h) -> tanh -> Linear(h -> D)``.
+Loss = the task loss of the frozen model run with the *reconstructed* prompt + ``alpha`` *
+MSE(reconstruction, prompt); batches mix all training tasks. Several auto-encoders (dimensions,
+seeds) train together in one bank, one run each.
+
+Prompts are normalised before the auto-encoder: centred on the training tasks' mean prompt and
+divided by a scale (one for shallow prompts; one per layer for deep prompts, whose layers' hidden
+states live at different scales). The official code has no normalisation; without it the deep
+prompts' largest layers dominate the MSE.
+
+Stage 2, intrinsic subspace tuning (IST): ``Proj_b`` frozen; per task train only ``z`` in
+``R^{d_I}`` (init N(0, 0.02)); prompt = ``Proj_b(z)``. A *random subspace* control is the same
+decoder never trained.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Sequence
+
+import torch
+from torch import nn
+
+from ..backbones import Encoded
+
+CODE_VERSION = "ipt-1"
+
+
+@dataclass(frozen=True)
+class MSFConfig:
+    """Subspace finding hyper-parameters."""
+
+    hidden: int = 256
+    alpha: float = 1.0  # weight of the reconstruction MSE (on normalised prompts)
+    lr: float = 1e-3
+    steps: int = 300
+    batch_size: int = 32  # rows per step per auto-encoder, mixed over the training tasks
+    eval_every: int = 50
+    norm: str = "layer"  # "layer" (per-layer scale for deep prompts) or "global"
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class ISTConfig:
+    """Intrinsic subspace tuning hyper-parameters."""
+
+    lr: float = 0.05
+    steps: int = 200
+    batch_size: int = 16
+    eval_every: int = 50
+    init_std: float = 0.02
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+class PromptNormaliser(nn.Module):
+    """Centre on the mean prompt and divide by a per-layer (or global) scale.
+
+    ``prompts``: ``[T, n, d]`` or ``[T, L, n, d]``; ``forward`` gives ``[T, D]`` flattened.
+    """
+
+    def __init__(self, prompts: torch.Tensor, norm: str = "layer"):
+        super().__init__()
+        if norm not in ("layer", "global"):
+            raise ValueError(f"norm must be 'layer' or 'global', got {norm!r}")
+        self.shape = tuple(prompts.shape[1:])
+        mean = prompts.mean(0)
+        centred = prompts - mean
+        if prompts.dim() == 4 and norm == "layer":
+            scale = centred.pow(2).mean(dim=(0, 2, 3)).sqrt().clamp_min(1e-6).view(-1, 1, 1)  # [L, 1, 1]
+        else:
+            scale = centred.pow(2).mean().sqrt().clamp_min(1e-6).reshape(*([1] * (prompts.dim() - 1)))
+        self.register_buffer("mean", mean)
+        self.register_buffer("scale", scale.expand_as(mean).clone())
+
+    @property
+    def dim(self) -> int:
+        return int(torch.tensor(self.shape).prod())
+
+    def forward(self, prompts: torch.Tensor) -> torch.Tensor:
+        return ((prompts - self.mean) / self.scale).flatten(1)
+
+    def inverse(self, flat: torch.Tensor) -> torch.Tensor:
+        return flat.view(-1, *self.shape) * self.scale + self.mean
+
+
+class SubspaceAutoencoder(nn.Module):
+    """``Proj`` (D -> d_I) and ``Proj_b`` (d_I -> h -> tanh -> D) over normalised, flattened prompts.
+
+    Example::
+
+        ae = SubspaceAutoencoder(dim=6 * 8 * 384, d_intrinsic=16, hidden=256, seed=0)
+        z = ae.encode(x)          # [T, 16]
+        x_hat = ae.decode(z)      # [T, 18432]
+    """
+
+    def __init__(self, dim: int, d_intrinsic: int, hidden: int = 256, seed: int = 0):
+        super().__init__()
+        if d_intrinsic < 1 or d_intrinsic > dim:
+            raise ValueError(f"d_I must be between 1 and the prompt size {dim}, got {d_intrinsic}")
+        gen_state = torch.random.get_rng_state()
+        torch.manual_seed(seed)
+        try:
+            self.proj = nn.Linear(dim, d_intrinsic)
+            self.up = nn.Linear(d_intrinsic, hidden)
+            self.out = nn.Linear(hidden, dim)
+        finally:
+            torch.random.set_rng_state(gen_state)
+        self.d_intrinsic = d_intrinsic
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        return self.proj(x)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        return self.out(torch.tanh(self.up(z)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.decode(self.encode(x))
+
+
+class SubspaceFinding(nn.Module):
+    """MSF as a bank method: run ``r`` is auto-encoder ``r``; a row of task ``t`` gets ``AE_r(P_t)``.
+
+    ``train_prompts``: ``[T, *prompt_shape]``, one PT prompt per training task, in the bank's
+    task order (the bank's tasks must be exactly these, in this order).
+    """
+
+    name = "msf"
+
+    def __init__(self, train_prompts: torch.Tensor, dims: Sequence[int], seeds: Sequence[int], cfg: MSFConfig, kind: str):
+        super().__init__()
+        self.prompt_kind = kind
+        self.cfg = cfg
+        self.normaliser = PromptNormaliser(train_prompts.float(), cfg.norm)
+        self.register_buffer("targets", self.normaliser(train_prompts.float()))  # [T, D]
+        self.aes = nn.ModuleList(
+            SubspaceAutoencoder(self.normaliser.dim, d, cfg.hidden, seed=s) for d, s in zip(dims, seeds)
+        )
+        self._recon: torch.Tensor | None = None
+
+    def run_parameters(self, r: int) -> list[nn.Parameter]:
+        return list(self.aes[r].parameters())
+
+    def shared_parameters(self) -> list[nn.Parameter]:
+        return []
+
+    def prompts(self, run_ids: torch.Tensor, task_ids: torch.Tensor, enc: Encoded | None) -> torch.Tensor:
+        # every auto-encoder reconstructs every training prompt once per step (T is small), then rows gather
+        recon = torch.stack([ae(self.targets) for ae in self.aes])  # [R, T, D]
+        self._recon = recon
+        flat = recon[run_ids, task_ids]
+        return self.normaliser.inverse(flat)
+
+    def extra_loss(self, run_ids: torch.Tensor, task_ids: torch.Tensor) -> torch.Tensor:
+        """alpha * MSE(reconstruction, prompt) per run, over all training prompts: ``[R]``."""
+        recon = self._recon if self._recon is not None else torch.stack([ae(self.targets) for ae in self.aes])
+        return self.cfg.alpha * (recon - self.targets.unsqueeze(0)).pow(2).mean(dim=(1, 2))
+
+    def run_state(self, r: int) -> dict[str, torch.Tensor]:
+        return {k: v.detach().clone() for k, v in self.aes[r].state_dict().items()}
+
+    def load_run_state(self, r: int, state: dict[str, torch.Tensor]) -> None:
+        self.aes[r].load_state_dict(state)
+
+
+class IntrinsicTuning(nn.Module):
+    """IST as a bank method: run ``r`` trains ``z_r``; prompt = ``Proj_b^{(g_r)}(z_r)`` with a frozen decoder.
+
+    ``decoders``: frozen ``(SubspaceAutoencoder, PromptNormaliser)`` pairs; ``groups[r]`` picks run
+    ``r``'s decoder, so runs of several dimensions and of found and random subspaces share a bank.
+    """
+
+    name = "ist"
+
+    def __init__(self, decoders: Sequence[tuple[SubspaceAutoencoder, PromptNormaliser]], groups: Sequence[int],
+                 seeds: Sequence[int], kind: str, init_std: float = 0.02, init_z: Sequence[torch.Tensor | None] | None = None):
+        super().__init__()
+        self.prompt_kind = kind
+        self.decoders = nn.ModuleList(ae for ae, _ in decoders)
+        self.normalisers = nn.ModuleList(nm for _, nm in decoders)
+        for p in self.parameters():
+            p.requires_grad_(False)
+        self.groups = list(groups)
+        zs = []
+        for r, (g, s) in enumerate(zip(groups, seeds)):
+            given = init_z[r] if init_z is not None else None
+            if given is not None:
+                zs.append(nn.Parameter(given.detach().clone().float()))
+            else:
+                gen = torch.Generator().manual_seed(s)
+                zs.append(nn.Parameter(torch.randn(self.decoders[g].d_intrinsic, generator=gen) * init_std))
+        self.z = nn.ParameterList(zs)
+        self.register_buffer("_group_of_run", torch.tensor(self.groups, dtype=torch.long))
+
+    def run_parameters(self, r: int) -> list[nn.Parameter]:
+        return [self.z[r]]
+
+    def shared_parameters(self) -> list[nn.Parameter]:
+        return []
+
+    def run_prompts(self, runs: Sequence[int]) -> torch.Tensor:
+        """The prompts of the given runs: ``[len(runs), *prompt_shape]``."""
+        out = [None] * len(runs)
+        for g in sorted({self.groups[r] for r in runs}):
+            idx = [i for i, r in enumerate(runs) if self.groups[r] == g]
+            z = torch.stack([self.z[runs[i]] for i in idx])
+            p = self.normalisers[g].inverse(self.decoders[g].decode(z))
+            for j, i in enumerate(idx):
+                out[i] = p[j]
+        return torch.stack(out)
+
+    def prompts(self, run_ids: torch.Tensor, task_ids: torch.Tensor | None, enc: Encoded | None) -> torch.Tensor:
+        unique, inverse = torch.unique(run_ids, return_inverse=True)
+        return self.run_prompts(unique.tolist())[inverse]
+
+    def run_state(self, r: int) -> dict[str, torch.Tensor]:
+        return {"z": self.z[r].detach().clone()}
+
+    def load_run_state(self, r: int, state: dict[str, torch.Tensor]) -> None:
+        with torch.no_grad():
+            self.z[r].copy_(state["z"])
