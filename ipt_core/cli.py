@@ -74,6 +74,8 @@ def _ipt_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ist-steps", type=int, default=i.steps)
     p.add_argument("--ist-lr", type=float, default=i.lr)
     p.add_argument("--no-random-control", action="store_true")
+    p.add_argument("--require-prompts", action="store_true",
+                   help="use only PT prompts already in the store; a task without one is an error")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -230,7 +232,7 @@ def _context(args, reporter):
     from .ipt_experiments import Context
 
     return Context.create(_store(args), args.backbone, args.device, progress=reporter, should_cancel=CancelFlag(),
-                          command=_command_line(args))
+                          command=_command_line(args), train_missing_prompts=not getattr(args, "require_prompts", False))
 
 
 def _command_line(args) -> str:
@@ -302,7 +304,7 @@ def main(argv: list[str] | None = None) -> int:
     args._argv = list(argv) if argv is not None else sys.argv[1:]
     try:
         return COMMANDS[args.command](args)
-    except (TaskDataError, BackboneError, StoreError, KeyError, ValueError) as exc:
+    except (TaskDataError, BackboneError, StoreError, KeyError, ValueError) as exc:  # IPTInputError is a ValueError
         msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
         print(f"error: {msg}", file=sys.stderr)
         return EXIT_BAD_INPUT

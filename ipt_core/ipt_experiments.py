@@ -25,7 +25,7 @@ import torch
 
 from .backbones import DEFAULT_BACKBONE, Backbone
 from .bank import RunConfig, pick_device, train_bank
-from .experiments import cached_backbone, get_baseline, pt_spec, tune
+from .experiments import cached_backbone, get_baseline, pt_spec, tune, tune_command
 from .methods.ipt import CODE_VERSION as IPT_VERSION
 from .methods.ipt import IntrinsicTuning, ISTConfig, MSFConfig, PromptNormaliser, SubspaceAutoencoder, SubspaceFinding
 from .methods.pt import PromptTuning, PTConfig
@@ -50,6 +50,7 @@ class Context:
     progress: object | None = None  # a progress.Reporter (has set_stage) or a plain callable
     should_cancel: Callable[[], bool] | None = None
     command: str | None = None
+    train_missing_prompts: bool = True  # False: a task without a stored PT prompt is an error
 
     def stage(self, name: str) -> None:
         if self.progress is not None and hasattr(self.progress, "set_stage"):
@@ -81,6 +82,14 @@ def pt_prompts(ctx: Context, suite: Suite, tasks: Sequence[Task], seed: int, cfg
     if not tasks:
         raise IPTInputError("no tasks given")
     sub = _suite_of(tasks, suite)
+    if not ctx.train_missing_prompts:
+        missing = [t.name for t in tasks if ctx.store.get(pt_spec(ctx.backbone, t, seed, cfg)) is None]
+        if missing:
+            # the official code silently substitutes a random prompt here; we refuse
+            raise IPTInputError(
+                f"no PT prompt in the store for task(s) {', '.join(missing)} (seed {seed}); train them first with: "
+                + tune_command(suite.source or suite.name, missing, [seed], cfg, ctx.backbone.spec)
+            )
     report = tune(ctx.store, sub, [t.name for t in tasks], [seed], cfg, backbone=ctx.backbone, device=str(ctx.device),
                   progress=ctx.progress, should_cancel=ctx.should_cancel, command=ctx.command, with_baselines=False)
     entries = []
