@@ -162,6 +162,7 @@ def train_bank(
     *,
     device: str | torch.device | None = None,
     eval_batch_size: int = 128,
+    max_rows: int | None = None,
     progress: Callable[[int, int, str], None] | None = None,
     should_cancel: Callable[[], bool] | None = None,
 ) -> list[RunResult]:
@@ -171,7 +172,8 @@ def train_bank(
     ``run_parameters(r)``, ``shared_parameters()``, ``prompts(run_ids, task_ids, enc)``,
     ``run_state(r)``/``load_run_state(r, state)``, ``prompt_kind``).
     ``progress(step, total, message)`` is called after every step; ``should_cancel()`` is polled
-    every step and raises ``Cancelled``.
+    every step and raises ``Cancelled``. ``max_rows`` caps the rows of one forward/backward
+    (gradients accumulate over micro-batches): 64 on CPU, 2048 on CUDA unless given.
 
     Example::
 
@@ -182,6 +184,7 @@ def train_bank(
     device = pick_device(device) if not isinstance(device, torch.device) else device
     backbone.to(device)
     method.to(device)
+    max_rows = max_rows or (2048 if device.type == "cuda" else 64)
     task_index = {t.name: i for i, t in enumerate(tasks)}
     for cfg in runs:
         for name in cfg.tasks:
@@ -216,6 +219,13 @@ def train_bank(
     total_steps = max(cfg.steps for cfg in runs)
     tasks_list = list(tasks)
 
+    def stop(r: int, why: str) -> None:
+        # lr 0 at once: Adam's momentum must not move a stopped run at the next step
+        active[r] = False
+        status[r] = why
+        if run_groups[r] is not None:
+            run_groups[r]["lr"] = 0.0
+
     def run_dev_eval(step: int, which: list[int]):
         rows = [row for row in dev_rows if row[0] in set(which)]
         if not rows:
@@ -236,8 +246,7 @@ def train_bank(
             else:
                 since_best[r] += 1
                 if runs[r].patience is not None and since_best[r] >= runs[r].patience and active[r]:
-                    active[r] = False
-                    status[r] = "early_stopped"
+                    stop(r, "early_stopped")
 
     run_dev_eval(0, list(range(R)))
     method.train()
@@ -246,7 +255,7 @@ def train_bank(
             raise Cancelled(f"cancelled at step {step} of {total_steps}")
         for r, cfg in enumerate(runs):
             if active[r] and step > cfg.steps:
-                active[r] = False
+                stop(r, status[r])
         live = [r for r in range(R) if active[r]]
         if not live:
             break
@@ -255,27 +264,40 @@ def train_bank(
             for i in samplers[r].take(runs[r].batch_size):
                 t, ex = pools[r][i]
                 batch.append((r, t, ex))
-        enc = backbone.collate([b[2] for b in batch]).to(device)
-        run_ids = torch.tensor([b[0] for b in batch], device=device)
-        task_ids = torch.tensor([b[1] for b in batch], device=device)
-        gold = torch.tensor([b[2].label for b in batch], device=device)
-        with autocast_for(device):
-            prompt = method.prompts(run_ids, task_ids, enc)
-            logits = backbone.logits(enc, task_ids, label_table, prompt, method.prompt_kind).float()
-        row_loss = F.cross_entropy(logits, gold, reduction="none")
-        per_run = torch.zeros(R, device=device).index_add_(0, run_ids, row_loss)
-        counts = torch.zeros(R, device=device).index_add_(0, run_ids, torch.ones_like(row_loss))
-        per_run = per_run / counts.clamp_min(1)
-        extra = method.extra_loss(run_ids, task_ids) if hasattr(method, "extra_loss") else None
-        if extra is not None:
-            per_run = per_run + extra
-        run_losses = per_run.detach().cpu().tolist()
-        diverged = [r for r in live if not math.isfinite(run_losses[r])]
-        # a diverged run stops; its NaN must not reach the other runs' gradients
-        safe = torch.where(torch.isfinite(per_run), per_run, torch.zeros_like(per_run))
+        counts = torch.zeros(R, device=device)
+        counts.index_add_(0, torch.tensor([b[0] for b in batch], device=device), torch.ones(len(batch), device=device))
+        counts = counts.clamp_min(1)
+        # micro-batches bound activation memory; each row's loss is divided by its run's full row
+        # count, so the accumulated gradient equals the one-batch gradient
+        batch.sort(key=lambda b: len(backbone.token_ids(b[2])))
+        run_loss_sum = torch.zeros(R, device=device)
         if optimizer is not None:
             optimizer.zero_grad(set_to_none=True)
-            safe.sum().backward()
+        extra_done = False
+        for c in range(0, len(batch), max_rows):
+            chunk = batch[c : c + max_rows]
+            enc = backbone.collate([b[2] for b in chunk]).to(device)
+            run_ids = torch.tensor([b[0] for b in chunk], device=device)
+            task_ids = torch.tensor([b[1] for b in chunk], device=device)
+            gold = torch.tensor([b[2].label for b in chunk], device=device)
+            with autocast_for(device):
+                prompt = method.prompts(run_ids, task_ids, enc)
+                logits = backbone.logits(enc, task_ids, label_table, prompt, method.prompt_kind).float()
+            row_loss = F.cross_entropy(logits, gold, reduction="none")
+            per_run = torch.zeros(R, device=device).index_add_(0, run_ids, row_loss) / counts
+            if not extra_done and hasattr(method, "extra_loss"):
+                extra = method.extra_loss(run_ids, task_ids)
+                if extra is not None:
+                    per_run = per_run + extra
+                extra_done = True
+            run_loss_sum += per_run.detach()
+            # a diverged run stops; its NaN must not reach the other runs' gradients
+            safe = torch.where(torch.isfinite(per_run), per_run, torch.zeros_like(per_run))
+            if optimizer is not None and safe.requires_grad:
+                safe.sum().backward()
+        run_losses = run_loss_sum.cpu().tolist()
+        diverged = [r for r in live if not math.isfinite(run_losses[r])]
+        if optimizer is not None:
             for r in live:
                 grp = run_groups[r]
                 if grp is None:
@@ -289,15 +311,12 @@ def train_bank(
                 torch.nn.utils.clip_grad_norm_(shared, runs[0].max_grad_norm)
             optimizer.step()
         for r in diverged:
-            active[r] = False
-            status[r] = "diverged"
-            if run_groups[r] is not None:
-                run_groups[r]["lr"] = 0.0
+            stop(r, "diverged")
         for r in live:
             loss_curves[r].append((step, run_losses[r]))
-        for r in range(R):
-            if not active[r] and run_groups[r] is not None:
-                run_groups[r]["lr"] = 0.0  # frozen for good: no more updates
+        for r in live:
+            if active[r] and step >= runs[r].steps:
+                stop(r, status[r])
         due = [r for r in live if r not in diverged and (step % runs[r].eval_every == 0 or step == runs[r].steps)]
         if due:
             method.eval()
