@@ -25,7 +25,6 @@ so a shallow prompt is interchangeable with a PEFT prompt-tuning adapter.
 from __future__ import annotations
 
 import hashlib
-import os
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -198,9 +197,15 @@ class Backbone(nn.Module):
         for p in self.model.parameters():
             p.requires_grad_(False)
         self._weights_hash: str | None = None
-        self._token_cache: dict[tuple[str, int, bool], list[int]] = {}
+        self._token_cache: dict[tuple[str, str | None], list[int]] = {}
         self._label_cache: dict[tuple[str, ...], LabelTable] = {}
         self.injector = DeepPromptInjector(self.layers())
+
+    def train(self, mode: bool = True) -> "Backbone":
+        """The wrapped model stays in eval mode: it is frozen, and dropout would make runs noisy."""
+        super().train(mode)
+        self.model.eval()
+        return self
 
     # --- description --------------------------------------------------------------------------
     @property
@@ -236,7 +241,7 @@ class Backbone(nn.Module):
             for name, t in sorted(self.model.state_dict().items()):
                 h.update(name.encode())
                 h.update(str(tuple(t.shape)).encode())
-                h.update(t.detach().to("cpu").contiguous().view(torch.uint8).numpy().tobytes())
+                h.update(t.detach().to("cpu").contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
             self._weights_hash = h.hexdigest()
         return self._weights_hash
 
@@ -247,7 +252,7 @@ class Backbone(nn.Module):
     # --- tokenisation -------------------------------------------------------------------------
     def token_ids(self, example: Example) -> list[int]:
         """Token ids of one input, special tokens included, truncated to ``max_length``. Cached."""
-        key = (example.text, hash(example.text_pair), example.text_pair is not None)
+        key = (example.text, example.text_pair)
         ids = self._token_cache.get(key)
         if ids is None:
             ids = self._tokenize(example)
@@ -322,7 +327,7 @@ class Backbone(nn.Module):
         """Word embeddings of ``text``'s tokens, cycled or cut to ``n_tokens``: ``[n, d]``."""
         ids = self.tokenizer(text, add_special_tokens=False)["input_ids"] or [0]
         ids = (ids * (n_tokens // len(ids) + 1))[:n_tokens]
-        return self.input_embeddings().weight[torch.tensor(ids, device=self.device)].detach().clone()
+        return self.input_embeddings()(torch.tensor(ids, device=self.device)).detach().clone()
 
     def layer_inputs(self, token_ids: torch.Tensor) -> torch.Tensor:
         """Hidden states at the input of every layer for a sequence of tokens: ``[L, n, d]``.
@@ -386,6 +391,8 @@ class Backbone(nn.Module):
             table = bb.label_table([task])
             scores = bb.logits(enc, torch.zeros(4, dtype=torch.long), table)   # [4, len(task.labels)]
         """
+        if kind not in PROMPT_KINDS:
+            raise BackboneError(f"prompt kind must be one of {PROMPT_KINDS}, got {kind!r}")
         if prompt is not None:
             want = 3 if kind == "shallow" else 4
             if prompt.dim() != want or prompt.shape[0] != enc.input_ids.shape[0] or prompt.shape[-1] != self.hidden_size:
@@ -707,10 +714,7 @@ def load_backbone(
 
     kind, model_ref = parse_spec(spec)
     path = str(packaged_model_path()) if model_ref is None else model_ref
-    local_only = not allow_download
-    if local_only and not Path(path).exists():
-        # a hub id is fine if it is already in the local cache
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    local_only = not allow_download  # a hub id works when it is already in the local cache
     try:
         tokenizer = transformers.AutoTokenizer.from_pretrained(path, local_files_only=local_only)
         model = _auto_class(kind).from_pretrained(path, local_files_only=local_only)

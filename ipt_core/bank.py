@@ -46,6 +46,19 @@ class RunConfig:
     max_grad_norm: float = 1.0
     weight_decay: float = 0.0
 
+    def __post_init__(self):
+        if not self.tasks:
+            raise ValueError("a run needs at least one task")
+        if not (math.isfinite(self.lr) and 0 < self.lr < 1e30):
+            raise ValueError(f"lr must be a positive finite number below 1e30, got {self.lr}")
+        if not self.max_grad_norm > 0:
+            raise ValueError(f"max_grad_norm must be positive, got {self.max_grad_norm}")
+        for name in ("steps", "batch_size", "eval_every"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.patience is not None and self.patience < 1:
+            raise ValueError(f"patience must be None or at least 1, got {self.patience}")
+
     def to_json(self) -> dict:
         return asdict(self) | {"tasks": list(self.tasks)}
 
@@ -170,7 +183,8 @@ def train_bank(
 
     ``tasks`` holds every task any run names; ``method`` holds the parameters of all runs (its
     ``run_parameters(r)``, ``shared_parameters()``, ``prompts(run_ids, task_ids, enc)``,
-    ``run_state(r)``/``load_run_state(r, state)``, ``prompt_kind``).
+    ``run_state(r)``/``load_run_state(r, state)``, ``prompt_kind``; optionally
+    ``extra_loss(run_ids, task_ids) -> [R]``, added once per step: it must not depend on the rows).
     ``progress(step, total, message)`` is called after every step; ``should_cancel()`` is polled
     every step and raises ``Cancelled``. ``max_rows`` caps the rows of one forward/backward
     (gradients accumulate over micro-batches): 64 on CPU, 2048 on CUDA unless given.
@@ -181,6 +195,8 @@ def train_bank(
         method = PromptTuning(backbone, [tasks[0], tasks[1]], seeds=[0, 0], n_tokens=8, kind="deep")
         results = train_bank(backbone, tasks, method, [RunConfig(("cr",)), RunConfig(("mr",))])
     """
+    if not runs:
+        raise ValueError("train_bank needs at least one run")
     device = pick_device(device) if not isinstance(device, torch.device) else device
     backbone.to(device)
     method.to(device)
@@ -198,16 +214,18 @@ def train_bank(
     samplers = [_Sampler(len(p), cfg.seed) for p, cfg in zip(pools, runs)]
     dev_rows = [(r, task_index[n], ex) for r, cfg in enumerate(runs) for n in cfg.tasks for ex in tasks[task_index[n]].dev]
 
-    groups = [
-        {"params": list(method.run_parameters(r)), "lr": cfg.lr, "weight_decay": cfg.weight_decay}
-        for r, cfg in enumerate(runs)
-    ]
+    groups, group_of_run = [], []
+    for r, cfg in enumerate(runs):
+        params = list(method.run_parameters(r))
+        group_of_run.append(len(groups) if params else None)
+        if params:
+            groups.append({"params": params, "lr": cfg.lr, "weight_decay": cfg.weight_decay})
     shared = list(method.shared_parameters())
     if shared:
         groups.append({"params": shared, "lr": getattr(method, "shared_lr", runs[0].lr), "weight_decay": 0.0})
-    groups = [g for g in groups if g["params"]]
     optimizer = torch.optim.Adam(groups) if groups else None
-    run_groups = [optimizer.param_groups[r] if optimizer and method.run_parameters(r) else None for r in range(R)]
+    run_groups = [optimizer.param_groups[g] if g is not None else None for g in group_of_run]
+    shared_clip = getattr(method, "shared_max_grad_norm", max(cfg.max_grad_norm for cfg in runs))
 
     active = [True] * R
     status = ["done"] * R
@@ -248,6 +266,7 @@ def train_bank(
                 if runs[r].patience is not None and since_best[r] >= runs[r].patience and active[r]:
                     stop(r, "early_stopped")
 
+    method.eval()
     run_dev_eval(0, list(range(R)))
     method.train()
     for step in range(1, total_steps + 1):
@@ -308,12 +327,13 @@ def train_bank(
                     continue
                 torch.nn.utils.clip_grad_norm_(grp["params"], runs[r].max_grad_norm)
             if shared:
-                torch.nn.utils.clip_grad_norm_(shared, runs[0].max_grad_norm)
+                torch.nn.utils.clip_grad_norm_(shared, shared_clip)
             optimizer.step()
         for r in diverged:
             stop(r, "diverged")
         for r in live:
-            loss_curves[r].append((step, run_losses[r]))
+            # JSON has no NaN: a non-finite loss is recorded as None (the run is marked diverged)
+            loss_curves[r].append((step, run_losses[r] if math.isfinite(run_losses[r]) else None))
         for r in live:
             if active[r] and step >= runs[r].steps:
                 stop(r, status[r])

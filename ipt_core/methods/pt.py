@@ -98,7 +98,7 @@ def init_prompt(
     with torch.no_grad():
         ids = ids.to(backbone.device)
         if kind == "shallow":
-            base = backbone.input_embeddings().weight[ids].float().cpu()
+            base = backbone.input_embeddings()(ids).float().cpu()
         else:
             base = backbone.layer_inputs(ids).float().cpu()  # [L, n, d]
     if init != "random":
