@@ -59,6 +59,7 @@ def _pt_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--patience", type=int, default=d.patience)
     p.add_argument("--init", choices=["random", "vocab", "text"], default=d.init)
     p.add_argument("--init-text", default=None, help="with --init text (default: the task's description)")
+    p.add_argument("--max-grad-norm", type=float, default=d.max_grad_norm, help="per-run gradient clipping norm")
 
 
 def _ipt_args(p: argparse.ArgumentParser) -> None:
@@ -125,7 +126,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--task", required=True)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True)
-    p.add_argument("--format", choices=["peft", "safetensors"], default="peft")
+    p.add_argument("--format", choices=["peft", "safetensors"], default=None,
+                   help="default: peft for shallow prompts, safetensors for deep ones (PEFT has no per-layer prompt tuning)")
     _pt_args(p)
     return parser
 
@@ -148,6 +150,7 @@ def _pt_config(args):
     return PTConfig(
         n_tokens=args.prompt_len, kind=args.prompt_kind, lr=args.lr, steps=args.steps, batch_size=args.batch_size,
         eval_every=args.eval_every, patience=args.patience, init=args.init, init_text=args.init_text,
+        max_grad_norm=args.max_grad_norm,
     )
 
 
@@ -208,6 +211,8 @@ def cmd_probe(args) -> int:
 def cmd_export(args) -> int:
     from .export import export_prompt
 
+    if args.format is None:
+        args.format = "peft" if args.prompt_kind == "shallow" else "safetensors"
     out = export_prompt(
         _store(args), _suite(args), args.task, args.seed, _pt_config(args), args.out, fmt=args.format,
         backbone=args.backbone, device=args.device,

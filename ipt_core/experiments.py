@@ -98,7 +98,8 @@ def tune_command(suite: str, tasks: Sequence[str], seeds: Sequence[int], cfg: PT
     parts += ["--seed-list", ",".join(str(s) for s in seeds)]
     d = PTConfig()
     for name, flag in [("steps", "--steps"), ("lr", "--lr"), ("n_tokens", "--prompt-len"), ("kind", "--prompt-kind"),
-                       ("batch_size", "--batch-size"), ("init", "--init"), ("eval_every", "--eval-every"), ("patience", "--patience")]:
+                       ("batch_size", "--batch-size"), ("init", "--init"), ("init_text", "--init-text"),
+                       ("eval_every", "--eval-every"), ("patience", "--patience"), ("max_grad_norm", "--max-grad-norm")]:
         v = getattr(cfg, name)
         if v != getattr(d, name):
             parts += [flag, str(v)]
