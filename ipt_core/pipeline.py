@@ -38,9 +38,9 @@ BUDGETS = {
         settings=IPTSettings(
             pt=PTConfig(steps=60, batch_size=8, eval_every=20),
             msf=MSFConfig(steps=60, batch_size=32, eval_every=20),
-            ist=ISTConfig(steps=40, batch_size=8, eval_every=20),
+            ist=ISTConfig(steps=30, batch_size=8, eval_every=15),
         ),
-        dims=(2, 8, 32), seeds=(0,), max_seen=6, count_fractions=(0.5, 1.0),
+        dims=(2, 8, 32), seeds=(0,), max_seen=4, count_fractions=(0.5, 1.0),
         stability_tasks=2, stability_seeds=(0, 1, 2), curve_every=10,
     ),
     "full": Budget(
@@ -51,13 +51,13 @@ BUDGETS = {
 
 
 def default_split(suite: Suite, test_fraction: float = 0.25, seed: int = 0) -> tuple[list[str], list[str]]:
-    """A family-stratified split: about ``test_fraction`` of each family's tasks become unseen
-    (families of one task stay in training), so unseen tasks have relatives in the subspace."""
+    """A family-stratified split: ``test_fraction`` of each family's tasks (at least one) become
+    unseen; families of one task stay in training, so every unseen task has relatives in training."""
     rng = np.random.default_rng(seed)
     train, test = [], []
     for fam, names in sorted(suite.families().items()):
         names = sorted(names)
-        n_test = int(round(len(names) * test_fraction)) if len(names) > 1 else 0
+        n_test = max(1, int(len(names) * test_fraction)) if len(names) > 1 else 0
         order = [names[i] for i in rng.permutation(len(names))]
         test += order[:n_test]
         train += order[n_test:]
@@ -80,7 +80,7 @@ def _seen_subset(suite: Suite, train: list[str], k: int) -> list[str]:
     return [n for n in train if n in out]
 
 
-def run_pipeline(ctx: Context, suite: Suite, budget: str | None = None) -> dict:
+def run_pipeline(ctx: Context, suite: Suite, budget: str | Budget | None = None, *, umap: bool = True) -> dict:
     """Run every experiment the app shows; return where each result is stored.
 
     Example::
@@ -89,8 +89,11 @@ def run_pipeline(ctx: Context, suite: Suite, budget: str | None = None) -> dict:
         report["results"]   # [{"kind": "ipt_dims", "key": ..., "summary": ...}, ...]
     """
     t0 = time.time()
-    name = budget or ("full" if ctx.device.type == "cuda" else "quick")
-    b = BUDGETS[name]
+    if isinstance(budget, Budget):
+        name, b = "custom", budget
+    else:
+        name = budget or ("full" if ctx.device.type == "cuda" else "quick")
+        b = BUDGETS[name]
     dim_cap = int(np.prod(ctx.backbone.prompt_shape(b.settings.pt.n_tokens, b.settings.pt.kind)))
     dims = [d for d in b.dims if d <= dim_cap]
     train, test = default_split(suite)
@@ -108,13 +111,14 @@ def run_pipeline(ctx: Context, suite: Suite, budget: str | None = None) -> dict:
 
     mid = dims[len(dims) // 2]
     if len(train) >= 4:
-        count_entry = task_count_experiment(ctx, suite, train, test, mid, b.count_fractions, b.seeds, b.settings)
+        count_entry = task_count_experiment(ctx, suite, train, test, mid, b.count_fractions, b.seeds, b.settings,
+                                            max_seen=b.max_seen)
         results.append({"kind": "ipt_task_count", "key": count_entry.key, "summary": f"sizes {count_entry.meta['sizes']} at d_I={mid}"})
 
     fams = {f: n for f, n in suite.families().items() if len(n) >= 2}
     if fams and len(suite.families()) >= 3:
         family = max(sorted(fams), key=lambda f: len(fams[f]))
-        held = heldout_family_experiment(ctx, suite, family, mid, b.seeds, b.settings)
+        held = heldout_family_experiment(ctx, suite, family, mid, b.seeds, b.settings, max_seen=b.max_seen)
         results.append({"kind": "ipt_heldout_family", "key": held.key, "summary": f"held out {family}"})
 
     stab_tasks = test[: b.stability_tasks] or train[: b.stability_tasks]
@@ -122,7 +126,7 @@ def run_pipeline(ctx: Context, suite: Suite, budget: str | None = None) -> dict:
     results.append({"kind": "ipt_stability", "key": stab.key, "summary": f"{len(stab_tasks)} tasks x {len(b.stability_seeds)} seeds"})
 
     ctx.stage("task map (UMAP)")
-    tmap = task_map_experiment(ctx, suite, dims_entry, d=mid)
+    tmap = task_map_experiment(ctx, suite, dims_entry, d=mid, with_umap=umap)
     results.append({"kind": "task_map", "key": tmap.key, "summary": f"{len(tmap.meta['tasks'])} tasks"})
     return {"suite": suite.name, "budget": name, "store": str(ctx.store.root), "train_tasks": train, "test_tasks": test,
             "dims": dims, "results": results, "seconds": time.time() - t0}
