@@ -117,6 +117,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--curve-every", type=int, default=10, help="dev evaluation interval of the curves")
     _ipt_args(p)
 
+    p = sub.add_parser("ist", help="intrinsic tuning of tasks in an existing subspace (only z trains)")
+    _common(p)
+    p.add_argument("--tasks", type=_csv, required=True)
+    p.add_argument("--d", type=int, default=8)
+    p.add_argument("--seeds", type=int, default=1)
+    p.add_argument("--subspace", choices=["found", "random"], default="found")
+    p.add_argument("--decoder", default=None, help="store key of the msf entry (default: newest of this d for the suite)")
+    p.add_argument("--prompt-kind", choices=["shallow", "deep"], default="deep")
+    from .methods.ipt import ISTConfig
+
+    p.add_argument("--ist-steps", type=int, default=ISTConfig().steps)
+    p.add_argument("--ist-lr", type=float, default=ISTConfig().lr)
+
     p = sub.add_parser("pipeline", help="everything the app shows for a suite, with defaults for the suite and machine")
     _common(p)
     p.add_argument("--budget", choices=["quick", "full"], default=None, help="quick on CPU, full on GPU (default: by device)")
@@ -283,6 +296,29 @@ def cmd_stability(args) -> int:
     return 0
 
 
+def cmd_ist(args) -> int:
+    from .experiments import get_baseline
+    from .ipt_experiments import tune_in_subspace
+    from .methods.ipt import ISTConfig
+
+    suite = _suite(args)
+    reporter = Reporter("intrinsic tuning")
+    ctx = _context(args, reporter)
+    entries = tune_in_subspace(ctx, suite, args.tasks, args.d, list(range(args.seeds)),
+                               ISTConfig(steps=args.ist_steps, lr=args.ist_lr), prompt_kind=args.prompt_kind,
+                               subspace=args.subspace, decoder_key=args.decoder)
+    reporter.close()
+    rows = []
+    for e in entries:
+        zs = get_baseline(ctx.store, "zero_shot", ctx.backbone, suite.task(e.meta["task"]), device=ctx.device).meta
+        rows.append({"task": e.meta["task"], "seed": e.meta["seed"], "d": e.meta["d"], "subspace": e.meta["subspace"],
+                     "setting": e.meta["setting"], "dev_acc": e.meta["dev_acc"], "test_acc": e.meta["test_acc"],
+                     "test_f1": e.meta["test_f1"], "zero_shot_test_acc": zs["test_acc"], "key": e.key})
+    text = _format_rows(rows, ["task", "seed", "d", "subspace", "test_acc", "zero_shot_test_acc"])
+    _emit(args, {"runs": rows, "decoder": entries[0].spec["decoder"]}, text)
+    return 0
+
+
 def cmd_pipeline(args) -> int:
     from .pipeline import run_pipeline
 
@@ -295,7 +331,7 @@ def cmd_pipeline(args) -> int:
 
 
 COMMANDS = {"tasks": cmd_tasks, "tune": cmd_tune, "probe": cmd_probe, "export": cmd_export, "ipt": cmd_ipt,
-            "stability": cmd_stability, "pipeline": cmd_pipeline}
+            "stability": cmd_stability, "pipeline": cmd_pipeline, "ist": cmd_ist}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -515,3 +515,51 @@ def task_map_experiment(ctx: Context, suite: Suite, dims_entry: Entry, d: int | 
 
 def _pt_cfg_json(entry: Entry) -> dict:
     return dict(entry.spec["settings"]["pt"])
+
+
+def shipped_store() -> Store | None:
+    """The read-only store of demo results shipped inside the package, when present."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent / "shipped_results"
+    return Store(root) if (root / "objects").is_dir() else None
+
+
+def find_decoder(ctx: Context, suite: Suite, d: int, prompt_kind: str, decoder_key: str | None = None) -> tuple[Entry, Store]:
+    """The ``msf`` entry to tune in: the given key, else the newest subspace of dimension ``d``
+    found for this suite (training tasks all in it) and prompt kind, in the main store first,
+    then in the shipped results."""
+    stores = [ctx.store] + [s for s in [shipped_store()] if s is not None]
+    for st in stores:
+        if decoder_key:
+            e = st.get(decoder_key)
+            if e is not None and e.kind == "msf":
+                return e, st
+            continue
+        names = set(suite.names())
+        cands = [e for e in st.query("msf") if e.meta["d"] == d and set(e.meta["train_tasks"]) <= names
+                 and len(e.meta["prompt_shape"]) == (3 if prompt_kind == "deep" else 2)]
+        if cands:
+            return cands[-1], st
+    what = f"subspace {decoder_key}" if decoder_key else f"subspace of d_I = {d} for suite {suite.name!r} ({prompt_kind} prompts)"
+    raise IPTInputError(f"no {what} in the store; find one first, e.g. python -m ipt_core ipt --suite {suite.source or suite.name} --dims {d}")
+
+
+def tune_in_subspace(ctx: Context, suite: Suite, task_names: Sequence[str], d: int, seeds: Sequence[int],
+                     cfg: ISTConfig = ISTConfig(), *, prompt_kind: str = "deep", subspace: str = "found",
+                     decoder_key: str | None = None) -> list[Entry]:
+    """IST of the named tasks in an existing subspace: only ``z`` trains (no PT, no MSF).
+
+    The tasks count as seen when the subspace was found on them, else unseen.
+    """
+    entry, st = find_decoder(ctx, suite, d, prompt_kind, decoder_key)
+    shape = tuple(entry.meta["prompt_shape"])
+    seed = entry.meta["seed"]
+    ae, nm = load_decoder(entry, d=d, seed=seed, prompt_shape=shape, hidden=entry.meta["hidden"])
+    if subspace == "random":
+        rand, _ = load_decoder(None, d=d, seed=seed, prompt_shape=shape, hidden=entry.meta["hidden"],
+                               train_prompts=torch.zeros((2, *shape)))
+        ae = rand  # the untrained decoder, with the found subspace's normaliser
+    train = set(entry.meta["train_tasks"])
+    runs = [ISTRun(suite.task(n), "seen" if n in train else "unseen", subspace, d, s, entry.key) for n in task_names for s in seeds]
+    return intrinsic_tuning(ctx, runs, {(entry.key, subspace): (ae, nm)}, cfg, prompt_kind)

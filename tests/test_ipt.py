@@ -156,3 +156,21 @@ def test_stability_and_task_map(make_tiny_backbone, tmp_path, monkeypatch):
     assert tmap.meta["tasks"] == ["t0", "t1", "t2", "t3"]
     assert t["prompt"].shape == (4, 2 * bb.hidden_size) and t["intrinsic"].shape == (4, 2) and t["ist"].shape == (4, 2)
     assert not torch.isnan(t["ist"]).any()
+
+
+def test_tune_in_an_existing_subspace(make_tiny_backbone, tmp_path):
+    from ipt_core.ipt_experiments import tune_in_subspace
+
+    bb = make_tiny_backbone("encoder_sim")
+    store = Store(tmp_path)
+    suite = tiny_suite(4)
+    ctx = Context.create(store, bb, "cpu")
+    with pytest.raises(IPTInputError, match="no subspace of d_I = 2 for suite 'tiny'"):
+        tune_in_subspace(ctx, suite, ["t3"], 2, [0], TINY.ist, prompt_kind="shallow")
+    recovery_experiment(ctx, suite, ["t0", "t1", "t2"], ["t3"], [2], [0], TINY)
+    n_pt = len(store.query("pt_run"))
+    entries = tune_in_subspace(ctx, suite, ["t3", "t0"], 2, [5], TINY.ist, prompt_kind="shallow")
+    assert [e.meta["setting"] for e in entries] == ["unseen", "seen"] and all(e.meta["seed"] == 5 for e in entries)
+    assert len(store.query("pt_run")) == n_pt  # nothing but z was trained
+    rand = tune_in_subspace(ctx, suite, ["t3"], 2, [5], TINY.ist, prompt_kind="shallow", subspace="random")
+    assert rand[0].meta["subspace"] == "random" and rand[0].key != entries[0].key
