@@ -1,0 +1,48 @@
+"""Methods: prompt tuning, IPT, ATTEMPT and VIP on the same model, tasks and budget."""
+from __future__ import annotations
+
+import streamlit as st
+
+from ipt_core import figures
+from pages import ctx, empty_state, entries, job_panel, pick_entry, show_figure, suite_matches
+
+c = ctx()
+st.title("Methods: ATTEMPT and VIP")
+st.markdown(
+    "**ATTEMPT** mixes frozen source prompts into a new target prompt with input-dependent attention; its attention "
+    "weights are a task-similarity signal. **VIP** adds input-specific, vector-quantised prompt vectors from a small "
+    "contextualiser. Both run on the same engine as prompt tuning and IPT, so the methods compare on one model, one "
+    "task suite and one budget."
+)
+found = [e for e in entries(c["root"], "method_compare") if suite_matches(e.meta.get("suite"), c["suite"])]
+if not found:
+    empty_state(
+        f"No method comparison for suite `{c['suite_name']}` yet (ATTEMPT and VIP arrive with their own issue). "
+        "Once `compare` exists, produce one with:",
+        f"python -m ipt_core compare --suite {c['suite']} --methods pt,attempt,vip --seeds 3",
+    )
+else:
+    entry = pick_entry(found, "Comparison", key="meth-entry")
+    m = entry.meta
+    table = figures.method_compare_table(m.get("rows", []))
+    if table.empty:
+        st.warning("This comparison has no rows.")
+    else:
+        summary = table.groupby("method")[["test_acc", "trainable_params", "seconds"]].mean().reset_index()
+        st.dataframe(summary, hide_index=True, key="meth-summary")
+        show_figure(figures.method_compare_figure(table), table, name="method_compare", commands=[entry.command],
+                    key="meth-main")
+    att = m.get("attempt_attention")
+    if att and att.get("weights"):
+        t = figures.attention_table(att)
+        show_figure(figures.attention_heatmap(t), t, name="attempt_attention", commands=[entry.command],
+                    key="meth-att", index=True)
+    usage = m.get("vip_codebook_usage")
+    if usage:
+        t = figures.codebook_usage_table(usage)
+        show_figure(figures.codebook_usage_figure(t), t, name="vip_codebook_usage", commands=[entry.command],
+                    key="meth-vip")
+
+st.divider()
+st.subheader("Jobs")
+job_panel(c["root"], ["compare"], key="meth")

@@ -1,0 +1,86 @@
+"""Overview: what is in the store for the chosen suite, the headline PT chart, recent jobs."""
+from __future__ import annotations
+
+import streamlit as st
+
+from ipt_core import figures, maps
+from pages import (SHIPPED_ROOT, backbone_of, ctx, empty_state, entries, job_panel, resource_for, show_figure,
+                   submit_job, suite_info, suite_matches, suite_problem)
+
+c = ctx()
+st.title("Intrinsic task subspace explorer")
+st.markdown(
+    "One frozen language model adapts to many tasks through **soft prompts**. This app trains prompts for many "
+    "tasks (prompt tuning), finds the low-dimensional **intrinsic task subspace** they share (IPT, Qin et al.), "
+    "and shows task maps, recovery versus dimension and seed stability. Results come from the store; new runs "
+    "are launched as background jobs."
+)
+
+info = suite_info(c["suite"])
+suite_problem(c, info)
+names: list[str] = info.get("names", [])
+
+pt = [e for e in entries(c["root"], "pt_run") if e.meta.get("task") in names and backbone_of(e) == c["backbone"]]
+zs = [e for e in entries(c["root"], "zero_shot") if e.meta.get("task") in names and backbone_of(e) == c["backbone"]]
+lp = [e for e in entries(c["root"], "probe") if e.meta.get("task") in names and backbone_of(e) == c["backbone"]]
+ipt = [e for e in entries(c["root"], "ipt_dims") if suite_matches(e.meta.get("suite"), c["suite"])]
+stab = [e for e in entries(c["root"], "ipt_stability") if suite_matches(e.meta.get("suite"), c["suite"])]
+
+cols = st.columns(5)
+cols[0].metric("Tasks in suite", len(names))
+cols[1].metric("Prompt-tuning runs", len(pt))
+cols[2].metric("Tasks with PT results", len({e.meta.get("task") for e in pt}))
+cols[3].metric("IPT sweeps", len(ipt))
+cols[4].metric("Stability runs", len(stab))
+st.caption(f"Suite `{c['suite_name']}` · backbone `{c['backbone']}` · store `{c['root']}`"
+           + (f" · also reading shipped results in `{SHIPPED_ROOT}`" if SHIPPED_ROOT.is_dir() else ""))
+
+st.subheader("Prompt tuning at a glance")
+if pt:
+    groups: dict[str, list] = {}
+    for e in pt:
+        groups.setdefault(maps.pt_config_id(e.spec, e.meta), []).append(e)
+    best = max(groups.values(), key=lambda g: (len({e.meta.get("task") for e in g}), len(g), max(x.created for x in g)))
+    label = maps.pt_config_label(best[0].spec, best[0].meta)
+    st.caption(f"Configuration with the most tasks: {label} ({len(best)} runs; other configurations on the "
+               "Prompt tuning page)")
+    table = figures.pt_results_table([e.meta for e in best], [e.meta for e in zs], [e.meta for e in lp])
+    table = table[table["n_seeds"] > 0].reset_index(drop=True)
+    show_figure(figures.pt_results_figure(table, "Test accuracy: prompt tuning vs zero-shot vs linear probe"), table,
+                name="overview_pt_results", commands=[e.command for e in best + zs + lp], key="overview-pt")
+else:
+    empty_state(
+        f"No prompt-tuning results for suite `{c['suite_name']}` with `{c['backbone']}` yet. Queue a run on the "
+        "Prompt tuning page, or run this in a terminal (it writes into the same store):",
+        f"python -m ipt_core tune --suite {c['suite']} --tasks {','.join(names[:2]) or 'TASK'} --steps 50 "
+        "--eval-every 10 --prompt-kind shallow",
+    )
+
+with st.expander("Compute everything this app shows for the suite (one job)", expanded=not pt and "error" not in info):
+    st.markdown("`pipeline` runs prompt tuning, the reference rows, the IPT dimension sweep, the task-count and "
+                "held-out-family runs, the stability run and the task map, with defaults for the suite and machine "
+                "(*quick* on a CPU: minutes on the demo suite; *full* on a GPU).")
+    a, b = st.columns([1, 3])
+    budget = a.selectbox("Budget", ["quick", "full"], index=0 if not st.session_state.get("ctx_gpu_name") else 1,
+                         key="ov-budget")
+    if b.button("Queue the pipeline", key="ov-pipeline", disabled="error" in info, icon=":material/play_arrow:"):
+        argv = ["pipeline", "--suite", c["suite"], "--budget", budget]
+        if c["backbone"] != "encoder-sim":
+            argv += ["--backbone", c["backbone"]]
+        submit_job(c["root"], argv, label=f"pipeline ({budget}) on {c['suite_name']}", resource=resource_for("auto"))
+
+st.subheader("Recent jobs")
+job_panel(c["root"], limit=3, key="overview")
+
+with st.expander("How the pieces fit"):
+    st.markdown(
+        "- **Tasks**: the suite's tasks, examples, and uploading your own suite (zip of task folders or a CSV).\n"
+        "- **Prompt tuning**: PT test accuracy per task against zero-shot and a linear probe; dev curves; launch runs.\n"
+        "- **Subspace and task map**: task embeddings (raw prompts or intrinsic vectors) by PCA or UMAP; neighbours, "
+        "clustered similarity, dendrogram.\n"
+        "- **Recovery**: how much of PT's score intrinsic subspace tuning recovers, versus d_I, seen and unseen tasks, "
+        "against a random subspace.\n"
+        "- **Stability**: PT from random init vs PT initialised from the intrinsic-subspace solution, across seeds.\n"
+        "- **Methods**: ATTEMPT and VIP on the same engine.\n"
+        "- **Jobs**: everything queued or running, with logs; jobs survive a browser refresh."
+    )

@@ -1,0 +1,49 @@
+"""Stability: PT from a random init vs PT initialised from the IST solution, across seeds."""
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from ipt_core import figures
+from pages import (ctx, empty_state, entries, job_panel, pick_entry, show_figure, stability_form, suite_info,
+                   suite_matches, suite_problem)
+
+c = ctx()
+st.title("Stability")
+st.markdown("The paper reports that initialising prompt tuning from the intrinsic-subspace (IST) solution makes it "
+            "more stable across seeds. Here: mean ± std of dev accuracy per step over seeds, and each seed's trace.")
+info = suite_info(c["suite"])
+names = info.get("names", [])
+suite_problem(c, info)
+
+found = [e for e in entries(c["root"], "ipt_stability") if suite_matches(e.meta.get("suite"), c["suite"])]
+if not found:
+    empty_state(f"No stability run for suite `{c['suite_name']}` yet. Queue one below, or run:",
+                f"python -m ipt_core stability --suite {c['suite']} --tasks {names[0] if names else 'TASK'} "
+                "--seeds 3 --d 16")
+else:
+    entry = pick_entry(found, "Stability run", key="stab-entry")
+    m = entry.meta
+    curves = m.get("curves", [])
+    tasks = sorted({cv["task"] for cv in curves})
+    st.caption(f"d_I = {m.get('d')} · seeds {m.get('seeds')} · tasks {', '.join(tasks)}")
+    a, b = st.columns([3, 1])
+    task = a.selectbox("Task", ["all tasks (mean)"] + tasks, key="stab-task")
+    traces = b.checkbox("Per-seed traces", value=True, key="stab-traces")
+    t = figures.stability_table(curves, None if task.startswith("all tasks") else task)
+    if t.empty:
+        st.warning("No curves for this selection.")
+    else:
+        show_figure(figures.stability_figure(t, f"Dev accuracy across seeds: {task}", traces=traces), t,
+                    name=f"stability_{task.split(' ')[0]}", commands=[entry.command], key="stab-main")
+    final = pd.DataFrame(m.get("final", []))
+    if len(final):
+        st.subheader("Final dev accuracy (mean ± std over seeds)")
+        st.dataframe(final, hide_index=True, key="stab-final")
+        st.download_button("Download CSV", final.to_csv(index=False).encode(), file_name="stability_final.csv",
+                           mime="text/csv", key="stab-final-csv", on_click="ignore", icon=":material/download:")
+
+st.divider()
+st.subheader("Launch a stability run")
+stability_form("stab-form")
+job_panel(c["root"], ["stability"], key="stab")

@@ -1,0 +1,217 @@
+"""Subspace and task map: task embeddings by PCA or UMAP; neighbours, clustered similarity, dendrogram.
+
+Vectors come from a ``task_map`` entry (raw prompt, intrinsic and IST spaces) or, until one exists,
+from the suite's ``pt_run`` entries (mean prompt over seeds per task, flattened). PCA, similarities,
+neighbours and the dendrogram are computed here (cached); UMAP only ever comes from the store,
+computed by a job, because its first fit compiles for ~20 s.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import streamlit as st
+
+from ipt_core import figures, jobs, maps
+from pages import (SHIPPED_ROOT, backbone_of, ctx, empty_state, entries, job_panel, show_commands, show_figure,
+                   stores, submit_job, suite_info, suite_matches, suite_problem)
+
+SPACE_LABELS = {"prompt": "raw prompt space", "intrinsic": "intrinsic space (Proj of the prompts)",
+                "ist": "intrinsic space (IST solutions)"}
+
+
+def _find(root: str, key: str):
+    for s in stores(Path(root)):
+        e = s.get(key)
+        if e is not None:
+            return e
+    return None
+
+
+@st.cache_data(show_spinner="Loading task vectors…", max_entries=16)
+def _task_map_vectors(root: str, key: str, space: str) -> np.ndarray:
+    e = _find(root, key)
+    t = e.tensor(space).float().numpy()
+    return t.reshape(t.shape[0], -1).astype(np.float64)
+
+
+@st.cache_data(show_spinner="Loading prompts…", max_entries=16)
+def _pt_vectors(root: str, keys: tuple[str, ...], order: tuple[str, ...]) -> tuple[list[str], list[str], np.ndarray]:
+    runs = [e for k in keys if (e := _find(root, k)) is not None]
+    return maps.prompt_space(runs, list(order))
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _pca(vectors: np.ndarray) -> np.ndarray:
+    return maps.project(vectors, "pca")
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _similarity(vectors: np.ndarray) -> np.ndarray:
+    return maps.cosine_similarity(vectors)
+
+
+def _stored_umap(root: str, vectors: np.ndarray, names: list[str]) -> tuple[list | None, str | None]:
+    """UMAP coordinates computed by a job for exactly these vectors, and that job's command."""
+    spec = maps.umap_spec(maps.vectors_fingerprint(vectors, names))
+    for s in stores(Path(root)):
+        e = s.get(spec)
+        if e is not None and e.meta.get("tasks") == names:
+            return e.meta["coords"], e.command
+    return None, None
+
+
+c = ctx()
+root = str(c["root"])
+st.title("Subspace and task map")
+st.caption(f"Suite `{c['suite_name']}` · backbone `{c['backbone']}`")
+info = suite_info(c["suite"])
+suite_problem(c, info)
+suite_names = info.get("names", [])
+
+tm_entries = [e for e in entries(c["root"], "task_map") if suite_matches(e.meta.get("suite"), c["suite"])]
+pt = [e for e in entries(c["root"], "pt_run") if e.meta.get("task") in suite_names and backbone_of(e) == c["backbone"]]
+pt_groups: dict[str, list] = {}
+for e in pt:
+    pt_groups.setdefault(maps.pt_config_id(e.spec, e.meta), []).append(e)
+
+sources: list[tuple[str, object]] = [("task_map", e) for e in sorted(tm_entries, key=lambda e: -e.created)]
+sources += [("pt", g) for g in sorted(pt_groups, key=lambda g: -len({e.meta["task"] for e in pt_groups[g]}))]
+if not sources:
+    empty_state(f"No task vectors for suite `{c['suite_name']}` yet: the map needs prompt-tuning runs (the raw prompt "
+                "space) or an IPT run (the intrinsic spaces). Queue prompt tuning on the Prompt tuning page, or run:",
+                f"python -m ipt_core tune --suite {c['suite']} --steps 50 --eval-every 10")
+    st.stop()
+
+
+def _source_label(i: int) -> str:
+    kind, obj = sources[i]
+    if kind == "task_map":
+        m = obj.meta
+        return f"IPT task map · {m.get('prompt_kind', '?')} prompts · {len(m.get('tasks', []))} tasks · {obj.key[:10]}"
+    runs = pt_groups[obj]
+    return f"PT prompts · {maps.pt_config_label(runs[0].spec, runs[0].meta)} · {len({e.meta['task'] for e in runs})} tasks"
+
+
+a, b, d = st.columns([3, 2, 2])
+src_i = a.selectbox("Vectors from", range(len(sources)), format_func=_source_label, key="map-source")
+kind, obj = sources[src_i]
+stored_umap = None
+if kind == "task_map":
+    entry = obj
+    spaces = [s for s in entry.meta.get("spaces", ["prompt"]) if s in entry.tensor_names]
+    space = b.radio("Space", spaces, format_func=lambda s: SPACE_LABELS.get(s, s), key="map-space")
+    names = list(entry.meta["tasks"])
+    families = list(entry.meta.get("families") or [info.get("families", {}).get(t, "") for t in names])
+    vectors = _task_map_vectors(root, entry.key, space)
+    stored_umap = (entry.meta.get("umap") or {}).get(space)
+    commands = [entry.command]
+    umap_argv = ["umap", "--entry", entry.key, "--space", space]
+else:
+    runs = pt_groups[obj]
+    space = "prompt"
+    b.radio("Space", ["prompt"], format_func=lambda s: SPACE_LABELS[s] + " (mean over seeds)", key="map-space-pt")
+    names, families, vectors = _pt_vectors(root, tuple(sorted(e.key for e in runs)), tuple(suite_names))
+    commands = [e.command for e in runs]
+    umap_argv = ["umap", "--suite", c["suite"], "--pt-config", obj]
+if SHIPPED_ROOT.is_dir():
+    umap_argv += ["--extra-store", str(SHIPPED_ROOT)]
+method = d.radio("Projection", ["PCA", "UMAP"], horizontal=True, key="map-projection")
+finite = np.isfinite(vectors).all(axis=1)
+if not finite.all():  # e.g. tasks with no IST solution at this d_I have NaN rows in the "ist" space
+    missing = [n for n, ok in zip(names, finite) if not ok]
+    st.caption(f"Left out (no vector in this space): {', '.join(missing)}")
+    if stored_umap is not None and len(stored_umap) == len(names):
+        stored_umap = [xy for xy, ok in zip(stored_umap, finite) if ok]
+    names = [n for n, ok in zip(names, finite) if ok]
+    families = [f for f, ok in zip(families, finite) if ok]
+    vectors = vectors[finite]
+
+if len(names) < 2:
+    st.warning(f"Only {len(names)} task has vectors here; a map needs at least two. Tune more tasks.")
+    st.stop()
+
+coords = None
+axis = ("PC 1", "PC 2")
+if method == "UMAP":
+    coords, umap_command = (stored_umap, None) if stored_umap else _stored_umap(root, vectors, names)
+    axis = ("UMAP 1", "UMAP 2")
+    if coords is None:
+        if len(names) < 4:
+            st.warning("UMAP needs at least 4 tasks; showing PCA.")
+        else:
+            st.info("No UMAP coordinates stored for these vectors yet. UMAP's first fit compiles for ~20 s, so it runs "
+                    "as a background job, not in this page; PCA is shown meanwhile.")
+            pending = any(not j.finished and j.argv[:len(umap_argv)] == tuple(umap_argv)
+                          for j in jobs.list_jobs(c["root"]))
+            if st.button("Compute UMAP (as a job)", key="map-umap-job", icon=":material/play_arrow:", disabled=pending,
+                         help="already queued or running" if pending else None):
+                submit_job(c["root"], umap_argv, label=f"UMAP of {len(names)} tasks ({space} space)")
+            job_panel(c["root"], ["umap"], limit=1, key="map")
+        axis = ("PC 1", "PC 2")
+map_commands = commands
+if coords is None:
+    coords = _pca(vectors)
+    method_shown = "PCA"
+else:
+    method_shown = "UMAP"
+    map_commands = commands + ([umap_command] if umap_command else [])
+
+picked_on_chart = st.session_state.get("map-chart-picked", [])
+table = figures.task_map_table(coords, names, families)
+chosen = st.multiselect("Tasks to inspect (or select points on the map with the lasso/box tool)", names,
+                        key="map-selected")
+selected = list(dict.fromkeys(chosen + [t for t in picked_on_chart if t in names]))
+fig = figures.task_map_figure(table, f"Tasks in the {SPACE_LABELS.get(space, space)} ({method_shown})",
+                              highlight=selected, axis_titles=axis)
+event = st.plotly_chart(fig, key="chart-map", theme=None, on_select="rerun", selection_mode=("points", "box", "lasso"),
+                        config={"toImageButtonOptions": {"format": "svg", "filename": f"task_map_{space}_{method_shown}",
+                                                         "scale": 2}, "displaylogo": False})
+try:
+    points = event.selection.points if event and event.selection else []
+except AttributeError:
+    points = []
+picked = []
+for p in points:
+    cd = p.get("customdata")
+    if isinstance(cd, (list, tuple)) and cd and cd[0] in names:
+        picked.append(cd[0])
+if picked != picked_on_chart:
+    st.session_state["map-chart-picked"] = picked
+    st.rerun()
+cols = st.columns([1, 3])
+cols[0].download_button("Download CSV", table.to_csv(index=False).encode(), file_name=f"task_map_{space}_{method_shown}.csv",
+                        mime="text/csv", key="csv-map", on_click="ignore", icon=":material/download:")
+cols[1].caption(f"{len(names)} tasks · vectors of dimension {vectors.shape[1]} · SVG: camera icon in the chart's toolbar")
+show_commands(map_commands)
+
+st.subheader("Nearest neighbours (cosine, in the original space)")
+k = st.slider("Neighbours per task", 1, max(1, min(10, len(names) - 1)), min(3, len(names) - 1), key="map-k") \
+    if len(names) > 2 else 1
+if selected:
+    nn = maps.nearest_neighbours(vectors, names, k, query=selected)
+    nn["family"] = nn["task"].map(dict(zip(names, families)))
+    nn["neighbour_family"] = nn["neighbour"].map(dict(zip(names, families)))
+    st.dataframe(nn, hide_index=True, key="map-nn")
+    st.download_button("Download CSV", nn.to_csv(index=False).encode(), file_name=f"neighbours_{space}.csv",
+                       mime="text/csv", key="csv-nn", on_click="ignore", icon=":material/download:")
+    subset = list(dict.fromkeys(selected + nn["neighbour"].tolist()))
+else:
+    st.caption("Select tasks above (or on the map) to list their nearest neighbours; the heatmap and dendrogram "
+               "below then show the selection and its neighbours.")
+    subset = names
+
+idx = [names.index(t) for t in subset]
+sub_vectors = vectors[idx]
+sim = _similarity(sub_vectors)
+order = maps.cluster_order(sim)
+sim_table = figures.similarity_table(sim, subset, order)
+st.subheader("Clustered cosine similarity")
+show_figure(figures.similarity_heatmap(sim_table, f"Cosine similarity in the {SPACE_LABELS.get(space, space)}"),
+            sim_table, name=f"similarity_{space}", commands=commands,
+            key="map-sim", index=True)
+if len(subset) >= 2:
+    st.subheader("Dendrogram")
+    dendro = maps.dendrogram_data(sim, subset)
+    show_figure(figures.dendrogram_figure(dendro), figures.dendrogram_table(dendro), name=f"dendrogram_{space}",
+                commands=commands, key="map-dendro")

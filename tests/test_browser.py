@@ -1,0 +1,140 @@
+"""The served app in headless Chromium: every page draws without an exception or an error box.
+
+Serves ``streamlit run app.py`` on a free port with IPT_CACHE pointing at a store seeded with real
+tiny prompt-tuning results (``python -m ipt_core tune ... --steps 2``) plus synthetic IPT, stability,
+task-map and method-comparison entries, opens the root first (see DESIGN.md: a fresh server that is
+deep-linked first shows Streamlit's legacy page menu), then every page, and saves a screenshot of
+each to ``test-artifacts/screenshots/<page>.png``.
+"""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SHOTS = REPO / "test-artifacts" / "screenshots"
+CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
+PAGES = [("overview", ""), ("tasks", "tasks"), ("prompt_tuning", "prompt_tuning"), ("task_map", "task_map"),
+         ("recovery", "recovery"), ("stability", "stability"), ("methods", "methods"), ("jobs", "jobs")]
+TITLES = ["Overview", "Tasks", "Prompt tuning", "Subspace and task map", "Recovery", "Stability", "Methods", "Jobs"]
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)),
+                       reason=f"needs {CHROMIUM} and {CHROMEDRIVER} (Debian packages chromium, chromium-driver)"),
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    pytest.importorskip("selenium")
+    root = tmp_path_factory.mktemp("browser_store")
+    env = dict(os.environ, IPT_CACHE=str(root), IPT_JOBS_AUTOSTART="0", PYTHONPATH=str(REPO))
+    tune = subprocess.run([sys.executable, "-m", "ipt_core", "tune", "--suite", "demo", "--tasks",
+                           "sms_spam,movie_sentiment", "--steps", "2", "--eval-every", "1", "--prompt-kind", "shallow"],
+                          env=env, cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert tune.returncode == 0, tune.stderr[-2000:]
+    sys.path.insert(0, str(Path(__file__).parent))
+    from test_app import seed_results
+
+    seed_results(root, with_pt=False)
+    port = _free_port()
+    log = open(root / "streamlit.log", "w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port),
+         "--server.address", "127.0.0.1", "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false"],
+        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 90
+    while True:
+        try:
+            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
+                break
+        except OSError:
+            pass
+        if proc.poll() is not None or time.time() > deadline:
+            log.close()
+            pytest.fail(f"streamlit did not start: {(root / 'streamlit.log').read_text()[-3000:]}")
+        time.sleep(0.3)
+    yield url
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    log.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = CHROMIUM
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage", "--window-size=1400,2000"):
+        opts.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
+    yield driver
+    driver.quit()
+
+
+def wait_rendered(driver, timeout: float = 90) -> None:
+    """Until the script has finished and no skeleton is left (checked too early, a page shows nothing)."""
+    from selenium.webdriver.common.by import By
+
+    deadline = time.time() + timeout
+    done_since = None
+    while time.time() < deadline:
+        done = driver.find_elements(By.CSS_SELECTOR, '[data-testid="stApp"][data-test-script-state="notRunning"]')
+        skeleton = driver.find_elements(By.CSS_SELECTOR, '[data-testid="stSkeleton"]')
+        if done and not skeleton:
+            done_since = done_since or time.time()
+            if time.time() - done_since > 0.8:  # stays finished (a rerun may follow the first paint)
+                return
+        else:
+            done_since = None
+        time.sleep(0.2)
+    raise AssertionError(f"page {driver.current_url} did not finish rendering in {timeout} s")
+
+
+def test_every_page_renders_in_chromium(server, browser):
+    from selenium.webdriver.common.by import By
+
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    browser.get(server + "/")  # the root first: it runs st.navigation, so the declared menu is used
+    wait_rendered(browser)
+    nav = browser.find_element(By.CSS_SELECTOR, '[data-testid="stSidebarNav"]').text
+    for title in TITLES:
+        assert title in nav, f"{title!r} missing from the menu: {nav!r}"
+    problems = {}
+    with_charts = {"overview", "prompt_tuning", "task_map", "recovery", "stability", "methods"}
+    for name, path in PAGES:
+        browser.get(f"{server}/{path}")
+        wait_rendered(browser)
+        time.sleep(0.5)  # plotly draws just after the script run
+        browser.save_screenshot(str(SHOTS / f"{name}.png"))
+        exc = [e.text[:500] for e in browser.find_elements(By.CSS_SELECTOR, '[data-testid="stException"]')]
+        err = [e.text[:500] for e in browser.find_elements(By.CSS_SELECTOR, '[data-testid="stAlertContentError"]')]
+        if exc or err:
+            problems[name] = exc + err
+        heading = browser.find_elements(By.CSS_SELECTOR, "h1")
+        assert heading and heading[0].text.strip(), f"{name}: no page title"
+        if name in with_charts:
+            assert browser.find_elements(By.CSS_SELECTOR, '[data-testid="stPlotlyChart"]'), f"{name}: no chart"
+    assert not problems, problems
+    assert sorted(p.stem for p in SHOTS.glob("*.png")) >= sorted(n for n, _ in PAGES)
