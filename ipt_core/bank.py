@@ -184,7 +184,9 @@ def train_bank(
     ``tasks`` holds every task any run names; ``method`` holds the parameters of all runs (its
     ``run_parameters(r)``, ``shared_parameters()``, ``prompts(run_ids, task_ids, enc)``,
     ``run_state(r)``/``load_run_state(r, state)``, ``prompt_kind``; optionally
-    ``extra_loss(run_ids, task_ids) -> [R]``, added once per step: it must not depend on the rows).
+    ``extra_loss(run_ids, task_ids, counts) -> [R]``: called after ``prompts`` for every
+    micro-batch with that chunk's rows and each run's row count in the whole step; it returns the
+    chunk's share of each run's extra loss, so the shares add up to the step's extra loss).
     ``progress(step, total, message)`` is called after every step; ``should_cancel()`` is polled
     every step and raises ``Cancelled``. ``max_rows`` caps the rows of one forward/backward
     (gradients accumulate over micro-batches): 64 on CPU, 2048 on CUDA unless given.
@@ -292,7 +294,6 @@ def train_bank(
         run_loss_sum = torch.zeros(R, device=device)
         if optimizer is not None:
             optimizer.zero_grad(set_to_none=True)
-        extra_done = False
         for c in range(0, len(batch), max_rows):
             chunk = batch[c : c + max_rows]
             enc = backbone.collate([b[2] for b in chunk]).to(device)
@@ -304,11 +305,10 @@ def train_bank(
                 logits = backbone.logits(enc, task_ids, label_table, prompt, method.prompt_kind).float()
             row_loss = F.cross_entropy(logits, gold, reduction="none")
             per_run = torch.zeros(R, device=device).index_add_(0, run_ids, row_loss) / counts
-            if not extra_done and hasattr(method, "extra_loss"):
-                extra = method.extra_loss(run_ids, task_ids)
+            if hasattr(method, "extra_loss"):
+                extra = method.extra_loss(run_ids, task_ids, counts)
                 if extra is not None:
                     per_run = per_run + extra
-                extra_done = True
             run_loss_sum += per_run.detach()
             # a diverged run stops; its NaN must not reach the other runs' gradients
             safe = torch.where(torch.isfinite(per_run), per_run, torch.zeros_like(per_run))

@@ -75,7 +75,11 @@ def test_msf_loss_mixes_tasks_and_reconstructs(make_tiny_backbone):
     method = SubspaceFinding(prompts, dims=[2, 4], seeds=[0, 1], cfg=MSFConfig(hidden=8, alpha=1.0), kind="shallow")
     out = method.prompts(torch.tensor([0, 1, 1]), torch.tensor([0, 2, 1]), None)
     assert out.shape == (3, 2, bb.hidden_size)
-    assert method.extra_loss(None, None).shape == (2,)
+    assert method.reconstruction_loss().shape == (2,)
+    # micro-batch shares add up to the whole step's reconstruction loss
+    counts = torch.tensor([1.0, 2.0])
+    share = method.extra_loss(torch.tensor([1]), torch.tensor([0]), counts) + method.extra_loss(torch.tensor([0, 1]), torch.tensor([0, 2]), counts)
+    torch.testing.assert_close(share, method.reconstruction_loss())
     res = train_bank(bb, tasks, method, [RunConfig(tuple(t.name for t in tasks), seed=s, steps=30, batch_size=8,
                                                    eval_every=30, lr=0.01) for s in (0, 1)])
     assert set(res[0].per_task) == {"t0", "t1", "t2"}

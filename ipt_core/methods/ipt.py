@@ -157,10 +157,15 @@ class SubspaceFinding(nn.Module):
         flat = recon[run_ids, task_ids]
         return self.normaliser.inverse(flat)
 
-    def extra_loss(self, run_ids: torch.Tensor, task_ids: torch.Tensor) -> torch.Tensor:
+    def reconstruction_loss(self) -> torch.Tensor:
         """alpha * MSE(reconstruction, prompt) per run, over all training prompts: ``[R]``."""
         recon = self._recon if self._recon is not None else torch.stack([ae(self.targets) for ae in self.aes])
         return self.cfg.alpha * (recon - self.targets.unsqueeze(0)).pow(2).mean(dim=(1, 2))
+
+    def extra_loss(self, run_ids: torch.Tensor, task_ids: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
+        """This micro-batch's share of each run's reconstruction loss (its rows / the step's rows)."""
+        share = torch.zeros_like(counts).index_add_(0, run_ids, torch.ones_like(run_ids, dtype=counts.dtype)) / counts
+        return self.reconstruction_loss() * share
 
     def run_state(self, r: int) -> dict[str, torch.Tensor]:
         return {k: v.detach().clone() for k, v in self.aes[r].state_dict().items()}
