@@ -142,6 +142,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=["peft", "safetensors"], default=None,
                    help="default: peft for shallow prompts, safetensors for deep ones (PEFT has no per-layer prompt tuning)")
     _pt_args(p)
+
+    from .compare import add_compare_parser
+
+    add_compare_parser(sub)
     return parser
 
 
@@ -331,7 +335,8 @@ def cmd_pipeline(args) -> int:
 
 
 COMMANDS = {"tasks": cmd_tasks, "tune": cmd_tune, "probe": cmd_probe, "export": cmd_export, "ipt": cmd_ipt,
-            "stability": cmd_stability, "pipeline": cmd_pipeline, "ist": cmd_ist}
+            "stability": cmd_stability, "pipeline": cmd_pipeline, "ist": cmd_ist,
+            "compare": lambda args: __import__("ipt_core.compare", fromlist=["cmd_compare"]).cmd_compare(args)}
 
 
 def main(argv: list[str] | None = None) -> int:
