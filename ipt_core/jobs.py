@@ -68,6 +68,7 @@ SUBCOMMANDS: dict[str, str] = {
     "probe": "ipt_core",
     "export": "ipt_core",
     "ipt": "ipt_core",
+    "ist": "ipt_core",
     "stability": "ipt_core",
     "pipeline": "ipt_core",
     "compare": "ipt_core",

@@ -485,6 +485,37 @@ def ipt_form(key: str = "ipt") -> None:
                    resource=resource_for(device))
 
 
+def ist_form(key: str = "ist") -> None:
+    """Intrinsic tuning of chosen tasks in a subspace already in the store: ``ist --suite S --tasks a --d D``.
+
+    Only the d_I numbers of each task train (no prompt tuning, no subspace finding), so one task
+    takes well under a minute on a laptop CPU.
+    """
+    c = ctx()
+    info = suite_info(c["suite"])
+    if "error" in info:
+        suite_problem(c, info)
+        return
+    with st.form(f"form-{key}"):
+        st.markdown(f"**Intrinsic tuning** on suite `{c['suite_name']}`: tune chosen tasks inside a subspace that was "
+                    "already found (the newest of that d_I in the store); only the intrinsic vector z trains")
+        tasks = st.multiselect("Tasks", info["names"], default=info["names"][:1], key=f"{key}-tasks")
+        a, b, d, e = st.columns(4)
+        dim = a.number_input("Intrinsic dimension d_I", 1, 4096, 8, key=f"{key}-d")
+        subspace = b.selectbox("Subspace", ["found", "random"], key=f"{key}-sub")
+        steps = d.number_input("Steps", 1, 100000, 100, key=f"{key}-steps")
+        device = e.selectbox("Device", device_options(), key=f"{key}-device")
+        go = st.form_submit_button("Queue intrinsic tuning", type="primary")
+    if go:
+        if not tasks:
+            st.error("choose at least one task")
+            return
+        argv = ["ist", "--suite", c["suite"], "--tasks", ",".join(tasks), "--d", str(int(dim)),
+                "--subspace", subspace, "--ist-steps", str(int(steps))] + _common_flags(c, device)
+        submit_job(c["root"], argv, label=f"IST: {len(tasks)} task(s), d_I {int(dim)}, {subspace} subspace",
+                   resource=resource_for(device))
+
+
 def stability_form(key: str = "stability") -> None:
     """PT from random init vs IST-initialised PT over seeds: ``stability --suite S --tasks a --seeds N --d D``."""
     c = ctx()

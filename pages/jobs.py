@@ -7,7 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from ipt_core import jobs
-from pages import POLL_SECONDS, ctx, ipt_form, pretty_json, render_job, stability_form, tune_form
+from pages import POLL_SECONDS, ctx, ipt_form, ist_form, pretty_json, render_job, stability_form, tune_form
 
 c = ctx()
 root = c["root"]
@@ -79,5 +79,6 @@ with t1:
     tune_form("jobs-tune")
 with t2:
     ipt_form("jobs-ipt")
+    ist_form("jobs-ist")
 with t3:
     stability_form("jobs-stab")

@@ -17,8 +17,8 @@ st.markdown(
 found = [e for e in entries(c["root"], "method_compare") if suite_matches(e.meta.get("suite"), c["suite"])]
 if not found:
     empty_state(
-        f"No method comparison for suite `{c['suite_name']}` yet (ATTEMPT and VIP arrive with their own issue). "
-        "Once `compare` exists, produce one with:",
+        f"No method comparison for suite `{c['suite_name']}` yet. "
+        "Produce one with:",
         f"python -m ipt_core compare --suite {c['suite']} --methods pt,attempt,vip --seeds 3",
     )
 else:

@@ -5,7 +5,7 @@ import pandas as pd
 import streamlit as st
 
 from ipt_core import figures
-from pages import (ctx, empty_state, entries, ipt_form, job_panel, pick_entry, show_figure, suite_info,
+from pages import (ctx, empty_state, entries, ipt_form, ist_form, job_panel, pick_entry, show_figure, suite_info,
                    suite_matches, suite_problem)
 
 c = ctx()
@@ -88,4 +88,5 @@ if held:
 st.divider()
 st.subheader("Launch an IPT sweep")
 ipt_form("rec-ipt")
+ist_form("rec-ist")
 job_panel(c["root"], ["ipt", "pipeline"], key="rec")
