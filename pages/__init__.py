@@ -52,8 +52,10 @@ def get_store(root: str) -> store_mod.Store:
 
 
 def stores(root: Path) -> list[store_mod.Store]:
+    """The main store, then the demo results shipped with the package (``IPT_SHIPPED_RESULTS=0``: main only)."""
     out = [get_store(str(root))]
-    if SHIPPED_ROOT.is_dir() and SHIPPED_ROOT.resolve() != Path(root).resolve():
+    shipped_on = os.environ.get("IPT_SHIPPED_RESULTS", "1") != "0"
+    if shipped_on and SHIPPED_ROOT.is_dir() and SHIPPED_ROOT.resolve() != Path(root).resolve():
         out.append(get_store(str(SHIPPED_ROOT)))
     return out
 

@@ -103,7 +103,21 @@ def seed_results(root: Path, *, with_pt: bool = True, suite: str = "demo") -> No
 def store_root(tmp_path, monkeypatch):
     monkeypatch.setenv("IPT_CACHE", str(tmp_path))
     monkeypatch.setenv("IPT_JOBS_AUTOSTART", "0")  # the tests run jobs themselves (run_job_inline)
+    monkeypatch.setenv("IPT_SHIPPED_RESULTS", "0")  # a truly empty store, without the shipped demo results
     return tmp_path
+
+
+def test_first_open_shows_the_shipped_demo_results(tmp_path, monkeypatch):
+    monkeypatch.setenv("IPT_CACHE", str(tmp_path))
+    monkeypatch.setenv("IPT_JOBS_AUTOSTART", "0")
+    monkeypatch.delenv("IPT_SHIPPED_RESULTS", raising=False)
+    at = app()
+    for page in ("recovery", "stability", "task_map", "prompt_tuning"):
+        goto(at, page)
+        assert not at.exception and not at.error, page
+        assert at.get("plotly_chart"), f"{page} shows no chart from the shipped results"
+        assert any("python -m ipt_core pipeline --suite demo" in c.value for c in at.code), page
+    assert not list(tmp_path.glob("objects/*"))  # nothing was trained or written on page load
 
 
 @pytest.fixture(scope="module")
