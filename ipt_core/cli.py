@@ -334,9 +334,15 @@ def cmd_pipeline(args) -> int:
     return 0
 
 
+def cmd_compare(args) -> int:
+    from .compare import cmd_compare as run
+
+    return run(args)
+
+
 COMMANDS = {"tasks": cmd_tasks, "tune": cmd_tune, "probe": cmd_probe, "export": cmd_export, "ipt": cmd_ipt,
             "stability": cmd_stability, "pipeline": cmd_pipeline, "ist": cmd_ist,
-            "compare": lambda args: __import__("ipt_core.compare", fromlist=["cmd_compare"]).cmd_compare(args)}
+            "compare": cmd_compare}
 
 
 def main(argv: list[str] | None = None) -> int:
