@@ -544,6 +544,46 @@ def stability_form(key: str = "stability") -> None:
                    resource=resource_for(device))
 
 
+def compare_form(key: str = "compare") -> None:
+    """Methods side by side: ``compare --suite S --tasks a,b --methods ... --seeds N --steps N``.
+
+    IPT's subspace and ATTEMPT's sources come from the suite's tasks that are not compared, so
+    the form asks for the compared tasks only and warns when none are left over.
+    """
+    from ipt_core.compare import DEFAULT_METHODS, METHODS
+
+    c = ctx()
+    info = suite_info(c["suite"])
+    if "error" in info:
+        suite_problem(c, info)
+        return
+    names = info["names"]
+    gpu = bool(st.session_state.get("ctx_gpu_name"))
+    with st.form(f"form-{key}"):
+        st.markdown(f"**Method comparison** on suite `{c['suite_name']}`: every method on the same tasks, model and "
+                    "step budget; IPT's subspace and ATTEMPT's source prompts come from the tasks not compared")
+        tasks = st.multiselect("Tasks to compare", names, default=names[:2], key=f"{key}-tasks")
+        methods = st.multiselect("Methods", list(METHODS), default=list(DEFAULT_METHODS), key=f"{key}-methods")
+        a, b, d = st.columns(3)
+        seeds = a.number_input("Seeds", 1, 20, 1, key=f"{key}-seeds")
+        steps = b.number_input("Steps (every trained method)", 1, 100000, 300 if gpu else 50, key=f"{key}-steps")
+        device = d.selectbox("Device", device_options(), key=f"{key}-device")
+        go = st.form_submit_button("Queue comparison", type="primary")
+    if go:
+        if not tasks or not methods:
+            st.error("choose at least one task and one method")
+            return
+        needs_others = sorted(set(methods) & {"ipt", "attempt", "attempt-mt"})
+        if needs_others and len(tasks) >= len(names):
+            st.error(f"{', '.join(needs_others)} need tasks that are not compared (their subspace or source "
+                     "prompts come from them): leave some tasks out")
+            return
+        argv = ["compare", "--suite", c["suite"], "--tasks", ",".join(tasks), "--methods", ",".join(methods),
+                "--seeds", str(int(seeds)), "--steps", str(int(steps))] + _common_flags(c, device)
+        submit_job(c["root"], argv, label=f"compare {len(methods)} methods on {len(tasks)} task(s) x {int(seeds)} seed(s)",
+                   resource=resource_for(device))
+
+
 def pick_entry(items: Sequence[store_mod.Entry], label: str, key: str) -> store_mod.Entry:
     """A selectbox over entries (newest first) when there are several."""
     items = sorted(items, key=lambda e: e.created, reverse=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import streamlit as st
 
 from ipt_core import figures
-from pages import ctx, empty_state, entries, job_panel, pick_entry, show_figure, suite_matches
+from pages import compare_form, ctx, empty_state, entries, job_panel, pick_entry, show_figure, suite_matches
 
 c = ctx()
 st.title("Methods: ATTEMPT and VIP")
@@ -44,5 +44,6 @@ else:
                     key="meth-vip")
 
 st.divider()
-st.subheader("Jobs")
+st.subheader("Run a comparison")
+compare_form("meth")
 job_panel(c["root"], ["compare"], key="meth")

@@ -181,7 +181,7 @@ EXPECTED = {
     "task_map": (set(), {"map-source", "map-space", "map-projection", "map-selected", "map-k"}),
     "recovery": (set(), {"rec-ref", "rec-d", "rec-metric", "rec-ipt-train", "rec-ipt-test", "rec-ipt-dims"}),
     "stability": (set(), {"stab-task", "stab-traces", "stab-form-tasks", "stab-form-seeds", "stab-form-d"}),
-    "methods": (set(), set()),
+    "methods": (set(), {"meth-tasks", "meth-methods", "meth-seeds", "meth-steps"}),
     "jobs": (set(), {"jobs-tune-tasks", "jobs-ipt-dims", "jobs-stab-d"}),
 }
 
@@ -321,6 +321,23 @@ def test_ipt_and_stability_forms_queue_their_commands(store_root):
     button(at, "Queue stability run").click().run()
     job = jobs.list_jobs(store_root)[0]
     assert job.argv[:-3] == ("stability", "--suite", "demo", "--tasks", "sms_spam", "--seeds", "3", "--d", "8")
+
+
+def test_compare_form_queues_its_command(store_root):
+    at = goto(app(), "methods")
+    names = load_suite("demo").names()
+    at.multiselect(key="meth-tasks").set_value(names)
+    button(at, "Queue comparison").click().run()
+    assert any("need tasks that are not compared" in e.value for e in at.error)
+    assert not jobs.list_jobs(store_root)
+    at.multiselect(key="meth-tasks").set_value(["sms_spam", "movie_sentiment"])
+    at.multiselect(key="meth-methods").set_value(["pt", "vip"])
+    at.number_input(key="meth-steps").set_value(5)
+    button(at, "Queue comparison").click().run()
+    assert not at.exception and not at.error
+    [job] = jobs.list_jobs(store_root)
+    assert job.argv[:11] == ("compare", "--suite", "demo", "--tasks", "sms_spam,movie_sentiment", "--methods", "pt,vip",
+                             "--seeds", "1", "--steps", "5")
 
 
 def test_jobs_page_cancel_and_details(store_root):
