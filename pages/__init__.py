@@ -395,13 +395,23 @@ def _common_flags(c: dict, device: str) -> list[str]:
     return flags
 
 
-def tune_form(key: str = "tune") -> None:
-    """Prompt tuning: ``tune --suite S --tasks a,b --seeds N --steps N ...``."""
+def _form_context() -> tuple[dict, dict] | None:
+    """The page context and the chosen suite's info for a launch form; None (after saying why) when
+    the suite cannot be read, so the form is not drawn."""
     c = ctx()
     info = suite_info(c["suite"])
     if "error" in info:
         suite_problem(c, info)
+        return None
+    return c, info
+
+
+def tune_form(key: str = "tune") -> None:
+    """Prompt tuning: ``tune --suite S --tasks a,b --seeds N --steps N ...``."""
+    got = _form_context()
+    if got is None:
         return
+    c, info = got
     gpu = bool(st.session_state.get("ctx_gpu_name"))
     with st.form(f"form-{key}"):
         st.markdown(f"**Prompt tuning** on suite `{c['suite_name']}` with `{c['backbone']}`")
@@ -448,11 +458,10 @@ def parse_dims(text: str) -> list[int]:
 
 def ipt_form(key: str = "ipt") -> None:
     """Subspace finding + intrinsic tuning + a dimension sweep: ``ipt --suite S --train-tasks ...``."""
-    c = ctx()
-    info = suite_info(c["suite"])
-    if "error" in info:
-        suite_problem(c, info)
+    got = _form_context()
+    if got is None:
         return
+    c, info = got
     names = info["names"]
     with st.form(f"form-{key}"):
         st.markdown(f"**Intrinsic prompt tuning** on suite `{c['suite_name']}`: find the subspace on the training "
@@ -493,11 +502,10 @@ def ist_form(key: str = "ist") -> None:
     Only the d_I numbers of each task train (no prompt tuning, no subspace finding), so one task
     takes well under a minute on a laptop CPU.
     """
-    c = ctx()
-    info = suite_info(c["suite"])
-    if "error" in info:
-        suite_problem(c, info)
+    got = _form_context()
+    if got is None:
         return
+    c, info = got
     with st.form(f"form-{key}"):
         st.markdown(f"**Intrinsic tuning** on suite `{c['suite_name']}`: tune chosen tasks inside a subspace that was "
                     "already found (the newest of that d_I in the store); only the intrinsic vector z trains")
@@ -520,11 +528,10 @@ def ist_form(key: str = "ist") -> None:
 
 def stability_form(key: str = "stability") -> None:
     """PT from random init vs IST-initialised PT over seeds: ``stability --suite S --tasks a --seeds N --d D``."""
-    c = ctx()
-    info = suite_info(c["suite"])
-    if "error" in info:
-        suite_problem(c, info)
+    got = _form_context()
+    if got is None:
         return
+    c, info = got
     with st.form(f"form-{key}"):
         st.markdown(f"**Seed stability** on suite `{c['suite_name']}`: PT from a random init against PT initialised "
                     "from the intrinsic-subspace solution")
@@ -552,11 +559,10 @@ def compare_form(key: str = "compare") -> None:
     """
     from ipt_core.compare import DEFAULT_METHODS, METHODS
 
-    c = ctx()
-    info = suite_info(c["suite"])
-    if "error" in info:
-        suite_problem(c, info)
+    got = _form_context()
+    if got is None:
         return
+    c, info = got
     names = info["names"]
     gpu = bool(st.session_state.get("ctx_gpu_name"))
     with st.form(f"form-{key}"):
