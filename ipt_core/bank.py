@@ -17,12 +17,15 @@ import math
 import time
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from . import checkpoint
+from . import distributed
 from .backbones import Backbone, Encoded
 from .metrics import accuracy, macro_f1
 from .tasks import Example, Task
@@ -126,6 +129,10 @@ def evaluate_rows(
     device: torch.device,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Predictions and per-row losses for ``(run, task, example)`` rows, in order."""
+    par = distributed.row_parallel()  # None unless a row-parallel distributed bank is running
+    if par is not None:  # each rank evaluates every W-th row, then all ranks gather all of them
+        return par.evaluate(lambda part: evaluate_rows(backbone, method, part, task_index, label_table,
+                                                       batch_size=batch_size, device=device), rows)
     # rows sorted by length so each chunk pads little; results are put back in the caller's order
     order = sorted(range(len(rows)), key=lambda i: len(backbone.token_ids(rows[i][2])))
     preds, losses = [], []
@@ -167,6 +174,7 @@ def _score_runs(rows, preds, losses, tasks_by_index: list[Task]):
     return out
 
 
+@distributed.bank_entry  # under torchrun: runs sharded or rows data-parallel across ranks
 def train_bank(
     backbone: Backbone,
     tasks: Sequence[Task],
@@ -178,6 +186,8 @@ def train_bank(
     max_rows: int | None = None,
     progress: Callable[[int, int, str], None] | None = None,
     should_cancel: Callable[[], bool] | None = None,
+    checkpoint_dir: str | Path | None = None,
+    checkpoint_every: int = 50,
 ) -> list[RunResult]:
     """Train ``runs`` together and return one ``RunResult`` per run, in order.
 
@@ -190,6 +200,9 @@ def train_bank(
     ``progress(step, total, message)`` is called after every step; ``should_cancel()`` is polled
     every step and raises ``Cancelled``. ``max_rows`` caps the rows of one forward/backward
     (gradients accumulate over micro-batches): 64 on CPU, 2048 on CUDA unless given.
+    With ``checkpoint_dir``, the loop's complete state is saved there every ``checkpoint_every``
+    steps (``ipt_core.checkpoint``), and a checkpoint of this same bank found there is resumed:
+    the results are the same as those of an uninterrupted run.
 
     Example::
 
@@ -199,6 +212,8 @@ def train_bank(
     """
     if not runs:
         raise ValueError("train_bank needs at least one run")
+    if checkpoint_dir is not None and checkpoint_every < 1:
+        raise ValueError(f"checkpoint_every must be at least 1, got {checkpoint_every}")
     device = pick_device(device) if not isinstance(device, torch.device) else device
     backbone.to(device)
     method.to(device)
@@ -209,6 +224,7 @@ def train_bank(
             if name not in task_index:
                 raise KeyError(f"run names task {name!r}, which is not among the bank's tasks")
     label_table = backbone.label_table(list(tasks))
+    par = distributed.row_parallel()  # None in one process (and when runs are sharded)
     R = len(runs)
 
     # per-run pooled training rows: (task index, example)
@@ -268,10 +284,20 @@ def train_bank(
                 if runs[r].patience is not None and since_best[r] >= runs[r].patience and active[r]:
                     stop(r, "early_stopped")
 
-    method.eval()
-    run_dev_eval(0, list(range(R)))
+    fp = checkpoint.fingerprint(runs, tasks_list, method, device_type=device.type, max_rows=max_rows) \
+        if checkpoint_dir is not None else None
+    resumed = checkpoint.load(checkpoint_dir, fp, method=method, optimizer=optimizer, samplers=samplers,
+                              device=device) if checkpoint_dir is not None else None
+    if resumed is not None:
+        # in place: stop() and run_dev_eval() hold these lists
+        active[:], status[:], best[:], since_best[:] = resumed.active, resumed.status, resumed.best, resumed.since_best
+        dev_curves[:], loss_curves[:] = resumed.dev_curves, resumed.loss_curves
+        started -= resumed.elapsed
+    else:
+        method.eval()
+        run_dev_eval(0, list(range(R)))
     method.train()
-    for step in range(1, total_steps + 1):
+    for step in range((resumed.step if resumed is not None else 0) + 1, total_steps + 1):
         if should_cancel is not None and should_cancel():
             raise Cancelled(f"cancelled at step {step} of {total_steps}")
         for r, cfg in enumerate(runs):
@@ -291,6 +317,8 @@ def train_bank(
         # micro-batches bound activation memory; each row's loss is divided by its run's full row
         # count, so the accumulated gradient equals the one-batch gradient
         batch.sort(key=lambda b: len(backbone.token_ids(b[2])))
+        if par is not None:  # data parallel: this rank's slice; counts stay global
+            batch = par.local_rows(batch)
         run_loss_sum = torch.zeros(R, device=device)
         if optimizer is not None:
             optimizer.zero_grad(set_to_none=True)
@@ -314,6 +342,8 @@ def train_bank(
             safe = torch.where(torch.isfinite(per_run), per_run, torch.zeros_like(per_run))
             if optimizer is not None and safe.requires_grad:
                 safe.sum().backward()
+        if par is not None:  # sum run losses and gradients over ranks, before clipping
+            par.reduce_step(run_loss_sum, [p for g in optimizer.param_groups for p in g["params"]] if optimizer else [])
         run_losses = run_loss_sum.cpu().tolist()
         diverged = [r for r in live if not math.isfinite(run_losses[r])]
         if optimizer is not None:
@@ -342,6 +372,10 @@ def train_bank(
             method.eval()
             run_dev_eval(step, due)
             method.train()
+        if checkpoint_dir is not None and step % checkpoint_every == 0 and step < total_steps:
+            checkpoint.save(checkpoint_dir, fp, checkpoint.LoopState(
+                step, time.time() - started, active, status, best, since_best, dev_curves, loss_curves),
+                method=method, optimizer=optimizer, samplers=samplers, device=device)
         if progress is not None:
             progress(step, total_steps, f"{len([r for r in range(R) if active[r]])}/{R} runs active")
 

@@ -94,6 +94,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--seeds", type=int, default=1, help="number of seeds: 0..N-1")
     g.add_argument("--seed-list", type=_ints, default=None, help="explicit seeds, e.g. 3,7")
     p.add_argument("--no-baselines", action="store_true", help="skip the zero-shot reference row")
+    p.add_argument("--checkpoint-every", type=int, default=50,
+                   help="save the bank's state every N steps (0: never); the same command resumes after a crash")
     _pt_args(p)
 
     p = sub.add_parser("probe", help="zero-shot and linear-probe reference rows")
@@ -150,9 +152,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _store(args):
+    from .distributed import shared_store
     from .store import Store
 
-    return Store(args.cache)
+    return shared_store(Store(args.cache))  # under torchrun: rank 0 reads and writes for all
 
 
 def _suite(args):
@@ -172,6 +175,10 @@ def _pt_config(args):
 
 
 def _emit(args, payload: dict, text: str) -> None:
+    from .distributed import is_main
+
+    if not is_main():  # under torchrun every rank has the result; rank 0 prints it
+        return
     if args.json:
         print(text, file=sys.stderr) if text else None
         print(json.dumps(payload))
@@ -207,6 +214,7 @@ def cmd_tune(args) -> int:
     report = tune(
         _store(args), suite, args.tasks, seeds, cfg, backbone=args.backbone, device=args.device,
         progress=reporter, should_cancel=CancelFlag(), command=command, with_baselines=not args.no_baselines,
+        checkpoint_every=args.checkpoint_every,
     )
     reporter.close()
     cols = ["task", "seed", "dev_acc", "test_acc", "test_f1"] + ([] if args.no_baselines else ["zero_shot_test_acc"])
@@ -354,6 +362,14 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     args = build_parser().parse_args(argv)
     args._argv = list(argv) if argv is not None else sys.argv[1:]
+    from . import distributed
+
+    started_group = False
+    if distributed.env_world_size() > 1 and not distributed.is_distributed():
+        # under torchrun: one process per GPU (or CPU share); see ipt_core.distributed
+        started_group = distributed.init_from_env(getattr(args, "device", None))
+    if not distributed.is_main():
+        os.environ.pop("IPT_PROGRESS_FILE", None)  # progress from rank 0 only
     try:
         return COMMANDS[args.command](args)
     except (TaskDataError, BackboneError, StoreError, KeyError, ValueError) as exc:  # IPTInputError is a ValueError
@@ -363,3 +379,6 @@ def main(argv: list[str] | None = None) -> int:
     except Cancelled as exc:
         print(f"cancelled: {exc}", file=sys.stderr)
         return EXIT_CANCELLED
+    finally:
+        if started_group:
+            distributed.shutdown()

@@ -170,6 +170,7 @@ def attempt_runs(ctx: "Context", suite: "Suite", targets: Sequence[str], seeds: 
                                PTConfig(kind="shallow", steps=50))
         entries[0].meta["attention"]["weights"]   # [[w_source_1, ..., w_own]]
     """
+    from . import checkpoint
     from .bank import train_bank
     from .ipt_experiments import pt_prompts
 
@@ -212,8 +213,10 @@ def attempt_runs(ctx: "Context", suite: "Suite", targets: Sequence[str], seeds: 
             run_tasks=[[bank_names.index(n) for n in runs[k][0]] for k in todo],
             seeds=[runs[k][1] for k in todo], cfg=cfg, allowed=allowed,
         )
+        ckpt = checkpoint.bank_dir(ctx.store, [specs[k] for k in todo])
         results = train_bank(ctx.backbone, bank_tasks, method, [_run_config(runs[k][0], runs[k][1], cfg) for k in todo],
-                             device=ctx.device, progress=ctx.progress, should_cancel=ctx.should_cancel)
+                             device=ctx.device, progress=ctx.progress, should_cancel=ctx.should_cancel,
+                             checkpoint_dir=ckpt)
         method.eval()
         for j, (k, res) in enumerate(zip(todo, results)):
             method.load_run_state(j, res.state)
@@ -229,6 +232,7 @@ def attempt_runs(ctx: "Context", suite: "Suite", targets: Sequence[str], seeds: 
                                   "weights": attention.tolist()}} | _scores_meta(res, len(results), ctx.device)
             entries[k] = ctx.store.put("attempt_run", specs[k], meta, dict(res.state, attention=attention),
                                        command=ctx.command)
+        checkpoint.discard(ckpt)
     return entries
 
 
@@ -253,6 +257,7 @@ def vip_runs(ctx: "Context", suite: "Suite", targets: Sequence[str], seeds: Sequ
         entries = vip_runs(ctx, load_suite("demo"), ["sms_spam"], [0], VIPConfig(steps=50))
         len(entries[0].meta["codebook_usage"])   # 64
     """
+    from . import checkpoint
     from .bank import train_bank
 
     wanted = [(suite.task(t), s) for t in targets for s in seeds]
@@ -265,8 +270,10 @@ def vip_runs(ctx: "Context", suite: "Suite", targets: Sequence[str], seeds: Sequ
         bank_names = [t.name for t in bank_tasks]
         method = VIP(ctx.backbone, [_target_init(ctx.backbone, cfg, wanted[k][1], wanted[k][0]) for k in todo],
                      seeds=[wanted[k][1] for k in todo], cfg=cfg)
+        ckpt = checkpoint.bank_dir(ctx.store, [specs[k] for k in todo])
         results = train_bank(ctx.backbone, bank_tasks, method, [_run_config((wanted[k][0].name,), wanted[k][1], cfg) for k in todo],
-                             device=ctx.device, progress=ctx.progress, should_cancel=ctx.should_cancel)
+                             device=ctx.device, progress=ctx.progress, should_cancel=ctx.should_cancel,
+                             checkpoint_dir=ckpt)
         for j, (k, res) in enumerate(zip(todo, results)):
             task, seed = wanted[k]
             method.load_run_state(j, res.state)
@@ -278,6 +285,7 @@ def vip_runs(ctx: "Context", suite: "Suite", targets: Sequence[str], seeds: Sequ
                     "trainable_params_gradient": method.trainable_params(j, with_codebook=False),
                     "codebook_usage": usage.tolist(), "eval_mode": cfg.eval_mode} | _scores_meta(res, len(results), ctx.device)
             entries[k] = ctx.store.put("vip_run", specs[k], meta, res.state, command=ctx.command)
+        checkpoint.discard(ckpt)
     return entries
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Callable, Sequence
 
-from . import baselines
+from . import baselines, checkpoint
 from .backbones import DEFAULT_BACKBONE, Backbone, load_backbone
 from .bank import RunConfig, pick_device, train_bank
 from .methods.pt import CODE_VERSION as PT_VERSION
@@ -123,8 +123,12 @@ def tune(
     should_cancel: Callable[[], bool] | None = None,
     command: str | None = None,
     with_baselines: bool = True,
+    checkpoint_every: int = 50,
 ) -> TuneReport:
     """Prompt tuning for every (task, seed): cached runs are read, the rest train in ONE bank.
+
+    The bank checkpoints every ``checkpoint_every`` steps (0: never) under a key of the specs it
+    computes, so the same request after a crash resumes where the dead process left off.
 
     Example::
 
@@ -132,6 +136,8 @@ def tune(
                       cfg=PTConfig(steps=20))
         report.runs[0]   # {"task": ..., "seed": 0, "dev_acc": ..., "test_acc": ..., ...}
     """
+    if checkpoint_every < 0:
+        raise ValueError(f"checkpoint_every must be 0 (never) or positive, got {checkpoint_every}")
     t0 = time.time()
     dev = pick_device(device)
     bb = backbone if isinstance(backbone, Backbone) else cached_backbone(backbone, str(dev))
@@ -154,7 +160,9 @@ def tune(
             for i in todo
         ]
         bank_tasks = list({wanted[i][0].name: wanted[i][0] for i in todo}.values())
-        results = train_bank(bb, bank_tasks, method, runs, device=dev, progress=progress, should_cancel=should_cancel)
+        ckpt = checkpoint.bank_dir(store if checkpoint_every else None, [specs[i] for i in todo])
+        results = train_bank(bb, bank_tasks, method, runs, device=dev, progress=progress, should_cancel=should_cancel,
+                             checkpoint_dir=ckpt, checkpoint_every=checkpoint_every or 1)
         for i, res in zip(todo, results):
             task, seed = wanted[i]
             meta = _task_meta(task) | {
@@ -173,6 +181,7 @@ def tune(
                 "test_pred": res.test_pred[task.name],
             }
             entries[i] = store.put("pt_run", specs[i], meta, {"prompt": res.state["prompt"]}, command=command)
+        checkpoint.discard(ckpt)  # only now: until every entry is stored, a crash must still resume
     zs = {}
     if with_baselines:
         for t in tasks:

@@ -23,6 +23,7 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
+from . import checkpoint
 from .backbones import DEFAULT_BACKBONE, Backbone
 from .bank import RunConfig, pick_device, train_bank
 from .experiments import cached_backbone, get_baseline, pt_spec, tune, tune_command
@@ -132,8 +133,9 @@ def find_subspaces(
         names = tuple(t.name for t in train_tasks)
         runs = [RunConfig(names, seed=seed * 1000 + d, lr=cfg.lr, steps=cfg.steps, batch_size=cfg.batch_size,
                           eval_every=cfg.eval_every) for d in todo]
+        ckpt = checkpoint.bank_dir(ctx.store, [specs[d] for d in todo])
         results = train_bank(ctx.backbone, list(train_tasks), method, runs, device=ctx.device,
-                             progress=ctx.progress, should_cancel=ctx.should_cancel)
+                             progress=ctx.progress, should_cancel=ctx.should_cancel, checkpoint_dir=ckpt)
         with torch.no_grad():
             norm_state = {f"norm.{k}": v.detach().cpu() for k, v in method.normaliser.state_dict().items()}
         for d, res in zip(todo, results):
@@ -149,6 +151,7 @@ def find_subspaces(
                 "status": res.status, "prompt_shape": list(train_prompts.shape[1:]), "hidden": cfg.hidden,
             }
             found[d] = ctx.store.put("msf", specs[d], meta, tensors, command=ctx.command)
+        checkpoint.discard(ckpt)
     return found
 
 
@@ -217,8 +220,9 @@ def intrinsic_tuning(ctx: Context, runs: Sequence[ISTRun], decoders: dict[tuple[
             raise IPTInputError("one IST bank got two versions of the same task")
         rc = [RunConfig((runs[i].task.name,), seed=runs[i].seed, lr=cfg.lr, steps=cfg.steps, batch_size=cfg.batch_size,
                         eval_every=cfg.eval_every) for i in todo]
+        ckpt = checkpoint.bank_dir(ctx.store, [specs[i] for i in todo])
         results = train_bank(ctx.backbone, bank_tasks, method, rc, device=ctx.device, progress=ctx.progress,
-                             should_cancel=ctx.should_cancel)
+                             should_cancel=ctx.should_cancel, checkpoint_dir=ckpt)
         for j, (i, res) in enumerate(zip(todo, results)):
             method.load_run_state(j, res.state)
             with torch.no_grad():
@@ -228,6 +232,7 @@ def intrinsic_tuning(ctx: Context, runs: Sequence[ISTRun], decoders: dict[tuple[
                     "seed": r.seed, "dev_acc": res.dev_acc, "test_acc": res.test_acc, "test_f1": res.test_f1,
                     "dev_curve": res.dev_curve, "status": res.status}
             entries[i] = ctx.store.put("ist_run", specs[i], meta, {"z": res.state["z"], "prompt": prompt}, command=ctx.command)
+        checkpoint.discard(ckpt)
     return entries
 
 
@@ -438,6 +443,7 @@ def stability_experiment(ctx: Context, suite: Suite, task_names: Sequence[str], 
     ist_entries = intrinsic_tuning(ctx, [ISTRun(t, "seen" if t.name in train_names else "unseen", "found", d, 0, found[d].key)
                                          for t in tasks], {(found[d].key, "found"): dec}, settings.ist, settings.pt.kind)
     curves = []
+    ckpts = []
     pt_cfg = replace(settings.pt, eval_every=eval_every)
     for init in ("random", "ist"):
         ctx.stage(f"stability: PT from {init} initialisation")
@@ -449,8 +455,10 @@ def stability_experiment(ctx: Context, suite: Suite, task_names: Sequence[str], 
             [p if p is not None else _pt_init(ctx.backbone, pt_cfg, s, t) for t, s, p in inits], pt_cfg.kind)
         rc = [RunConfig((t.name,), seed=s, lr=pt_cfg.lr, steps=pt_cfg.steps, batch_size=pt_cfg.batch_size,
                         eval_every=eval_every) for t, s, _ in inits]
+        # these banks' results are stored only inside the experiment's entry: their checkpoints stay until it is
+        ckpts.append(checkpoint.bank_dir(ctx.store, [spec | {"bank": f"pt from {init}"}]))
         results = train_bank(ctx.backbone, tasks, method, rc, device=ctx.device, progress=ctx.progress,
-                             should_cancel=ctx.should_cancel)
+                             should_cancel=ctx.should_cancel, checkpoint_dir=ckpts[-1])
         for (t, s, _), res in zip(inits, results):
             curves.append({"task": t.name, "seed": s, "init": init, "steps": [p[0] for p in res.dev_curve],
                            "dev_acc": [p[1] for p in res.dev_curve], "test_acc": res.test_acc})
@@ -463,7 +471,10 @@ def stability_experiment(ctx: Context, suite: Suite, task_names: Sequence[str], 
                           "test_mean": float(np.mean(tests)), "test_std": float(np.std(tests))})
     meta = {"suite": suite.name, "tasks": task_names, "train_tasks": train_names, "seeds": list(seeds), "d": d,
             "curves": curves, "final": final, "seconds": time.time() - t0, "prompt_kind": settings.pt.kind}
-    return ctx.store.put("ipt_stability", spec, meta, command=ctx.command)
+    entry = ctx.store.put("ipt_stability", spec, meta, command=ctx.command)
+    for c in ckpts:
+        checkpoint.discard(c)
+    return entry
 
 
 def _pt_init(bb: Backbone, cfg: PTConfig, seed: int, task: Task) -> torch.Tensor:

@@ -17,6 +17,9 @@ Every JSON file is written atomically (temp file + ``os.replace``). A worker (``
 ipt_core.jobs worker --cache ROOT``) claims queued jobs oldest first under the lock, so several
 workers never run the same job; it runs at most one "gpu" job at a time (over all workers) and
 ``--cpu-slots`` "cpu" jobs at once, and exits after ``--idle-exit`` seconds without work.
+With ``--nproc N`` (or ``IPT_JOBS_NPROC=N``, ``gpus`` for one per visible GPU) it launches the
+training jobs of "gpu" resource (``IPT_JOBS_NPROC_RESOURCES=cpu,gpu`` to include CPU jobs) with
+torchrun on N processes of this machine (:func:`launch_argv`, :mod:`ipt_core.distributed`).
 
 Example:
     >>> job = submit(root, ["tune", "--suite", "demo", "--tasks", "sms_spam", "--steps", "2"],
@@ -58,6 +61,7 @@ __all__ = [
     "ensure_worker",
     "worker_pid",
     "run_job_inline",
+    "launch_argv",
     "Worker",
 ]
 
@@ -83,6 +87,56 @@ EXIT_CANCELLED = 130
 KILL_AFTER_S = 15.0  # a job that ignores SIGTERM this long gets SIGKILL
 _ID_RE = re.compile(r"^\d{8}-\d{6}-[0-9a-f]{6}-[0-9a-f]{8}$")
 _REPO_ROOT = Path(__file__).resolve().parent.parent
+# subcommands that train and so may run under torchrun (see launch_argv and ipt_core.distributed)
+DISTRIBUTED_SUBCOMMANDS = frozenset({"tune", "ipt", "ist", "stability", "pipeline", "compare", "export"})
+
+
+def _env_nproc() -> int:
+    """``IPT_JOBS_NPROC``: processes per distributed job (an integer, or ``gpus`` for one per visible GPU)."""
+    value = os.environ.get("IPT_JOBS_NPROC", "1").strip() or "1"
+    if value in ("gpus", "auto"):
+        import torch
+
+        return max(1, torch.cuda.device_count())
+    try:
+        n = int(value)
+    except ValueError as exc:
+        raise ValueError(f"IPT_JOBS_NPROC must be an integer or 'gpus', got {value!r}") from exc
+    if n < 1:
+        raise ValueError(f"IPT_JOBS_NPROC must be at least 1, got {n}")
+    return n
+
+
+def _env_nproc_resources() -> tuple[str, ...]:
+    """``IPT_JOBS_NPROC_RESOURCES``: the job resources launched with torchrun (default ``gpu``)."""
+    raw = os.environ.get("IPT_JOBS_NPROC_RESOURCES", "gpu")
+    out = tuple(r.strip() for r in raw.split(",") if r.strip())
+    bad = [r for r in out if r not in RESOURCES]
+    if bad:
+        raise ValueError(f"IPT_JOBS_NPROC_RESOURCES: unknown resources {bad}; known: {RESOURCES}")
+    return out
+
+
+def launch_argv(job: "Job", nproc: int = 1, resources: Sequence[str] = ("gpu",)) -> list[str]:
+    """The process a worker starts for ``job``.
+
+    ``python -m <module> <argv>``; with ``nproc > 1``, a training subcommand of ``ipt_core`` and a
+    resource in ``resources``, the same under torchrun on this machine::
+
+        python -m torch.distributed.run --standalone --nproc-per-node N -m ipt_core tune ...
+
+    (``--standalone``: a single-node rendezvous on a free local port, so concurrent jobs never
+    collide.) Only rank 0 prints, so the job's log and ``result.json`` read as for one process.
+
+    Example:
+        >>> launch_argv(job, 4)[:6]                           # doctest: +SKIP
+        ['/usr/bin/python3', '-m', 'torch.distributed.run', '--standalone', '--nproc-per-node', '4']
+    """
+    if (nproc > 1 and job.module == "ipt_core" and job.resource in resources and job.argv
+            and job.argv[0] in DISTRIBUTED_SUBCOMMANDS):
+        return [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(nproc),
+                "-m", job.module, *job.argv]
+    return [sys.executable, "-m", job.module, *job.argv]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -435,9 +489,15 @@ class Worker:
     """
 
     def __init__(self, root: str | os.PathLike, *, cpu_slots: int = 1, idle_exit: float = 600.0,
-                 poll: float = 0.2) -> None:
+                 poll: float = 0.2, nproc: int | None = None, nproc_resources: Sequence[str] | None = None) -> None:
         if cpu_slots < 1:
             raise ValueError(f"cpu_slots must be >= 1, got {cpu_slots}")
+        # torchrun processes per training job of these resources (launch_argv); default from the
+        # environment: IPT_JOBS_NPROC (1: no torchrun) and IPT_JOBS_NPROC_RESOURCES (gpu)
+        self.nproc = _env_nproc() if nproc is None else int(nproc)
+        if self.nproc < 1:
+            raise ValueError(f"nproc must be >= 1, got {self.nproc}")
+        self.nproc_resources = tuple(nproc_resources) if nproc_resources is not None else _env_nproc_resources()
         self.root = Path(root).expanduser().resolve()
         self.cpu_slots = cpu_slots
         self.idle_exit = idle_exit
@@ -489,13 +549,15 @@ class Worker:
         return claimed
 
     def _start(self, job: Job) -> None:
+        argv = launch_argv(job, self.nproc, self.nproc_resources)
         log = open(job.dir / "log.txt", "ab")
+        shown = job.command if argv[2] == job.module else shlex.join(["python", *argv[1:]])
         log.write(f"# job {job.id} started by worker {os.getpid()} at "
-                  f"{time.strftime('%Y-%m-%d %H:%M:%S')}: {job.command}\n".encode())
+                  f"{time.strftime('%Y-%m-%d %H:%M:%S')}: {shown}\n".encode())
         log.flush()
         try:
             proc = subprocess.Popen(
-                [sys.executable, "-m", job.module, *job.argv], stdout=log, stderr=subprocess.STDOUT,
+                argv, stdout=log, stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL, env=_child_env(job.dir, self.root),
                 start_new_session=True,  # its own process group: cancel signals the job and its children
             )
@@ -699,6 +761,8 @@ def main(argv: list[str] | None = None) -> int:
     w.add_argument("--cpu-slots", type=int, default=1)
     w.add_argument("--idle-exit", type=float, default=600.0, help="exit after this many idle seconds")
     w.add_argument("--poll", type=float, default=0.2, help=argparse.SUPPRESS)
+    w.add_argument("--nproc", type=int, default=None,
+                   help="run training jobs with torchrun on this many processes (default $IPT_JOBS_NPROC or 1)")
     ls = sub.add_parser("list", help="list jobs, newest first")
     ls.add_argument("--cache", default=None)
     args = p.parse_args(argv)
@@ -706,7 +770,7 @@ def main(argv: list[str] | None = None) -> int:
 
     root = Path(args.cache) if args.cache else default_root()
     if args.command == "worker":
-        Worker(root, cpu_slots=args.cpu_slots, idle_exit=args.idle_exit, poll=args.poll).run()
+        Worker(root, cpu_slots=args.cpu_slots, idle_exit=args.idle_exit, poll=args.poll, nproc=args.nproc).run()
         return 0
     for j in list_jobs(root):
         print(f"{j.id}  {j.status:9}  {j.resource}  {j.label or ''}  {j.command}")

@@ -25,6 +25,8 @@ class Reporter:
         self._last = 0.0
         self._bar = None
         self._want_bar = bar and sys.stderr.isatty() or bar == "always"
+        if os.environ.get("RANK", "0") != "0":  # under torchrun, progress comes from rank 0 alone
+            self.path, self._want_bar = None, False
 
     def set_stage(self, stage: str) -> None:
         if self._bar is not None:

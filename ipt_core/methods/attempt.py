@@ -118,6 +118,8 @@ class Attempt(nn.Module):
     """
 
     name = "attempt"
+    # a row's prompt depends on the parameters and the row alone: torchrun may train it data-parallel
+    row_parallel = True
     prompt_kind = "shallow"
 
     def __init__(

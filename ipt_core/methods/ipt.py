@@ -132,6 +132,8 @@ class SubspaceFinding(nn.Module):
     """
 
     name = "msf"
+    # a row's prompt depends on the parameters and the row alone: torchrun may train it data-parallel
+    row_parallel = True
 
     def __init__(self, train_prompts: torch.Tensor, dims: Sequence[int], seeds: Sequence[int], cfg: MSFConfig, kind: str):
         super().__init__()
@@ -182,6 +184,8 @@ class IntrinsicTuning(nn.Module):
     """
 
     name = "ist"
+    # a row's prompt depends on the parameters and the row alone: torchrun may train it data-parallel
+    row_parallel = True
 
     def __init__(self, decoders: Sequence[tuple[SubspaceAutoencoder, PromptNormaliser]], groups: Sequence[int],
                  seeds: Sequence[int], kind: str, init_std: float = 0.02, init_z: Sequence[torch.Tensor | None] | None = None):

@@ -122,6 +122,8 @@ class PromptTuning(nn.Module):
     """
 
     name = "pt"
+    # a row's prompt depends on the parameters and the row alone: torchrun may train it data-parallel
+    row_parallel = True
 
     def __init__(self, initial: Sequence[torch.Tensor], kind: str):
         super().__init__()

@@ -267,6 +267,9 @@ class VIP(nn.Module):
     """
 
     name = "vip"
+    # code draws, EMA statistics and the EMA step are per run and per step: under torchrun VIP runs
+    # are sharded by run (ipt_core.distributed), never split by rows
+    row_parallel = False
     prompt_kind = "shallow"
 
     def __init__(self, backbone: Backbone, initial: Sequence[torch.Tensor], seeds: Sequence[int], cfg: VIPConfig = VIPConfig()):

@@ -1,0 +1,422 @@
+"""Resumable banks: the complete state of ``train_bank``'s loop in safetensors + JSON, written atomically.
+
+A checkpoint is two files in the bank's checkpoint directory, both named by the step they hold::
+
+    step-00000050.safetensors   every tensor: the method's state_dict, Adam's moments, each run's
+                                sampler generator and remaining epoch order, torch's global (and
+                                CUDA) RNG, the method's own generators, each run's best-dev state
+    step-00000050.json          everything else (active/status/best/curves/step, Adam's param
+                                groups), the bank's fingerprint and the sha256 of the tensor file
+
+Each file is written under a temporary name, fsynced and renamed into place, the JSON last, and
+older checkpoints are deleted only after that; so a process killed at any point leaves the
+previous checkpoint (or the new one) complete. A checkpoint whose JSON, checksum or fingerprint
+does not match is logged and ignored: the bank then starts from step 0, which is slower but never
+wrong. Nothing is ever unpickled.
+
+The experiment layer names a bank's directory after the specs of the runs it computes
+(:func:`bank_dir`), so resubmitting the same request finds its checkpoint, and removes it once
+the results are in the store.
+
+Example::
+
+    ckpt = bank_dir(store, [specs[i] for i in todo])
+    results = train_bank(bb, tasks, method, runs, checkpoint_dir=ckpt)
+    for ...: store.put(...)
+    discard(ckpt)
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import re
+import shutil
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+
+log = logging.getLogger("ipt_core.checkpoint")
+
+FORMAT = 1
+_NAME_RE = re.compile(r"^step-(\d{8})\.json$")
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint file is unreadable or inconsistent (the message names the file and field)."""
+
+
+# --------------------------------------------------------------------------------------------------
+# fingerprint
+
+
+def _tensor_bytes(t: torch.Tensor) -> bytes:
+    t = t.detach().cpu().contiguous()
+    if t.dim() == 0:
+        t = t.reshape(1)
+    return t.view(torch.uint8).numpy().tobytes() if t.numel() else b""
+
+
+def fingerprint(runs: Sequence[Any], tasks: Sequence[Any], method: torch.nn.Module, *, device_type: str,
+                max_rows: int) -> str:
+    """sha256 of what decides a bank's trajectory: run configs, task names and data, the method's class,
+    config (its ``cfg.to_json()`` where it has one) and prompt kind, its state names, shapes and *initial
+    values*, the device type and the micro-batch size.
+
+    The initial values are hashed so that two banks with the same shapes but other initial prompts
+    (another init, another source prompt) never share a checkpoint; micro-batching and the device
+    change float summation order, so a checkpoint is not resumed under another one either.
+    """
+    h = hashlib.sha256()
+    state = method.state_dict()
+    cfg = getattr(method, "cfg", None)
+    doc = {
+        "format": FORMAT,
+        "runs": [cfg.to_json() for cfg in runs],
+        "tasks": [[t.name, t.data_hash()] for t in tasks],
+        "method": f"{type(method).__module__}.{type(method).__qualname__}",
+        "config": cfg.to_json() if hasattr(cfg, "to_json") else None,
+        "kind": getattr(method, "prompt_kind", None),
+        "state": [[k, list(v.shape), str(v.dtype)] for k, v in state.items()],
+        "device": device_type,
+        "max_rows": max_rows,
+    }
+    h.update(json.dumps(doc, sort_keys=True, separators=(",", ":")).encode())
+    for v in state.values():
+        h.update(_tensor_bytes(v))
+    return h.hexdigest()
+
+
+# --------------------------------------------------------------------------------------------------
+# the loop state
+
+
+@dataclass
+class LoopState:
+    """The bank loop's Python-side state at the end of ``step`` (restored into the loop's lists)."""
+
+    step: int
+    elapsed: float
+    active: list[bool]
+    status: list[str]
+    best: list[dict]  # {"acc", "loss", "step", "state": {name: tensor}, ["dev": per-task scores]}
+    since_best: list[int]
+    dev_curves: list[list]
+    loss_curves: list[list]
+
+
+def _method_generators(method: torch.nn.Module) -> dict[str, torch.Generator]:
+    """Every torch.Generator a method keeps (VIP's per-run code draws): their states are part of the
+    trajectory but not of ``state_dict``."""
+    out: dict[str, torch.Generator] = {}
+    for mname, mod in method.named_modules():
+        for attr, v in vars(mod).items():
+            if isinstance(v, torch.Generator):
+                out[f"{mname}.{attr}"] = v
+            elif isinstance(v, (list, tuple)) and v and all(isinstance(g, torch.Generator) for g in v):
+                for i, g in enumerate(v):
+                    out[f"{mname}.{attr}.{i}"] = g
+    return out
+
+
+def _doc_checksum(doc: dict) -> str:
+    body = {k: v for k, v in doc.items() if k != "checksum"}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def _sha256_file(path: Path) -> tuple[bytes, str]:
+    data = path.read_bytes()
+    return data, hashlib.sha256(data).hexdigest()
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".tmp-{uuid.uuid4().hex}-{path.name}")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # some file systems cannot fsync a directory; the renames are still atomic
+    finally:
+        os.close(fd)
+
+
+def save(directory: Path, fp: str, state: LoopState, *, method: torch.nn.Module, optimizer, samplers,
+         device: torch.device) -> Path | None:
+    """Write the checkpoint of ``state.step``; then delete older ones. Returns the JSON's path.
+
+    A write that fails (disk full, ...) is logged as a warning and returns None: the run goes on, and
+    the previous checkpoint stays valid.
+    """
+    import safetensors.torch
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    tensors: dict[str, torch.Tensor] = {}
+
+    def put(name: str, t: torch.Tensor) -> None:
+        # own contiguous CPU storage: safetensors refuses views and shared memory
+        tensors[name] = t.detach().cpu().clone(memory_format=torch.contiguous_format)
+
+    for k, v in method.state_dict().items():
+        put(f"method/{k}", v)
+    generators = _method_generators(method)
+    for k, g in generators.items():
+        put(f"gen/{k}", g.get_state())
+    optim_json = None
+    if optimizer is not None:
+        sd = optimizer.state_dict()
+        optim_json = {
+            "param_groups": [{k: v for k, v in g.items()} for g in sd["param_groups"]],
+            "state": {},
+        }
+        for idx, st in sd["state"].items():
+            names = []
+            for name, v in st.items():
+                if not isinstance(v, torch.Tensor):
+                    raise CheckpointError(f"optimizer state {idx}.{name} is a {type(v).__name__}, not a tensor")
+                put(f"optim/{idx}/{name}", v)
+                names.append(name)
+            optim_json["state"][str(idx)] = names
+    for r, s in enumerate(samplers):
+        put(f"sampler/{r}/gen", s.gen.get_state())
+        put(f"sampler/{r}/order", torch.tensor(s.order, dtype=torch.int64))
+    put("rng/torch", torch.get_rng_state())
+    if device.type == "cuda":
+        put("rng/cuda", torch.cuda.get_rng_state(device))
+    best_json = []
+    for r, b in enumerate(state.best):
+        for k, v in b["state"].items():
+            put(f"best/{r}/{k}", v)
+        best_json.append({k: v for k, v in b.items() if k != "state"} | {"state": sorted(b["state"])})
+
+    stem = f"step-{state.step:08d}"
+    tpath, jpath = directory / f"{stem}.safetensors", directory / f"{stem}.json"
+    blob = safetensors.torch.save(tensors)
+    doc = {
+        "format": FORMAT,
+        "fingerprint": fp,
+        "step": state.step,
+        "elapsed": state.elapsed,
+        "active": state.active,
+        "status": state.status,
+        "since_best": state.since_best,
+        "dev_curves": state.dev_curves,
+        "loss_curves": state.loss_curves,
+        "best": best_json,
+        "optimizer": optim_json,
+        "generators": sorted(generators),
+        "cuda_rng": device.type == "cuda",
+        "tensor_file": tpath.name,
+        "tensor_sha256": hashlib.sha256(blob).hexdigest(),
+    }
+    doc["checksum"] = _doc_checksum(doc)
+    try:
+        _write_atomic(tpath, blob)
+        # Python's json writes floats by repr and reads them back bit for bit (inf/NaN too)
+        _write_atomic(jpath, json.dumps(doc).encode())
+        _fsync_dir(directory)
+    except OSError as e:
+        # a checkpoint only saves time: a full disk must not end the run; the previous one stays valid
+        log.warning("cannot write checkpoint %s (%s); training goes on, the previous checkpoint (if any) "
+                    "stays valid", jpath, e)
+        if not jpath.exists():
+            tpath.unlink(missing_ok=True)
+        return None
+    for old in directory.iterdir():
+        if old.name not in (tpath.name, jpath.name) and (old.name.startswith("step-") or old.name.startswith(".tmp-")):
+            try:
+                old.unlink()
+            except OSError:
+                pass
+    return jpath
+
+
+def _candidates(directory: Path) -> list[Path]:
+    try:
+        names = [p for p in directory.iterdir() if _NAME_RE.match(p.name)]
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    return sorted(names, key=lambda p: p.name, reverse=True)
+
+
+def _read(jpath: Path, fp: str) -> tuple[dict, dict[str, torch.Tensor]]:
+    """Parse and verify one checkpoint; CheckpointError naming the file and what is wrong."""
+    import safetensors.torch
+
+    try:
+        doc = json.loads(jpath.read_bytes())
+    except (OSError, ValueError, UnicodeDecodeError) as e:
+        raise CheckpointError(f"{jpath}: not readable JSON ({e})") from None
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+        raise CheckpointError(f"{jpath}: field 'format' is {doc.get('format') if isinstance(doc, dict) else doc!r}, "
+                              f"expected {FORMAT}")
+    if doc.get("checksum") != _doc_checksum(doc):
+        raise CheckpointError(f"{jpath}: field 'checksum' does not match the file's content (edited or damaged)")
+    if doc.get("fingerprint") != fp:
+        raise CheckpointError(f"{jpath}: field 'fingerprint' belongs to another bank (other runs, tasks, method, "
+                              f"initial values, device or micro-batch size)")
+    tpath = jpath.with_name(str(doc.get("tensor_file")))
+    if tpath.parent != jpath.parent:
+        raise CheckpointError(f"{jpath}: field 'tensor_file' points outside the checkpoint directory")
+    try:
+        data, digest = _sha256_file(tpath)
+    except OSError as e:
+        raise CheckpointError(f"{tpath}: cannot read ({e})") from None
+    if digest != doc.get("tensor_sha256"):
+        raise CheckpointError(f"{tpath}: sha256 {digest[:12]}... != field 'tensor_sha256' of {jpath.name}")
+    try:
+        tensors = safetensors.torch.load(data)
+    except Exception as e:  # safetensors raises its own error types on a malformed header
+        raise CheckpointError(f"{tpath}: not a safetensors file ({e})") from None
+    return doc, tensors
+
+
+def _need(tensors: dict, name: str, where: Path) -> torch.Tensor:
+    if name not in tensors:
+        raise CheckpointError(f"{where}: tensor {name!r} is missing")
+    return tensors[name]
+
+
+def load(directory: Path | None, fp: str, *, method: torch.nn.Module, optimizer, samplers,
+         device: torch.device) -> LoopState | None:
+    """Restore the newest valid checkpoint of this bank into ``method``, ``optimizer``, ``samplers`` and
+    the global RNG, and return the loop state; None (nothing changed) when there is none.
+
+    Everything is read and checked before anything is changed, so a bad checkpoint leaves the bank
+    as it was (it then starts from step 0).
+    """
+    if directory is None:
+        return None
+    for jpath in _candidates(Path(directory)):
+        try:
+            doc, tensors = _read(jpath, fp)
+            plan = _plan(doc, tensors, jpath, method, optimizer, samplers)
+        except CheckpointError as e:
+            log.warning("ignoring checkpoint: %s", e)
+            continue
+        _apply(plan, doc, tensors, method=method, optimizer=optimizer, samplers=samplers, device=device)
+        # a warning so that the CLI (no logging set up) says it on stderr: the user sees the resume
+        log.warning("resuming bank from checkpoint %s (step %d)", jpath, doc["step"])
+        best = []
+        for r, b in enumerate(doc["best"]):
+            st = {k: tensors[f"best/{r}/{k}"].to(device) for k in b["state"]}
+            best.append({k: v for k, v in b.items() if k != "state"} | {"state": st})
+        return LoopState(
+            step=int(doc["step"]), elapsed=float(doc["elapsed"]), active=list(doc["active"]),
+            status=list(doc["status"]), best=best, since_best=list(doc["since_best"]),
+            dev_curves=[[tuple(p) for p in c] for c in doc["dev_curves"]],
+            loss_curves=[[tuple(p) for p in c] for c in doc["loss_curves"]],
+        )
+    return None
+
+
+def _plan(doc: dict, tensors: dict, where: Path, method, optimizer, samplers) -> dict:
+    """Check that the checkpoint fits this bank in every detail; returns the optimizer state dict to load."""
+    R = len(samplers)
+    for name in ("active", "status", "since_best", "dev_curves", "loss_curves", "best"):
+        if not isinstance(doc.get(name), list) or len(doc[name]) != R:
+            raise CheckpointError(f"{where}: field {name!r} is not a list of {R} runs")
+    if not isinstance(doc.get("step"), int) or doc["step"] < 1:
+        raise CheckpointError(f"{where}: field 'step' is {doc.get('step')!r}")
+    for k, v in method.state_dict().items():
+        t = _need(tensors, f"method/{k}", where)
+        if t.shape != v.shape:
+            raise CheckpointError(f"{where}: tensor 'method/{k}' has shape {tuple(t.shape)}, the method {tuple(v.shape)}")
+    if sorted(doc.get("generators") or []) != sorted(_method_generators(method)):
+        raise CheckpointError(f"{where}: field 'generators' does not match the method's generators")
+    for k in doc["generators"]:
+        _need(tensors, f"gen/{k}", where)
+    for r in range(R):
+        _need(tensors, f"sampler/{r}/gen", where)
+        _need(tensors, f"sampler/{r}/order", where)
+        b = doc["best"][r]
+        if not isinstance(b, dict) or not isinstance(b.get("state"), list):
+            raise CheckpointError(f"{where}: field best[{r}] is malformed")
+        for k in b["state"]:
+            _need(tensors, f"best/{r}/{k}", where)
+    _need(tensors, "rng/torch", where)
+    if doc.get("cuda_rng"):
+        _need(tensors, "rng/cuda", where)
+    if (optimizer is None) != (doc.get("optimizer") is None):
+        raise CheckpointError(f"{where}: field 'optimizer' does not match the bank (with or without an optimizer)")
+    if optimizer is None:
+        return {}
+    oj = doc["optimizer"]
+    groups = oj.get("param_groups")
+    if not isinstance(groups, list) or len(groups) != len(optimizer.param_groups):
+        raise CheckpointError(f"{where}: field 'optimizer.param_groups' has another number of groups")
+    for g, mine in zip(groups, optimizer.param_groups):
+        if len(g.get("params", [])) != len(mine["params"]):
+            raise CheckpointError(f"{where}: field 'optimizer.param_groups' has another number of parameters")
+    state = {}
+    for idx, names in oj.get("state", {}).items():
+        state[int(idx)] = {n: _need(tensors, f"optim/{idx}/{n}", where) for n in names}
+    groups = [dict(g, betas=tuple(g["betas"])) if "betas" in g else dict(g) for g in groups]
+    return {"state": state, "param_groups": groups}
+
+
+def _apply(plan: dict, doc: dict, tensors: dict, *, method, optimizer, samplers, device: torch.device) -> None:
+    method.load_state_dict({k[len("method/"):]: v for k, v in tensors.items() if k.startswith("method/")})
+    gens = _method_generators(method)
+    for k in doc["generators"]:
+        gens[k].set_state(tensors[f"gen/{k}"])
+    if optimizer is not None:
+        # load_state_dict makes new group dicts; the bank holds references to the old ones
+        # (to stop a run by setting its lr to 0), so the loaded values are copied back into them
+        old = list(optimizer.param_groups)
+        optimizer.load_state_dict(plan)
+        for i, (o, n) in enumerate(zip(old, optimizer.param_groups)):
+            o.update(n)
+            optimizer.param_groups[i] = o
+    for r, s in enumerate(samplers):
+        s.gen.set_state(tensors[f"sampler/{r}/gen"])
+        s.order = tensors[f"sampler/{r}/order"].tolist()
+    torch.set_rng_state(tensors["rng/torch"])
+    if doc.get("cuda_rng") and device.type == "cuda":
+        torch.cuda.set_rng_state(tensors["rng/cuda"], device)
+
+
+# --------------------------------------------------------------------------------------------------
+# the experiment layer
+
+
+def bank_key(specs: Sequence[dict]) -> str:
+    """The checkpoint key of a bank that computes the results of ``specs`` (in order)."""
+    from .store import spec_key
+
+    return spec_key({"kind": "bank_checkpoint", "format": FORMAT, "specs": list(specs)})
+
+
+def bank_dir(store, specs: Sequence[dict]) -> Path | None:
+    """The checkpoint directory of the bank computing ``specs`` (None when ``store`` is None or there
+    are no specs: no checkpoints). Call :func:`discard` once its results are stored; until then a
+    crash, cancel or ``kill -9`` leaves it for the same request to resume.
+    """
+    if store is None or not specs:
+        return None
+    return store.checkpoint_dir(bank_key(specs))
+
+
+def discard(directory: Path | None) -> None:
+    """Remove a bank's checkpoint directory (its results are stored)."""
+    if directory is not None:
+        shutil.rmtree(directory, ignore_errors=True)

@@ -1,0 +1,569 @@
+"""Distributed banks on ``torch.distributed``: the same commands on several processes, GPUs or machines.
+
+``torchrun --nproc-per-node N -m ipt_core <command> ...`` (or ``python -m torch.distributed.run``,
+multi-node with ``--nnodes``/``--rdzv-*``) starts N copies of the CLI; :func:`init_from_env` joins
+them into one process group from torchrun's environment (``WORLD_SIZE``, ``RANK``,
+``LOCAL_RANK``, ``MASTER_ADDR``/``MASTER_PORT``): backend ``nccl`` with device ``cuda:LOCAL_RANK``
+on GPUs, ``gloo`` on CPU. Without torchrun (``WORLD_SIZE`` unset or 1) nothing here does anything:
+every helper is a no-op and ``train_bank`` runs exactly as before.
+
+Every rank runs the whole command (same suite, same backbone, same specs, same seeds), so every
+rank builds the same bank; :func:`bank_entry` (the decorator on ``ipt_core.bank.train_bank``)
+then splits the work one of two ways:
+
+- **runs** (independent runs: PT, IST, ATTEMPT, VIP, MSF with many auto-encoders). Rank ``k``
+  trains runs ``k, k+W, k+2W, ...`` through the ordinary single-process loop on a
+  :class:`RunSubset` view of the full method (only its runs' rows are computed; no gradient
+  traffic), then every rank receives every run's :class:`~ipt_core.bank.RunResult` (metrics as JSON
+  and the best-dev state as raw tensor bytes, broadcast by the owner as ``uint8`` tensors) and
+  loads each run's best state into its method, as the single-process loop does.
+- **rows** (data parallel: a method with ``shared_parameters()``, or fewer runs than ranks for a
+  method marked ``row_parallel``, e.g. one MSF auto-encoder or one multi-task ATTEMPT run). Every
+  rank draws the same full step batch (the samplers are seeded per run), sorts it as the
+  single-process loop does and keeps its contiguous slice of rows; the row losses are divided by
+  the *global* per-run row counts, so after backward an all-reduce (SUM) of the gradients (and of
+  the per-run loss sums) gives every rank the single-process gradient before clipping, and every
+  rank takes the same optimiser step. Dev and test evaluation are split across ranks (strided)
+  and the predictions all-gathered. Cancellation is agreed by all ranks every step (all-reduce MAX).
+
+The mode is chosen by :func:`choose_mode`; ``IPT_DIST_MODE=runs|rows`` forces one (benchmarks,
+tests). VIP is never trained row-parallel: its EMA codebook, its code draws (a per-run generator,
+one draw per row in the run's row order) and the once-per-step EMA update are per run, so VIP runs
+are sharded by run and each codebook lives on exactly one rank, its owner, and reaches the others
+with the run's state (``vq.*`` buffers) at the end. The codebooks are therefore consistent by
+ownership, with no EMA statistics to all-reduce.
+
+Results equal a single-process run's up to float reassociation (gradient sums in another order,
+other rows beside a run's rows in a micro-batch): loss curves agree to ~1e-6 relative, states to
+~1e-4 after a few steps (Adam turns float noise in near-zero gradient entries into steps of up to
+lr; VIP's attention key bias, whose exact gradient is zero, only to ~lr), and scores are the same
+unless a prediction sits on a tie (tests/test_distributed.py).
+
+Writes to the store happen once: :class:`RankZeroStore` (what the CLI uses under torchrun) lets
+rank 0 read and write and broadcasts its answers, so every rank takes the same branch (found /
+not found) and sees the same entry. Nothing is pickled: collectives carry tensors, and structured
+data travels as JSON encoded to ``uint8`` tensors.
+"""
+from __future__ import annotations
+
+import contextvars
+import functools
+import json
+import math
+import os
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Callable, Iterator, Sequence
+
+import numpy as np
+import torch
+import torch.distributed as dist
+
+MODES = ("auto", "runs", "rows")
+
+# inside a distributed bank: the nested train_bank call is an ordinary local loop
+_LOCAL: contextvars.ContextVar[bool] = contextvars.ContextVar("ipt_dist_local", default=False)
+# the row-parallel context of the bank running now (None: not row-parallel)
+_ROWS: contextvars.ContextVar["RowParallel | None"] = contextvars.ContextVar("ipt_dist_rows", default=None)
+
+
+# --------------------------------------------------------------------------------------------------
+# process group
+
+
+def env_world_size() -> int:
+    """``WORLD_SIZE`` from the environment (torchrun sets it), 1 when absent."""
+    try:
+        return int(os.environ.get("WORLD_SIZE", "1"))
+    except ValueError:
+        return 1
+
+
+def init_from_env(device: str | None = None) -> bool:
+    """Join torchrun's process group when ``WORLD_SIZE > 1``; returns whether distributed.
+
+    Backend ``nccl`` (and ``torch.cuda.set_device(LOCAL_RANK)``, so ``cuda`` means this rank's GPU)
+    when CUDA is present and ``device`` is not ``cpu``; ``gloo`` otherwise. ``IPT_DIST_BACKEND``
+    overrides the backend. Idempotent.
+
+    Example::
+
+        # torchrun --nproc-per-node 2 script.py
+        init_from_env()        # True; rank(), world() -> 0..1, 2
+    """
+    if dist.is_available() and dist.is_initialized():
+        return is_distributed()
+    if env_world_size() <= 1:
+        return False
+    if not dist.is_available():
+        raise RuntimeError("WORLD_SIZE > 1 but this PyTorch build has no torch.distributed")
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    want_cuda = torch.cuda.is_available() and not (device or "auto").startswith("cpu")
+    backend = os.environ.get("IPT_DIST_BACKEND") or ("nccl" if want_cuda else "gloo")
+    if backend == "nccl":
+        torch.cuda.set_device(local_rank % max(1, torch.cuda.device_count()))
+    dist.init_process_group(backend=backend)
+    return is_distributed()
+
+
+def shutdown() -> None:
+    """Leave the process group (a no-op when there is none)."""
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def is_distributed() -> bool:
+    """True inside an initialised process group of more than one process."""
+    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+
+
+def rank() -> int:
+    return dist.get_rank() if is_distributed() else 0
+
+
+def world() -> int:
+    return dist.get_world_size() if is_distributed() else 1
+
+
+def local_rank() -> int:
+    return int(os.environ.get("LOCAL_RANK", "0")) if is_distributed() else 0
+
+
+def is_main() -> bool:
+    """Rank 0 (or not distributed): the process that prints, reports progress and writes."""
+    return rank() == 0
+
+
+def barrier() -> None:
+    if is_distributed():
+        dist.barrier()
+
+
+def comm_device() -> torch.device:
+    """Where collective tensors must live: this rank's GPU under nccl, else the CPU."""
+    if is_distributed() and dist.get_backend() == "nccl":
+        return torch.device("cuda", torch.cuda.current_device())
+    return torch.device("cpu")
+
+
+_OPS = {"sum": "SUM", "max": "MAX", "min": "MIN"}
+
+
+def all_reduce(t: torch.Tensor, op: str = "sum") -> torch.Tensor:
+    """All-reduce ``t`` in place (``sum``/``max``/``min``) and return it; identity when not distributed."""
+    if not is_distributed():
+        return t
+    dev = comm_device()
+    buf = t if t.device == dev else t.to(dev)
+    dist.all_reduce(buf, op=getattr(dist.ReduceOp, _OPS[op]))
+    if buf is not t:
+        t.copy_(buf)
+    return t
+
+
+def any_rank(flag: bool) -> bool:
+    """True when ``flag`` is true on any rank (a collective: every rank must call it)."""
+    if not is_distributed():
+        return bool(flag)
+    t = torch.tensor([1.0 if flag else 0.0], device=comm_device())
+    return bool(all_reduce(t, "max").item() > 0)
+
+
+def broadcast_bytes(data: bytes | None, src: int = 0) -> bytes:
+    """``data`` of rank ``src`` on every rank, as a ``uint8`` tensor (no pickle)."""
+    if not is_distributed():
+        return data or b""
+    dev = comm_device()
+    n = torch.tensor([len(data) if rank() == src else 0], dtype=torch.int64, device=dev)
+    dist.broadcast(n, src)
+    size = int(n.item())
+    if rank() == src:
+        buf = torch.frombuffer(bytearray(data), dtype=torch.uint8).to(dev) if size else torch.zeros(0, dtype=torch.uint8, device=dev)
+    else:
+        buf = torch.empty(size, dtype=torch.uint8, device=dev)
+    if size:
+        dist.broadcast(buf, src)
+    return data if rank() == src else bytes(buf.cpu().numpy().tobytes())
+
+
+def broadcast_json(obj: Any, src: int = 0) -> Any:
+    """A JSON value of rank ``src`` on every rank."""
+    data = json.dumps(obj).encode() if rank() == src else None
+    return json.loads(broadcast_bytes(data, src).decode())
+
+
+# --------------------------------------------------------------------------------------------------
+# the bank
+
+
+def choose_mode(method, n_runs: int, n_ranks: int) -> str:
+    """``"runs"`` (shard independent runs) or ``"rows"`` (data parallel) for a bank.
+
+    Shared parameters need rows. Otherwise runs, unless there are fewer runs than ranks and the
+    method is ``row_parallel`` (its prompts are a function of its parameters and the row alone:
+    PT, MSF, IST, ATTEMPT; not VIP, whose code draws and EMA codebook are per run).
+    ``IPT_DIST_MODE`` (``auto``/``runs``/``rows``) overrides the automatic choice.
+    """
+    forced = os.environ.get("IPT_DIST_MODE", "auto") or "auto"
+    if forced not in MODES:
+        raise ValueError(f"IPT_DIST_MODE must be one of {MODES}, got {forced!r}")
+    row_ok = bool(getattr(method, "row_parallel", False))
+    name = getattr(method, "name", type(method).__name__)
+    if list(method.shared_parameters()):
+        if not row_ok:
+            raise ValueError(f"method {name!r} has shared parameters but is not row_parallel: it cannot train distributed")
+        return "rows"
+    if forced == "rows":
+        if not row_ok:
+            raise ValueError(f"IPT_DIST_MODE=rows: method {name!r} cannot train row-parallel (set IPT_DIST_MODE=runs)")
+        return "rows"
+    if forced == "runs":
+        return "runs"
+    return "rows" if (n_runs < n_ranks and row_ok) else "runs"
+
+
+def bank_entry(fn: Callable) -> Callable:
+    """Decorator of ``train_bank``: under torchrun, train the bank across ranks; else call it as is.
+
+    Every rank must call the decorated function with the same bank (it is a collective) and gets
+    the full list of results, in run order.
+    """
+
+    @functools.wraps(fn)
+    def train_bank(backbone, tasks, method, runs, *args, **kwargs):
+        if _LOCAL.get() or not is_distributed():
+            return fn(backbone, tasks, method, runs, *args, **kwargs)
+        return _train_distributed(fn, backbone, tasks, method, list(runs), args, kwargs)
+
+    return train_bank
+
+
+def row_parallel() -> "RowParallel | None":
+    """The row-parallel context of the bank being trained now, None otherwise (the common case).
+
+    None too inside :meth:`RowParallel.evaluate`'s own call of this rank's share of the rows.
+    """
+    par = _ROWS.get()
+    return None if par is None or par._evaluating else par
+
+
+@contextmanager
+def _local(par: "RowParallel | None" = None) -> Iterator[None]:
+    t1, t2 = _LOCAL.set(True), _ROWS.set(par)
+    try:
+        yield
+    finally:
+        _ROWS.reset(t2)
+        _LOCAL.reset(t1)
+
+
+def _rank_kwargs(kwargs: dict) -> dict:
+    kw = dict(kwargs)
+    if not is_main():
+        kw["progress"] = None  # progress from rank 0 only
+    if kw.get("checkpoint_dir") is not None:
+        # every rank resumes its own loop (its runs, or its identical copy of the state)
+        d = Path(kw["checkpoint_dir"]) / f"rank{rank()}-of-{world()}"
+        d.mkdir(parents=True, exist_ok=True)
+        kw["checkpoint_dir"] = d
+    return kw
+
+
+def _train_distributed(fn, backbone, tasks, method, runs, args, kwargs):
+    if not runs:
+        return fn(backbone, tasks, method, runs, *args, **kwargs)  # the loop's own error
+    W, k = world(), rank()
+    mode = choose_mode(method, len(runs), W)
+    kw = _rank_kwargs(kwargs)
+    if mode == "rows":
+        par = RowParallel(k, W)
+        cancel = kw.get("should_cancel")
+        if cancel is not None:
+            kw["should_cancel"] = lambda: any_rank(bool(cancel()))
+        with _local(par):
+            return fn(backbone, tasks, method, runs, *args, **kw)
+    owned = list(range(k, len(runs), W))
+    local = []
+    if owned:
+        with _local():
+            local = fn(backbone, tasks, RunSubset(method, owned, len(runs)), [runs[r] for r in owned], *args, **kw)
+    results = gather_results(local, owned, runs)
+    with torch.no_grad():
+        for r, res in enumerate(results):  # as the single-process loop leaves it: best states loaded
+            if r not in owned:
+                method.load_run_state(r, res.state)
+    return results
+
+
+class RunSubset:
+    """A view of a bank method restricted to some of its runs: local run ``i`` is global run ``owned[i]``.
+
+    The full method stays whole (same parameters, same random streams); only the owned runs' rows
+    are computed and only their parameters reach the optimiser. Anything else is delegated.
+
+    Example::
+
+        view = RunSubset(method, [1, 3], n_runs=4)
+        view.prompts(torch.tensor([0, 1]), task_ids, enc)   # rows of global runs 1 and 3
+    """
+
+    def __init__(self, method, owned: Sequence[int], n_runs: int):
+        self.method = method
+        self.owned = list(owned)
+        self.n_runs = n_runs
+        self._map = torch.tensor(self.owned, dtype=torch.long)
+
+    def __getattr__(self, name: str):  # state_dict, prompt_kind, generators... of the whole method
+        if name in ("method", "owned", "n_runs", "_map"):
+            raise AttributeError(name)
+        return getattr(self.method, name)
+
+    def to(self, device):
+        self.method.to(device)
+        self._map = self._map.to(device)
+        return self
+
+    def train(self, mode: bool = True):
+        self.method.train(mode)
+        return self
+
+    def eval(self):
+        return self.train(False)
+
+    def run_parameters(self, r: int):
+        return self.method.run_parameters(self.owned[r])
+
+    def shared_parameters(self):
+        return self.method.shared_parameters()
+
+    def prompts(self, run_ids, task_ids, enc):
+        return self.method.prompts(self._map.to(run_ids.device)[run_ids], task_ids, enc)
+
+    def extra_loss(self, run_ids, task_ids, counts):
+        if not hasattr(self.method, "extra_loss"):
+            return None
+        m = self._map.to(run_ids.device)
+        full = torch.ones(self.n_runs, device=counts.device, dtype=counts.dtype)  # other runs: no rows here
+        full[m] = counts
+        out = self.method.extra_loss(m[run_ids], task_ids, full)
+        return None if out is None else out[m]
+
+    def run_state(self, r: int):
+        return self.method.run_state(self.owned[r])
+
+    def load_run_state(self, r: int, state) -> None:
+        self.method.load_run_state(self.owned[r], state)
+
+
+class RowParallel:
+    """The hooks ``train_bank`` calls in a row-parallel (data-parallel) bank; see the module docstring."""
+
+    def __init__(self, rank_: int, world_: int):
+        self.rank = rank_
+        self.world = world_
+        self._evaluating = False
+
+    def local_rows(self, batch: list) -> list:
+        """This rank's contiguous slice of the (sorted) step batch."""
+        n = len(batch)
+        return batch[n * self.rank // self.world : n * (self.rank + 1) // self.world]
+
+    def reduce_step(self, run_loss_sum: torch.Tensor, params: Sequence[torch.Tensor]) -> None:
+        """Sum the per-run losses and the gradients over ranks, in place.
+
+        A parameter keeps ``grad is None`` only when it got no gradient on any rank (Adam then skips
+        it, as it would in one process); otherwise a missing local gradient counts as zeros.
+        """
+        dev = comm_device()
+        params = list(params)
+        if params:
+            has = torch.tensor([p.grad is not None for p in params], dtype=torch.float32, device=dev)
+            all_reduce(has, "max")
+            live = [p for p, h in zip(params, has.tolist()) if h > 0]
+        else:
+            live = []
+        for p in live:
+            if p.grad is None:
+                p.grad = torch.zeros_like(p)
+        flat = torch.cat([run_loss_sum.detach().reshape(-1).float().to(dev)]
+                         + [p.grad.reshape(-1).float().to(dev) for p in live])
+        all_reduce(flat, "sum")
+        n = run_loss_sum.numel()
+        run_loss_sum.copy_(flat[:n].view_as(run_loss_sum))
+        o = n
+        for p in live:
+            p.grad.copy_(flat[o : o + p.numel()].view_as(p.grad))
+            o += p.numel()
+
+    def evaluate(self, fn: Callable[[list], tuple[np.ndarray, np.ndarray]], rows: Sequence) -> tuple[np.ndarray, np.ndarray]:
+        """``fn(rows)`` computed as ``fn`` of every ``world``-th row on each rank, then all-gathered."""
+        n = len(rows)
+        self._evaluating = True
+        try:
+            preds, losses = fn([rows[i] for i in range(self.rank, n, self.world)] if n else [])
+        finally:
+            self._evaluating = False
+        if n == 0:
+            return preds, losses
+        width = math.ceil(n / self.world)
+        dev = comm_device()
+        buf = torch.zeros((2, width), dtype=torch.float64)
+        buf[0, : len(preds)] = torch.from_numpy(np.asarray(preds, dtype=np.float64))
+        buf[1, : len(losses)] = torch.from_numpy(np.asarray(losses, dtype=np.float64))
+        buf = buf.to(dev)
+        parts = [torch.empty_like(buf) for _ in range(self.world)]
+        dist.all_gather(parts, buf)
+        out_p = np.empty(n, dtype=np.int64)
+        out_l = np.empty(n, dtype=np.float64)
+        for k, part in enumerate(parts):
+            part = part.cpu().numpy()
+            m = len(range(k, n, self.world))
+            out_p[k::self.world] = part[0, :m].astype(np.int64)
+            out_l[k::self.world] = part[1, :m]
+        return out_p, out_l
+
+
+# --------------------------------------------------------------------------------------------------
+# results across ranks (JSON + raw tensor bytes; nothing pickled)
+
+
+def _encode_results(results: Sequence, owned: Sequence[int]) -> bytes:
+    items, chunks, offset = [], [], 0
+    for r, res in zip(owned, results):
+        tensors = []
+        for name, t in res.state.items():
+            t = t.detach().cpu().contiguous()
+            raw = t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b""
+            tensors.append([name, str(t.dtype).removeprefix("torch."), list(t.shape), offset, len(raw)])
+            chunks.append(raw)
+            offset += len(raw)
+        items.append({
+            "run": r, "status": res.status, "best_step": res.best_step, "dev_acc": res.dev_acc, "dev_f1": res.dev_f1,
+            "test_acc": res.test_acc, "test_f1": res.test_f1, "per_task": res.per_task,
+            "dev_curve": res.dev_curve, "loss_curve": res.loss_curve, "seconds": res.seconds,
+            "test_pred": res.test_pred, "state": tensors,
+        })
+    head = json.dumps(items).encode()
+    return len(head).to_bytes(8, "little") + head + b"".join(chunks)
+
+
+def _decode_results(blob: bytes, runs: Sequence) -> list[tuple[int, Any]]:
+    from .bank import RunResult
+
+    n = int.from_bytes(blob[:8], "little")
+    items = json.loads(blob[8 : 8 + n].decode())
+    data = blob[8 + n :]
+    out = []
+    for it in items:
+        state = {}
+        for name, dtype, shape, off, size in it["state"]:
+            dt = getattr(torch, dtype)
+            if size:
+                t = torch.frombuffer(bytearray(data[off : off + size]), dtype=torch.uint8).view(dt).reshape(shape)
+            else:
+                t = torch.empty(shape, dtype=dt)
+            state[name] = t.clone()
+        out.append((it["run"], RunResult(
+            config=runs[it["run"]], status=it["status"], best_step=it["best_step"], dev_acc=it["dev_acc"],
+            dev_f1=it["dev_f1"], test_acc=it["test_acc"], test_f1=it["test_f1"], per_task=it["per_task"],
+            dev_curve=[tuple(x) for x in it["dev_curve"]], loss_curve=[tuple(x) for x in it["loss_curve"]],
+            state=state, seconds=it["seconds"], test_pred=it["test_pred"],
+        )))
+    return out
+
+
+def gather_results(local: Sequence, owned: Sequence[int], runs: Sequence) -> list:
+    """Every run's ``RunResult`` on every rank, in run order; ``local`` are this rank's ``owned`` runs.
+
+    Each rank broadcasts its runs' results once: JSON metadata plus the states' raw bytes in one
+    ``uint8`` tensor (two collectives per rank; no pickle).
+    """
+    by_run: dict[int, Any] = {}
+    mine = _encode_results(local, owned)
+    for k in range(world()):
+        blob = broadcast_bytes(mine if k == rank() else None, src=k)
+        if k == rank():
+            by_run.update(zip(owned, local))
+        else:
+            by_run.update(_decode_results(blob, runs))
+    missing = [r for r in range(len(runs)) if r not in by_run]
+    if missing:
+        raise RuntimeError(f"distributed bank: no result for runs {missing}")
+    return [by_run[r] for r in range(len(runs))]
+
+
+# --------------------------------------------------------------------------------------------------
+# the store
+
+
+class RankZeroStore:
+    """A ``Store`` for a distributed command: rank 0 decides and writes, the others follow.
+
+    ``get``/``query`` are answered by rank 0 and broadcast (found or not, which keys), so every rank
+    takes the same branch even while rank 0 is writing; ``put`` is done by rank 0 alone, then the
+    others read the entry it wrote (keys are deterministic from specs). Every rank must make the
+    same calls in the same order (they do: every rank runs the same command). The store folder must
+    be shared by all nodes (a network filesystem) for a multi-node run. Other attributes are the
+    wrapped store's.
+
+    Example::
+
+        store = RankZeroStore(Store(root)) if is_distributed() else Store(root)
+    """
+
+    def __init__(self, store) -> None:
+        self._store = store
+
+    def __getattr__(self, name: str):
+        if name == "_store":
+            raise AttributeError(name)
+        return getattr(self._store, name)
+
+    def __repr__(self) -> str:
+        return f"RankZeroStore({self._store!r})"
+
+    def _follow(self, key: str):
+        from .store import StoreError
+
+        entry = self._store.get(key)
+        if entry is None:
+            raise StoreError(f"rank {rank()}: cannot read store entry {key} that rank 0 has in {self._store.root}: "
+                             "a distributed run needs a store folder shared by every node")
+        return entry
+
+    def get(self, spec_or_key):
+        entry = self._store.get(spec_or_key) if is_main() else None
+        key = broadcast_json(entry.key if entry is not None else None)
+        if key is None:
+            return None
+        return entry if is_main() else self._follow(key)
+
+    def query(self, kind: str | None = None, **where):
+        found = self._store.query(kind, **where) if is_main() else None
+        keys = broadcast_json([e.key for e in found] if found is not None else None)
+        return found if is_main() else [self._follow(k) for k in keys]
+
+    def put(self, kind, spec, meta, tensors=None, *, command=None):
+        entry, error = None, None
+        if is_main():
+            try:
+                entry = self._store.put(kind, spec, meta, tensors, command=command)
+            except Exception as exc:  # every rank must learn that the write failed
+                error = exc
+        answer = broadcast_json({"key": entry.key} if entry is not None else {"error": f"{type(error).__name__}: {error}"})
+        if error is not None:
+            raise error
+        if "error" in answer:
+            from .store import StoreError
+
+            raise StoreError(f"rank 0 could not write the entry: {answer['error']}")
+        return entry if is_main() else self._follow(answer["key"])
+
+    def delete(self, key: str) -> bool:
+        done = self._store.delete(key) if is_main() else False
+        return bool(broadcast_json(done))
+
+
+def shared_store(store):
+    """``store`` wrapped in :class:`RankZeroStore` under torchrun, unchanged otherwise."""
+    return RankZeroStore(store) if is_distributed() else store
