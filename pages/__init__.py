@@ -23,6 +23,7 @@ import pandas as pd
 import streamlit as st
 
 from ipt_core import jobs, store as store_mod, tasks as tasks_mod, uploads
+from ipt_core.paths import PathNotAllowed, check_allowed, looks_like_path
 
 SHIPPED_ROOT = Path(store_mod.__file__).resolve().parent / "shipped_results"
 DEFAULT_BACKBONE = "encoder-sim"  # the core's default (ipt_core.backbones.DEFAULT_BACKBONE), without importing torch
@@ -103,6 +104,12 @@ def sidebar() -> None:
                               help="Folder of the result store (default: $IPT_CACHE or ./cache). "
                                    "Jobs, uploads and results live here.")
     root = Path(root_text.strip() or str(store_mod.default_root())).expanduser()
+    if root != store_mod.default_root():  # the default comes from the environment, not from a visitor
+        try:
+            check_allowed(root, "result store")
+        except PathNotAllowed as e:
+            sb.error(f"{e}; using the default store")
+            root = store_mod.default_root()
     if root.exists() and not root.is_dir():
         sb.error(f"{root} is a file, not a folder; using the default store")
         root = store_mod.default_root()
@@ -135,6 +142,13 @@ def sidebar() -> None:
     spec, name = options[choice]
     if not spec:
         spec = sb.text_input("Suite path (folder, CSV, or hf:NAME)", key="ctx_suite_path").strip() or "demo"
+        local = spec[3:] if spec.startswith("hf:") else spec
+        if spec != "demo" and (not spec.startswith("hf:") or looks_like_path(local)):
+            try:
+                check_allowed(local, "suite path")
+            except PathNotAllowed as e:
+                sb.error(f"{e}; using the demo suite")
+                spec = "demo"
         name = Path(spec).name or spec
     ss["ctx_suite"], ss["ctx_suite_name"] = spec, name
     ss["ctx_results_only"] = spec in results_only
@@ -148,6 +162,13 @@ def sidebar() -> None:
     if bb == "Other…":
         bb = sb.text_input("Backbone spec", value="encoder-mlm:bert-base-uncased", key="ctx_backbone_text").strip() \
             or DEFAULT_BACKBONE
+        model = bb.split(":", 1)[1] if ":" in bb else ""
+        if model and looks_like_path(model):
+            try:
+                check_allowed(model, "model folder")
+            except PathNotAllowed as e:
+                sb.error(f"{e}; using {DEFAULT_BACKBONE}")
+                bb = DEFAULT_BACKBONE
     ss["ctx_backbone"] = bb
 
     name_gpu = gpu_name()

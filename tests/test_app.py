@@ -400,6 +400,30 @@ def test_bad_suite_path_shows_the_loaders_error(store_root, tmp_path):
         assert any("malformed JSON" in e.value and "task.json" in e.value for e in at.error), page
 
 
+def test_typed_paths_stay_inside_the_allowed_roots(store_root, tmp_path, monkeypatch):
+    """A store, suite or model path typed into the sidebar outside IPT_ALLOWED_ROOTS is refused
+    (symlinks followed), and the app falls back to its defaults."""
+    inside, outside = tmp_path / "inside", tmp_path / "outside"
+    (outside / "suite").mkdir(parents=True)
+    inside.mkdir()
+    (inside / "sneaky").symlink_to(outside / "suite")
+    monkeypatch.setenv("IPT_ALLOWED_ROOTS", str(inside))
+    at = AppTest.from_file(APP, default_timeout=90)
+    at.session_state["ctx_root_input"] = str(outside / "store")
+    at.session_state["ctx_suite_choice"] = "Other folder or file…"
+    at.session_state["ctx_suite_path"] = str(inside / "sneaky")
+    at.session_state["ctx_backbone_choice"] = "Other…"
+    at.session_state["ctx_backbone_text"] = f"encoder-mlm:{outside}"
+    at.run()
+    assert not at.exception
+    errors = " ".join(e.value for e in at.sidebar.error)
+    assert "result store" in errors and "suite path" in errors and "model folder" in errors
+    assert "outside the allowed folders" in errors
+    assert at.session_state["ctx_root"] == str(store_root.resolve())
+    assert at.session_state["ctx_suite"] == "demo"
+    assert not (outside / "store").exists()  # nothing was created there
+
+
 def test_results_of_a_suite_whose_data_is_elsewhere(store_root):
     """Results computed on another machine (suite name only) are browsable: a note, no error."""
     seed_results(store_root, with_pt=False, suite="gpu-server-suite")
