@@ -40,6 +40,8 @@ from typing import Any, Sequence
 
 import torch
 
+from .store import _fsync_dir  # save() turns its OSError into a warning
+
 log = logging.getLogger("ipt_core.checkpoint")
 
 FORMAT = 1
@@ -144,19 +146,6 @@ def _write_atomic(path: Path, data: bytes) -> None:
     finally:
         if tmp.exists():
             tmp.unlink()
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass  # some file systems cannot fsync a directory; the renames are still atomic
-    finally:
-        os.close(fd)
 
 
 def save(directory: Path, fp: str, state: LoopState, *, method: torch.nn.Module, optimizer, samplers,
