@@ -35,7 +35,6 @@ import datetime as _dt
 import json
 import os
 import shlex
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -120,15 +119,11 @@ def run_config(cfg: dict, timeout: float) -> dict:
                PYTHONPATH=os.pathsep.join([str(ROOT)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]))
     load_before = os.getloadavg()[0]
     t0 = time.time()
-    try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT)
-    except subprocess.TimeoutExpired:
-        return cfg | {"error": f"timed out after {timeout:.0f} s"}
-    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
-    if proc.returncode != 0 or not lines:
-        tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
-        return cfg | {"error": f"exit {proc.returncode}: " + " | ".join(tail)[-300:]}
-    out = cfg | json.loads(lines[-1])
+    from bench.throughput import run_json
+
+    out = run_json(cmd, env, cfg, timeout)
+    if "error" in out:
+        return out
     out["load"] = max(load_before, out["load"], os.getloadavg()[0])
     out["process_s"] = time.time() - t0
     return out

@@ -102,6 +102,11 @@ def run_worker(cfg: dict, timeout: float) -> dict:
     cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", json.dumps(cfg)]
     env = dict(os.environ, TRANSFORMERS_VERBOSITY="error", HF_HUB_OFFLINE="1", HF_HUB_DISABLE_PROGRESS_BARS="1",
                TOKENIZERS_PARALLELISM="false")
+    return run_json(cmd, env, cfg, timeout)
+
+
+def run_json(cmd: list[str], env: dict, cfg: dict, timeout: float) -> dict:
+    """Run ``cmd``; ``cfg`` updated with its last JSON stdout line, or with an ``error`` saying why none came."""
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT)
     except subprocess.TimeoutExpired:
