@@ -1,4 +1,4 @@
-"""Command line: argument parsing only; the work is done by ``experiments`` and friends.
+"""Command line: argument parsing and dispatch only; the work is done by ``experiments`` and friends.
 
     python -m ipt_core tasks --suite demo [--json]
     python -m ipt_core tune  --suite demo --tasks movie_sentiment,sms_spam --seeds 2 --steps 100 [--json]
@@ -6,7 +6,10 @@
     python -m ipt_core export --suite demo --task sms_spam --seed 0 --out DIR [--format peft|safetensors]
 
 With ``--json`` the last line of stdout is one JSON object. Bad input prints one clear message
-(no traceback) and exits 2; a cancelled run (SIGTERM/SIGINT) exits 130.
+(no traceback) and exits 2: a flag out of its range (``ipt_core.limits``), a device that is not
+present, a prompt longer than the model's positions allow, bad task data, a missing stored result,
+an out-of-memory error (the message names the batch size flag). A cancelled run (SIGTERM/SIGINT)
+exits 130. The flags and their translation into configs live in ``cli_args``.
 """
 from __future__ import annotations
 
@@ -15,72 +18,29 @@ import json
 import os
 import shlex
 import sys
-from dataclasses import fields
 
-from .backbones import DEFAULT_BACKBONE, BackboneError
+from . import cli_args
+from .backbones import BackboneError
+from .cli_args import add_common, add_ipt_args, add_pt_args, add_seeds, csv_names, lim
 from .progress import CancelFlag, Reporter
 
 EXIT_BAD_INPUT = 2
 EXIT_CANCELLED = 130
 
-
-def _csv(value: str) -> list[str]:
-    return [v.strip() for v in value.split(",") if v.strip()]
-
-
-def _ints(value: str) -> list[int]:
-    try:
-        return [int(v) for v in _csv(value)]
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {value!r}") from exc
+# the old private names, kept for callers (tests rebuild a command's config through them)
+_csv = csv_names
+_pt_config = cli_args.pt_config
 
 
-def _common(p: argparse.ArgumentParser, *, suite: bool = True) -> None:
-    if suite:
-        p.add_argument("--suite", default="demo", help="demo, a folder of task folders, a CrossFit folder, a CSV/TSV file, or hf:NAME")
-        p.add_argument("--k", type=int, default=None, help="resample k examples per label for train and dev")
-        p.add_argument("--data-seed", type=int, default=0, help="seed of the few-shot resample (with --k)")
-    p.add_argument("--backbone", default=DEFAULT_BACKBONE, help="encoder-sim | encoder-mlm:MODEL | seq2seq:MODEL | causal:MODEL")
-    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
-    p.add_argument("--cache", default=None, help="result store folder (default $IPT_CACHE or ./cache)")
-    p.add_argument("--json", action="store_true", help="print one JSON object as the last line of stdout")
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a bad argument is one line (no usage dump): ``PROG: error: argument --lr: ...``, exit 2."""
 
-
-def _pt_args(p: argparse.ArgumentParser) -> None:
-    from .methods.pt import PTConfig
-
-    d = PTConfig()
-    p.add_argument("--steps", type=int, default=d.steps)
-    p.add_argument("--lr", type=float, default=d.lr)
-    p.add_argument("--prompt-len", type=int, default=d.n_tokens)
-    p.add_argument("--prompt-kind", choices=["shallow", "deep"], default=d.kind)
-    p.add_argument("--batch-size", type=int, default=d.batch_size)
-    p.add_argument("--eval-every", type=int, default=d.eval_every)
-    p.add_argument("--patience", type=int, default=d.patience)
-    p.add_argument("--init", choices=["random", "vocab", "text"], default=d.init)
-    p.add_argument("--init-text", default=None, help="with --init text (default: the task's description)")
-    p.add_argument("--max-grad-norm", type=float, default=d.max_grad_norm, help="per-run gradient clipping norm")
-
-
-def _ipt_args(p: argparse.ArgumentParser) -> None:
-    from .methods.ipt import ISTConfig, MSFConfig
-
-    _pt_args(p)
-    m, i = MSFConfig(), ISTConfig()
-    p.add_argument("--msf-steps", type=int, default=m.steps)
-    p.add_argument("--msf-lr", type=float, default=m.lr)
-    p.add_argument("--alpha", type=float, default=m.alpha, help="weight of the reconstruction MSE in MSF")
-    p.add_argument("--hidden", type=int, default=m.hidden, help="hidden width of Proj_b")
-    p.add_argument("--norm", choices=["layer", "global"], default=m.norm, help="prompt normalisation before the auto-encoder")
-    p.add_argument("--ist-steps", type=int, default=i.steps)
-    p.add_argument("--ist-lr", type=float, default=i.lr)
-    p.add_argument("--no-random-control", action="store_true")
-    p.add_argument("--require-prompts", action="store_true",
-                   help="use only PT prompts already in the store; a task without one is an error")
+    def error(self, message: str):
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {' '.join(message.split())} (see {self.prog} --help)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m ipt_core", description=__doc__.split("\n\n")[0])
+    parser = _Parser(prog="python -m ipt_core", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("tasks", help="list a suite's tasks")
@@ -88,67 +48,84 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
 
     p = sub.add_parser("tune", help="prompt tuning for tasks x seeds, in one bank")
-    _common(p)
-    p.add_argument("--tasks", type=_csv, default=None, help="comma-separated task names (default: all)")
+    add_common(p)
+    p.add_argument("--tasks", type=csv_names, default=None, help="comma-separated task names (default: all)")
     g = p.add_mutually_exclusive_group()
-    g.add_argument("--seeds", type=int, default=1, help="number of seeds: 0..N-1")
-    g.add_argument("--seed-list", type=_ints, default=None, help="explicit seeds, e.g. 3,7")
+    g.add_argument("--seeds", type=lim("seeds"), default=1, help="number of seeds: 0..N-1")
+    g.add_argument("--seed-list", type=cli_args.limits.list_argtype("seed_list", cli_args.limits.MAX_SEED_LIST),
+                   default=None, help="explicit seeds, e.g. 3,7")
     p.add_argument("--no-baselines", action="store_true", help="skip the zero-shot reference row")
-    p.add_argument("--checkpoint-every", type=int, default=50,
+    p.add_argument("--checkpoint-every", type=lim("checkpoint_every"), default=50,
                    help="save the bank's state every N steps (0: never); the same command resumes after a crash")
-    _pt_args(p)
+    add_pt_args(p)
 
     p = sub.add_parser("probe", help="zero-shot and linear-probe reference rows")
-    _common(p)
-    p.add_argument("--tasks", type=_csv, default=None)
+    add_common(p)
+    p.add_argument("--tasks", type=csv_names, default=None)
 
     p = sub.add_parser("ipt", help="subspace finding + intrinsic tuning: recovery versus d_I")
-    _common(p)
-    p.add_argument("--train-tasks", type=_csv, default=None, help="tasks the subspace is found on (default: a family-stratified 3/4)")
-    p.add_argument("--test-tasks", type=_csv, default=None, help="unseen tasks (default: the rest)")
-    p.add_argument("--dims", type=_ints, default=[4, 16, 64], help="intrinsic dimensions, e.g. 1,4,16,64")
-    p.add_argument("--seeds", type=int, default=1)
-    _ipt_args(p)
+    add_common(p)
+    p.add_argument("--train-tasks", type=csv_names, default=None, help="tasks the subspace is found on (default: a family-stratified 3/4)")
+    p.add_argument("--test-tasks", type=csv_names, default=None, help="unseen tasks (default: the rest)")
+    p.add_argument("--dims", type=cli_args.limits.list_argtype("dims", cli_args.limits.MAX_DIMS), default=[4, 16, 64],
+                   help="intrinsic dimensions, e.g. 1,4,16,64")
+    add_seeds(p)
+    add_ipt_args(p)
 
     p = sub.add_parser("stability", help="PT from random init vs PT initialised from the IST solution")
-    _common(p)
-    p.add_argument("--tasks", type=_csv, required=True)
-    p.add_argument("--train-tasks", type=_csv, default=None, help="subspace tasks (default: every other task)")
-    p.add_argument("--d", type=int, default=16)
-    p.add_argument("--seeds", type=int, default=3)
-    p.add_argument("--curve-every", type=int, default=10, help="dev evaluation interval of the curves")
-    _ipt_args(p)
+    add_common(p)
+    p.add_argument("--tasks", type=csv_names, required=True)
+    p.add_argument("--train-tasks", type=csv_names, default=None, help="subspace tasks (default: every other task)")
+    p.add_argument("--d", type=lim("d_intrinsic"), default=16)
+    add_seeds(p, 3)
+    p.add_argument("--curve-every", type=lim("curve_every"), default=10, help="dev evaluation interval of the curves")
+    add_ipt_args(p)
 
     p = sub.add_parser("ist", help="intrinsic tuning of tasks in an existing subspace (only z trains)")
-    _common(p)
-    p.add_argument("--tasks", type=_csv, required=True)
-    p.add_argument("--d", type=int, default=8)
-    p.add_argument("--seeds", type=int, default=1)
+    add_common(p)
+    p.add_argument("--tasks", type=csv_names, required=True)
+    p.add_argument("--d", type=lim("d_intrinsic"), default=8)
+    add_seeds(p)
     p.add_argument("--subspace", choices=["found", "random"], default="found")
     p.add_argument("--decoder", default=None, help="store key of the msf entry (default: newest of this d for the suite)")
     p.add_argument("--prompt-kind", choices=["shallow", "deep"], default="deep")
     from .methods.ipt import ISTConfig
 
-    p.add_argument("--ist-steps", type=int, default=ISTConfig().steps)
-    p.add_argument("--ist-lr", type=float, default=ISTConfig().lr)
+    p.add_argument("--ist-steps", type=lim("ist_steps"), default=ISTConfig().steps)
+    p.add_argument("--ist-lr", type=lim("ist_lr"), default=ISTConfig().lr)
 
     p = sub.add_parser("pipeline", help="everything the app shows for a suite, with defaults for the suite and machine")
-    _common(p)
+    add_common(p)
     p.add_argument("--budget", choices=["quick", "full"], default=None, help="quick on CPU, full on GPU (default: by device)")
 
     p = sub.add_parser("export", help="write a learned prompt as a PEFT adapter or plain safetensors")
-    _common(p)
+    add_common(p)
     p.add_argument("--task", required=True)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=lim("seed"), default=0)
     p.add_argument("--out", required=True)
     p.add_argument("--format", choices=["peft", "safetensors"], default=None,
                    help="default: peft for shallow prompts, safetensors for deep ones (PEFT has no per-layer prompt tuning)")
-    _pt_args(p)
+    add_pt_args(p)
 
-    from .compare import add_compare_parser
-
-    add_compare_parser(sub)
+    cli_args.add_compare_parser(sub)
     return parser
+
+
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
+    """Parse and check ``argv`` at the boundary, loading no model: the arguments, or ``SystemExit(2)`` with one line.
+
+    ``SystemExit(0)`` for ``--help``. Every flag's range, the device, the prompt length against the
+    model's positions and the intrinsic dimensions against the prompt size are checked here.
+    """
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    args._argv = list(argv) if argv is not None else sys.argv[1:]
+    try:
+        cli_args.validate(args, args.command)
+    except cli_args.ArgError as exc:
+        parser.exit(EXIT_BAD_INPUT, f"{parser.prog} {args.command}: error: {' '.join(str(exc).split())} "
+                                    f"(see {parser.prog} {args.command} --help)\n")
+    return args
 
 
 def _store(args):
@@ -162,16 +139,6 @@ def _suite(args):
     from .experiments import load_and_resample
 
     return load_and_resample(args.suite, args.k, args.data_seed if args.k is not None else None)
-
-
-def _pt_config(args):
-    from .methods.pt import PTConfig
-
-    return PTConfig(
-        n_tokens=args.prompt_len, kind=args.prompt_kind, lr=args.lr, steps=args.steps, batch_size=args.batch_size,
-        eval_every=args.eval_every, patience=args.patience, init=args.init, init_text=args.init_text,
-        max_grad_norm=args.max_grad_norm,
-    )
 
 
 def _emit(args, payload: dict, text: str) -> None:
@@ -246,18 +213,6 @@ def cmd_export(args) -> int:
     return 0
 
 
-def _ipt_settings(args):
-    from .ipt_experiments import IPTSettings
-    from .methods.ipt import ISTConfig, MSFConfig
-
-    return IPTSettings(
-        pt=_pt_config(args),
-        msf=MSFConfig(hidden=args.hidden, alpha=args.alpha, lr=args.msf_lr, steps=args.msf_steps, norm=args.norm),
-        ist=ISTConfig(lr=args.ist_lr, steps=args.ist_steps),
-        random_control=not args.no_random_control,
-    )
-
-
 def _context(args, reporter):
     from .ipt_experiments import Context
 
@@ -281,7 +236,7 @@ def cmd_ipt(args) -> int:
     elif test is None:
         test = [n for n in suite.names() if n not in train]
     reporter = Reporter("ipt")
-    entry = recovery_experiment(_context(args, reporter), suite, train, test, args.dims, list(range(args.seeds)), _ipt_settings(args))
+    entry = recovery_experiment(_context(args, reporter), suite, train, test, args.dims, list(range(args.seeds)), cli_args.ipt_settings(args))
     reporter.close()
     out = summary_json(entry)
     lines = [f"train tasks: {len(train)}, unseen tasks: {len(test)}; recovery (gain recovery)"]
@@ -300,7 +255,7 @@ def cmd_stability(args) -> int:
     train = args.train_tasks or [n for n in suite.names() if n not in args.tasks]
     reporter = Reporter("stability")
     entry = stability_experiment(_context(args, reporter), suite, args.tasks, train, args.d, list(range(args.seeds)),
-                                 _ipt_settings(args), eval_every=args.curve_every)
+                                 cli_args.ipt_settings(args), eval_every=args.curve_every)
     reporter.close()
     final = entry.meta["final"]
     text = "\n".join(f"{f['task']:>24} {f['init']:>7}: final dev {f['mean']:.3f} ± {f['std']:.3f}" for f in final)
@@ -343,9 +298,21 @@ def cmd_pipeline(args) -> int:
 
 
 def cmd_compare(args) -> int:
-    from .compare import cmd_compare as run
+    """``python -m ipt_core compare ...``: run (or read) the comparison and print it."""
+    from .compare import compare, compare_json, format_summary
 
-    return run(args)
+    settings = cli_args.compare_settings(args)
+    suite = _suite(args)
+    if not hasattr(args, "_argv"):
+        args._argv = ["compare", "--suite", args.suite]
+    reporter = Reporter("compare")
+    try:
+        entry = compare(_context(args, reporter), suite, args.tasks, args.methods, list(range(args.seeds)), settings)
+    finally:
+        reporter.close()
+    text = format_summary(entry.meta["summary"]) + f"\nstored as {entry.key}"
+    _emit(args, compare_json(entry), text)
+    return 0
 
 
 COMMANDS = {"tasks": cmd_tasks, "tune": cmd_tune, "probe": cmd_probe, "export": cmd_export, "ipt": cmd_ipt,
@@ -353,15 +320,24 @@ COMMANDS = {"tasks": cmd_tasks, "tune": cmd_tune, "probe": cmd_probe, "export": 
             "compare": cmd_compare}
 
 
+def _out_of_memory(args, exc: BaseException) -> str:
+    flag = f"--batch-size (now {args.batch_size})" if hasattr(args, "batch_size") else "the batch size"
+    first = (str(exc).strip().splitlines() or [exc.__class__.__name__])[0]
+    return (f"out of memory while running {args.command!r} ({first[:160]}); lower {flag} and run the same command "
+            "again: results already stored are kept, the bank that ran out stored nothing")
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run one command: 0 done, 2 bad input (one line on stderr, no traceback), 130 cancelled."""
+    import torch
+
     from .bank import Cancelled
     from .store import StoreError
     from .tasks import TaskDataError
 
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    args = build_parser().parse_args(argv)
-    args._argv = list(argv) if argv is not None else sys.argv[1:]
+    args = parse(argv)
     from . import distributed
 
     started_group = False
@@ -375,6 +351,9 @@ def main(argv: list[str] | None = None) -> int:
     except (TaskDataError, BackboneError, StoreError, KeyError, ValueError) as exc:  # IPTInputError is a ValueError
         msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
         print(f"error: {msg}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except (torch.cuda.OutOfMemoryError, MemoryError) as exc:  # per bank: nothing of the bank was stored
+        print(f"error: {_out_of_memory(args, exc)}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except Cancelled as exc:
         print(f"cancelled: {exc}", file=sys.stderr)

@@ -29,7 +29,9 @@ and the EMA-learned codebook; the probe ``(d + 1)`` per class (one set for two c
 ``seconds`` is a run's training time: its bank's wall time divided by the runs that trained
 together (None for an IST run another experiment trained without recording its time).
 
-This module imports the experiment layers lazily: the CLI imports it for every command.
+The command line (``python -m ipt_core compare``) is ``cli.cmd_compare`` with its flags in
+``cli_args.add_compare_parser``; this module never imports the CLI. It imports the experiment
+layers lazily: the CLI's parser imports it for every command.
 """
 from __future__ import annotations
 
@@ -510,83 +512,3 @@ def format_summary(summary: Sequence[dict]) -> str:
                      f"{r['test_f1_mean']:>7.3f} ± {r['test_f1_std']:<5.3f}  {cell(r['trainable_params'], '>12,.0f')}  "
                      f"{cell(r['seconds'], '>8.1f')}")
     return "\n".join(lines)
-
-
-# --------------------------------------------------------------------------------------------------
-# command line (cli.py registers these two)
-
-
-def add_compare_parser(sub) -> None:
-    """Register ``compare`` on the CLI's subparsers (the flags of ``tune`` for the shared budget)."""
-    from .cli import _common, _csv, _pt_args
-
-    a, v, i = AttemptConfig(), VIPConfig(), ISTConfig()
-    p = sub.add_parser("compare", help="zero-shot, probe, PT, IPT, ATTEMPT and VIP on the same tasks and step budget")
-    _common(p)
-    p.add_argument("--tasks", type=_csv, default=None,
-                   help="tasks to compare (default: all); IPT's subspace and ATTEMPT's sources come from the suite's other tasks")
-    p.add_argument("--methods", type=_csv, default=list(DEFAULT_METHODS), help=f"comma-separated, from {','.join(METHODS)}")
-    p.add_argument("--seeds", type=int, default=1, help="number of seeds: 0..N-1")
-    _pt_args(p)
-    p.set_defaults(prompt_kind="shallow")  # ATTEMPT and VIP are shallow: PT and IPT match them unless told otherwise
-    p.add_argument("--d", type=int, default=CompareSettings().d_intrinsic, help="IPT's intrinsic dimension d_I")
-    p.add_argument("--msf-steps", type=int, default=None, help="subspace-finding steps (default: --steps)")
-    p.add_argument("--ist-lr", type=float, default=i.lr)
-    p.add_argument("--attempt-lr", type=float, default=a.lr)
-    p.add_argument("--attempt-temperature", type=float, default=None, help="default d x e (the paper's)")
-    p.add_argument("--attempt-attn-lr-scale", type=float, default=a.attn_lr_scale,
-                   help="attention module learning rate / prompt learning rate")
-    p.add_argument("--attempt-pool-padding", action="store_true", help="max-pool over padding too (the official code)")
-    p.add_argument("--attempt-frozen-layernorm", action="store_true", help="do not train the LayerNorm (the official code)")
-    p.add_argument("--vip-lr", type=float, default=v.lr)
-    p.add_argument("--codebook-size", type=int, default=v.codebook_size)
-    p.add_argument("--vip-samples", type=int, default=v.num_samples, help="codes sampled and averaged per vector (m)")
-    p.add_argument("--vip-eval", choices=list(EVAL_MODES), default=v.eval_mode,
-                   help="sample (the paper's stochastic evaluation) or expected (deterministic)")
-    p.add_argument("--require-prompts", action="store_true",
-                   help="use only PT prompts already in the store (IPT's subspace tasks, ATTEMPT's sources)")
-
-
-def settings_from_args(args) -> CompareSettings:
-    """The :class:`CompareSettings` of parsed ``compare`` arguments."""
-    from .cli import _pt_config
-
-    pt = _pt_config(args)
-    s = CompareSettings(
-        pt=pt,
-        attempt=AttemptConfig(lr=args.attempt_lr, init=pt.init, temperature=args.attempt_temperature,
-                              attn_lr_scale=args.attempt_attn_lr_scale, pool_padding=args.attempt_pool_padding,
-                              train_layernorm=not args.attempt_frozen_layernorm),
-        vip=VIPConfig(lr=args.vip_lr, init=pt.init, codebook_size=args.codebook_size, num_samples=args.vip_samples,
-                      eval_mode=args.vip_eval),
-        ist=ISTConfig(lr=args.ist_lr),
-        d_intrinsic=args.d,
-    )
-    return s.with_budget(steps=pt.steps, batch_size=pt.batch_size, eval_every=pt.eval_every, patience=pt.patience,
-                         n_tokens=pt.n_tokens, max_grad_norm=pt.max_grad_norm, msf_steps=args.msf_steps or pt.steps)
-
-
-def cmd_compare(args) -> int:
-    """``python -m ipt_core compare ...``: run (or read) the comparison and print it."""
-    from .cli import _context, _emit, _suite
-    from .progress import Reporter
-
-    if args.seeds < 1:
-        raise CompareInputError(f"--seeds must be at least 1, got {args.seeds}")
-    unknown = [m for m in args.methods if m not in METHODS]
-    if unknown or not args.methods:
-        # before the model loads: a typo should not cost the load
-        raise CompareInputError(f"unknown method(s) {unknown}; choose from {', '.join(METHODS)}" if unknown
-                                else "--methods names no method")
-    settings = settings_from_args(args)
-    suite = _suite(args)
-    if not hasattr(args, "_argv"):
-        args._argv = ["compare", "--suite", args.suite]
-    reporter = Reporter("compare")
-    try:
-        entry = compare(_context(args, reporter), suite, args.tasks, args.methods, list(range(args.seeds)), settings)
-    finally:
-        reporter.close()
-    text = format_summary(entry.meta["summary"]) + f"\nstored as {entry.key}"
-    _emit(args, compare_json(entry), text)
-    return 0

@@ -16,8 +16,9 @@ import pytest
 import torch
 
 from ipt_core import figures
-from ipt_core.compare import (METHODS, OWN_PROMPT, CompareInputError, CompareSettings, add_compare_parser, cmd_compare,
-                              compare, summarise)
+from ipt_core.cli import cmd_compare
+from ipt_core.cli_args import add_compare_parser
+from ipt_core.compare import METHODS, OWN_PROMPT, CompareInputError, CompareSettings, compare, summarise
 from ipt_core.ipt_experiments import Context
 from ipt_core.methods.attempt import AttemptConfig
 from ipt_core.methods.ipt import MSFConfig

@@ -40,6 +40,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .. import limits
 from ..backbones import Backbone, Encoded
 from .pt import INIT_CHOICES
 
@@ -68,6 +69,7 @@ class AttemptConfig:
     attn_lr_scale: float = 1.0
 
     def __post_init__(self):
+        limits.check(self)  # ranges: ipt_core/limits.py
         if self.init not in INIT_CHOICES or self.init == "prompt":
             raise ValueError(f"ATTEMPT target init must be random, vocab or text, got {self.init!r}")
         if self.n_tokens < 1 or self.steps < 1 or self.batch_size < 1 or self.attn_dim < 1:

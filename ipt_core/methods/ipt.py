@@ -24,6 +24,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
+from .. import limits
 from ..backbones import Encoded
 
 CODE_VERSION = "ipt-1"
@@ -41,6 +42,9 @@ class MSFConfig:
     eval_every: int = 50
     norm: str = "layer"  # "layer" (per-layer scale for deep prompts) or "global"
 
+    def __post_init__(self):
+        limits.check(self)  # ranges: ipt_core/limits.py
+
     def to_json(self) -> dict:
         return asdict(self)
 
@@ -54,6 +58,9 @@ class ISTConfig:
     batch_size: int = 16
     eval_every: int = 50
     init_std: float = 0.02
+
+    def __post_init__(self):
+        limits.check(self)  # ranges: ipt_core/limits.py
 
     def to_json(self) -> dict:
         return asdict(self)

@@ -11,6 +11,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
+from .. import limits
 from ..backbones import Backbone, Encoded
 
 INIT_CHOICES = ("random", "vocab", "text", "prompt")
@@ -33,6 +34,7 @@ class PTConfig:
     init_text: str | None = None
 
     def __post_init__(self):
+        limits.check(self)  # ranges: ipt_core/limits.py
         if self.kind not in ("shallow", "deep"):
             raise ValueError(f"prompt kind must be 'shallow' or 'deep', got {self.kind!r}")
         if self.init not in INIT_CHOICES:

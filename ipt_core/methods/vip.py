@@ -36,6 +36,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
+from .. import limits
 from ..backbones import Backbone, Encoded
 from .pt import INIT_CHOICES
 
@@ -67,6 +68,7 @@ class VIPConfig:
     eval_mode: str = "sample"
 
     def __post_init__(self):
+        limits.check(self)  # ranges: ipt_core/limits.py
         if self.init not in INIT_CHOICES or self.init == "prompt":
             raise ValueError(f"VIP prompt init must be random, vocab or text, got {self.init!r}")
         if self.eval_mode not in EVAL_MODES:

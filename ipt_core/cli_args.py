@@ -1,0 +1,294 @@
+"""The CLI's flags and their translation into configs; the checks at the boundary.
+
+``cli.py`` builds its parser from the ``add_*`` functions here and dispatches; the experiments
+never import this module (imports go cli -> cli_args -> experiments/compare -> methods). Every
+numeric flag gets its range from :mod:`ipt_core.limits` (``type=limits.argtype(...)``), so a value
+out of range is one argparse line naming the flag. What needs more than one flag, or the machine, or
+the model's config, is :func:`validate`: the device asked for must be present, the prompt must fit in
+the model's positions beside the longest input kept, an intrinsic dimension must fit in the prompt.
+It raises :class:`ArgError` (flag + message) before any model is loaded.
+
+Example::
+
+    parser = argparse.ArgumentParser()
+    add_common(parser); add_pt_args(parser)
+    args = parser.parse_args(["--lr", "0.03", "--device", "cpu"])
+    validate(args, "tune")       # ArgError("--device", "...") when absent
+    pt_config(args).lr           # 0.03
+"""
+from __future__ import annotations
+
+import argparse
+import functools
+import inspect
+import re
+
+from . import limits
+from .backbones import DEFAULT_BACKBONE
+
+lim = limits.argtype
+
+
+class ArgError(ValueError):
+    """A flag whose value the parser accepted but the boundary checks refuse; ``str()`` names the flag."""
+
+    def __init__(self, flag: str, message: str):
+        super().__init__(f"argument {flag}: {message}")
+        self.flag = flag
+
+
+def csv_names(value: str) -> list[str]:
+    """``"a, b,,c"`` -> ``["a", "b", "c"]``; an empty list is an error (it would silently mean "all")."""
+    names = [v.strip() for v in value.split(",") if v.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError(f"expected comma-separated names, got {value!r}")
+    return names
+
+
+def add_common(p: argparse.ArgumentParser, *, suite: bool = True) -> None:
+    if suite:
+        p.add_argument("--suite", default="demo", help="demo, a folder of task folders, a CrossFit folder, a CSV/TSV file, or hf:NAME")
+        p.add_argument("--k", type=lim("k"), default=None, help="resample k examples per label for train and dev")
+        p.add_argument("--data-seed", type=lim("data_seed"), default=0, help="seed of the few-shot resample (with --k)")
+    p.add_argument("--backbone", default=DEFAULT_BACKBONE, help="encoder-sim | encoder-mlm:MODEL | seq2seq:MODEL | causal:MODEL")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N | mps (must be present)")
+    p.add_argument("--cache", default=None, help="result store folder (default $IPT_CACHE or ./cache)")
+    p.add_argument("--json", action="store_true", help="print one JSON object as the last line of stdout")
+
+
+def add_seeds(p: argparse.ArgumentParser, default: int = 1) -> None:
+    p.add_argument("--seeds", type=lim("seeds"), default=default, help="number of seeds: 0..N-1")
+
+
+def add_pt_args(p: argparse.ArgumentParser) -> None:
+    from .methods.pt import PTConfig
+
+    d = PTConfig()
+    p.add_argument("--steps", type=lim("steps"), default=d.steps)
+    p.add_argument("--lr", type=lim("lr"), default=d.lr)
+    p.add_argument("--prompt-len", type=lim("n_tokens"), default=d.n_tokens,
+                   help="prompt vectors (at most the model's positions minus its longest input)")
+    p.add_argument("--prompt-kind", choices=["shallow", "deep"], default=d.kind)
+    p.add_argument("--batch-size", type=lim("batch_size"), default=d.batch_size)
+    p.add_argument("--eval-every", type=lim("eval_every"), default=d.eval_every)
+    p.add_argument("--patience", type=lim("patience"), default=d.patience, help="evaluations without improvement (none: never stop)")
+    p.add_argument("--init", choices=["random", "vocab", "text"], default=d.init)
+    p.add_argument("--init-text", default=None, help="the text of --init text")
+    p.add_argument("--max-grad-norm", type=lim("max_grad_norm"), default=d.max_grad_norm, help="per-run gradient clipping norm")
+
+
+def add_ipt_args(p: argparse.ArgumentParser) -> None:
+    from .methods.ipt import ISTConfig, MSFConfig
+
+    add_pt_args(p)
+    m, i = MSFConfig(), ISTConfig()
+    p.add_argument("--msf-steps", type=lim("msf_steps"), default=m.steps)
+    p.add_argument("--msf-lr", type=lim("msf_lr"), default=m.lr)
+    p.add_argument("--alpha", type=lim("alpha"), default=m.alpha, help="weight of the reconstruction MSE in MSF")
+    p.add_argument("--hidden", type=lim("hidden"), default=m.hidden, help="hidden width of Proj_b")
+    p.add_argument("--norm", choices=["layer", "global"], default=m.norm, help="prompt normalisation before the auto-encoder")
+    p.add_argument("--ist-steps", type=lim("ist_steps"), default=i.steps)
+    p.add_argument("--ist-lr", type=lim("ist_lr"), default=i.lr)
+    p.add_argument("--no-random-control", action="store_true")
+    p.add_argument("--require-prompts", action="store_true",
+                   help="use only PT prompts already in the store; a task without one is an error")
+
+
+def add_compare_parser(sub) -> None:
+    """Register ``compare`` on the CLI's subparsers (the flags of ``tune`` for the shared budget)."""
+    from .compare import DEFAULT_METHODS, METHODS, CompareSettings
+    from .methods.attempt import AttemptConfig
+    from .methods.ipt import ISTConfig
+    from .methods.vip import EVAL_MODES, VIPConfig
+
+    a, v, i = AttemptConfig(), VIPConfig(), ISTConfig()
+    p = sub.add_parser("compare", help="zero-shot, probe, PT, IPT, ATTEMPT and VIP on the same tasks and step budget")
+    add_common(p)
+    p.add_argument("--tasks", type=csv_names, default=None,
+                   help="tasks to compare (default: all); IPT's subspace and ATTEMPT's sources come from the suite's other tasks")
+    p.add_argument("--methods", type=_methods(METHODS), default=list(DEFAULT_METHODS), help=f"comma-separated, from {','.join(METHODS)}")
+    add_seeds(p)
+    add_pt_args(p)
+    p.set_defaults(prompt_kind="shallow")  # ATTEMPT and VIP are shallow: PT and IPT match them unless told otherwise
+    p.add_argument("--d", type=lim("d_intrinsic"), default=CompareSettings().d_intrinsic, help="IPT's intrinsic dimension d_I")
+    p.add_argument("--msf-steps", type=lim("msf_steps"), default=None, help="subspace-finding steps (default: --steps)")
+    p.add_argument("--ist-lr", type=lim("ist_lr"), default=i.lr)
+    p.add_argument("--attempt-lr", type=lim("attempt_lr"), default=a.lr)
+    p.add_argument("--attempt-temperature", type=lim("temperature"), default=None, help="default d x e (the paper's)")
+    p.add_argument("--attempt-attn-lr-scale", type=lim("attn_lr_scale"), default=a.attn_lr_scale,
+                   help="attention module learning rate / prompt learning rate")
+    p.add_argument("--attempt-pool-padding", action="store_true", help="max-pool over padding too (the official code)")
+    p.add_argument("--attempt-frozen-layernorm", action="store_true", help="do not train the LayerNorm (the official code)")
+    p.add_argument("--vip-lr", type=lim("vip_lr"), default=v.lr)
+    p.add_argument("--codebook-size", type=lim("codebook_size"), default=v.codebook_size)
+    p.add_argument("--vip-samples", type=lim("num_samples"), default=v.num_samples, help="codes sampled and averaged per vector (m)")
+    p.add_argument("--vip-eval", choices=list(EVAL_MODES), default=v.eval_mode,
+                   help="sample (the paper's stochastic evaluation) or expected (deterministic)")
+    p.add_argument("--require-prompts", action="store_true",
+                   help="use only PT prompts already in the store (IPT's subspace tasks, ATTEMPT's sources)")
+
+
+def _methods(known):
+    def methods(value: str) -> list[str]:
+        names = csv_names(value)
+        unknown = [m for m in names if m not in known]
+        if unknown:  # before the model loads: a typo should not cost the load
+            raise argparse.ArgumentTypeError(f"unknown method(s) {', '.join(map(repr, unknown))}; choose from {', '.join(known)}")
+        return list(dict.fromkeys(names))
+
+    return methods
+
+
+# --------------------------------------------------------------------------------------------------
+# parsed arguments -> configs
+
+
+def pt_config(args):
+    from .methods.pt import PTConfig
+
+    return PTConfig(
+        n_tokens=args.prompt_len, kind=args.prompt_kind, lr=args.lr, steps=args.steps, batch_size=args.batch_size,
+        eval_every=args.eval_every, patience=args.patience, init=args.init, init_text=args.init_text,
+        max_grad_norm=args.max_grad_norm,
+    )
+
+
+def ipt_settings(args):
+    from .ipt_experiments import IPTSettings
+    from .methods.ipt import ISTConfig, MSFConfig
+
+    return IPTSettings(
+        pt=pt_config(args),
+        msf=MSFConfig(hidden=args.hidden, alpha=args.alpha, lr=args.msf_lr, steps=args.msf_steps, norm=args.norm),
+        ist=ISTConfig(lr=args.ist_lr, steps=args.ist_steps),
+        random_control=not args.no_random_control,
+    )
+
+
+def compare_settings(args):
+    """The :class:`~ipt_core.compare.CompareSettings` of parsed ``compare`` arguments."""
+    from .compare import CompareSettings
+    from .methods.attempt import AttemptConfig
+    from .methods.ipt import ISTConfig
+    from .methods.vip import VIPConfig
+
+    pt = pt_config(args)
+    s = CompareSettings(
+        pt=pt,
+        attempt=AttemptConfig(lr=args.attempt_lr, init=pt.init, temperature=args.attempt_temperature,
+                              attn_lr_scale=args.attempt_attn_lr_scale, pool_padding=args.attempt_pool_padding,
+                              train_layernorm=not args.attempt_frozen_layernorm),
+        vip=VIPConfig(lr=args.vip_lr, init=pt.init, codebook_size=args.codebook_size, num_samples=args.vip_samples,
+                      eval_mode=args.vip_eval),
+        ist=ISTConfig(lr=args.ist_lr),
+        d_intrinsic=args.d,
+    )
+    return s.with_budget(steps=pt.steps, batch_size=pt.batch_size, eval_every=pt.eval_every, patience=pt.patience,
+                         n_tokens=pt.n_tokens, max_grad_norm=pt.max_grad_norm, msf_steps=args.msf_steps or pt.steps)
+
+
+# --------------------------------------------------------------------------------------------------
+# checks that need more than one flag: the machine, the model's config
+
+
+def present_devices() -> list[str]:
+    """The devices this process can use: ``cpu``, ``cuda:0..N-1``, ``mps``."""
+    import torch
+
+    out = ["cpu"] + [f"cuda:{i}" for i in range(torch.cuda.device_count() if torch.cuda.is_available() else 0)]
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        out.append("mps")
+    return out
+
+
+def check_device(name: str) -> str:
+    """``name`` if that device is present here (``auto`` always is), else :class:`ArgError` listing the ones that are."""
+    present = present_devices()
+    m = re.fullmatch(r"(cpu|cuda|mps)(?::([0-9]{1,4}))?", name)
+    if name == "auto" or (m and (name in present or (m.group(2) is None and any(p.startswith(name) for p in present)))):
+        return name
+    here = ", ".join(["auto"] + present)
+    if m is None:
+        raise ArgError("--device", f"unknown device {name!r}; the devices here are: {here}")
+    raise ArgError("--device", f"{name!r} is not present on this machine; the devices here are: {here}")
+
+
+@functools.lru_cache(maxsize=32)
+def model_geometry(spec: str) -> dict | None:
+    """``max_positions``, ``hidden``, ``layers`` of a backbone spec from its config file (no weights); None if unreadable.
+
+    Unreadable (a hub name not in the local cache, a folder without a config): the loader says why
+    when the command loads the model, still before any training. A malformed spec is an :class:`ArgError`.
+    """
+    from .backbones import BackboneError, packaged_model_path, parse_spec
+
+    try:
+        _kind, ref = parse_spec(spec)
+    except BackboneError as exc:
+        raise ArgError("--backbone", str(exc)) from None
+    try:
+        import transformers
+
+        path = str(packaged_model_path()) if ref is None else ref
+        cfg = transformers.AutoConfig.from_pretrained(path, local_files_only=True)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    positions = getattr(cfg, "max_position_embeddings", None)
+    if isinstance(positions, int) and "roberta" in str(getattr(cfg, "model_type", "")):
+        positions -= (getattr(cfg, "pad_token_id", None) or 0) + 1  # RoBERTa's positions start after the padding id
+    return {"max_positions": positions if isinstance(positions, int) and positions > 0 else None,
+            "hidden": getattr(cfg, "hidden_size", None), "layers": getattr(cfg, "num_hidden_layers", None)}
+
+
+def max_input_length() -> int:
+    """The longest input a backbone keeps (its tokeniser truncates to this): ``load_backbone``'s ``max_length``."""
+    from .backbones import load_backbone
+
+    return int(inspect.signature(load_backbone).parameters["max_length"].default)
+
+
+def max_prompt_len(spec: str) -> int | None:
+    """The longest prompt that fits beside the longest input kept, or None when the model does not say."""
+    geo = model_geometry(spec)
+    if geo is None or geo["max_positions"] is None:
+        return None
+    return geo["max_positions"] - max_input_length()
+
+
+def _check_against_model(args, command: str) -> None:
+    if not hasattr(args, "backbone"):
+        return
+    geo = model_geometry(args.backbone)
+    if geo is None:
+        return
+    if hasattr(args, "prompt_len"):
+        top = max_prompt_len(args.backbone)
+        if top is not None and args.prompt_len > top:
+            raise ArgError("--prompt-len", f"must be an integer in 1..{top} for {args.backbone} ({geo['max_positions']} positions "
+                                           f"minus the longest input kept, {max_input_length()} tokens), got {args.prompt_len}")
+    dims = {"ipt": ("--dims", getattr(args, "dims", None)), "stability": ("--d", [getattr(args, "d", 0)]),
+            "compare": ("--d", [getattr(args, "d", 0)])}.get(command)
+    if dims and dims[1] and geo["hidden"] and geo["layers"] and hasattr(args, "prompt_len"):
+        size = args.prompt_len * geo["hidden"] * (geo["layers"] if args.prompt_kind == "deep" else 1)
+        if max(dims[1]) > size:
+            raise ArgError(dims[0], f"an intrinsic dimension must be in 1..{size} (the flattened {args.prompt_kind} prompt: "
+                                    f"--prompt-len x d{' x layers' if args.prompt_kind == 'deep' else ''}), got {max(dims[1])}")
+
+
+def validate(args, command: str) -> None:
+    """The boundary checks after parsing: configs build, device present, sizes fit the model. Raises :class:`ArgError`."""
+    if getattr(args, "init", None) == "text" and not (args.init_text or "").strip():
+        raise ArgError("--init-text", "--init text needs the text to start from: --init-text TEXT")
+    if hasattr(args, "device"):
+        check_device(args.device)
+    builders = {"ipt": ipt_settings, "stability": ipt_settings, "compare": compare_settings}
+    build = builders.get(command, pt_config if hasattr(args, "prompt_len") else None)
+    if build is not None:
+        try:
+            build(args)
+        except limits.LimitError as exc:
+            raise ArgError(exc.limit.flag if exc.limit else "?", str(exc)) from None
+        except ValueError as exc:  # a combination the config refuses (e.g. VIP's ctx_dim and heads)
+            raise ArgError("(combination)", str(exc)) from None
+    _check_against_model(args, command)
