@@ -125,7 +125,13 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     except cli_args.ArgError as exc:
         parser.exit(EXIT_BAD_INPUT, f"{parser.prog} {args.command}: error: {' '.join(str(exc).split())} "
                                     f"(see {parser.prog} {args.command} --help)\n")
+    except (KeyError, ValueError) as exc:  # the suite the prompt-length check read: TaskDataError, unknown task
+        parser.exit(EXIT_BAD_INPUT, f"error: {_message(exc)}\n")
     return args
+
+
+def _message(exc: BaseException) -> str:
+    return str(exc.args[0] if isinstance(exc, KeyError) and exc.args else exc)
 
 
 def _store(args):
@@ -349,8 +355,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return COMMANDS[args.command](args)
     except (TaskDataError, BackboneError, StoreError, KeyError, ValueError) as exc:  # IPTInputError is a ValueError
-        msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
-        print(f"error: {msg}", file=sys.stderr)
+        print(f"error: {_message(exc)}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except (torch.cuda.OutOfMemoryError, MemoryError) as exc:  # per bank: nothing of the bank was stored
         print(f"error: {_out_of_memory(args, exc)}", file=sys.stderr)

@@ -248,12 +248,59 @@ def max_input_length() -> int:
     return int(inspect.signature(load_backbone).parameters["max_length"].default)
 
 
-def max_prompt_len(spec: str) -> int | None:
-    """The longest prompt that fits beside the longest input kept, or None when the model does not say."""
-    geo = model_geometry(spec)
-    if geo is None or geo["max_positions"] is None:
+@functools.lru_cache(maxsize=8)
+def _tokenizer(spec: str):
+    from .backbones import packaged_model_path, parse_spec
+
+    ref = parse_spec(spec)[1]
+    try:
+        import transformers
+
+        return transformers.AutoTokenizer.from_pretrained(str(packaged_model_path()) if ref is None else ref,
+                                                          local_files_only=True)
+    except (OSError, ValueError, KeyError, TypeError):
         return None
-    return geo["max_positions"] - max_input_length()
+
+
+def longest_input(spec: str, tasks) -> int | None:
+    """Positions the longest input of ``tasks`` takes, as the backbone tokenises it (truncated to the longest
+    kept), plus the longest label name for a causal model (its labels follow the input); None without a tokeniser."""
+    from .backbones import parse_spec
+
+    kind, tok = parse_spec(spec)[0], _tokenizer(spec)
+    if tok is None:
+        return None
+    top = max_input_length()
+    exs = [e for t in tasks for split in (t.train, t.dev, t.test) for e in split]
+    if not exs:
+        return 0
+    if kind == "causal":
+        texts = [(e.text if e.text_pair is None else f"{e.text}\n{e.text_pair}") + "\n" for e in exs]
+        longest = max(len(ids) for ids in tok(texts, truncation=True, max_length=top)["input_ids"])
+        labels = [" " + n for t in tasks for n in t.labels]
+        return longest + max(len(ids) for ids in tok(labels, add_special_tokens=False)["input_ids"])
+    longest = 0
+    for pair in (False, True):
+        sel = [e for e in exs if (e.text_pair is not None) == pair]
+        if sel:
+            enc = tok([e.text for e in sel], [e.text_pair for e in sel] if pair else None, truncation=True, max_length=top)
+            longest = max(longest, max(len(ids) for ids in enc["input_ids"]))
+    return min(longest + (1 if kind == "encoder-mlm" else 0), top)  # MLM: the [MASK] after the input
+
+
+@functools.lru_cache(maxsize=32)
+def _longest_in_suite(spec: str, suite_spec: str, k: int | None, data_seed: int | None, names: tuple[str, ...]) -> int | None:
+    from .experiments import load_and_resample
+
+    suite = load_and_resample(suite_spec, k, data_seed if k is not None else None)
+    return longest_input(spec, [suite.task(n) for n in names] if names else list(suite.tasks))
+
+
+def _longest_selected(args, command: str) -> int | None:
+    """The longest input of the tasks the command uses (``--tasks`` of tune/probe, ``--task`` of export, else all)."""
+    names = args.tasks if command in ("tune", "probe") and getattr(args, "tasks", None) else (
+        [args.task] if command == "export" else [])
+    return _longest_in_suite(args.backbone, args.suite, args.k, args.data_seed, tuple(names))
 
 
 def _check_against_model(args, command: str) -> None:
@@ -262,13 +309,16 @@ def _check_against_model(args, command: str) -> None:
     geo = model_geometry(args.backbone)
     if geo is None:
         return
-    if hasattr(args, "prompt_len"):
-        top = max_prompt_len(args.backbone)
-        if top is not None and args.prompt_len > top:
-            raise ArgError("--prompt-len", f"must be an integer in 1..{top} for {args.backbone} ({geo['max_positions']} positions "
-                                           f"minus the longest input kept, {max_input_length()} tokens), got {args.prompt_len}")
+    positions = geo["max_positions"]
+    if hasattr(args, "prompt_len") and positions is not None and args.prompt_len + max_input_length() > positions:
+        # the prompt might not fit beside the longest input any suite could have: measure this suite's
+        longest = _longest_selected(args, command)
+        if longest is not None and args.prompt_len + longest > positions:
+            raise ArgError("--prompt-len", f"must be an integer in 1..{max(positions - longest, 0)} for {args.backbone}: "
+                                           f"{positions} positions minus the longest input kept ({longest} tokens), "
+                                           f"got {args.prompt_len}")
     dims = {"ipt": ("--dims", getattr(args, "dims", None)), "stability": ("--d", [getattr(args, "d", 0)]),
-            "compare": ("--d", [getattr(args, "d", 0)])}.get(command)
+            "compare": ("--d", [getattr(args, "d", 0)] if "ipt" in getattr(args, "methods", []) else None)}.get(command)
     if dims and dims[1] and geo["hidden"] and geo["layers"] and hasattr(args, "prompt_len"):
         size = args.prompt_len * geo["hidden"] * (geo["layers"] if args.prompt_kind == "deep" else 1)
         if max(dims[1]) > size:
