@@ -1,10 +1,17 @@
 """Property-based tests: corrupt valid suite files at random; loading must either raise one
 TaskDataError or (when the corruption kept the files valid) give exactly what a fresh,
-independent parse of the corrupted files gives. Never any other exception."""
+independent parse of the corrupted files gives. Never any other exception.
+
+Volume: ``IPT_FUZZ_EXAMPLES`` examples per test (default 100, CI). The dedicated run of
+bench/FAULTS.md (3 tests x 3,400 = 10,200 fuzzed suites)::
+
+    IPT_FUZZ_EXAMPLES=3400 python -m pytest -q tests/test_tasks_fuzz.py --hypothesis-show-statistics
+"""
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -14,7 +21,8 @@ from hypothesis import HealthCheck, event, given, settings, strategies as st
 
 from ipt_core.tasks import Example, Suite, Task, TaskDataError, load_suite
 
-SETTINGS = settings(max_examples=100, deadline=None, database=None, print_blob=True,
+N_EXAMPLES = int(os.environ.get("IPT_FUZZ_EXAMPLES", "100"))
+SETTINGS = settings(max_examples=N_EXAMPLES, deadline=None, database=None, print_blob=True,
                     suppress_health_check=[HealthCheck.too_slow])
 
 SPLITS = ("train", "dev", "test")
@@ -232,7 +240,7 @@ def table_template(tmp_path_factory) -> Path:
     return f.parent
 
 
-@settings(max_examples=100, deadline=None, database=None, print_blob=True)
+@settings(max_examples=N_EXAMPLES, deadline=None, database=None, print_blob=True)
 @given(data=st.data())
 def test_corrupted_table(table_template, data):
     with tempfile.TemporaryDirectory() as tmp:
@@ -276,7 +284,7 @@ def crossfit_template(tmp_path_factory) -> Path:
     return d
 
 
-@settings(max_examples=100, deadline=None, database=None, print_blob=True)
+@settings(max_examples=N_EXAMPLES, deadline=None, database=None, print_blob=True)
 @given(data=st.data())
 def test_corrupted_crossfit(crossfit_template, data):
     with tempfile.TemporaryDirectory() as tmp:
