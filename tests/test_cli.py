@@ -327,3 +327,22 @@ def test_cuda_out_of_memory_names_the_batch_size_and_stores_nothing(tiny_dir, tm
     assert len(line) == 1 and "out of memory" in line[0] and "lower --batch-size (now 64)" in line[0], err
     assert "Traceback" not in err
     assert Store(cache).query() == []  # nothing of the bank was stored
+
+
+# ------------------------------------------------------------------------------ one direction of imports
+
+
+def test_the_experiments_never_import_the_cli():
+    """cli -> cli_args -> experiments/compare -> methods -> limits: nothing below the CLI reaches back up."""
+    import ast
+
+    core = ROOT / "ipt_core"
+    below = [p for p in core.rglob("*.py") if p.name not in ("cli.py", "cli_args.py", "__main__.py")]
+    for path in below:
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, (ast.Import, ast.ImportFrom)) else []
+            mod = getattr(node, "module", None) or ""
+            hits = [n for n in names + [mod] if n.split(".")[-1] in ("cli", "cli_args")]
+            assert not hits, f"{path.relative_to(ROOT)} imports {hits}"
+    for node in ast.walk(ast.parse((core / "limits.py").read_text())):  # limits.py: no import of the package
+        assert not (isinstance(node, ast.ImportFrom) and (node.level or (node.module or "").startswith("ipt_core")))
