@@ -250,17 +250,31 @@ def list_argtype(name: str, max_values: int):
     return parse
 
 
-def widget_kwargs(name: str) -> dict:
-    """``min_value``/``max_value``/``step`` for ``st.number_input`` from the range of ``name``.
+def widget_kwargs(name: str, *, at_least: float | None = None, at_most: float | None = None) -> dict:
+    """``min_value``/``max_value`` (and ``step`` for integers) for ``st.number_input`` from the range of ``name``.
 
-    An open end becomes the nearest value a form offers (``widget_lo``, or the next integer);
-    the caller gives ``value`` (and ``format`` for small floats).
+    An open end becomes the nearest value a form offers (``widget_lo``, or the next integer). A form
+    may offer less than the whole range (``at_least``/``at_most``, e.g. 20 seeds), never more: a
+    narrowing outside the range is a ``ValueError``. The caller gives ``value`` (and ``format``).
+
+    Example::
+
+        st.number_input("Seeds", value=1, **widget_kwargs("seeds", at_most=20))
     """
     lim = limit(name)
     if lim.kind is int:
         lo = int(lim.lo) + (1 if lim.lo_open else 0)
         hi = int(lim.hi) - (1 if lim.hi_open else 0)
-        return {"min_value": lo, "max_value": hi, "step": 1}
-    lo = lim.widget_lo if lim.lo_open and lim.widget_lo is not None else float(lim.lo)
-    hi = float(lim.hi) if not lim.hi_open else math.nextafter(float(lim.hi), -math.inf)
-    return {"min_value": lo, "max_value": hi}
+        out = {"min_value": lo, "max_value": hi, "step": 1}
+    else:
+        lo = lim.widget_lo if lim.lo_open and lim.widget_lo is not None else float(lim.lo)
+        hi = float(lim.hi) if not lim.hi_open else math.nextafter(float(lim.hi), -math.inf)
+        out = {"min_value": lo, "max_value": hi}
+    for key, value in (("min_value", at_least), ("max_value", at_most)):
+        if value is not None:
+            if not lim.contains(value):
+                raise ValueError(f"{name}: a form cannot offer {value}, outside {lim.describe()}")
+            out[key] = lim.kind(value)
+    if out["min_value"] > out["max_value"]:
+        raise ValueError(f"{name}: at_least {out['min_value']} is above at_most {out['max_value']}")
+    return out

@@ -346,3 +346,14 @@ def test_the_experiments_never_import_the_cli():
             assert not hits, f"{path.relative_to(ROOT)} imports {hits}"
     for node in ast.walk(ast.parse((core / "limits.py").read_text())):  # limits.py: no import of the package
         assert not (isinstance(node, ast.ImportFrom) and (node.level or (node.module or "").startswith("ipt_core")))
+
+
+def test_a_form_may_offer_less_than_the_range_never_more():
+    assert limits.widget_kwargs("seeds", at_least=2, at_most=20) == {"min_value": 2, "max_value": 20, "step": 1}
+    assert limits.widget_kwargs("lr", at_least=1e-5)["min_value"] == 1e-5
+    with pytest.raises(ValueError, match="outside"):
+        limits.widget_kwargs("seeds", at_most=5000)
+    with pytest.raises(ValueError, match="outside"):
+        limits.widget_kwargs("lr", at_least=0.0)
+    with pytest.raises(ValueError, match="above"):
+        limits.widget_kwargs("steps", at_least=10, at_most=5)
