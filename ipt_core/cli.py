@@ -130,6 +130,28 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def refusal(argv: list[str]) -> str | None:
+    """The one line the CLI would refuse ``argv`` with (exit 2), or None when it passes every boundary check.
+
+    For callers that build a command for later (the app's forms, before they queue a job): nothing is
+    printed and no model is loaded. ``--help`` counts as a refusal.
+
+    Example::
+
+        refusal(["tune", "--lr", "nan"])   # "python -m ipt_core tune: error: argument --lr: must be ..."
+    """
+    import contextlib
+    import io
+
+    err = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+            parse(list(argv))
+    except SystemExit as exc:
+        return err.getvalue().strip() or f"exit {exc.code}"
+    return None
+
+
 def _message(exc: BaseException) -> str:
     return str(exc.args[0] if isinstance(exc, KeyError) and exc.args else exc)
 

@@ -357,3 +357,11 @@ def test_a_form_may_offer_less_than_the_range_never_more():
         limits.widget_kwargs("lr", at_least=0.0)
     with pytest.raises(ValueError, match="above"):
         limits.widget_kwargs("steps", at_least=10, at_most=5)
+
+
+def test_refusal_gives_the_line_without_printing(capsys):
+    assert cli.refusal(["tune", "--steps", "5", "--device", "cpu"]) is None
+    msg = cli.refusal(["tune", "--lr", "nan"])
+    assert msg.startswith("python -m ipt_core tune: error: argument --lr:") and "\n" not in msg
+    assert cli.refusal(["tune", "--help"]) == "exit 0"
+    assert capsys.readouterr() == ("", "")
