@@ -56,6 +56,7 @@ def _run_parse(argv, capsys):
 # ----------------------------------------------------------------------------- the issue's examples
 
 
+@pytest.mark.slow  # six real processes, each importing torch
 def test_issue_examples_exit_2_with_one_line_naming_the_flag():
     """Each example as a user types it: a real process, exit 2, one stderr line naming the flag, no traceback."""
     params = [p.values for p in ISSUE_EXAMPLES if not any(m.args[0] for m in p.marks)]

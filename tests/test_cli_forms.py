@@ -17,6 +17,7 @@ from streamlit.testing.v1 import AppTest
 from ipt_core import cli, jobs
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
+pytestmark = pytest.mark.slow  # the app under AppTest, 30 reruns of its pages
 N_EXAMPLES = int(os.environ.get("IPT_FORM_FUZZ_EXAMPLES", "6"))
 # page, key prefix of the form's widgets, its queue button
 FORMS = [("prompt_tuning", "pt-tune", "Queue prompt tuning"), ("recovery", "rec-ipt", "Queue IPT sweep"),

@@ -124,6 +124,7 @@ def argv_vectors(draw) -> list[str]:
     return argv
 
 
+@pytest.mark.slow  # 300 vectors: about 40 s on a busy 2-core machine
 @SETTINGS
 @given(argv=argv_vectors())
 def test_no_argument_vector_escapes_the_boundary(argv, monkeypatch):
