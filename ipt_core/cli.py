@@ -126,7 +126,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
         parser.exit(EXIT_BAD_INPUT, f"{parser.prog} {args.command}: error: {' '.join(str(exc).split())} "
                                     f"(see {parser.prog} {args.command} --help)\n")
     except (KeyError, ValueError) as exc:  # the suite the prompt-length check read: TaskDataError, unknown task
-        parser.exit(EXIT_BAD_INPUT, f"error: {_message(exc)}\n")
+        parser.exit(EXIT_BAD_INPUT, f"error: {' '.join(_message(exc).split())}\n")
     return args
 
 

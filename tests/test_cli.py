@@ -366,3 +366,11 @@ def test_refusal_gives_the_line_without_printing(capsys):
     assert msg.startswith("python -m ipt_core tune: error: argument --lr:") and "\n" not in msg
     assert cli.refusal(["tune", "--help"]) == "exit 0"
     assert capsys.readouterr() == ("", "")
+
+
+def test_a_bad_suite_met_by_the_prompt_length_check_is_one_line(tmp_path, capsys):
+    """A long prompt makes the boundary read the suite: its loader's error is the one line, exit 2."""
+    code, err = _run_parse(["tune", "--suite", str(tmp_path / "nope"), "--prompt-len", "400"], capsys)
+    assert code == 2 and err.startswith("error: ") and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    code, err = _run_parse(["tune", "--tasks", "no_such_task", "--prompt-len", "400"], capsys)
+    assert code == 2 and "no_such_task" in err and len(err.strip().splitlines()) == 1
