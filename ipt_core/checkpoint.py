@@ -30,6 +30,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os  # tests patch checkpoint.os.fsync (the os module atomic.py writes through)
 import re
 import shutil
 from dataclasses import dataclass
