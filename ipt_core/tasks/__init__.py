@@ -10,7 +10,8 @@ Sources, chosen by one string ``spec`` (see :func:`load_suite`):
 * a folder of task folders (``task.json`` + ``train/dev/test.jsonl``), or one task folder;
 * a CrossFit-style folder (``{task}_{k}_{seed}_{train|dev|test}.tsv``, ``input<TAB>output``);
 * one ``.csv`` / ``.tsv`` file with a header (``text[, text_pair], label[, split][, task][, type]``);
-* a Hugging Face dataset, ``hf:<name or path>[:<config>]`` (needs the optional ``datasets``);
+* a Hugging Face dataset, ``hf:<name or path>[:<config>]`` (needs the optional ``datasets``; a name is
+  read from the local cache only unless ``IPT_HF_DOWNLOAD=1``);
 * ``demo``: the built-in suite shipped in ``ipt_core/suites/demo``.
 
 Example:
