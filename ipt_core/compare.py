@@ -50,7 +50,7 @@ from .methods.vip import EVAL_MODES, VIP, VIPConfig
 
 if TYPE_CHECKING:  # pragma: no cover
     from .backbones import Backbone
-    from .experiments import Bank, Context
+    from .experiments import Context
     from .store import Entry
     from .tasks import Example, Suite, Task
 

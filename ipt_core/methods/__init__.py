@@ -46,8 +46,9 @@ REGISTRY: dict[str, MethodSpec] = {
         MethodSpec("vip", VIP, VIPConfig, "VIP: contextualised, vector-quantised prompts", ("vip",)),
     )
 }
-for _name, _spec in REGISTRY.items():  # the registry and the classes agree on names
-    assert _spec.method_class.name == _name, (_name, _spec.method_class)
+_mismatched = [n for n, spec in REGISTRY.items() if spec.method_class.name != n]
+if _mismatched:  # the registry and the classes must agree on names (checkpoints and specs use them)
+    raise RuntimeError(f"registry names {_mismatched} differ from their classes' names")
 
 
 def compare_methods() -> tuple[str, ...]:
