@@ -125,10 +125,12 @@ def _assert_close(a, b, name):
         assert a.per_task[task] == pytest.approx(b.per_task[task], abs=1e-9), task
     assert a.state.keys() == b.state.keys()
     for k in a.state:
-        # VIP: Adam turns float noise in the attention key bias's exactly-zero gradient into lr-sized
-        # steps (tests/test_vip.py); what the contextualiser computes agrees tightly (curves, predictions)
-        tol = 5e-3 if name == "vip" and k.startswith("ctx.") else 1e-4
-        torch.testing.assert_close(a.state[k], b.state[k], atol=tol, rtol=0, msg=k)
+        # Adam turns float noise in (near-)zero gradient entries into steps of up to lr: VIP's attention
+        # key bias (tests/test_vip.py), and ATTEMPT's W_up behind its LayerNorm (5.7e-4 here, the same
+        # on the loop before the hooks); what they compute agrees tightly (curves, predictions above)
+        loose = (name == "vip" and k.startswith("ctx.")) or (name == "attempt" and k in ("w_up", "w_down"))
+        tol = 0.05 if "in_proj_bias" in k else 5e-3 if loose else 1e-4  # the key bias: up to lr (0.05) a step
+        torch.testing.assert_close(a.state[k], b.state[k], atol=tol, rtol=0, msg=lambda m, k=k: f"{k}: {m}")
 
 
 @pytest.mark.parametrize("name", sorted(REGISTRY))
