@@ -6,7 +6,7 @@
 #                                               # the machine's missing packages hidden (bench/device/mimic)
 #
 # Needs .device/ (python bench/device/prepare.py). Steps, cheapest and most valuable first, each
-# under `timeout` inside one overall budget (GPU_CHECK_BUDGET seconds, default 480), so a hang in one
+# under `timeout` inside one overall budget (GPU_CHECK_BUDGET seconds, default 500), so a hang in one
 # step leaves time for the rest; a step that finishes early leaves its time to the later ones:
 #   0. env: nvidia-smi, versions, training-path imports, the kit's model loads as float32 on CUDA
 #   1. agreement: forward+backward CPU fp32 vs CUDA bf16 on the same rows/prompts; then the same tiny
@@ -23,7 +23,8 @@ cd "$(dirname "${BASH_SOURCE[0]}")/../.." || exit 1
 ROOT=$PWD
 REHEARSE=${GPU_CHECK_REHEARSE:-0}
 [[ "${1:-}" == "--rehearse" ]] && REHEARSE=1
-BUDGET=${GPU_CHECK_BUDGET:-$(( REHEARSE ? 3000 : 480 ))}
+BUDGET=${GPU_CHECK_BUDGET:-$(( REHEARSE ? 3600 : 500 ))}
+SCALE=$(( REHEARSE ? 3 : 1 ))  # time boxes x3 on a loaded CPU
 KIT=$ROOT/.device
 export BB="encoder-sim:.device/minilm"
 export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false \
@@ -49,7 +50,7 @@ printf 'step\trc\tseconds\ttime_box\n' > "$OUT/timings.tsv"
 left() { echo $(( BUDGET - (SECONDS - T0) )); }
 # step NAME MAX_SECONDS COMMAND...: runs COMMAND under timeout min(MAX, what is left - 10 s)
 step() {
-  local name=$1 max=$2; shift 2
+  local name=$1 max=$(( $2 * SCALE )); shift 2
   local rem; rem=$(left)
   local t=$(( max < rem - 10 ? max : rem - 10 ))
   if (( t < 15 )); then
@@ -112,7 +113,7 @@ smoke_chain() {
 export -f smoke_chain
 if (( REHEARSE )); then
   # one CPU: the two sides one after the other, the second with its first command only
-  step smoke 600 bash -c "smoke_chain cpu $W/store-a $W/a > $W/side-a.log 2>&1 && smoke_chain $DEV_B $W/store-b $W/b first > $W/side-b.log 2>&1"
+  step smoke 200 bash -c "smoke_chain cpu $W/store-a $W/a > $W/side-a.log 2>&1 && smoke_chain $DEV_B $W/store-b $W/b first > $W/side-b.log 2>&1"
   ONLY=--only-common
 else
   # the CPU side on 12 of the 16 cores while the CUDA side runs
@@ -152,3 +153,4 @@ echo "== export: rc=$?"
 
 echo "== done in $((SECONDS - T0)) s; files in $OUT:"; ls -la "$OUT"
 cat "$OUT/timings.tsv"
+sleep 1  # let tee write the last lines before the tool collects $OUT
