@@ -131,6 +131,7 @@ step throughput 200 $PY bench/throughput.py $TP_ARGS --backbone "$BB" --out "$OU
 
 # ------------------------------------------------------------------ 3. ipt on the real suite
 IPT_STORE=${IPT_STORE:-/tmp/ipt-store}
+(( REHEARSE )) && rm -rf "$IPT_STORE"  # no results of an earlier rehearsal
 mkdir -p "$IPT_STORE"
 if [[ -f "$KIT/store-in.tar.gz" ]]; then  # an earlier call's export: resume from its entries
   tar -xzf "$KIT/store-in.tar.gz" -C "$IPT_STORE" && echo "resumed the store from .device/store-in.tar.gz"
