@@ -23,6 +23,7 @@ import pandas as pd
 import streamlit as st
 
 from ipt_core import jobs, store as store_mod, tasks as tasks_mod, uploads
+from ipt_core.limits import widget_kwargs as limit_of  # the CLI's ranges: a form offers no more
 from ipt_core.paths import PathNotAllowed, check_allowed, looks_like_path
 
 SHIPPED_ROOT = Path(store_mod.__file__).resolve().parent / "shipped_results"
@@ -438,15 +439,15 @@ def tune_form(key: str = "tune") -> None:
         st.markdown(f"**Prompt tuning** on suite `{c['suite_name']}` with `{c['backbone']}`")
         tasks = st.multiselect("Tasks (none = all)", info["names"], key=f"{key}-tasks")
         a, b, d = st.columns(3)
-        seeds = a.number_input("Seeds", 1, 20, 1, key=f"{key}-seeds")
-        steps = b.number_input("Steps", 1, 100000, 300 if gpu else 50, key=f"{key}-steps")
-        eval_every = d.number_input("Evaluate every", 1, 100000, 25 if not gpu else 50, key=f"{key}-eval")
+        seeds = a.number_input("Seeds", value=1, **limit_of("seeds", at_most=20), key=f"{key}-seeds")
+        steps = b.number_input("Steps", value=300 if gpu else 50, **limit_of("steps", at_most=100000), key=f"{key}-steps")
+        eval_every = d.number_input("Evaluate every", value=25 if not gpu else 50, **limit_of("eval_every", at_most=100000), key=f"{key}-eval")
         a, b, d = st.columns(3)
         kind = a.selectbox("Prompt kind", ["deep", "shallow"], key=f"{key}-kind")
-        n_tokens = b.number_input("Prompt length", 1, 256, 8, key=f"{key}-len")
-        lr = d.number_input("Learning rate", 1e-5, 10.0, 0.01, format="%.4f", key=f"{key}-lr")
+        n_tokens = b.number_input("Prompt length", value=8, **limit_of("n_tokens", at_most=256), key=f"{key}-len")
+        lr = d.number_input("Learning rate", value=0.01, **limit_of("lr", at_least=1e-5), format="%.4f", key=f"{key}-lr")
         a, b = st.columns(2)
-        batch = a.number_input("Batch size", 1, 4096, 16, key=f"{key}-batch")
+        batch = a.number_input("Batch size", value=16, **limit_of("batch_size", at_most=4096), key=f"{key}-batch")
         device = b.selectbox("Device", device_options(), key=f"{key}-device")
         go = st.form_submit_button("Queue prompt tuning", type="primary")
     if go:
@@ -469,8 +470,8 @@ def parse_dims(text: str) -> list[int]:
             v = int(item)
         except ValueError:
             raise ValueError(f"dimension {item!r} is not an integer") from None
-        if v < 1:
-            raise ValueError(f"dimension {v} must be at least 1")
+        if v < 1 or v > limit_of("dims")["max_value"]:
+            raise ValueError(f"dimension {v} must be at least 1 and at most {limit_of('dims')['max_value']}")
         out.append(v)
     if not out:
         raise ValueError("give at least one dimension, e.g. 4,16,64")
@@ -493,8 +494,8 @@ def ipt_form(key: str = "ipt") -> None:
                               key=f"{key}-test")
         a, b, d = st.columns(3)
         dims = a.text_input("Intrinsic dimensions d_I", "4,16,64", key=f"{key}-dims")
-        seeds = b.number_input("Seeds", 1, 20, 1, key=f"{key}-seeds")
-        steps = d.number_input("Steps", 1, 100000, 50, key=f"{key}-steps")
+        seeds = b.number_input("Seeds", value=1, **limit_of("seeds", at_most=20), key=f"{key}-seeds")
+        steps = d.number_input("Steps", value=50, **limit_of("steps", at_most=100000), key=f"{key}-steps")
         device = st.selectbox("Device", device_options(), key=f"{key}-device")
         go = st.form_submit_button("Queue IPT sweep", type="primary")
     if go:
@@ -532,9 +533,9 @@ def ist_form(key: str = "ist") -> None:
                     "already found (the newest of that d_I in the store); only the intrinsic vector z trains")
         tasks = st.multiselect("Tasks", info["names"], default=info["names"][:1], key=f"{key}-tasks")
         a, b, d, e = st.columns(4)
-        dim = a.number_input("Intrinsic dimension d_I", 1, 4096, 8, key=f"{key}-d")
+        dim = a.number_input("Intrinsic dimension d_I", value=8, **limit_of("d_intrinsic", at_most=4096), key=f"{key}-d")
         subspace = b.selectbox("Subspace", ["found", "random"], key=f"{key}-sub")
-        steps = d.number_input("Steps", 1, 100000, 100, key=f"{key}-steps")
+        steps = d.number_input("Steps", value=100, **limit_of("ist_steps", at_most=100000), key=f"{key}-steps")
         device = e.selectbox("Device", device_options(), key=f"{key}-device")
         go = st.form_submit_button("Queue intrinsic tuning", type="primary")
     if go:
@@ -558,8 +559,8 @@ def stability_form(key: str = "stability") -> None:
                     "from the intrinsic-subspace solution")
         tasks = st.multiselect("Tasks", info["names"], default=info["names"][:1], key=f"{key}-tasks")
         a, b, d = st.columns(3)
-        seeds = a.number_input("Seeds", 2, 20, 3, key=f"{key}-seeds")
-        dim = b.number_input("Intrinsic dimension d_I", 1, 4096, 16, key=f"{key}-d")
+        seeds = a.number_input("Seeds", value=3, **limit_of("seeds", at_least=2, at_most=20), key=f"{key}-seeds")
+        dim = b.number_input("Intrinsic dimension d_I", value=16, **limit_of("d_intrinsic", at_most=4096), key=f"{key}-d")
         device = d.selectbox("Device", device_options(), key=f"{key}-device")
         go = st.form_submit_button("Queue stability run", type="primary")
     if go:
@@ -592,8 +593,8 @@ def compare_form(key: str = "compare") -> None:
         tasks = st.multiselect("Tasks to compare", names, default=names[:2], key=f"{key}-tasks")
         methods = st.multiselect("Methods", list(METHODS), default=list(DEFAULT_METHODS), key=f"{key}-methods")
         a, b, d = st.columns(3)
-        seeds = a.number_input("Seeds", 1, 20, 1, key=f"{key}-seeds")
-        steps = b.number_input("Steps (every trained method)", 1, 100000, 300 if gpu else 50, key=f"{key}-steps")
+        seeds = a.number_input("Seeds", value=1, **limit_of("seeds", at_most=20), key=f"{key}-seeds")
+        steps = b.number_input("Steps (every trained method)", value=300 if gpu else 50, **limit_of("steps", at_most=100000), key=f"{key}-steps")
         device = d.selectbox("Device", device_options(), key=f"{key}-device")
         go = st.form_submit_button("Queue comparison", type="primary")
     if go:

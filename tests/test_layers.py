@@ -26,7 +26,7 @@ FORBIDDEN_FOR_APP = ("ipt_core.bank", "ipt_core.methods")
 # Cycles that other branches are removing (bank <-> distributed: helper "loop"; cli <-> compare:
 # helper "cli"), and the app helpers module the "app" branch moves out of pages/. Only these are
 # excused, and only in the xfail tests below; remove the entries (and the xfail marks) once merged.
-PENDING_CYCLES = ({"ipt_core.cli", "ipt_core.compare"},)  # bank <-> distributed: gone (loop)
+PENDING_CYCLES = ()  # bank <-> distributed: gone (loop); cli <-> compare: gone (cli)
 PENDING_BIG_FILES = {"pages/__init__.py"}
 
 
@@ -179,8 +179,6 @@ def test_no_import_cycle_in_ipt_core_other_than_the_pending_ones():
     assert not found, "import cycles in ipt_core:\n" + "\n".join(describe(c, graph) for c in found)
 
 
-@pytest.mark.xfail(strict=False, reason="bank<->distributed and cli<->compare are being removed on the loop and "
-                                        "cli branches; drop this mark once they are merged")
 def test_no_import_cycle_in_ipt_core_at_all():
     graph = import_graph()
     found = cycles(graph)
