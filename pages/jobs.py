@@ -7,7 +7,10 @@ import pandas as pd
 import streamlit as st
 
 from ipt_core import jobs
-from pages import POLL_SECONDS, ctx, ipt_form, ist_form, pretty_json, render_job, stability_form, tune_form
+from ipt_app.context import ctx
+from ipt_app.forms import ipt_form, ist_form, stability_form, tune_form
+from ipt_app.job_panel import POLL_SECONDS, render_job
+from ipt_app.widgets import pretty_json
 
 c = ctx()
 root = c["root"]

@@ -4,7 +4,11 @@ from __future__ import annotations
 import streamlit as st
 
 from ipt_core import figures
-from pages import compare_form, ctx, empty_state, entries, job_panel, pick_entry, show_figure, suite_matches
+from ipt_app.context import ctx, suite_matches
+from ipt_app.forms import compare_form
+from ipt_app.job_panel import job_panel
+from ipt_app.store_reads import entries, pick_entry
+from ipt_app.widgets import empty_state, show_figure
 
 c = ctx()
 st.title("Methods: ATTEMPT and VIP")

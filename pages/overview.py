@@ -4,8 +4,10 @@ from __future__ import annotations
 import streamlit as st
 
 from ipt_core import figures, maps
-from pages import (SHIPPED_ROOT, backbone_of, ctx, empty_state, entries, job_panel, resource_for, show_figure,
-                   submit_job, suite_info, suite_matches, suite_problem)
+from ipt_app.context import ctx, resource_for, suite_info, suite_matches, suite_problem
+from ipt_app.job_panel import job_panel, submit_job
+from ipt_app.store_reads import SHIPPED_ROOT, backbone_of, entries
+from ipt_app.widgets import empty_state, show_figure
 
 c = ctx()
 st.title("Intrinsic task subspace explorer")

@@ -5,8 +5,11 @@ import pandas as pd
 import streamlit as st
 
 from ipt_core import figures, maps
-from pages import (backbone_of, ctx, empty_state, entries, job_panel, resource_for, show_commands, show_figure,
-                   submit_job, suite_info, suite_problem, tune_form)
+from ipt_app.context import ctx, resource_for, suite_info, suite_problem
+from ipt_app.forms import tune_form
+from ipt_app.job_panel import job_panel, submit_job
+from ipt_app.store_reads import backbone_of, entries
+from ipt_app.widgets import empty_state, show_commands, show_figure
 
 c = ctx()
 st.title("Prompt tuning")

@@ -5,8 +5,11 @@ import pandas as pd
 import streamlit as st
 
 from ipt_core import figures
-from pages import (ctx, empty_state, entries, job_panel, pick_entry, show_figure, stability_form, suite_info,
-                   suite_matches, suite_problem)
+from ipt_app.context import ctx, suite_info, suite_matches, suite_problem
+from ipt_app.forms import stability_form
+from ipt_app.job_panel import job_panel
+from ipt_app.store_reads import entries, pick_entry
+from ipt_app.widgets import empty_state, show_figure
 
 c = ctx()
 st.title("Stability")

@@ -5,7 +5,7 @@ import pandas as pd
 import streamlit as st
 
 from ipt_core import tasks as tasks_mod, uploads
-from pages import ctx, suite_info, suite_problem
+from ipt_app.context import ctx, suite_info, suite_problem
 
 c = ctx()
 st.title("Tasks")
