@@ -25,7 +25,7 @@ from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
 __all__ = [
-    "PAPER_REFERENCE",
+    "PAPER_REFERENCE", "family_colors",
     "pt_results_table", "pt_results_figure",
     "dev_curves_table", "dev_curves_figure",
     "task_map_table", "task_map_figure",
@@ -76,6 +76,20 @@ def _rgba(hex_colour: str, alpha: float) -> str:
 
 def _colour_map(keys: Iterable[str]) -> dict[str, str]:
     return {k: _PALETTE[i % len(_PALETTE)] for i, k in enumerate(dict.fromkeys(keys))}
+
+
+def family_colors(families: Iterable[str]) -> dict[str, str]:
+    """One colour per task family, the same in every chart of a suite: pass all the suite's families
+    (any order, repeats allowed); the colours follow the sorted family names, not the order or the
+    subset a chart happens to show.
+
+    Example:
+        >>> a = family_colors(["spam", "sentiment", "nli"]); b = family_colors(["nli", "sentiment", "spam", "nli"])
+        >>> a == b, len(set(a.values()))
+        (True, 3)
+    """
+    names = sorted({str(f) for f in families})
+    return {f: _PALETTE[i % len(_PALETTE)] for i, f in enumerate(names)}
 
 
 def _pstd(x: pd.Series) -> float:
