@@ -1,13 +1,37 @@
-"""Launch forms: each checks its input and submits one CLI command as a job.
+"""Launch forms: each builds one CLI command from its widgets, shows what it will cost before the
+click (:mod:`ipt_app.cost`), checks its input and prerequisites, and submits the command as a job.
+
+The widgets are not inside ``st.form``, so the estimate follows every change. A problem found
+while building the command (a bad dimension, a task both seen and unseen) is said when the
+button is clicked, and nothing is queued; a missing prerequisite (no subspace for intrinsic
+tuning) is said on the form at once, with the one click that computes it.
 """
 from __future__ import annotations
 
+from typing import Callable, Sequence
+
 import streamlit as st
 
-from .context import DEFAULT_BACKBONE, ctx, device_options, resource_for, suite_info, suite_problem
-from .job_panel import submit_job
+from ipt_core import jobs
 
-def _common_flags(c: dict, device: str) -> list[str]:
+from .context import DEFAULT_BACKBONE, ctx, device_options, resource_for, suite_info, suite_problem
+from .cost import Estimate, estimate, fmt_seconds, machine_rate, summary
+from .job_panel import submit_job
+from .store_reads import stores
+
+LONG_S = 30 * 60  # above this an estimate is a warning, not a caption
+
+
+def quick_flags(kind: str = "ipt") -> list[str]:
+    """The pipeline's quick (CPU) budget as CLI flags: short PT/MSF/IST schedules."""
+    from ipt_core.pipeline import BUDGETS
+
+    s = BUDGETS["quick"].settings
+    flags = ["--steps", str(s.pt.steps), "--batch-size", str(s.pt.batch_size), "--eval-every", str(s.pt.eval_every)]
+    return flags + (["--msf-steps", str(s.msf.steps), "--ist-steps", str(s.ist.steps)] if kind == "ipt" else [])
+
+
+def common_flags(c: dict, device: str) -> list[str]:
     flags = []
     if c["backbone"] != DEFAULT_BACKBONE:
         flags += ["--backbone", c["backbone"]]
@@ -16,7 +40,7 @@ def _common_flags(c: dict, device: str) -> list[str]:
     return flags
 
 
-def _form_context() -> tuple[dict, dict] | None:
+def form_context() -> tuple[dict, dict] | None:
     """The page context and the chosen suite's info for a launch form; None (after saying why) when
     the suite cannot be read, so the form is not drawn."""
     c = ctx()
@@ -27,36 +51,45 @@ def _form_context() -> tuple[dict, dict] | None:
     return c, info
 
 
-def tune_form(key: str = "tune") -> None:
-    """Prompt tuning: ``tune --suite S --tasks a,b --seeds N --steps N ...``."""
-    got = _form_context()
-    if got is None:
-        return
-    c, info = got
-    gpu = bool(st.session_state.get("ctx_gpu_name"))
-    with st.form(f"form-{key}"):
-        st.markdown(f"**Prompt tuning** on suite `{c['suite_name']}` with `{c['backbone']}`")
-        tasks = st.multiselect("Tasks (none = all)", info["names"], key=f"{key}-tasks")
-        a, b, d = st.columns(3)
-        seeds = a.number_input("Seeds", 1, 20, 1, key=f"{key}-seeds")
-        steps = b.number_input("Steps", 1, 100000, 300 if gpu else 50, key=f"{key}-steps")
-        eval_every = d.number_input("Evaluate every", 1, 100000, 25 if not gpu else 50, key=f"{key}-eval")
-        a, b, d = st.columns(3)
-        kind = a.selectbox("Prompt kind", ["deep", "shallow"], key=f"{key}-kind")
-        n_tokens = b.number_input("Prompt length", 1, 256, 8, key=f"{key}-len")
-        lr = d.number_input("Learning rate", 1e-5, 10.0, 0.01, format="%.4f", key=f"{key}-lr")
-        a, b = st.columns(2)
-        batch = a.number_input("Batch size", 1, 4096, 16, key=f"{key}-batch")
-        device = b.selectbox("Device", device_options(), key=f"{key}-device")
-        go = st.form_submit_button("Queue prompt tuning", type="primary")
-    if go:
-        argv = ["tune", "--suite", c["suite"], "--seeds", str(int(seeds)), "--steps", str(int(steps)),
-                "--eval-every", str(int(eval_every)), "--prompt-kind", kind, "--prompt-len", str(int(n_tokens)),
-                "--lr", f"{lr:g}", "--batch-size", str(int(batch))] + _common_flags(c, device)
-        if tasks:
-            argv += ["--tasks", ",".join(tasks)]
-        label = f"PT {kind} on {len(tasks) or len(info['names'])} task(s) x {int(seeds)} seed(s), {int(steps)} steps"
-        submit_job(c["root"], argv, label=label, resource=resource_for(device))
+def cost_of(c: dict, info: dict, argv: Sequence[str], device: str) -> Estimate | None:
+    """The estimate of ``argv`` at this machine's measured rate (None when the CLI refuses it)."""
+    kind = resource_for(device)
+    rate, source = machine_rate(stores(c["root"]), kind)
+    examples = sum(int(r.get(k) or 0) for r in info.get("rows", []) for k in ("train", "dev", "test"))
+    try:
+        return estimate(argv, n_suite_tasks=len(info.get("names", [])), rate=rate, rate_source=source,
+                        example_rows=examples)
+    except ValueError:
+        return None
+
+
+def show_cost(est: Estimate | None) -> None:
+    if est is None:
+        st.caption("No estimate: fix the input first.")
+    elif est.seconds > LONG_S:
+        st.warning(summary(est) + f"  \nThis is a long job (about {fmt_seconds(est.seconds)}): fewer tasks, "
+                   "steps or seeds make it shorter; a GPU makes it much shorter.", icon=":material/schedule:")
+    else:
+        st.caption(summary(est))
+
+
+def launch(c: dict, info: dict, build: Callable[[], list[str]], *, label: Callable[[], str], device: str,
+           key: str, button: str, blocked: str | None = None, button_key: str | None = None) -> jobs.Job | None:
+    """Estimate, then (on the click) check and queue the command ``build()`` makes.
+    ``build`` raises ValueError for bad input; ``blocked`` disables the button (a missing prerequisite)."""
+    try:
+        argv, problem = build(), None
+    except ValueError as e:
+        argv, problem = None, str(e)
+    est = cost_of(c, info, argv, device) if argv else None
+    if blocked is None:
+        show_cost(est)
+    if st.button(button, type="primary", key=button_key or f"{key}-go", disabled=blocked is not None):
+        if problem:
+            st.error(problem)
+            return None
+        return submit_job(c["root"], argv, label=label(), resource=resource_for(device), estimate=est)
+    return None
 
 
 def parse_dims(text: str) -> list[int]:
@@ -77,135 +110,60 @@ def parse_dims(text: str) -> list[int]:
     return sorted(set(out))
 
 
-def ipt_form(key: str = "ipt") -> None:
-    """Subspace finding + intrinsic tuning + a dimension sweep: ``ipt --suite S --train-tasks ...``."""
-    got = _form_context()
+def tune_form(key: str = "tune") -> None:
+    """Prompt tuning: ``tune --suite S --tasks a,b --seeds N --steps N ...``."""
+    got = form_context()
     if got is None:
         return
     c, info = got
-    names = info["names"]
-    with st.form(f"form-{key}"):
-        st.markdown(f"**Intrinsic prompt tuning** on suite `{c['suite_name']}`: find the subspace on the training "
-                    "tasks (seen), tune in it on new data of those tasks and on held-out tasks (unseen)")
-        train = st.multiselect("Training tasks (seen)", names, default=names[: max(2, len(names) * 3 // 4)],
-                               key=f"{key}-train")
-        test = st.multiselect("Held-out tasks (unseen)", names, default=names[max(2, len(names) * 3 // 4):],
-                              key=f"{key}-test")
-        a, b, d = st.columns(3)
-        dims = a.text_input("Intrinsic dimensions d_I", "4,16,64", key=f"{key}-dims")
-        seeds = b.number_input("Seeds", 1, 20, 1, key=f"{key}-seeds")
-        steps = d.number_input("Steps", 1, 100000, 50, key=f"{key}-steps")
-        device = st.selectbox("Device", device_options(), key=f"{key}-device")
-        go = st.form_submit_button("Queue IPT sweep", type="primary")
-    if go:
-        try:
-            dim_list = parse_dims(dims)
-            if len(train) < 2:
-                raise ValueError("choose at least two training tasks: the subspace is shared by several tasks")
-            both = sorted(set(train) & set(test))
-            if both:
-                raise ValueError(f"a task cannot be both seen and unseen: {both}")
-        except ValueError as e:
-            st.error(str(e))
-            return
-        argv = ["ipt", "--suite", c["suite"], "--train-tasks", ",".join(train)]
-        if test:
-            argv += ["--test-tasks", ",".join(test)]
-        argv += ["--dims", ",".join(map(str, dim_list)), "--seeds", str(int(seeds)), "--steps", str(int(steps))]
-        argv += _common_flags(c, device)
-        submit_job(c["root"], argv, label=f"IPT: {len(train)} seen / {len(test)} unseen, d_I {dim_list}",
-                   resource=resource_for(device))
-
-
-def ist_form(key: str = "ist") -> None:
-    """Intrinsic tuning of chosen tasks in a subspace already in the store: ``ist --suite S --tasks a --d D``.
-
-    Only the d_I numbers of each task train (no prompt tuning, no subspace finding), so one task
-    takes well under a minute on a laptop CPU.
-    """
-    got = _form_context()
-    if got is None:
-        return
-    c, info = got
-    with st.form(f"form-{key}"):
-        st.markdown(f"**Intrinsic tuning** on suite `{c['suite_name']}`: tune chosen tasks inside a subspace that was "
-                    "already found (the newest of that d_I in the store); only the intrinsic vector z trains")
-        tasks = st.multiselect("Tasks", info["names"], default=info["names"][:1], key=f"{key}-tasks")
-        a, b, d, e = st.columns(4)
-        dim = a.number_input("Intrinsic dimension d_I", 1, 4096, 8, key=f"{key}-d")
-        subspace = b.selectbox("Subspace", ["found", "random"], key=f"{key}-sub")
-        steps = d.number_input("Steps", 1, 100000, 100, key=f"{key}-steps")
-        device = e.selectbox("Device", device_options(), key=f"{key}-device")
-        go = st.form_submit_button("Queue intrinsic tuning", type="primary")
-    if go:
-        if not tasks:
-            st.error("choose at least one task")
-            return
-        argv = ["ist", "--suite", c["suite"], "--tasks", ",".join(tasks), "--d", str(int(dim)),
-                "--subspace", subspace, "--ist-steps", str(int(steps))] + _common_flags(c, device)
-        submit_job(c["root"], argv, label=f"IST: {len(tasks)} task(s), d_I {int(dim)}, {subspace} subspace",
-                   resource=resource_for(device))
-
-
-def stability_form(key: str = "stability") -> None:
-    """PT from random init vs IST-initialised PT over seeds: ``stability --suite S --tasks a --seeds N --d D``."""
-    got = _form_context()
-    if got is None:
-        return
-    c, info = got
-    with st.form(f"form-{key}"):
-        st.markdown(f"**Seed stability** on suite `{c['suite_name']}`: PT from a random init against PT initialised "
-                    "from the intrinsic-subspace solution")
-        tasks = st.multiselect("Tasks", info["names"], default=info["names"][:1], key=f"{key}-tasks")
-        a, b, d = st.columns(3)
-        seeds = a.number_input("Seeds", 2, 20, 3, key=f"{key}-seeds")
-        dim = b.number_input("Intrinsic dimension d_I", 1, 4096, 16, key=f"{key}-d")
-        device = d.selectbox("Device", device_options(), key=f"{key}-device")
-        go = st.form_submit_button("Queue stability run", type="primary")
-    if go:
-        if not tasks:
-            st.error("choose at least one task")
-            return
-        argv = ["stability", "--suite", c["suite"], "--tasks", ",".join(tasks), "--seeds", str(int(seeds)),
-                "--d", str(int(dim))] + _common_flags(c, device)
-        submit_job(c["root"], argv, label=f"stability: {len(tasks)} task(s) x {int(seeds)} seeds, d_I {int(dim)}",
-                   resource=resource_for(device))
-
-
-def compare_form(key: str = "compare") -> None:
-    """Methods side by side: ``compare --suite S --tasks a,b --methods ... --seeds N --steps N``.
-
-    IPT's subspace and ATTEMPT's sources come from the suite's tasks that are not compared, so
-    the form asks for the compared tasks only and warns when none are left over.
-    """
-    from ipt_core.compare import DEFAULT_METHODS, METHODS
-
-    got = _form_context()
-    if got is None:
-        return
-    c, info = got
-    names = info["names"]
     gpu = bool(st.session_state.get("ctx_gpu_name"))
-    with st.form(f"form-{key}"):
-        st.markdown(f"**Method comparison** on suite `{c['suite_name']}`: every method on the same tasks, model and "
-                    "step budget; IPT's subspace and ATTEMPT's source prompts come from the tasks not compared")
-        tasks = st.multiselect("Tasks to compare", names, default=names[:2], key=f"{key}-tasks")
-        methods = st.multiselect("Methods", list(METHODS), default=list(DEFAULT_METHODS), key=f"{key}-methods")
+    with st.container(border=True):
+        st.markdown(f"**Prompt tuning** on suite `{c['suite_name']}` with `{c['backbone']}`")
+        tasks = st.multiselect(f"Tasks (none = all {len(info['names'])})", info["names"], key=f"{key}-tasks")
         a, b, d = st.columns(3)
         seeds = a.number_input("Seeds", 1, 20, 1, key=f"{key}-seeds")
-        steps = b.number_input("Steps (every trained method)", 1, 100000, 300 if gpu else 50, key=f"{key}-steps")
-        device = d.selectbox("Device", device_options(), key=f"{key}-device")
-        go = st.form_submit_button("Queue comparison", type="primary")
-    if go:
-        if not tasks or not methods:
-            st.error("choose at least one task and one method")
-            return
-        needs_others = sorted(set(methods) & {"ipt", "attempt", "attempt-mt"})
-        if needs_others and len(tasks) >= len(names):
-            st.error(f"{', '.join(needs_others)} need tasks that are not compared (their subspace or source "
-                     "prompts come from them): leave some tasks out")
-            return
-        argv = ["compare", "--suite", c["suite"], "--tasks", ",".join(tasks), "--methods", ",".join(methods),
-                "--seeds", str(int(seeds)), "--steps", str(int(steps))] + _common_flags(c, device)
-        submit_job(c["root"], argv, label=f"compare {len(methods)} methods on {len(tasks)} task(s) x {int(seeds)} seed(s)",
-                   resource=resource_for(device))
+        steps = b.number_input("Steps", 1, 100000, 300 if gpu else 50, key=f"{key}-steps")
+        eval_every = d.number_input("Evaluate every", 1, 100000, 25 if not gpu else 50, key=f"{key}-eval")
+        a, b, d = st.columns(3)
+        kind = a.selectbox("Prompt kind", ["deep", "shallow"], key=f"{key}-kind")
+        n_tokens = b.number_input("Prompt length", 1, 256, 8, key=f"{key}-len")
+        lr = d.number_input("Learning rate", 1e-5, 10.0, 0.01, format="%.4f", key=f"{key}-lr")
+        a, b = st.columns(2)
+        batch = a.number_input("Batch size", 1, 4096, 16, key=f"{key}-batch")
+        device = b.selectbox("Device", device_options(), key=f"{key}-device")
+
+        def build() -> list[str]:
+            argv = ["tune", "--suite", c["suite"], "--seeds", str(int(seeds)), "--steps", str(int(steps)),
+                    "--eval-every", str(int(eval_every)), "--prompt-kind", kind, "--prompt-len", str(int(n_tokens)),
+                    "--lr", f"{lr:g}", "--batch-size", str(int(batch))] + common_flags(c, device)
+            return argv + (["--tasks", ",".join(tasks)] if tasks else [])
+
+        launch(c, info, build, device=device, key=key, button="Queue prompt tuning",
+               label=lambda: f"PT {kind} on {len(tasks) or len(info['names'])} task(s) x {int(seeds)} seed(s), "
+                             f"{int(steps)} steps")
+
+
+def probe_button(key: str = "probe") -> None:
+    """Zero-shot and linear-probe reference rows for every task: ``probe --suite S``."""
+    got = form_context()
+    if got is None:
+        return
+    c, info = got
+    flags = ["--backbone", c["backbone"]] if c["backbone"] != DEFAULT_BACKBONE else []
+    launch(c, info, lambda: ["probe", "--suite", c["suite"]] + flags, device="auto", key=key, button_key=key,
+           button="Queue zero-shot + linear probe", label=lambda: f"zero-shot + probe on {c['suite_name']}")
+
+
+def pipeline_launcher(key: str = "ov-pipeline") -> None:
+    """Everything the app shows for the suite in one job: ``pipeline --suite S --budget B``."""
+    got = form_context()
+    if got is None:
+        return
+    c, info = got
+    a, b = st.columns([1, 3])
+    budget = a.selectbox("Budget", ["quick", "full"], index=0 if not st.session_state.get("ctx_gpu_name") else 1,
+                         key="ov-budget")
+    flags = ["--backbone", c["backbone"]] if c["backbone"] != DEFAULT_BACKBONE else []
+    with b:
+        launch(c, info, lambda: ["pipeline", "--suite", c["suite"], "--budget", budget] + flags, device="auto",
+               key=key, button_key=key, button="Queue the pipeline", label=lambda: f"pipeline ({budget}) on {c['suite_name']}")

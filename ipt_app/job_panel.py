@@ -1,4 +1,6 @@
-"""Submitting jobs and showing them: progress, status, log tail, cancel; a fragment polls while one runs.
+"""Submitting jobs and showing them: overall progress and ETA, status, wrapped log tail, cancel, and
+a link to the page that shows a finished job's result. One fragment polls the job records while a
+job is queued or running; what it shows comes from :func:`ipt_app.job_state.job_state`.
 
 Nothing trains in the Streamlit process: a job is a CLI command run by the worker (``ipt_core.jobs``).
 """
@@ -6,11 +8,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import streamlit as st
 
 from ipt_core import jobs
+
+from .cost import Estimate, write_estimate
+from .job_state import RESULT_PAGES, JobState, job_state, read_estimate
 
 POLL_SECONDS = 1.5
 
@@ -19,13 +24,17 @@ def autostart_worker() -> bool:
     return os.environ.get("IPT_JOBS_AUTOSTART", "1") != "0"
 
 
-def submit_job(root: Path, argv: Sequence[str], *, label: str, resource: str = "cpu") -> jobs.Job | None:
-    """Queue a job (and start the worker); shows the error instead when the request is refused."""
+def submit_job(root: Path, argv: Sequence[str], *, label: str, resource: str = "cpu",
+               estimate: Estimate | None = None) -> jobs.Job | None:
+    """Queue a job (and start the worker); shows the error instead when the request is refused.
+    ``estimate`` is kept beside the job for its overall progress and ETA."""
     try:
         job = jobs.submit(root, list(argv), label=label, resource=resource)
     except (ValueError, OSError) as e:
         st.error(f"Could not queue the job: {e}")
         return None
+    if estimate is not None:
+        write_estimate(job.dir, estimate)
     if autostart_worker():
         try:
             jobs.ensure_worker(root)
@@ -35,37 +44,49 @@ def submit_job(root: Path, argv: Sequence[str], *, label: str, resource: str = "
     return job
 
 
-def _job_line(job: jobs.Job) -> str:
-    p = job.progress or {}
-    bits = [f"**{job.label or job.argv[0]}**", f"`{job.status}`"]
-    if p.get("stage"):
-        bits.append(str(p["stage"]))
-    if p.get("total"):
-        bits.append(f"step {p.get('step', 0)}/{p['total']}")
-    if p.get("message"):
-        bits.append(str(p["message"]))
-    if job.seconds is not None:
-        bits.append(f"{job.seconds:.0f} s")
-    return " · ".join(bits)
+def state_of(job: jobs.Job) -> JobState:
+    """:func:`job_state` with the job's estimate; the overall fraction never goes back in a session."""
+    s = job_state(job, read_estimate(job.dir))
+    if s.overall is not None and not s.finished:
+        k = f"_overall-{job.id}"
+        best = max(s.overall, st.session_state.get(k, 0.0))
+        st.session_state[k] = best
+        if best != s.overall:
+            s = JobState(s.status, s.stage, s.stage_fraction, best, s.eta_s, s.elapsed_s, s.estimate_s, s.text)
+    return s
+
+
+def result_link(job: jobs.Job, key: str) -> None:
+    """A link to the page that shows a finished job's result."""
+    page = RESULT_PAGES.get(job.argv[0] if job.argv else "")
+    if job.status != "done" or page is None:
+        return
+    try:
+        st.page_link(page[0], label=f"See the result on the {page[1]} page", icon=":material/arrow_forward:")
+    except Exception:  # noqa: BLE001 - outside st.navigation (a page run on its own) links cannot resolve
+        st.caption(f"The result is on the **{page[1]}** page.")
 
 
 def render_job(job: jobs.Job, *, key: str, log_lines: int = 8, expanded: bool = False) -> None:
-    """Progress bar, status, log tail and a cancel button of one job."""
+    """Overall progress bar with ETA, status, wrapped log tail, cancel or the result's page, of one job."""
+    s = state_of(job)
     with st.container(border=True):
-        st.markdown(_job_line(job))
-        frac = job.fraction
+        st.markdown(f"**{job.label or job.argv[0]}** · `{job.status}`")
         if job.status == "running":
-            st.progress(frac or 0.0, text=f"{(frac or 0) * 100:.0f}%" if frac is not None else "starting…")
+            st.progress(s.overall or 0.0, text=s.text)
         elif job.status == "done":
-            st.progress(1.0, text="done")
+            st.progress(1.0, text=s.text)
+        else:
+            st.caption(s.text)
         if job.status == "failed":
             # red only where one looks at this job; elsewhere an old failure should not shout on every visit
             (st.error if expanded else st.warning)(
                 f"Job failed (exit code {job.returncode}){': ' + job.error if job.error else ''}; see the log.")
         tail = jobs.log_tail(job, log_lines)
         if tail and (expanded or job.status in ("running", "failed")):
-            st.code(tail, language=None)
+            st.code(tail, language=None, wrap_lines=True)
         st.caption(f"`{job.command}`")
+        result_link(job, key)
         if not job.finished:
             if st.button("Cancel", key=f"cancel-{key}-{job.id}", icon=":material/cancel:"):
                 jobs.cancel(job.root, job.id)
@@ -82,7 +103,7 @@ def _in_fragment() -> bool:
         return False
 
 
-def _select(root: Path, subcommands: Sequence[str] | None, which: str, limit: int) -> list[jobs.Job]:
+def select_jobs(root: Path, subcommands: Sequence[str] | None, which: str, limit: int) -> list[jobs.Job]:
     found = [j for j in jobs.list_jobs(root) if subcommands is None or j.argv[0] in subcommands]
     if which == "active":
         found = [j for j in found if not j.finished]
@@ -91,34 +112,52 @@ def _select(root: Path, subcommands: Sequence[str] | None, which: str, limit: in
     return found[:limit]
 
 
-def _jobs_block(root: Path, subcommands: Sequence[str] | None, limit: int, key: str, which: str,
-                was_active: bool) -> None:
-    shown = _select(root, subcommands, which, limit)
-    active = any(not j.finished for j in shown)
+def _ensure_worker_for_queued(root: Path, shown: Sequence[jobs.Job]) -> None:
+    if autostart_worker() and jobs.worker_pid(root) is None and any(j.status == "queued" for j in shown):
+        try:
+            jobs.ensure_worker(root)  # e.g. the worker exited while idle and a job was queued from the CLI
+        except OSError:
+            pass
+
+
+def _live_block(draw: Callable[[list[jobs.Job]], None], root: Path, was_active: bool) -> None:
+    all_jobs = jobs.list_jobs(root)
+    active = any(not j.finished for j in all_jobs)
     if was_active and not active:
-        st.rerun()  # a job just finished: redraw the whole page so its results appear
-    if not shown:
-        if which != "active":
-            st.caption("No jobs yet.")
-        return
-    for j in shown:
-        render_job(j, key=key)
+        st.rerun()  # the last job just finished: redraw the whole page so its results appear
+    draw(all_jobs)
 
 
-_jobs_block_polling = st.fragment(run_every=POLL_SECONDS)(_jobs_block)
+_live_polling = st.fragment(run_every=POLL_SECONDS)(_live_block)
+
+
+def live(root: Path, draw: Callable[[list[jobs.Job]], None]) -> None:
+    """Call ``draw(all jobs of the store)`` now, and again every :data:`POLL_SECONDS` (one fragment)
+    while any job of the store is queued or running; when the last one ends the page reruns."""
+    all_jobs = jobs.list_jobs(root)
+    if any(not j.finished for j in all_jobs):
+        _ensure_worker_for_queued(root, all_jobs)
+        _live_polling(draw, root, True)
+    else:
+        _live_block(draw, root, False)
 
 
 def job_panel(root: Path, subcommands: Sequence[str] | None = None, *, limit: int = 3, key: str = "jobs",
               which: str = "all") -> None:
     """The latest jobs (of these subcommands; ``which``: "all", "active" or "finished"), with
-    progress, log tail and cancel; it polls (a fragment) while one of them is queued or running."""
-    shown = _select(root, subcommands, which, limit)
-    if any(not j.finished for j in shown):
-        if autostart_worker() and jobs.worker_pid(root) is None and any(j.status == "queued" for j in shown):
-            try:
-                jobs.ensure_worker(root)  # e.g. the worker exited while idle and a job was queued from the CLI
-            except OSError:
-                pass
-        _jobs_block_polling(root, subcommands, limit, key, which, True)
-    else:
-        _jobs_block(root, subcommands, limit, key, which, False)
+    progress, log tail and cancel; live while a job of the store is queued or running."""
+
+    def draw(all_jobs: list[jobs.Job]) -> None:
+        shown = [j for j in all_jobs if subcommands is None or j.argv[0] in subcommands]
+        if which == "active":
+            shown = [j for j in shown if not j.finished]
+        elif which == "finished":
+            shown = [j for j in shown if j.finished]
+        if not shown[:limit]:
+            if which != "active":
+                st.caption("No jobs yet.")
+            return
+        for j in shown[:limit]:
+            render_job(j, key=key)
+
+    live(root, draw)

@@ -10,6 +10,7 @@ from ipt_core import jobs, store as store_mod, uploads
 from ipt_core.paths import PathNotAllowed, check_allowed, looks_like_path
 
 from .context import DEFAULT_BACKBONE, gpu_name
+from .job_state import worker_text
 from .store_reads import backbone_of, entries
 
 def sidebar() -> None:
@@ -54,9 +55,15 @@ def sidebar() -> None:
     pending = ss.pop("pending_suite", None)  # set by the Tasks page after an upload
     if pending in options:
         ss["ctx_suite_choice"] = pending
+    if "ctx_suite_choice" not in ss and st.query_params.get("suite") in options:
+        ss["ctx_suite_choice"] = st.query_params["suite"]  # a reload (new session) keeps the URL's suite
     if ss.get("ctx_suite_choice") not in options:
         ss["ctx_suite_choice"] = "demo"
     choice = sb.selectbox("Task suite", list(options), key="ctx_suite_choice")
+    if choice == "demo" or not options[choice][0]:
+        st.query_params.pop("suite", None)
+    elif st.query_params.get("suite") != choice:
+        st.query_params["suite"] = choice
     spec, name = options[choice]
     if not spec:
         spec = sb.text_input("Suite path (folder, CSV, or hf:NAME)", key="ctx_suite_path").strip() or "demo"
@@ -94,5 +101,4 @@ def sidebar() -> None:
     sb.markdown(f"**Device:** {name_gpu + ' (CUDA)' if name_gpu else 'CPU (no GPU found)'}")
     pid = jobs.worker_pid(root)
     active = [j for j in jobs.list_jobs(root) if not j.finished]
-    sb.caption(f"Store: `{root}`  \nJobs: {len(active)} queued or running · worker "
-               f"{'running (pid ' + str(pid) + ')' if pid else 'idle'}")
+    sb.caption(f"Store: `{root}`  \nJobs: {len(active)} queued or running · {worker_text(pid)}")

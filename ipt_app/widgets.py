@@ -9,11 +9,20 @@ import pandas as pd
 import streamlit as st
 
 def show_figure(fig, table: pd.DataFrame, *, name: str, commands: Iterable[str | None], key: str,
-                index: bool = False, caption: str = "") -> None:
-    """A plotly chart with: SVG/PNG from its modebar (camera icon), a CSV of ``table``, the command(s)."""
-    st.plotly_chart(fig, key=f"chart-{key}", theme=None,
-                    config={"toImageButtonOptions": {"format": "svg", "filename": name, "scale": 2},
-                            "displaylogo": False})
+                index: bool = False, caption: str = "", beside: bool = True) -> None:
+    """A plotly chart with: SVG/PNG from its modebar (camera icon), the plotted numbers as a table
+    beside it (``beside``), a CSV of ``table``, the command(s) that reproduce it."""
+    config = {"toImageButtonOptions": {"format": "svg", "filename": name, "scale": 2}, "displaylogo": False}
+    if beside and len(table):
+        left, right = st.columns([3, 2])
+        with left:
+            st.plotly_chart(fig, key=f"chart-{key}", theme=None, config=config)
+        with right:
+            st.caption("The plotted numbers")
+            st.dataframe(_rounded(table), hide_index=not index, key=f"table-{key}",
+                         height=min(520, 38 + 35 * len(table)))
+    else:
+        st.plotly_chart(fig, key=f"chart-{key}", theme=None, config=config)
     cols = st.columns([1, 3])
     with cols[0]:
         st.download_button("Download CSV", table.to_csv(index=index).encode("utf-8"), file_name=f"{name}.csv",
@@ -21,6 +30,11 @@ def show_figure(fig, table: pd.DataFrame, *, name: str, commands: Iterable[str |
     with cols[1]:
         st.caption("SVG: camera icon in the chart's toolbar." + (f" {caption}" if caption else ""))
     show_commands(commands)
+
+
+def _rounded(table: pd.DataFrame) -> pd.DataFrame:
+    """Three decimals for display (the CSV keeps every digit)."""
+    return table.round(3) if len(table.select_dtypes("number").columns) else table
 
 
 def show_commands(commands: Iterable[str | None], limit: int = 4) -> None:
