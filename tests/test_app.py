@@ -6,6 +6,7 @@ AppTest sees plotly charts only as opaque elements; the figures are tested in te
 from __future__ import annotations
 
 import io
+import json
 import zipfile
 from pathlib import Path
 
@@ -312,15 +313,22 @@ def test_ipt_and_stability_forms_queue_their_commands(store_root):
     button(at, "Queue IPT sweep").click().run()
     assert not at.exception
     [job] = jobs.list_jobs(store_root)
-    assert job.argv[:-3] == ("ipt", "--suite", "demo", "--train-tasks", "sms_spam,email_spam,movie_sentiment",
-                             "--test-tasks", "hotel_sentiment", "--dims", "4,16", "--seeds", "2", "--steps", "50")
+    assert job.argv[:11] == ("ipt", "--suite", "demo", "--train-tasks", "sms_spam,email_spam,movie_sentiment",
+                             "--test-tasks", "hotel_sentiment", "--dims", "4,16", "--seeds", "2")
+    # on a CPU the form's default budget is the pipeline's quick one
+    assert job.argv[11:-3] == ("--steps", "60", "--batch-size", "8", "--eval-every", "20", "--msf-steps", "60",
+                               "--ist-steps", "30")
+    est = json.loads((job.dir / "estimate.json").read_text())  # kept for the job's overall progress and ETA
+    assert [s["name"] for s in est["stages"]][-2:] == ["subspace finding", "intrinsic subspace tuning"]
+    assert est["rows"] == sum(s["rows"] for s in est["stages"]) > 0
 
     at = goto(at, "stability")
     at.multiselect(key="stab-form-tasks").set_value(["sms_spam"])
     at.number_input(key="stab-form-d").set_value(8)
     button(at, "Queue stability run").click().run()
     job = jobs.list_jobs(store_root)[0]
-    assert job.argv[:-3] == ("stability", "--suite", "demo", "--tasks", "sms_spam", "--seeds", "3", "--d", "8")
+    assert job.argv[:9] == ("stability", "--suite", "demo", "--tasks", "sms_spam", "--seeds", "3", "--d", "8")
+    assert "--msf-steps" in job.argv and job.argv[job.argv.index("--steps") + 1] == "60"
 
 
 def test_compare_form_queues_its_command(store_root):
