@@ -131,6 +131,22 @@ def _live_block(draw: Callable[[list[jobs.Job]], None], root: Path, was_active: 
 _live_polling = st.fragment(run_every=POLL_SECONDS)(_live_block)
 
 
+def prune_empty_checkpoints(root: Path) -> int:
+    """Remove the empty checkpoint folders a cancelled or failed job leaves (the store creates a
+    bank's folder before its first checkpoint); called only while no job runs. Returns how many."""
+    n = 0
+    try:
+        for d in (Path(root) / "checkpoints").iterdir():
+            try:
+                d.rmdir()  # only ever removes an empty folder
+                n += 1
+            except OSError:
+                pass
+    except OSError:
+        pass
+    return n
+
+
 def live(root: Path, draw: Callable[[list[jobs.Job]], None]) -> None:
     """Call ``draw(all jobs of the store)`` now, and again every :data:`POLL_SECONDS` (one fragment)
     while any job of the store is queued or running; when the last one ends the page reruns."""
@@ -139,6 +155,8 @@ def live(root: Path, draw: Callable[[list[jobs.Job]], None]) -> None:
         _ensure_worker_for_queued(root, all_jobs)
         _live_polling(draw, root, True)
     else:
+        if any(j.status in ("cancelled", "failed") for j in all_jobs):
+            prune_empty_checkpoints(root)
         _live_block(draw, root, False)
 
 

@@ -172,3 +172,17 @@ def test_ist_form_tunes_in_the_shipped_subspace_and_the_result_shows(tmp_path, m
     task = job.argv[job.argv.index("--tasks") + 1]
     assert any(task in set(d.value.get("task", [])) for d in at.dataframe)
     assert json.loads(json.dumps(done.result))["runs"][0]["task"] == task
+
+
+def test_a_cancelled_job_leaves_no_empty_checkpoint_folder(store_root):
+    from ipt_app.job_panel import prune_empty_checkpoints
+
+    job = jobs.submit(store_root, ["tasks", "--suite", "demo"], label="listing")
+    empty, kept = store_root / "checkpoints" / "a", store_root / "checkpoints" / "b"
+    empty.mkdir(parents=True)
+    kept.mkdir()
+    (kept / "step-10.json").write_text("{}")
+    jobs.cancel(store_root, job.id)
+    goto(app(), "jobs")  # a page drawn while no job runs tidies up after the cancelled one
+    assert not empty.exists() and kept.exists()
+    assert prune_empty_checkpoints(store_root) == 0
