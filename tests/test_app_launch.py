@@ -172,6 +172,9 @@ def test_ist_form_tunes_in_the_shipped_subspace_and_the_result_shows(tmp_path, m
     task = job.argv[job.argv.index("--tasks") + 1]
     assert any(task in set(d.value.get("task", [])) for d in at.dataframe)
     assert json.loads(json.dumps(done.result))["runs"][0]["task"] == task
+    at = goto(at, "jobs")  # the finished job points to the page with its result
+    links = [p for p in at.get("page_link") if "Recovery" in str(p.proto)]
+    assert links or any("result is on the **Recovery** page" in c.value for c in at.caption)
 
 
 def test_a_cancelled_job_leaves_no_empty_checkpoint_folder(store_root):
@@ -186,3 +189,26 @@ def test_a_cancelled_job_leaves_no_empty_checkpoint_folder(store_root):
     goto(app(), "jobs")  # a page drawn while no job runs tidies up after the cancelled one
     assert not empty.exists() and kept.exists()
     assert prune_empty_checkpoints(store_root) == 0
+
+
+def test_the_chosen_suite_is_kept_in_the_url(store_root):
+    from streamlit.testing.v1 import AppTest
+
+    from test_app import APP
+
+    seed_results(store_root, with_pt=False, suite="gpu-server-suite")
+    choice = "gpu-server-suite (results only)"
+    at = AppTest.from_file(APP, default_timeout=90)
+    at.query_params["suite"] = choice  # a reload: a new session with the URL of the last one
+    at.run()
+    assert not at.exception
+    assert at.selectbox(key="ctx_suite_choice").value == choice
+    # the choice goes into the URL (AppTest reruns a page without the entry script: a new session each time)
+    at = AppTest.from_file(APP, default_timeout=90)
+    at.session_state["ctx_suite_choice"] = choice
+    at.run()
+    assert at.query_params.get("suite") == choice
+    at = AppTest.from_file(APP, default_timeout=90)
+    at.query_params["suite"] = "no such suite"
+    at.run()
+    assert at.selectbox(key="ctx_suite_choice").value == "demo" and "suite" not in at.query_params
