@@ -253,6 +253,7 @@ def test_task_map_umap_runs_as_a_job_or_comes_from_the_store(seeded):
     assert any("ipt_core.maps umap" in c.value for c in at.code)
 
 
+@pytest.mark.slow  # a job subprocess loads the real model
 def test_umap_job_from_pt_prompts_end_to_end(store_root):
     """The page and the UMAP job build the same vectors (fingerprint): the job's coordinates show up."""
     tmp_path = store_root
@@ -273,6 +274,7 @@ def test_umap_job_from_pt_prompts_end_to_end(store_root):
     assert any("python -m ipt_core.maps umap --suite demo" in c.value for c in at.code)
 
 
+@pytest.mark.slow  # a job subprocess loads the real model
 def test_tune_form_job_lands_in_the_store(store_root):
     """The one test that trains: 1 task x 1 seed x 2 steps of a shallow prompt on the real model."""
     at = goto(app(), "prompt_tuning")

@@ -150,6 +150,7 @@ def test_ist_form_without_a_subspace_offers_the_click_that_finds_one(store_root)
     assert job.argv[0] == "ipt" and job.argv[job.argv.index("--dims") + 1] == "8"
 
 
+@pytest.mark.slow  # a job subprocess loads the real model
 def test_ist_form_tunes_in_the_shipped_subspace_and_the_result_shows(tmp_path, monkeypatch):
     """On a fresh store, the form's defaults use the shipped demo subspace; the job finishes and the
     Recovery page shows its run (2 steps: the only training here)."""
