@@ -113,11 +113,12 @@ def test_first_open_shows_the_shipped_demo_results(tmp_path, monkeypatch):
     monkeypatch.setenv("IPT_JOBS_AUTOSTART", "0")
     monkeypatch.delenv("IPT_SHIPPED_RESULTS", raising=False)
     at = app()
-    for page in ("recovery", "stability", "task_map", "prompt_tuning"):
+    for page in ("recovery", "stability", "task_map", "prompt_tuning", "methods"):
         goto(at, page)
         assert not at.exception and not at.error, page
         assert at.get("plotly_chart"), f"{page} shows no chart from the shipped results"
-        assert any("python -m ipt_core pipeline --suite demo" in c.value for c in at.code), page
+        made_by = "compare --suite demo" if page == "methods" else "pipeline --suite demo"
+        assert any(f"python -m ipt_core {made_by}" in c.value for c in at.code), page
     assert not list(tmp_path.glob("objects/*"))  # nothing was trained or written on page load
 
 

@@ -22,7 +22,7 @@ def test_shipped_store_is_intact_and_covers_the_pages(shipped):
     assert report["corrupt"] == [] and report["ok"] > 0
     kinds = {e.kind for e in shipped.query()}
     assert {"zero_shot", "probe", "pt_run", "ipt_dims", "ipt_task_count", "ipt_heldout_family",
-            "ipt_stability", "task_map"} <= kinds
+            "ipt_stability", "task_map", "msf", "method_compare"} <= kinds
     dims = [e for e in shipped.query("ipt_dims") if len(e.meta["dims"]) > 1][0]
     # the demo's headline: on seen tasks the found subspace recovers more than a random one
     s = dims.meta["summary"]
