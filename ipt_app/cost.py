@@ -8,7 +8,7 @@ its own: it is folded into the measured rate, which is computed the same way.
 
 The rate (rows per second) is measured, never assumed: from the ``pt_run`` entries that jobs of
 this store wrote when they finished (``bank_size x steps x batch_size / bank_seconds`` summed
-over the latest banks, per device kind). Until this machine has finished one, the rate of the
+over the latest banks of at least :data:`MIN_BANK_ROWS` rows, per device kind). Until this machine has finished one, the rate of the
 shipped demo results' banks is used (measured on a 2-core CPU by the run that produced them),
 and when neither exists :data:`DEFAULT_ROWS_PER_S`. A stage whose results are already in the
 store is skipped by the job, so the figure is an upper bound.
@@ -31,6 +31,7 @@ DEFAULT_ROWS_PER_S = {"cpu": 40.0, "gpu": 4000.0}
 """Used only before any bank was measured: about the demo PT banks on a 2-core CPU (44 rows/s,
 see the shipped results), and a PEFT-style one-prompt loop on an H100 (DESIGN.md: ~4.2k rows/s)."""
 RECENT_BANKS = 8
+MIN_BANK_ROWS = 500  # a smaller bank (a 2-step smoke run) measures start-up and evaluation, not training speed
 
 
 @dataclass(frozen=True)
@@ -91,7 +92,7 @@ def _bank_rates(store: store_mod.Store, device_kind: str) -> list[tuple[float, i
             rows = size * int(cfg["steps"]) * int(cfg["batch_size"])
         except (KeyError, TypeError, ValueError):
             continue
-        if kind != device_kind or secs <= 0 or rows <= 0:
+        if kind != device_kind or secs <= 0 or rows < MIN_BANK_ROWS:
             continue
         banks[(secs, size, int(cfg["steps"]), int(cfg["batch_size"]))] = (e.created, rows, secs)
     return sorted(banks.values(), reverse=True)[:RECENT_BANKS]

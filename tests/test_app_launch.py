@@ -47,17 +47,24 @@ def test_estimates_count_the_rows_of_every_stage():
     assert "Estimated cost" in cost.summary(e) and cost.fmt_seconds(5400) == "1.5 h"
 
 
+def _bank(store: Store, task: str, size: int, steps: int, batch: int, seconds: float) -> None:
+    store.put("pt_run", {"method": "pt", "task": task, "config": {"steps": steps, "batch_size": batch}},
+              {"task": task, "bank_size": size, "bank_seconds": seconds, "device": "cpu"}, command="python -m ipt_core tune")
+
+
 def test_machine_rate_is_measured_from_the_stores_banks(tmp_path):
     empty = Store(tmp_path / "empty")
     rate, source = cost.machine_rate([empty], "cpu")
     assert rate == cost.DEFAULT_ROWS_PER_S["cpu"] and "default" in source
-    seeded = tmp_path / "seeded"
-    seed_results(seeded)  # pt_run banks: 12 runs x 3 steps x 4 rows in 1.0 s
-    rate, source = cost.machine_rate([Store(seeded), empty], "cpu")
-    assert rate == pytest.approx(12 * 3 * 4 / 1.0) and "this store" in source
-    rate, source = cost.machine_rate([empty, Store(seeded)], "cpu")  # the main store has none: the next one's
-    assert rate == pytest.approx(144.0) and "shipped" in source
-    assert cost.machine_rate([Store(seeded)], "gpu")[0] == cost.DEFAULT_ROWS_PER_S["gpu"]  # no GPU bank measured
+    main = Store(tmp_path / "main")
+    _bank(main, "a", 12, 50, 4, 10.0)   # 2,400 rows in 10 s
+    _bank(main, "b", 1, 100, 10, 10.0)  # 1,000 rows in 10 s
+    _bank(main, "c", 2, 2, 16, 30.0)    # a smoke run: 64 rows, mostly start-up; not a measure of speed
+    rate, source = cost.machine_rate([main, empty], "cpu")
+    assert rate == pytest.approx(3400 / 20.0) and "2 of this store" in source
+    rate, source = cost.machine_rate([empty, main], "cpu")  # the main store has none: the next one's
+    assert rate == pytest.approx(170.0) and "shipped" in source
+    assert cost.machine_rate([main], "gpu")[0] == cost.DEFAULT_ROWS_PER_S["gpu"]  # no GPU bank measured
 
 
 # --------------------------------------------------------------------------------------------------
