@@ -13,8 +13,10 @@ import numpy as np
 import streamlit as st
 
 from ipt_core import figures, jobs, maps
-from pages import (SHIPPED_ROOT, backbone_of, ctx, empty_state, entries, job_panel, show_commands, show_figure,
-                   stores, submit_job, suite_info, suite_matches, suite_problem)
+from ipt_app.context import ctx, suite_info, suite_matches, suite_problem
+from ipt_app.job_panel import job_panel, submit_job
+from ipt_app.store_reads import SHIPPED_ROOT, backbone_of, entries, stores
+from ipt_app.widgets import empty_state, show_commands, show_figure
 
 SPACE_LABELS = {"prompt": "raw prompt space", "intrinsic": "intrinsic space (Proj of the prompts)",
                 "ist": "intrinsic space (IST solutions)"}
