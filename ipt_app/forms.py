@@ -18,6 +18,7 @@ from .context import DEFAULT_BACKBONE, ctx, device_options, resource_for, suite_
 from .cost import Estimate, estimate, fmt_seconds, machine_rate, summary
 from .job_panel import submit_job
 from .store_reads import stores
+from ipt_core.limits import widget_kwargs as limit_of  # the CLI's ranges: a form offers no more
 
 LONG_S = 30 * 60  # above this an estimate is a warning, not a caption
 
@@ -102,8 +103,8 @@ def parse_dims(text: str) -> list[int]:
             v = int(item)
         except ValueError:
             raise ValueError(f"dimension {item!r} is not an integer") from None
-        if v < 1:
-            raise ValueError(f"dimension {v} must be at least 1")
+        if v < 1 or v > limit_of("dims")["max_value"]:
+            raise ValueError(f"dimension {v} must be at least 1 and at most {limit_of('dims')['max_value']}")
         out.append(v)
     if not out:
         raise ValueError("give at least one dimension, e.g. 4,16,64")
@@ -121,15 +122,15 @@ def tune_form(key: str = "tune") -> None:
         st.markdown(f"**Prompt tuning** on suite `{c['suite_name']}` with `{c['backbone']}`")
         tasks = st.multiselect(f"Tasks (none = all {len(info['names'])})", info["names"], key=f"{key}-tasks")
         a, b, d = st.columns(3)
-        seeds = a.number_input("Seeds", 1, 20, 1, key=f"{key}-seeds")
-        steps = b.number_input("Steps", 1, 100000, 300 if gpu else 50, key=f"{key}-steps")
-        eval_every = d.number_input("Evaluate every", 1, 100000, 25 if not gpu else 50, key=f"{key}-eval")
+        seeds = a.number_input("Seeds", value=1, **limit_of("seeds", at_most=20), key=f"{key}-seeds")
+        steps = b.number_input("Steps", value=300 if gpu else 50, **limit_of("steps", at_most=100000), key=f"{key}-steps")
+        eval_every = d.number_input("Evaluate every", value=25 if not gpu else 50, **limit_of("eval_every", at_most=100000), key=f"{key}-eval")
         a, b, d = st.columns(3)
         kind = a.selectbox("Prompt kind", ["deep", "shallow"], key=f"{key}-kind")
-        n_tokens = b.number_input("Prompt length", 1, 256, 8, key=f"{key}-len")
-        lr = d.number_input("Learning rate", 1e-5, 10.0, 0.01, format="%.4f", key=f"{key}-lr")
+        n_tokens = b.number_input("Prompt length", value=8, **limit_of("n_tokens", at_most=256), key=f"{key}-len")
+        lr = d.number_input("Learning rate", value=0.01, **limit_of("lr", at_least=1e-5), format="%.4f", key=f"{key}-lr")
         a, b = st.columns(2)
-        batch = a.number_input("Batch size", 1, 4096, 16, key=f"{key}-batch")
+        batch = a.number_input("Batch size", value=16, **limit_of("batch_size", at_most=4096), key=f"{key}-batch")
         device = b.selectbox("Device", device_options(), key=f"{key}-device")
 
         def build() -> list[str]:

@@ -13,6 +13,7 @@ import streamlit as st
 from .forms import common_flags, form_context, launch, parse_dims, quick_flags
 from .context import device_options
 from .store_reads import subspace_label, subspaces
+from ipt_core.limits import widget_kwargs as limit_of  # the CLI's ranges: a form offers no more
 
 BUDGET_HELP = ("quick: the pipeline's CPU schedule (PT 60 steps x 8 rows, subspace finding 60 steps, intrinsic "
                "tuning 30 steps); full: the methods' own defaults (PT 300 steps, MSF 300, IST 200)")
@@ -54,7 +55,7 @@ def ipt_form(key: str = "ipt") -> None:
         test = st.multiselect("Held-out tasks (unseen)", names, default=test0, key=f"{key}-test")
         a, b, d = st.columns(3)
         dims = a.text_input("Intrinsic dimensions d_I", "2,8,32", key=f"{key}-dims")
-        seeds = b.number_input("Seeds", 1, 20, 1, key=f"{key}-seeds")
+        seeds = b.number_input("Seeds", value=1, **limit_of("seeds", at_most=20), key=f"{key}-seeds")
         device = d.selectbox("Device", device_options(), key=f"{key}-device")
         budget = _budget(key)
 
@@ -98,7 +99,7 @@ def ist_form(key: str = "ist") -> None:
                            key=f"{key}-space")
         subspace = b.selectbox("Control", ["found", "random"], key=f"{key}-sub",
                                help="random: an untrained decoder of the same shape (the control)")
-        steps = d.number_input("IST steps", 1, 100000, 100, key=f"{key}-steps")
+        steps = d.number_input("IST steps", value=100, **limit_of("ist_steps", at_most=100000), key=f"{key}-steps")
         device = e.selectbox("Device", device_options(), key=f"{key}-device")
         s = found[pick]
 
@@ -124,8 +125,8 @@ def stability_form(key: str = "stability") -> None:
                     "from the intrinsic-subspace solution (the subspace is found on every other task)")
         tasks = st.multiselect("Tasks", info["names"], default=info["names"][:1], key=f"{key}-tasks")
         a, b, d = st.columns(3)
-        seeds = a.number_input("Seeds", 2, 20, 3, key=f"{key}-seeds")
-        dim = b.number_input("Intrinsic dimension d_I", 1, 4096, 8, key=f"{key}-d")
+        seeds = a.number_input("Seeds", value=3, **limit_of("seeds", at_least=2, at_most=20), key=f"{key}-seeds")
+        dim = b.number_input("Intrinsic dimension d_I", value=8, **limit_of("d_intrinsic", at_most=4096), key=f"{key}-d")
         device = d.selectbox("Device", device_options(), key=f"{key}-device")
         budget = _budget(key)
 
@@ -159,8 +160,8 @@ def compare_form(key: str = "compare") -> None:
         tasks = st.multiselect("Tasks to compare", names, default=names[:2], key=f"{key}-tasks")
         methods = st.multiselect("Methods", list(METHODS), default=list(DEFAULT_METHODS), key=f"{key}-methods")
         a, b, d = st.columns(3)
-        seeds = a.number_input("Seeds", 1, 20, 1, key=f"{key}-seeds")
-        steps = b.number_input("Steps (every trained method)", 1, 100000, 300 if gpu else 50, key=f"{key}-steps")
+        seeds = a.number_input("Seeds", value=1, **limit_of("seeds", at_most=20), key=f"{key}-seeds")
+        steps = b.number_input("Steps (every trained method)", value=300 if gpu else 50, **limit_of("steps", at_most=100000), key=f"{key}-steps")
         device = d.selectbox("Device", device_options(), key=f"{key}-device")
 
         def build() -> list[str]:
