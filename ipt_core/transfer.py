@@ -1,0 +1,270 @@
+"""Does task similarity predict prompt transfer? (SPoT, Vu et al. 2022, found that it does.)
+
+    python -m ipt_core transfer --suite demo --targets hotel_sentiment,smart_home_intent,chat_toxicity \\
+        [--sources a,b,...] [--steps 20] [--json]
+
+For each target task, prompt tuning starts from every source task's PT prompt (a bank of
+targets x sources runs, few steps) and once from the default initialisation, all at the same
+budget; the *gain* of a source is its run's test accuracy minus the default run's. The Spearman
+rank correlation between the gain and the similarity of source and target is reported per space:
+the raw prompt space (centred, per-layer normalised, as the task map), the intrinsic and IST spaces
+of the suite's task map when there is one, and the two model-only baselines of ``map-quality``
+(mean text embedding, zero-shot-score profile). Pooled over all (target, source) pairs, and as
+the mean of the per-target correlations.
+
+Source prompts are the suite's PT prompts of ``--source-steps`` steps (the shipped demo prompts
+when the flags match the demo pipeline's: deep, 8 vectors, 60 steps, batch 8), from the store or
+trained where missing. Each target's runs are one ``transfer`` entry; a repeated request is read.
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import replace
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from . import map_quality as mq
+from .methods.pt import CODE_VERSION as PT_VERSION
+from .methods.pt import PromptTuning, PTConfig, init_prompt
+from .store import Entry, Store
+from .tasks import Suite
+
+TRANSFER_VERSION = "transfer-1"
+DEFAULT_SOURCE = PTConfig(steps=60, batch_size=8, eval_every=20)  # the demo pipeline's quick PT prompts
+
+
+def transfer_spec(backbone, target, sources: Sequence[tuple[str, str]], cfg: PTConfig, seed: int) -> dict:
+    """Everything that decides one target's transfer runs: target (name, data hash), sources (name, PT key)."""
+    return {"method": "transfer", "code_version": TRANSFER_VERSION, "pt_code_version": PT_VERSION,
+            "backbone": backbone.identity(), "target": [target.name, target.data_hash()],
+            "sources": [list(s) for s in sources], "config": cfg.to_json(), "seed": seed}
+
+
+def source_prompts(store: Store, read_only: Sequence[Store], backbone, suite: Suite, names: Sequence[str],
+                   cfg: PTConfig, seed: int, *, device=None, progress=None, should_cancel=None,
+                   command: str | None = None) -> dict[str, Entry]:
+    """The ``pt_run`` entry of every named task at ``cfg`` and ``seed``: from any store, else trained
+    (in one bank, into ``store``)."""
+    from .experiments import pt_spec, tune
+
+    found: dict[str, Entry] = {}
+    for n in names:
+        spec = pt_spec(backbone, suite.task(n), seed, cfg)
+        e = next((e for s in [store, *read_only] if (e := s.get(spec)) is not None), None)
+        if e is not None:
+            found[n] = e
+    missing = [n for n in names if n not in found]
+    if missing:
+        report = tune(store, suite, missing, [seed], cfg, backbone=backbone, device=device, progress=progress,
+                      should_cancel=should_cancel, command=command, with_baselines=False)
+        for n, key in zip(missing, report.keys):
+            found[n] = store.get(key)
+    return found
+
+
+def transfer_runs(store: Store, read_only: Sequence[Store], backbone, suite: Suite, targets: Sequence[str],
+                  sources: Sequence[str] | None, cfg: PTConfig, source_cfg: PTConfig, seed: int = 0, *, device=None,
+                  progress=None, should_cancel=None, command: str | None = None) -> list[Entry]:
+    """One ``transfer`` entry per target (missing ones trained together in one bank).
+
+    Meta: ``target``, ``default`` (scores of the default-init run), ``runs`` (per source:
+    ``source, dev_acc, test_acc, gain, dev_gain, status``).
+    """
+    from . import checkpoint
+    from .bank import RunConfig, pick_device, train_bank
+
+    dev = pick_device(device)
+    if source_cfg.kind != cfg.kind or source_cfg.n_tokens != cfg.n_tokens:
+        raise ValueError("source prompts and transfer runs need the same prompt kind and length")
+    names = suite.names()
+    for t in targets:
+        suite.task(t)
+    pool = list(sources) if sources else names
+    everyone = list(dict.fromkeys(list(targets) + pool))
+    src = source_prompts(store, read_only, backbone, suite, everyone, source_cfg, seed, device=str(dev),
+                         progress=progress, should_cancel=should_cancel, command=command)
+    plan = {t: [s for s in pool if s != t] for t in targets}
+    if any(not v for v in plan.values()):
+        raise ValueError("every target needs at least one source task other than itself")
+    specs = {t: transfer_spec(backbone, suite.task(t), [(s, src[s].key) for s in plan[t]], cfg, seed) for t in targets}
+    entries = {t: next((e for st in [store, *read_only] if (e := st.get(specs[t])) is not None), None) for t in targets}
+    todo = [t for t in targets if entries[t] is None]
+    if todo:
+        runs, inits, labels = [], [], []
+        for t in todo:
+            task = suite.task(t)
+            inits.append(init_prompt(backbone, cfg.n_tokens, cfg.kind, cfg.init, seed=seed,
+                                     text=cfg.init_text or task.description))
+            labels.append((t, None))
+            for s in plan[t]:
+                inits.append(src[s].tensor("prompt").float())
+                labels.append((t, s))
+        for t, _ in labels:
+            runs.append(RunConfig(tasks=(t,), seed=seed, lr=cfg.lr, steps=cfg.steps, batch_size=cfg.batch_size,
+                                  eval_every=cfg.eval_every, patience=cfg.patience, max_grad_norm=cfg.max_grad_norm))
+        t0 = time.time()
+        ckpt = checkpoint.bank_dir(store, [specs[t] for t in todo])
+        results = train_bank(backbone, [suite.task(t) for t in todo], PromptTuning(inits, cfg.kind), runs, device=dev,
+                             progress=progress, should_cancel=should_cancel, checkpoint_dir=ckpt)
+        seconds = time.time() - t0
+        by_target: dict[str, dict] = {t: {"default": None, "runs": []} for t in todo}
+        for (t, s), res in zip(labels, results):
+            row = {"dev_acc": res.dev_acc, "test_acc": res.test_acc, "test_f1": res.test_f1, "status": res.status,
+                   "best_step": res.best_step}
+            if s is None:
+                by_target[t]["default"] = row
+            else:
+                by_target[t]["runs"].append({"source": s, **row})
+        for t in todo:
+            d = by_target[t]["default"]
+            for r in by_target[t]["runs"]:
+                r["gain"] = r["test_acc"] - d["test_acc"]
+                r["dev_gain"] = r["dev_acc"] - d["dev_acc"]
+            meta = {"suite": suite.name, "target": t, "family": suite.task(t).type, "seed": seed,
+                    "default": d, "runs": by_target[t]["runs"], "bank_seconds": seconds, "bank_size": len(results),
+                    "device": str(dev)}
+            entries[t] = store.put("transfer", specs[t], meta, command=command)
+        checkpoint.discard(ckpt)
+    return [entries[t] for t in targets]
+
+
+def _spearman(x: Sequence[float], y: Sequence[float]) -> tuple[float | None, float | None]:
+    from scipy.stats import spearmanr
+
+    if len(x) < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
+        return None, None
+    r = spearmanr(x, y)
+    return float(r.statistic), float(r.pvalue)
+
+
+def correlations(entries: Sequence[Entry], spaces: dict, families: dict, layers: dict | None = None,
+                 *, metric: str = "gain") -> tuple[dict, list[dict]]:
+    """Spearman of ``metric`` against the (centred) cosine of source and target, per space.
+
+    Returns ``({space: {"spearman", "p_value", "n_pairs", "per_target_mean", "per_target"}}, pairs)``
+    where ``pairs`` are the long-form rows ``target, source, same_family, gain, dev_gain,
+    sim_<space>...`` (NaN where a space lacks one of the two tasks).
+    """
+    layers = layers or {}
+    sims = {}
+    for name, (x, names) in spaces.items():
+        if len(names) >= 2:
+            sims[name] = ({n: i for i, n in enumerate(names)}, mq.similarity(x, layers=layers.get(name)))
+    pairs = []
+    for e in entries:
+        t = e.meta["target"]
+        for r in e.meta["runs"]:
+            row = {"target": t, "source": r["source"], "same_family": families.get(t) == families.get(r["source"]),
+                   "gain": r["gain"], "dev_gain": r["dev_gain"]}
+            for name, (idx, sim) in sims.items():
+                row[f"sim_{name}"] = float(sim[idx[t], idx[r["source"]]]) if t in idx and r["source"] in idx else float("nan")
+            pairs.append(row)
+    out = {}
+    for name in sims:
+        sel = [p for p in pairs if np.isfinite(p[f"sim_{name}"])]
+        rho, pv = _spearman([p[f"sim_{name}"] for p in sel], [p[metric] for p in sel])
+        per = {}
+        for t in dict.fromkeys(p["target"] for p in sel):
+            ts = [p for p in sel if p["target"] == t]
+            per[t] = _spearman([p[f"sim_{name}"] for p in ts], [p[metric] for p in ts])[0]
+        vals = [v for v in per.values() if v is not None]
+        out[name] = {"spearman": rho, "p_value": pv, "n_pairs": len(sel),
+                     "per_target_mean": float(np.mean(vals)) if vals else None, "per_target": per}
+    return out, pairs
+
+
+def transfer_report(stores: Sequence[Store], backbone, suite: Suite, targets: Sequence[str],
+                    sources: Sequence[str] | None, cfg: PTConfig, source_cfg: PTConfig, seed: int = 0, *,
+                    device=None, progress=None, should_cancel=None, command: str | None = None) -> dict:
+    """Train (or read) the transfer runs and correlate their gains with similarity in every space."""
+    from .analysis import collect_spaces, text_embeddings
+
+    t0 = time.time()
+    entries = transfer_runs(stores[0], stores[1:], backbone, suite, targets, sources, cfg, source_cfg, seed,
+                            device=device, progress=progress, should_cancel=should_cancel, command=command)
+    involved = list(dict.fromkeys([e.meta["target"] for e in entries] + [r["source"] for e in entries for r in e.meta["runs"]]))
+    src = source_prompts(stores[0], stores[1:], backbone, suite, involved, source_cfg, seed, device=device)
+    prompts = torch.stack([src[n].tensor("prompt").float() for n in involved])
+    spaces = {"prompt": (prompts.flatten(1).double().numpy(), involved)}
+    layers = {"prompt": int(prompts.shape[1]) if prompts.dim() == 4 else None}
+    tm_spaces, fams, _, _ = collect_spaces(stores, suite)
+    for name in ("intrinsic", "ist", "attention"):
+        if name in tm_spaces:
+            spaces[name] = tm_spaces[name]
+    tasks = [suite.task(n) for n in involved]
+    text_embeddings(stores[0], backbone, tasks, device=device, read_only=stores[1:], command=command)
+    spaces.update(mq.stored_baselines(stores, tasks, backbone.spec))
+    corr, pairs = correlations(entries, spaces, fams, layers)
+    dev_corr, _ = correlations(entries, spaces, fams, layers, metric="dev_gain")
+    return {"suite": suite.name, "targets": list(targets), "seed": seed, "config": cfg.to_json(),
+            "source_config": source_cfg.to_json(), "keys": [e.key for e in entries],
+            "default": {e.meta["target"]: e.meta["default"] for e in entries},
+            "mean_gain": float(np.mean([p["gain"] for p in pairs])) if pairs else None,
+            "spaces": corr, "spaces_dev_gain": {k: {"spearman": v["spearman"], "n_pairs": v["n_pairs"]} for k, v in dev_corr.items()},
+            "pairs": pairs, "seconds": time.time() - t0,
+            "bank_seconds": sum(e.meta["bank_seconds"] / e.meta["bank_size"] * (len(e.meta["runs"]) + 1) for e in entries)}
+
+
+# --------------------------------------------------------------------------------------------------
+# command line (registered by ipt_core.analysis.register)
+
+
+def add_transfer_parser(sub, add_common) -> None:
+    d = DEFAULT_SOURCE
+    p = sub.add_parser("transfer", help="does similarity predict which source prompt helps a target? (Spearman per space)")
+    add_common(p)
+    p.add_argument("--targets", required=True, help="comma-separated target tasks")
+    p.add_argument("--sources", default=None, help="comma-separated source tasks (default: every other task)")
+    p.add_argument("--steps", type=int, default=20, help="steps of every transfer run (default 20)")
+    p.add_argument("--eval-every", type=int, default=None, help="dev evaluation interval (default: --steps)")
+    p.add_argument("--lr", type=float, default=d.lr)
+    p.add_argument("--batch-size", type=int, default=d.batch_size)
+    p.add_argument("--prompt-len", type=int, default=d.n_tokens)
+    p.add_argument("--prompt-kind", choices=["shallow", "deep"], default=d.kind)
+    p.add_argument("--source-steps", type=int, default=d.steps, help="steps of the source PT prompts (default 60)")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_transfer)
+
+
+def _csv(v: str | None) -> list[str] | None:
+    return [x.strip() for x in v.split(",") if x.strip()] if v else None
+
+
+def cmd_transfer(args) -> int:
+    from .analysis import _stores, reproducible_command
+    from .bank import pick_device
+    from .experiments import cached_backbone
+    from .progress import CancelFlag, Reporter
+    from .tasks import load_suite
+
+    suite = load_suite(args.suite)
+    targets = _csv(args.targets) or []
+    if not targets:
+        raise ValueError("--targets names no task")
+    source_cfg = replace(DEFAULT_SOURCE, n_tokens=args.prompt_len, kind=args.prompt_kind, steps=args.source_steps,
+                         batch_size=args.batch_size, lr=args.lr, eval_every=min(DEFAULT_SOURCE.eval_every, args.source_steps))
+    cfg = replace(source_cfg, steps=args.steps, eval_every=args.eval_every or args.steps)
+    dev = pick_device(args.device)
+    bb = cached_backbone(args.backbone, str(dev))
+    argv = getattr(args, "_argv", None) or ["transfer", "--suite", args.suite, "--targets", args.targets]
+    reporter = Reporter("transfer")
+    try:
+        report = transfer_report(_stores(args), bb, suite, targets, _csv(args.sources), cfg, source_cfg, args.seed,
+                                 device=str(dev), progress=reporter, should_cancel=CancelFlag(),
+                                 command=reproducible_command("python -m ipt_core", argv))
+    finally:
+        reporter.close()
+    if args.json:
+        print(json.dumps(report))
+    else:
+        lines = [f"{len(report['pairs'])} (target, source) pairs; mean gain over the default init {report['mean_gain']:+.3f}",
+                 f"{'space':>20} {'spearman':>9} {'p':>7} {'pairs':>6} {'per-target mean':>16}"]
+        for name, c in report["spaces"].items():
+            fmt = lambda v, f: "n/a" if v is None else format(v, f)
+            lines.append(f"{name:>20} {fmt(c['spearman'], '+.3f'):>9} {fmt(c['p_value'], '.3f'):>7} {c['n_pairs']:>6} "
+                         f"{fmt(c['per_target_mean'], '+.3f'):>16}")
+        print("\n".join(lines))
+    return 0
