@@ -35,7 +35,7 @@ import numpy as np
 
 __all__ = [
     "prepare", "similarity", "neighbour_agreement", "chance_agreement", "pca", "trustworthiness",
-    "space_quality", "quality_report", "best_space", "robust_range", "off_diagonal",
+    "space_quality", "quality_report", "best_space", "robust_range", "off_diagonal", "correlations",
 ]
 
 KS = (1, 3)
@@ -262,6 +262,55 @@ def robust_range(values: Any, *, q: float = 0.25, reach: float = 2.0, pad: float
         lo, hi = float(v.min()) - 0.5, float(v.max()) + 0.5
     m = (hi - lo) * pad
     return (round(lo - m, 12), round(hi + m, 12))
+
+
+# --------------------------------------------------------------------------------------------------
+# transfer: does similarity predict the gain of a source prompt?
+
+
+def _spearman(x: Sequence[float], y: Sequence[float]) -> tuple[float | None, float | None]:
+    from scipy.stats import spearmanr
+
+    if len(x) < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
+        return None, None
+    r = spearmanr(x, y)
+    return float(r.statistic), float(r.pvalue)
+
+
+def correlations(transfers: Sequence[Mapping], spaces: dict, families: dict, layers: dict | None = None,
+                 *, metric: str = "gain") -> tuple[dict, list[dict]]:
+    """Spearman of ``metric`` (of ``transfer`` entries' metas) against the (centred) cosine of source and target, per space.
+
+    Returns ``({space: {"spearman", "p_value", "n_pairs", "per_target_mean", "per_target"}}, pairs)``
+    where ``pairs`` are the long-form rows ``target, source, same_family, gain, dev_gain,
+    sim_<space>...`` (NaN where a space lacks one of the two tasks).
+    """
+    layers = layers or {}
+    sims = {}
+    for name, (x, names) in spaces.items():
+        if len(names) >= 2:
+            sims[name] = ({n: i for i, n in enumerate(names)}, mq.similarity(x, layers=layers.get(name)))
+    pairs = []
+    for m in transfers:
+        t = m["target"]
+        for r in m["runs"]:
+            row = {"target": t, "source": r["source"], "same_family": families.get(t) == families.get(r["source"]),
+                   "gain": r["gain"], "dev_gain": r["dev_gain"]}
+            for name, (idx, sim) in sims.items():
+                row[f"sim_{name}"] = float(sim[idx[t], idx[r["source"]]]) if t in idx and r["source"] in idx else float("nan")
+            pairs.append(row)
+    out = {}
+    for name in sims:
+        sel = [p for p in pairs if np.isfinite(p[f"sim_{name}"])]
+        rho, pv = _spearman([p[f"sim_{name}"] for p in sel], [p[metric] for p in sel])
+        per = {}
+        for t in dict.fromkeys(p["target"] for p in sel):
+            ts = [p for p in sel if p["target"] == t]
+            per[t] = _spearman([p[f"sim_{name}"] for p in ts], [p[metric] for p in ts])[0]
+        vals = [v for v in per.values() if v is not None]
+        out[name] = {"spearman": rho, "p_value": pv, "n_pairs": len(sel),
+                     "per_target_mean": float(np.mean(vals)) if vals else None, "per_target": per}
+    return out, pairs
 
 
 # --------------------------------------------------------------------------------------------------

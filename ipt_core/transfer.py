@@ -131,51 +131,6 @@ def transfer_runs(store: Store, read_only: Sequence[Store], backbone, suite: Sui
     return [entries[t] for t in targets]
 
 
-def _spearman(x: Sequence[float], y: Sequence[float]) -> tuple[float | None, float | None]:
-    from scipy.stats import spearmanr
-
-    if len(x) < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
-        return None, None
-    r = spearmanr(x, y)
-    return float(r.statistic), float(r.pvalue)
-
-
-def correlations(entries: Sequence[Entry], spaces: dict, families: dict, layers: dict | None = None,
-                 *, metric: str = "gain") -> tuple[dict, list[dict]]:
-    """Spearman of ``metric`` against the (centred) cosine of source and target, per space.
-
-    Returns ``({space: {"spearman", "p_value", "n_pairs", "per_target_mean", "per_target"}}, pairs)``
-    where ``pairs`` are the long-form rows ``target, source, same_family, gain, dev_gain,
-    sim_<space>...`` (NaN where a space lacks one of the two tasks).
-    """
-    layers = layers or {}
-    sims = {}
-    for name, (x, names) in spaces.items():
-        if len(names) >= 2:
-            sims[name] = ({n: i for i, n in enumerate(names)}, mq.similarity(x, layers=layers.get(name)))
-    pairs = []
-    for e in entries:
-        t = e.meta["target"]
-        for r in e.meta["runs"]:
-            row = {"target": t, "source": r["source"], "same_family": families.get(t) == families.get(r["source"]),
-                   "gain": r["gain"], "dev_gain": r["dev_gain"]}
-            for name, (idx, sim) in sims.items():
-                row[f"sim_{name}"] = float(sim[idx[t], idx[r["source"]]]) if t in idx and r["source"] in idx else float("nan")
-            pairs.append(row)
-    out = {}
-    for name in sims:
-        sel = [p for p in pairs if np.isfinite(p[f"sim_{name}"])]
-        rho, pv = _spearman([p[f"sim_{name}"] for p in sel], [p[metric] for p in sel])
-        per = {}
-        for t in dict.fromkeys(p["target"] for p in sel):
-            ts = [p for p in sel if p["target"] == t]
-            per[t] = _spearman([p[f"sim_{name}"] for p in ts], [p[metric] for p in ts])[0]
-        vals = [v for v in per.values() if v is not None]
-        out[name] = {"spearman": rho, "p_value": pv, "n_pairs": len(sel),
-                     "per_target_mean": float(np.mean(vals)) if vals else None, "per_target": per}
-    return out, pairs
-
-
 def transfer_report(stores: Sequence[Store], backbone, suite: Suite, targets: Sequence[str],
                     sources: Sequence[str] | None, cfg: PTConfig, source_cfg: PTConfig, seed: int = 0, *,
                     device=None, progress=None, should_cancel=None, command: str | None = None) -> dict:
@@ -197,15 +152,24 @@ def transfer_report(stores: Sequence[Store], backbone, suite: Suite, targets: Se
     tasks = [suite.task(n) for n in involved]
     text_embeddings(stores[0], backbone, tasks, device=device, read_only=stores[1:], command=command)
     spaces.update(mq.stored_baselines(stores, tasks, backbone.spec))
-    corr, pairs = correlations(entries, spaces, fams, layers)
-    dev_corr, _ = correlations(entries, spaces, fams, layers, metric="dev_gain")
-    return {"suite": suite.name, "targets": list(targets), "seed": seed, "config": cfg.to_json(),
+    runs = [dict(e.meta) for e in entries]
+    corr, pairs = mq.correlations(runs, spaces, fams, layers)
+    dev_corr, _ = mq.correlations(runs, spaces, fams, layers, metric="dev_gain")
+    report = {"suite": suite.name, "targets": list(targets), "seed": seed, "config": cfg.to_json(),
             "source_config": source_cfg.to_json(), "keys": [e.key for e in entries],
             "default": {e.meta["target"]: e.meta["default"] for e in entries},
             "mean_gain": float(np.mean([p["gain"] for p in pairs])) if pairs else None,
             "spaces": corr, "spaces_dev_gain": {k: {"spearman": v["spearman"], "n_pairs": v["n_pairs"]} for k, v in dev_corr.items()},
             "pairs": pairs, "seconds": time.time() - t0,
             "bank_seconds": sum(e.meta["bank_seconds"] / e.meta["bank_size"] * (len(e.meta["runs"]) + 1) for e in entries)}
+    # the page reads this entry (it does not recompute similarities); keyed by the runs and the spaces' vectors
+    from .maps import vectors_fingerprint
+
+    spec = {"method": "transfer_report", "code_version": TRANSFER_VERSION, "transfers": report["keys"],
+            "spaces": {k: vectors_fingerprint(x, names) for k, (x, names) in sorted(spaces.items())},
+            "layers": layers}
+    stored = stores[0].get(spec) or stores[0].put("transfer_report", spec, report, command=command)
+    return dict(report, key=stored.key)
 
 
 # --------------------------------------------------------------------------------------------------
