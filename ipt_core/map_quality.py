@@ -289,7 +289,7 @@ def correlations(transfers: Sequence[Mapping], spaces: dict, families: dict, lay
     sims = {}
     for name, (x, names) in spaces.items():
         if len(names) >= 2:
-            sims[name] = ({n: i for i, n in enumerate(names)}, mq.similarity(x, layers=layers.get(name)))
+            sims[name] = ({n: i for i, n in enumerate(names)}, similarity(x, layers=layers.get(name)))
     pairs = []
     for m in transfers:
         t = m["target"]
