@@ -17,10 +17,7 @@ the demo's).
 """
 from __future__ import annotations
 
-import argparse
-import json
 import shlex
-import sys
 import time
 from types import SimpleNamespace
 from typing import Any, Sequence
@@ -143,7 +140,7 @@ def format_report(r: dict) -> str:
 
 
 # --------------------------------------------------------------------------------------------------
-# command line (cli.py calls register)
+# reproducing commands
 
 
 def reproducible_command(prog: str, argv: Sequence[str]) -> str:
@@ -165,46 +162,3 @@ def reproducible_command(prog: str, argv: Sequence[str]) -> str:
         else:
             shown.append(a)
     return " ".join([prog, shlex.join(shown)]).strip()
-
-
-def _add_common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--suite", default="demo", help="demo, a folder of task folders, a CrossFit folder, a CSV/TSV file")
-    p.add_argument("--backbone", default=DEFAULT_BACKBONE)
-    p.add_argument("--device", default="auto")
-    p.add_argument("--cache", default=None, help="result store folder (default $IPT_CACHE or ./cache)")
-    p.add_argument("--json", action="store_true", help="print one JSON object as the last line of stdout")
-
-
-def _stores(args) -> list[Store]:
-    from .ipt_experiments import shipped_store
-
-    main = Store(args.cache)
-    shipped = shipped_store()
-    return [main] + ([shipped] if shipped is not None and shipped.root != main.root else [])
-
-
-def cmd_map_quality(args) -> int:
-    from .tasks import load_suite
-
-    suite = load_suite(args.suite)
-    argv = getattr(args, "_argv", None) or ["map-quality", "--suite", args.suite]
-    report = map_quality(_stores(args), suite, backbone=args.backbone, device=args.device, compute=not args.no_compute,
-                         centre=not args.uncentred, layer_norm=not args.no_layer_norm,
-                         command=reproducible_command("python -m ipt_core", argv))
-    print(json.dumps(report) if args.json else format_report(report))
-    return 0
-
-
-def register(sub) -> None:
-    """Add ``map-quality`` and ``transfer`` to the CLI's subparsers (sets ``func`` on each)."""
-    from .transfer import add_transfer_parser
-
-    p = sub.add_parser("map-quality", help="neighbour-family agreement of every task space vs chance and baselines")
-    _add_common(p)
-    p.add_argument("--uncentred", action="store_true", help="plain cosine of the raw vectors (no centring)")
-    p.add_argument("--no-layer-norm", action="store_true", help="no per-layer normalisation of deep prompts")
-    p.add_argument("--no-compute", action="store_true", help="only baselines already in the store (no model load)")
-    p.set_defaults(func=cmd_map_quality)
-    add_transfer_parser(sub, _add_common)
-
-

@@ -148,7 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
     from .compare import add_compare_parser
 
     add_compare_parser(sub)
-    from .analysis import register as register_analysis
+    from .analysis_cli import register as register_analysis
 
     register_analysis(sub)  # map-quality, transfer (their own module; dispatched through args.func)
     return parser

@@ -18,7 +18,6 @@ trained where missing. Each target's runs are one ``transfer`` entry; a repeated
 """
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import replace
 from typing import Sequence
@@ -170,65 +169,3 @@ def transfer_report(stores: Sequence[Store], backbone, suite: Suite, targets: Se
             "layers": layers}
     stored = stores[0].get(spec) or stores[0].put("transfer_report", spec, report, command=command)
     return dict(report, key=stored.key)
-
-
-# --------------------------------------------------------------------------------------------------
-# command line (registered by ipt_core.analysis.register)
-
-
-def add_transfer_parser(sub, add_common) -> None:
-    d = DEFAULT_SOURCE
-    p = sub.add_parser("transfer", help="does similarity predict which source prompt helps a target? (Spearman per space)")
-    add_common(p)
-    p.add_argument("--targets", required=True, help="comma-separated target tasks")
-    p.add_argument("--sources", default=None, help="comma-separated source tasks (default: every other task)")
-    p.add_argument("--steps", type=int, default=20, help="steps of every transfer run (default 20)")
-    p.add_argument("--eval-every", type=int, default=None, help="dev evaluation interval (default: --steps)")
-    p.add_argument("--lr", type=float, default=d.lr)
-    p.add_argument("--batch-size", type=int, default=d.batch_size)
-    p.add_argument("--prompt-len", type=int, default=d.n_tokens)
-    p.add_argument("--prompt-kind", choices=["shallow", "deep"], default=d.kind)
-    p.add_argument("--source-steps", type=int, default=d.steps, help="steps of the source PT prompts (default 60)")
-    p.add_argument("--seed", type=int, default=0)
-    p.set_defaults(func=cmd_transfer)
-
-
-def _csv(v: str | None) -> list[str] | None:
-    return [x.strip() for x in v.split(",") if x.strip()] if v else None
-
-
-def cmd_transfer(args) -> int:
-    from .analysis import _stores, reproducible_command
-    from .bank import pick_device
-    from .experiments import cached_backbone
-    from .progress import CancelFlag, Reporter
-    from .tasks import load_suite
-
-    suite = load_suite(args.suite)
-    targets = _csv(args.targets) or []
-    if not targets:
-        raise ValueError("--targets names no task")
-    source_cfg = replace(DEFAULT_SOURCE, n_tokens=args.prompt_len, kind=args.prompt_kind, steps=args.source_steps,
-                         batch_size=args.batch_size, lr=args.lr, eval_every=min(DEFAULT_SOURCE.eval_every, args.source_steps))
-    cfg = replace(source_cfg, steps=args.steps, eval_every=args.eval_every or args.steps)
-    dev = pick_device(args.device)
-    bb = cached_backbone(args.backbone, str(dev))
-    argv = getattr(args, "_argv", None) or ["transfer", "--suite", args.suite, "--targets", args.targets]
-    reporter = Reporter("transfer")
-    try:
-        report = transfer_report(_stores(args), bb, suite, targets, _csv(args.sources), cfg, source_cfg, args.seed,
-                                 device=str(dev), progress=reporter, should_cancel=CancelFlag(),
-                                 command=reproducible_command("python -m ipt_core", argv))
-    finally:
-        reporter.close()
-    if args.json:
-        print(json.dumps(report))
-    else:
-        lines = [f"{len(report['pairs'])} (target, source) pairs; mean gain over the default init {report['mean_gain']:+.3f}",
-                 f"{'space':>20} {'spearman':>9} {'p':>7} {'pairs':>6} {'per-target mean':>16}"]
-        for name, c in report["spaces"].items():
-            fmt = lambda v, f: "n/a" if v is None else format(v, f)
-            lines.append(f"{name:>20} {fmt(c['spearman'], '+.3f'):>9} {fmt(c['p_value'], '.3f'):>7} {c['n_pairs']:>6} "
-                         f"{fmt(c['per_target_mean'], '+.3f'):>16}")
-        print("\n".join(lines))
-    return 0
