@@ -30,17 +30,16 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
+import os  # tests patch checkpoint.os.fsync (the os module atomic.py writes through)
 import re
 import shutil
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
 import torch
 
-from .store import _fsync_dir  # save() turns its OSError into a warning
+from .atomic import fsync_dir, write_bytes  # save() turns their OSError into a warning
 
 log = logging.getLogger("ipt_core.checkpoint")
 
@@ -135,19 +134,6 @@ def _sha256_file(path: Path) -> tuple[bytes, str]:
     return data, hashlib.sha256(data).hexdigest()
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".tmp-{uuid.uuid4().hex}-{path.name}")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
 def save(directory: Path, fp: str, state: LoopState, *, method: torch.nn.Module, optimizer, samplers,
          device: torch.device) -> Path | None:
     """Write the checkpoint of ``state.step``; then delete older ones. Returns the JSON's path.
@@ -219,10 +205,10 @@ def save(directory: Path, fp: str, state: LoopState, *, method: torch.nn.Module,
     }
     doc["checksum"] = _doc_checksum(doc)
     try:
-        _write_atomic(tpath, blob)
+        write_bytes(tpath, blob)
         # Python's json writes floats by repr and reads them back bit for bit (inf/NaN too)
-        _write_atomic(jpath, json.dumps(doc).encode())
-        _fsync_dir(directory)
+        write_bytes(jpath, json.dumps(doc).encode())
+        fsync_dir(directory)
     except OSError as e:
         # a checkpoint only saves time: a full disk must not end the run; the previous one stays valid
         log.warning("cannot write checkpoint %s (%s); training goes on, the previous checkpoint (if any) "

@@ -24,12 +24,12 @@ from __future__ import annotations
 import json
 import os
 import shlex
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from .atomic import write_with
 from .backbones import DEFAULT_BACKBONE, Backbone, parse_spec
 from .methods.pt import PTConfig
 from .store import Entry, Store
@@ -202,24 +202,11 @@ def _first_attr(config, *names: str) -> int | None:
     return None
 
 
-def _atomic_write(path: Path, write) -> None:
-    """Write via a temp file in the same folder, then rename: a reader never sees half a file."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; an exported file is meant to be shared
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _save_tensor(path: Path, name: str, tensor: torch.Tensor, metadata: dict[str, str]) -> None:
     from safetensors.torch import save_file
 
     t = tensor.detach().to("cpu", torch.float32).contiguous()
-    _atomic_write(path, lambda tmp: save_file({name: t}, tmp, metadata=metadata))
+    write_with(path, lambda tmp: save_file({name: t}, tmp, metadata=metadata))
 
 
 def _prepare_out_dir(out_dir: str | os.PathLike) -> Path:
@@ -323,7 +310,7 @@ def export_prompt(
     # "format": "pt" is what PEFT itself writes; the rest is ours and PEFT ignores it
     _save_tensor(out / PEFT_WEIGHTS_NAME, "prompt_embeddings", prompt, {"format": "pt", **meta})
     text = json.dumps(config, indent=2, sort_keys=True)
-    _atomic_write(out / PEFT_CONFIG_NAME, lambda tmp: Path(tmp).write_text(text))
+    write_with(out / PEFT_CONFIG_NAME, lambda tmp: Path(tmp).write_text(text))  # 0o644 whatever the umask
     readme = _adapter_readme(meta, config)
-    _atomic_write(out / "README.md", lambda tmp: Path(tmp).write_text(readme))
+    write_with(out / "README.md", lambda tmp: Path(tmp).write_text(readme))
     return out

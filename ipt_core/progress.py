@@ -14,6 +14,8 @@ import sys
 import time
 from pathlib import Path
 
+from .atomic import write_text
+
 
 class Reporter:
     """``reporter(step, total, message)``: a tqdm bar on stderr plus the optional JSON file."""
@@ -53,9 +55,7 @@ class Reporter:
         if self.path is None:
             return
         payload = dict(payload, time=time.time())
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(payload))
-        os.replace(tmp, self.path)
+        write_text(self.path, json.dumps(payload))
 
     def close(self) -> None:
         if self._bar is not None:

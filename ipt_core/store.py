@@ -29,25 +29,30 @@ Example:
     (0.81, torch.Size([4, 8]))
     >>> [x.spec["task"] for x in store.query("pt_run", seed=0)]
     ['sst2']
+
+The parts: :mod:`ipt_core.store_json` (canonical JSON, :func:`spec_key`), :mod:`ipt_core.store_entry`
+(the files of one entry, their verification, :class:`Entry`), :mod:`ipt_core.atomic` (fsynced writes);
+this module holds :class:`Store` itself.
 """
 
 from __future__ import annotations
 
 import errno
-import hashlib
 import json
 import logging
-import math
 import os
-import re
-import shutil
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
+
+from .atomic import fsync_dir, read_and_fsync, write_new_file
+from .store_entry import (ENTRY_JSON, FORMAT_VERSION, KEY_RE, TENSOR_FILE, CorruptEntryError, Entry,
+                          EntryCorrupt, EntryGone, StoreError, entry_from_record, read_entry_dir, rmtree,
+                          stat_sig)
+from .store_json import canonical, check_json, sha256_bytes, spec_key
 
 if TYPE_CHECKING:  # torch is imported lazily: listing the store does not need it
     import torch
@@ -63,113 +68,6 @@ __all__ = [
 
 log = logging.getLogger("ipt_core.store")
 
-ENTRY_JSON = "entry.json"
-TENSOR_FILE = "tensors.safetensors"
-FORMAT_VERSION = 1
-_KEY_RE = re.compile(r"^[0-9a-f]{64}$")
-_RECORD_FIELDS = frozenset(
-    {"format", "key", "kind", "spec", "meta", "command", "created", "code_version", "files", "tensors",
-     "checksum"}
-)
-
-
-class StoreError(RuntimeError):
-    """A store operation failed (disk full, permission denied, ...); the message names store and key."""
-
-
-class CorruptEntryError(StoreError):
-    """An entry's files do not match its recorded checksums (truncated, edited, missing)."""
-
-
-class _Corrupt(Exception):
-    """Internal: the entry directory exists but is not a valid entry (the argument says why)."""
-
-
-class _Gone(Exception):
-    """Internal: the entry directory vanished while being read (deleted or quarantined by another process)."""
-
-
-# --------------------------------------------------------------------------------------------------
-# canonical JSON and keys
-
-
-def _field_path(parent: str, key: str | int) -> str:
-    if isinstance(key, int):
-        return f"{parent}[{key}]"
-    if key.isidentifier():
-        return f"{parent}.{key}"
-    return f"{parent}[{key!r}]"
-
-
-def _check_json(value: Any, path: str, nonfinite: type[Exception]) -> None:
-    """Raise TypeError (or ``nonfinite`` for NaN/inf) naming ``path`` if ``value`` is not strict JSON.
-
-    Allowed: None, bool, int, finite float, str, list/tuple of those, dict with str keys of those.
-    """
-    if value is None or isinstance(value, (bool, int)):
-        return
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            raise nonfinite(f"{path}: non-finite float {value!r} is not allowed (the store keeps strict JSON)")
-        return
-    if isinstance(value, str):
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError as e:
-            raise TypeError(f"{path}: string is not valid UTF-8 ({e.reason})") from None
-        return
-    if isinstance(value, (list, tuple)):
-        for i, item in enumerate(value):
-            _check_json(item, _field_path(path, i), nonfinite)
-        return
-    if isinstance(value, dict):
-        for k, item in value.items():
-            if not isinstance(k, str):
-                raise TypeError(
-                    f"{path}: dict key {k!r} ({type(k).__name__}) is not a str; JSON keys must be strings"
-                )
-            _check_json(item, _field_path(path, k), nonfinite)
-        return
-    t = type(value)
-    hint = ""
-    if t.__module__ == "torch" or t.__module__.startswith("torch."):
-        hint = "; put a hash of it in the spec and the tensor itself in put(tensors=...)"
-    elif t.__module__ == "numpy":
-        hint = "; convert it with int(), float() or .tolist()"
-    elif isinstance(value, (set, frozenset)):
-        hint = "; use a sorted list"
-    raise TypeError(f"{path}: {t.__module__}.{t.__qualname__} is not JSON (allowed: None, bool, int, "
-                    f"finite float, str, list, dict with str keys){hint}")
-
-
-def _canonical(obj: Any) -> bytes:
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                      allow_nan=False).encode("utf-8")
-
-
-def spec_key(spec: dict) -> str:
-    """Return the store key of ``spec``: sha256 hex of its canonical JSON.
-
-    Canonical JSON is ``json.dumps(spec, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-    allow_nan=False)`` in UTF-8, so dict order does not matter (tuples hash like lists).
-
-    Raises:
-        TypeError: ``spec`` is not a dict, or holds a value that is not strict JSON (a tensor, a set,
-            NaN, a non-str dict key, ...); the message names the field path, e.g. ``spec.optim.lr``.
-
-    Example:
-        >>> spec_key({"b": 1, "a": [1, 2]}) == spec_key({"a": (1, 2), "b": 1})
-        True
-        >>> spec_key({"a": {"lr": float("nan")}})
-        Traceback (most recent call last):
-        ...
-        TypeError: spec.a.lr: non-finite float nan is not allowed (the store keeps strict JSON)
-    """
-    if not isinstance(spec, dict):
-        raise TypeError(f"spec must be a dict, got {type(spec).__name__}")
-    _check_json(spec, "spec", TypeError)
-    return hashlib.sha256(_canonical(spec)).hexdigest()
-
 
 def default_root() -> Path:
     """The default store root: ``$IPT_CACHE`` if set, else ``<repo root>/cache``.
@@ -182,243 +80,6 @@ def default_root() -> Path:
     if env:
         return Path(env).expanduser().resolve()
     return Path(__file__).resolve().parent.parent / "cache"
-
-
-def _sha256_bytes(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def _strict_loads(data: bytes) -> Any:
-    def reject(name: str) -> Any:
-        raise ValueError(f"non-standard JSON constant {name}")
-
-    return json.loads(data, parse_constant=reject)
-
-
-def _copy_json(v: Any) -> Any:
-    """Fast deep copy of a parsed JSON tree (so callers cannot mutate the store's cache)."""
-    t = type(v)
-    if t is dict:
-        return {k: _copy_json(x) for k, x in v.items()}
-    if t is list:
-        return [_copy_json(x) for x in v]
-    return v
-
-
-# --------------------------------------------------------------------------------------------------
-# low-level file helpers
-
-
-def _write_file(path: Path, data: bytes) -> None:
-    """Write ``data`` to a new file and fsync it (os.write loop; short writes are continued)."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-    try:
-        view = memoryview(data)
-        while view:
-            n = os.write(fd, view)
-            view = view[n:]
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _read_and_fsync(path: Path) -> bytes:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-        with os.fdopen(os.dup(fd), "rb") as f:
-            return f.read()
-    finally:
-        os.close(fd)
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError as e:  # some file systems cannot fsync a directory
-        if e.errno not in (errno.EINVAL, errno.ENOTSUP, errno.EBADF, errno.EACCES):
-            raise
-    finally:
-        os.close(fd)
-
-
-def _rmtree(path: Path) -> None:
-    shutil.rmtree(path, ignore_errors=True)
-    if path.exists() and not path.is_dir():
-        try:
-            path.unlink()
-        except OSError:
-            pass
-
-
-def _stat_sig(path: Path) -> tuple[int, int, int]:
-    st = os.stat(path)
-    return (st.st_mtime_ns, st.st_size, st.st_ino)
-
-
-# --------------------------------------------------------------------------------------------------
-# entries
-
-
-@dataclass(frozen=True)
-class Entry:
-    """One stored result (read-only view). ``spec`` and ``meta`` are plain JSON values (copies).
-
-    Example:
-        >>> e = store.get(spec)              # doctest: +SKIP
-        >>> e.kind, e.meta["acc"], e.tensor_names   # doctest: +SKIP
-        ('pt_run', 0.81, ('prompt',))
-        >>> e.tensor("prompt").shape  # verifies the file's sha256 first  # doctest: +SKIP
-        torch.Size([4, 8])
-    """
-
-    key: str
-    kind: str
-    spec: dict
-    meta: dict
-    command: str | None
-    created: float
-    path: Path
-    tensor_names: tuple[str, ...]
-    files: dict[str, str] = field(default_factory=dict, repr=False, compare=False)  # file name -> sha256
-
-    def __hash__(self) -> int:
-        return hash(self.key)
-
-    @property
-    def code_version(self) -> Any:
-        """``spec["code_version"]`` (None when the spec has none)."""
-        return self.spec.get("code_version")
-
-    def tensors(self) -> dict[str, "torch.Tensor"]:
-        """Load all tensors (CPU) after checking the file's sha256.
-
-        Returns ``{}`` for an entry stored without tensors.
-
-        Raises:
-            CorruptEntryError: the tensor file is missing or its sha256 no longer matches.
-        """
-        if not self.tensor_names:
-            return {}
-        import safetensors.torch
-
-        path = self.path / TENSOR_FILE
-        try:
-            data = path.read_bytes()
-        except FileNotFoundError:
-            raise CorruptEntryError(
-                f"entry {self.key} at {self.path}: {TENSOR_FILE} is missing (deleted or quarantined "
-                f"since it was read); get() it again"
-            ) from None
-        except OSError as e:
-            raise StoreError(f"entry {self.key} at {self.path}: cannot read {TENSOR_FILE}: {e}") from e
-        want = self.files.get(TENSOR_FILE)
-        got = _sha256_bytes(data)
-        if got != want:
-            raise CorruptEntryError(
-                f"entry {self.key} at {self.path}: {TENSOR_FILE} sha256 {got[:12]}... != recorded "
-                f"{str(want)[:12]}...; get() it again (the store quarantines it) and recompute"
-            )
-        return safetensors.torch.load(data)
-
-    def tensor(self, name: str) -> "torch.Tensor":
-        """Load one tensor by name (verifies the file's sha256 first).
-
-        Raises:
-            KeyError: no tensor of that name (the message lists the names there are).
-            CorruptEntryError: as in :meth:`tensors`.
-        """
-        if name not in self.tensor_names:
-            raise KeyError(f"entry {self.key} ({self.kind}) has no tensor {name!r}; it has "
-                           f"{list(self.tensor_names)}")
-        return self.tensors()[name]
-
-
-def _validate_record(rec: Any, key: str) -> dict:
-    """Check the parsed entry.json of the entry ``key``; raise _Corrupt with the reason."""
-    if not isinstance(rec, dict):
-        raise _Corrupt(f"{ENTRY_JSON} is not a JSON object")
-    missing = _RECORD_FIELDS - rec.keys()
-    if missing:
-        raise _Corrupt(f"{ENTRY_JSON} lacks fields {sorted(missing)}")
-    body = {k: v for k, v in rec.items() if k != "checksum"}
-    if _sha256_bytes(_canonical(body)) != rec["checksum"]:
-        raise _Corrupt(f"{ENTRY_JSON} checksum mismatch (file edited or damaged)")
-    if rec["key"] != key:
-        raise _Corrupt(f"{ENTRY_JSON} says key {str(rec['key'])[:12]}... but lies in directory {key}")
-    if not isinstance(rec["spec"], dict) or not isinstance(rec["meta"], dict):
-        raise _Corrupt("spec or meta is not a JSON object")
-    if _sha256_bytes(_canonical(rec["spec"])) != key:
-        raise _Corrupt("the spec does not hash to the entry's key")
-    if not isinstance(rec["kind"], str) or not isinstance(rec["created"], (int, float)):
-        raise _Corrupt("kind or created has the wrong type")
-    if rec["command"] is not None and not isinstance(rec["command"], str):
-        raise _Corrupt("command has the wrong type")
-    files, tensors = rec["files"], rec["tensors"]
-    if not isinstance(files, dict) or not isinstance(tensors, list):
-        raise _Corrupt("files or tensors has the wrong type")
-    if any(not isinstance(t, dict) or not isinstance(t.get("name"), str) for t in tensors):
-        raise _Corrupt("tensors list is malformed")
-    if bool(tensors) != (TENSOR_FILE in files) or set(files) - {TENSOR_FILE}:
-        raise _Corrupt("files and tensors disagree")
-    return rec
-
-
-def _read_entry_dir(path: Path, key: str) -> tuple[dict, dict[str, tuple[int, int, int]]]:
-    """Read and fully verify an entry directory: JSON checksum and the sha256 of every file.
-
-    Returns the record and the stat signatures of its files (taken *before* reading them).
-    Raises _Gone when the directory does not exist, _Corrupt when it is not a valid entry, and other
-    OSErrors (permission, I/O) unchanged.
-    """
-    jpath = path / ENTRY_JSON
-    sigs: dict[str, tuple[int, int, int]] = {}
-    try:
-        sigs[ENTRY_JSON] = _stat_sig(jpath)
-        raw = jpath.read_bytes()
-    except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
-        if not os.path.lexists(path):
-            raise _Gone() from None
-        raise _Corrupt(f"{ENTRY_JSON} is missing or not a file") from None
-    try:
-        rec = _strict_loads(raw)
-    except (ValueError, UnicodeDecodeError) as e:
-        raise _Corrupt(f"{ENTRY_JSON} is not valid JSON ({e})") from None
-    rec = _validate_record(rec, key)
-    for name, want in rec["files"].items():
-        fpath = path / name
-        try:
-            sigs[name] = _stat_sig(fpath)
-            data = fpath.read_bytes()
-        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
-            if not os.path.lexists(path):
-                raise _Gone() from None
-            raise _Corrupt(f"{name} is missing") from None
-        if _sha256_bytes(data) != want:
-            raise _Corrupt(f"{name} sha256 mismatch (truncated or damaged; {len(data)} bytes)")
-    return rec, sigs
-
-
-def _entry_from_record(rec: dict, path: Path) -> Entry:
-    return Entry(
-        key=rec["key"],
-        kind=rec["kind"],
-        spec=_copy_json(rec["spec"]),
-        meta=_copy_json(rec["meta"]),
-        command=rec["command"],
-        created=float(rec["created"]),
-        path=path,
-        tensor_names=tuple(t["name"] for t in rec["tensors"]),
-        files=dict(rec["files"]),
-    )
-
-
-# --------------------------------------------------------------------------------------------------
-# the store
 
 
 class Store:
@@ -461,7 +122,7 @@ class Store:
 
     @staticmethod
     def _check_key(key: Any) -> str:
-        if not isinstance(key, str) or not _KEY_RE.match(key):
+        if not isinstance(key, str) or not KEY_RE.match(key):
             raise ValueError(f"not a store key (64 lower-case hex digits): {key!r}")
         return key
 
@@ -507,17 +168,17 @@ class Store:
         if not os.path.lexists(path):
             return None
         try:
-            rec, sigs = _read_entry_dir(path, key)
-        except _Gone:
+            rec, sigs = read_entry_dir(path, key)
+        except EntryGone:
             return None
-        except _Corrupt as e:
+        except EntryCorrupt as e:
             self._quarantine(path, key, str(e))
             return None
         except OSError as e:
             raise StoreError(f"store {self.root}: cannot read entry {key}: {e}") from e
         with self._lock:
             self._cache[path] = (sigs, rec)
-        return _entry_from_record(rec, path)
+        return entry_from_record(rec, path)
 
     # -- reading -----------------------------------------------------------------------------------
     def get(self, spec_or_key: dict | str) -> Entry | None:
@@ -546,7 +207,7 @@ class Store:
             except (FileNotFoundError, NotADirectoryError):
                 continue
             for it in items:
-                if _KEY_RE.match(it.name) and it.name[:2] == shard.name:
+                if KEY_RE.match(it.name) and it.name[:2] == shard.name:
                     yield it.name, Path(it.path)
 
     def _cached_or_load(self, key: str, path: Path, *, use_cache: bool) -> dict | None:
@@ -557,17 +218,17 @@ class Store:
             if hit is not None:
                 sigs, rec = hit
                 try:
-                    if all(_stat_sig(path / name) == sig for name, sig in sigs.items()):
+                    if all(stat_sig(path / name) == sig for name, sig in sigs.items()):
                         return rec
                 except OSError:
                     pass  # changed or gone: reload below
         try:
-            rec, sigs = _read_entry_dir(path, key)
-        except _Gone:
+            rec, sigs = read_entry_dir(path, key)
+        except EntryGone:
             with self._lock:
                 self._cache.pop(path, None)
             return None
-        except _Corrupt as e:
+        except EntryCorrupt as e:
             self._quarantine(path, key, str(e))
             raise
         except OSError as e:
@@ -585,7 +246,7 @@ class Store:
             seen.add(path)
             try:
                 rec = self._cached_or_load(key, path, use_cache=use_cache)
-            except _Corrupt:
+            except EntryCorrupt:
                 corrupt.append(key)
                 continue
             if rec is not None:
@@ -628,7 +289,7 @@ class Store:
             if ok:
                 out.append((float(rec["created"]), key, path, rec))
         out.sort(key=lambda t: (t[0], t[1]))
-        return [_entry_from_record(rec, path) for _, _, path, rec in out]
+        return [entry_from_record(rec, path) for _, _, path, rec in out]
 
     def verify(self) -> dict:
         """Re-read and re-hash every entry (ignoring the cache); quarantine corrupt ones.
@@ -672,7 +333,7 @@ class Store:
         key = spec_key(spec)
         if not isinstance(meta, dict):
             raise TypeError(f"meta must be a dict, got {type(meta).__name__}")
-        _check_json(meta, "meta", ValueError)
+        check_json(meta, "meta", ValueError)
         if command is not None and not isinstance(command, str):
             raise TypeError(f"command must be a str or None, got {type(command).__name__}")
         prepared = self._prepare_tensors(tensors)
@@ -697,7 +358,7 @@ class Store:
 
                     tpath = tmp / TENSOR_FILE
                     safetensors.torch.save_file(prepared, str(tpath))
-                    files[TENSOR_FILE] = _sha256_bytes(_read_and_fsync(tpath))
+                    files[TENSOR_FILE] = sha256_bytes(read_and_fsync(tpath))
                 body = {
                     "format": FORMAT_VERSION,
                     "key": key,
@@ -711,11 +372,11 @@ class Store:
                     "tensors": tensor_info,
                 }
                 # normalise (tuples -> lists, ...) so the returned Entry equals what get() reads back
-                body = json.loads(_canonical(body))
-                rec = {**body, "checksum": _sha256_bytes(_canonical(body))}
+                body = json.loads(canonical(body))
+                rec = {**body, "checksum": sha256_bytes(canonical(body))}
                 text = json.dumps(rec, sort_keys=True, indent=1, ensure_ascii=False, allow_nan=False)
-                _write_file(tmp / ENTRY_JSON, text.encode("utf-8"))
-                _fsync_dir(tmp)
+                write_new_file(tmp / ENTRY_JSON, text.encode("utf-8"))
+                fsync_dir(tmp)
                 final.parent.mkdir(parents=True, exist_ok=True)
                 entry = self._publish(tmp, final, key)
             except OSError as e:
@@ -725,9 +386,9 @@ class Store:
                 ) from e
         finally:
             if tmp.exists():
-                _rmtree(tmp)
+                rmtree(tmp)
         if entry is None:
-            entry = _entry_from_record(rec, final)
+            entry = entry_from_record(rec, final)
             with self._lock:
                 self._cache.pop(final, None)
         return entry
@@ -765,14 +426,14 @@ class Store:
                 if e.errno not in (errno.EEXIST, errno.ENOTEMPTY, errno.EISDIR, errno.ENOTDIR):
                     raise
             else:
-                _fsync_dir(final.parent)
+                fsync_dir(final.parent)
                 return None
             # the final dir exists: written meanwhile by another writer, or corrupt
             try:
-                rec, sigs = _read_entry_dir(final, key)
-            except _Gone:
+                rec, sigs = read_entry_dir(final, key)
+            except EntryGone:
                 continue
-            except _Corrupt as c:
+            except EntryCorrupt as c:
                 if attempt == 0:
                     self._quarantine(final, key, str(c))
                     continue
@@ -781,7 +442,7 @@ class Store:
                       self.root, key)
             with self._lock:
                 self._cache[final] = (sigs, rec)
-            return _entry_from_record(rec, final)
+            return entry_from_record(rec, final)
         existing = self._load_valid(key)
         if existing is not None:
             return existing
@@ -825,7 +486,7 @@ class Store:
             return False
         except OSError as e:
             raise StoreError(f"store {self.root}: cannot delete entry {key}: {e}") from e
-        _rmtree(trash)
+        rmtree(trash)
         return True
 
     def clean_tmp(self, older_than_s: float = 3600) -> int:
@@ -849,7 +510,7 @@ class Store:
             except FileNotFoundError:
                 continue
             if newest <= cutoff:
-                _rmtree(p)
+                rmtree(p)
                 if not os.path.lexists(p):
                     removed += 1
         return removed

@@ -43,9 +43,16 @@ def test_pipeline_runs_everything_and_reports_keys(make_tiny_backbone, tmp_path)
         assert store.get(r["key"]) is not None
     assert report["store"] == str(store.root) and report["dims"] == [2, 4]
     assert len(store.query("probe")) == 9 and len(store.query("zero_shot")) == 9
-    # a second run is served from the store
+    # a second run is served from the store: no row goes through the model, no entry is written
+    before = {e.key: e.created for e in store.query()}
+
+    def boom(*a, **k):
+        raise AssertionError("ran the model again")
+
+    bb.collate = boom
     again = run_pipeline(Context.create(store, bb, "cpu"), nine_task_suite(), budget, umap=False)
     assert [r["key"] for r in again["results"]] == [r["key"] for r in report["results"]]
+    assert {e.key: e.created for e in store.query()} == before
 
 
 def test_quick_budget_fits_the_default_prompt():

@@ -1,0 +1,94 @@
+"""What a job runs: the known subcommands, the process a worker starts (plain, or under torchrun with
+``IPT_JOBS_NPROC``), and the environment it gets.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from .job import RESOURCES, Job
+
+__all__ = ["SUBCOMMANDS", "NO_CACHE_FLAG", "REPO_ROOT", "DISTRIBUTED_SUBCOMMANDS", "env_nproc", "env_nproc_resources", "launch_argv", "child_env"]
+
+
+# subcommand -> the module run as ``python -m <module> <subcommand> ...``
+SUBCOMMANDS: dict[str, str] = {
+    "tasks": "ipt_core",
+    "tune": "ipt_core",
+    "probe": "ipt_core",
+    "export": "ipt_core",
+    "ipt": "ipt_core",
+    "ist": "ipt_core",
+    "stability": "ipt_core",
+    "pipeline": "ipt_core",
+    "compare": "ipt_core",
+    "umap": "ipt_core.maps",  # UMAP coordinates of a task map (numba's compile must not block a page)
+}
+# the CLI's ``tasks`` never touches the store and takes no --cache flag
+NO_CACHE_FLAG = frozenset({"tasks"})
+REPO_ROOT = Path(__file__).resolve().parents[2]  # the checkout holding ipt_core/
+# subcommands that train and so may run under torchrun (see launch_argv and ipt_core.distributed)
+DISTRIBUTED_SUBCOMMANDS = frozenset({"tune", "ipt", "ist", "stability", "pipeline", "compare", "export"})
+
+
+def env_nproc() -> int:
+    """``IPT_JOBS_NPROC``: processes per distributed job (an integer, or ``gpus`` for one per visible GPU)."""
+    value = os.environ.get("IPT_JOBS_NPROC", "1").strip() or "1"
+    if value in ("gpus", "auto"):
+        import torch
+
+        return max(1, torch.cuda.device_count())
+    try:
+        n = int(value)
+    except ValueError as exc:
+        raise ValueError(f"IPT_JOBS_NPROC must be an integer or 'gpus', got {value!r}") from exc
+    if n < 1:
+        raise ValueError(f"IPT_JOBS_NPROC must be at least 1, got {n}")
+    return n
+
+
+def env_nproc_resources() -> tuple[str, ...]:
+    """``IPT_JOBS_NPROC_RESOURCES``: the job resources launched with torchrun (default ``gpu``)."""
+    raw = os.environ.get("IPT_JOBS_NPROC_RESOURCES", "gpu")
+    out = tuple(r.strip() for r in raw.split(",") if r.strip())
+    bad = [r for r in out if r not in RESOURCES]
+    if bad:
+        raise ValueError(f"IPT_JOBS_NPROC_RESOURCES: unknown resources {bad}; known: {RESOURCES}")
+    return out
+
+
+def launch_argv(job: Job, nproc: int = 1, resources: Sequence[str] = ("gpu",)) -> list[str]:
+    """The process a worker starts for ``job``.
+
+    ``python -m <module> <argv>``; with ``nproc > 1``, a training subcommand of ``ipt_core`` and a
+    resource in ``resources``, the same under torchrun on this machine::
+
+        python -m torch.distributed.run --standalone --nproc-per-node N -m ipt_core tune ...
+
+    (``--standalone``: a single-node rendezvous on a free local port, so concurrent jobs never
+    collide.) Only rank 0 prints, so the job's log and ``result.json`` read as for one process.
+
+    Example:
+        >>> launch_argv(job, 4)[:6]                           # doctest: +SKIP
+        ['/usr/bin/python3', '-m', 'torch.distributed.run', '--standalone', '--nproc-per-node', '4']
+    """
+    if (nproc > 1 and job.module == "ipt_core" and job.resource in resources and job.argv
+            and job.argv[0] in DISTRIBUTED_SUBCOMMANDS):
+        return [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(nproc),
+                "-m", job.module, *job.argv]
+    return [sys.executable, "-m", job.module, *job.argv]
+
+
+def child_env(job_dir: Path | None, root: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    if job_dir is not None:
+        env["IPT_PROGRESS_FILE"] = str(job_dir / "progress.json")
+    env["IPT_CACHE"] = str(root)
+    env["PYTHONUNBUFFERED"] = "1"  # the log shows output as it happens
+    # `python -m ipt_core` must find this checkout even when it is not pip-installed
+    paths = [str(REPO_ROOT)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+    env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
+    return env
