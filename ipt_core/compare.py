@@ -33,7 +33,6 @@ This module imports the experiment layers lazily: the CLI imports it for every c
 """
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Sequence
@@ -47,6 +46,7 @@ from .methods.ipt import ISTConfig, MSFConfig
 from .methods.pt import PTConfig, init_prompt
 from .methods.vip import CODE_VERSION as VIP_VERSION
 from .methods.vip import EVAL_MODES, VIP, VIPConfig
+from .method_diagnostics import attention_entropy, codebook_stats, diagnostics
 
 if TYPE_CHECKING:  # pragma: no cover
     from .backbones import Backbone
@@ -222,48 +222,18 @@ def attempt_runs(ctx: "Context", suite: "Suite", targets: Sequence[str], seeds: 
         for j, (k, res) in enumerate(zip(todo, results)):
             method.load_run_state(j, res.state)
             cols = allowed_of[k] + [len(pool)]
-            weights, entropy = [], []
-            for n in runs[k][0]:
-                chunks = _per_row(ctx.backbone, method.attention, suite.task(n).test, j, bank_names.index(n), ctx.device)
-                rows_att = torch.cat(chunks).float()[:, cols].cpu()
-                weights.append(rows_att.mean(0))
-                entropy.append(attention_entropy(rows_att))
-            attention = torch.stack(weights)  # [T_run, S_run + 1]
+            rows_att = [torch.cat(_per_row(ctx.backbone, method.attention, suite.task(n).test, j, bank_names.index(n),
+                                           ctx.device)).float()[:, cols].cpu() for n in runs[k][0]]  # [B_test, S_run + 1] each
+            attention = torch.stack([r.mean(0) for r in rows_att])  # [T_run, S_run + 1]
             meta = {"tasks": list(runs[k][0]), "variant": variant, "seed": runs[k][1], "suite": suite.name,
                     "trainable_params": method.trainable_params(j), "sources": [pool[i] for i in allowed_of[k]],
                     "attention": {"sources": [pool[i] for i in allowed_of[k]] + [OWN_PROMPT],
                                   "weights": attention.tolist()},
-                    "attention_entropy": entropy} | _scores_meta(res, len(results), ctx.device)
+                    "attention_entropy": [attention_entropy(r) for r in rows_att]} | _scores_meta(res, len(results), ctx.device)
             entries[k] = ctx.store.put("attempt_run", specs[k], meta, dict(res.state, attention=attention),
                                        command=ctx.command)
         checkpoint.discard(ckpt)
     return entries
-
-
-def attention_entropy(weights: torch.Tensor) -> float:
-    """Mean over rows of the entropy of each row's attention ``[B, C]`` divided by ``log C`` (1 = uniform).
-
-    Example::
-
-        attention_entropy(torch.full((2, 4), 0.25))   # 1.0
-    """
-    w = weights.float().clamp_min(0)
-    h = -(w * w.clamp_min(1e-12).log()).sum(-1)
-    return float((h / math.log(w.shape[-1])).mean()) if w.shape[-1] > 1 else 0.0
-
-
-def codebook_stats(counts) -> dict:
-    """Codes used (any lookup), perplexity ``exp(H(usage))`` and codebook size of lookup counts ``[K]``.
-
-    Example::
-
-        codebook_stats([2, 2, 0, 0])   # {"codes_used": 2, "perplexity": 2.0, "codebook_size": 4}
-    """
-    c = np.asarray(counts, dtype=float)
-    p = c / max(c.sum(), 1e-12)
-    nz = p[p > 0]
-    return {"codes_used": int((c > 0).sum()), "perplexity": float(np.exp(-(nz * np.log(nz)).sum())) if len(nz) else 0.0,
-            "codebook_size": int(len(c))}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -520,28 +490,9 @@ def compare(ctx: "Context", suite: "Suite", task_names: Sequence[str] | None, me
             "attempt_attention": attention_summary(attempt_entries.get("attempt") or attempt_entries.get("attempt-mt") or [],
                                                    targets, suite),
             "vip_codebook_usage": usage, "vip_codebook_counts": counts,
-            "diagnostics": diagnostics(attempt_entries.get("attempt") or attempt_entries.get("attempt-mt") or [],
-                                       vip_entries),
+            "diagnostics": diagnostics(attempt_entries.get("attempt") or attempt_entries.get("attempt-mt") or [], vip_entries),
             "prompt_kind": s.pt.kind, "settings": s.to_json(), "seconds": time.time() - t0, "device": str(ctx.device)}
     return ctx.store.put("method_compare", spec, meta, command=ctx.command)
-
-
-def diagnostics(attempt_entries: Sequence["Entry"], vip_entries: Sequence["Entry"]) -> dict:
-    """Is ATTEMPT's attention informative and is VIP's codebook alive? Means over runs of
-    ``attention_entropy`` (1 = uniform) and of ``codes_used`` / ``perplexity`` on the test rows."""
-    out: dict = {}
-    ents = [h for e in attempt_entries for h in e.meta.get("attention_entropy", [])]
-    if ents:
-        out["attempt"] = {"entropy_vs_uniform": float(np.mean(ents)), "max_entropy_vs_uniform": float(np.max(ents)),
-                          "temperature": attempt_entries[0].spec["config"].get("temperature"), "runs": len(ents)}
-    stats = [codebook_stats(e.meta["codebook_usage"]) for e in vip_entries]
-    if stats:
-        out["vip"] = {"codes_used": float(np.mean([s["codes_used"] for s in stats])),
-                      "min_codes_used": int(min(s["codes_used"] for s in stats)),
-                      "perplexity": float(np.mean([s["perplexity"] for s in stats])),
-                      "codebook_size": stats[0]["codebook_size"], "runs": len(stats),
-                      "dead_code_threshold": vip_entries[0].spec["config"].get("dead_code_threshold")}
-    return out
 
 
 def compare_json(entry: "Entry") -> dict:
@@ -586,8 +537,7 @@ def add_compare_parser(sub) -> None:
     p.add_argument("--msf-steps", type=int, default=None, help="subspace-finding steps (default: --steps)")
     p.add_argument("--ist-lr", type=float, default=i.lr)
     p.add_argument("--attempt-lr", type=float, default=a.lr)
-    p.add_argument("--attempt-temperature", type=float, default=a.temperature,
-                   help=f"softmax temperature of the attention (default {a.temperature}, chosen on the demo's dev splits)")
+    p.add_argument("--attempt-temperature", type=float, default=a.temperature, help="attention temperature (demo dev)")
     p.add_argument("--attempt-paper-temperature", action="store_true", help="the paper's temperature d x e")
     p.add_argument("--attempt-attn-lr-scale", type=float, default=a.attn_lr_scale,
                    help="attention module learning rate / prompt learning rate")
@@ -596,8 +546,7 @@ def add_compare_parser(sub) -> None:
     p.add_argument("--vip-lr", type=float, default=v.lr)
     p.add_argument("--codebook-size", type=int, default=v.codebook_size)
     p.add_argument("--vip-samples", type=int, default=v.num_samples, help="codes sampled and averaged per vector (m)")
-    p.add_argument("--vip-dead-code-threshold", type=float, default=v.dead_code_threshold,
-                   help="re-initialise codes with fewer EMA vectors per step from the batch (0: off, the paper's codebook)")
+    p.add_argument("--vip-dead-code-threshold", type=float, default=v.dead_code_threshold, help="0: the paper's codebook")
     p.add_argument("--vip-eval", choices=list(EVAL_MODES), default=v.eval_mode,
                    help="sample (the paper's stochastic evaluation) or expected (deterministic)")
     p.add_argument("--require-prompts", action="store_true",
@@ -615,8 +564,7 @@ def settings_from_args(args) -> CompareSettings:
                               attn_lr_scale=args.attempt_attn_lr_scale, pool_padding=args.attempt_pool_padding,
                               train_layernorm=not args.attempt_frozen_layernorm),
         vip=VIPConfig(lr=args.vip_lr, init=pt.init, codebook_size=args.codebook_size, num_samples=args.vip_samples,
-                      dead_code_threshold=args.vip_dead_code_threshold,
-                      eval_mode=args.vip_eval),
+                      dead_code_threshold=args.vip_dead_code_threshold, eval_mode=args.vip_eval),
         ist=ISTConfig(lr=args.ist_lr),
         d_intrinsic=args.d,
     )

@@ -405,14 +405,14 @@ class Store:
         entry = self._load_valid(self._check_key(key))
         if entry is None:
             raise KeyError(f"store {self.root}: no entry {key}")
-        rec, _ = _read_entry_dir(entry.path, entry.key)
+        rec, _ = read_entry_dir(entry.path, entry.key)
         body = {k: v for k, v in rec.items() if k != "checksum"} | {"command": command}
-        rec = {**body, "checksum": _sha256_bytes(_canonical(body))}
+        rec = {**body, "checksum": sha256_bytes(canonical(body))}
         text = json.dumps(rec, sort_keys=True, indent=1, ensure_ascii=False, allow_nan=False)
         tmp = entry.path / f".{ENTRY_JSON}.{uuid.uuid4().hex}"
-        _write_file(tmp, text.encode("utf-8"))
+        write_new_file(tmp, text.encode("utf-8"))
         os.replace(tmp, entry.path / ENTRY_JSON)
-        _fsync_dir(entry.path)
+        fsync_dir(entry.path)
         with self._lock:
             self._cache.pop(entry.path, None)
         return self._load_valid(entry.key)
