@@ -218,7 +218,7 @@ def transfer_figure(table: pd.DataFrame, correlations: Mapping[str, Mapping], *,
     for i, s in enumerate(spaces):
         r, c = i // cols + 1, i % cols + 1
         for t in targets:
-            g = table[(table["target"] == t) & np.isfinite(table[f"sim_{s}"])]
+            g = table[(table["target"] == t) & np.isfinite(pd.to_numeric(table[f"sim_{s}"], errors="coerce"))]
             fig.add_scatter(x=g[f"sim_{s}"], y=g["gain"], mode="markers", name=f"target {t}", legendgroup=t,
                             showlegend=i == 0, marker={"size": 8, "color": colours.get(t, "#999"),
                                                        "symbol": ["diamond" if f else "circle" for f in g["same_family"]]},

@@ -283,7 +283,7 @@ def correlations(transfers: Sequence[Mapping], spaces: dict, families: dict, lay
 
     Returns ``({space: {"spearman", "p_value", "n_pairs", "per_target_mean", "per_target"}}, pairs)``
     where ``pairs`` are the long-form rows ``target, source, same_family, gain, dev_gain,
-    sim_<space>...`` (NaN where a space lacks one of the two tasks).
+    sim_<space>...`` (None where a space lacks one of the two tasks: the rows are JSON).
     """
     layers = layers or {}
     sims = {}
@@ -297,11 +297,11 @@ def correlations(transfers: Sequence[Mapping], spaces: dict, families: dict, lay
             row = {"target": t, "source": r["source"], "same_family": families.get(t) == families.get(r["source"]),
                    "gain": r["gain"], "dev_gain": r["dev_gain"]}
             for name, (idx, sim) in sims.items():
-                row[f"sim_{name}"] = float(sim[idx[t], idx[r["source"]]]) if t in idx and r["source"] in idx else float("nan")
+                row[f"sim_{name}"] = float(sim[idx[t], idx[r["source"]]]) if t in idx and r["source"] in idx else None
             pairs.append(row)
     out = {}
     for name in sims:
-        sel = [p for p in pairs if np.isfinite(p[f"sim_{name}"])]
+        sel = [p for p in pairs if p[f"sim_{name}"] is not None]
         rho, pv = _spearman([p[f"sim_{name}"] for p in sel], [p[metric] for p in sel])
         per = {}
         for t in dict.fromkeys(p["target"] for p in sel):
