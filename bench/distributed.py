@@ -6,7 +6,7 @@
 
 One fixed bank of R independent ``PromptTuning`` runs (default R = 8, shallow prompts of 8
 vectors, synthetic rows of exactly 32 text tokens as in ``bench/throughput.py``, on the packaged
-all-MiniLM-L6-v2) is trained by ``ipt_core.bank.train_bank`` under
+all-MiniLM-L6-v2) is trained by ``ipt_core.distributed.train_bank`` under
 ``python -m torch.distributed.run --standalone --nproc-per-node N`` for each N, in a fresh set of
 processes each time, in two modes (``IPT_DIST_MODE``):
 
@@ -63,7 +63,8 @@ def worker(cfg: dict) -> None:
     from bench.throughput import LABEL_SETS, POOL, synthetic_texts
     from ipt_core import distributed
     from ipt_core.backbones import load_backbone
-    from ipt_core.bank import RunConfig, train_bank
+    from ipt_core.bank import RunConfig
+    from ipt_core.distributed import train_bank
     from ipt_core.methods.pt import PromptTuning, init_prompt
     from ipt_core.tasks import Example, Task
 

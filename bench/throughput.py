@@ -223,7 +223,8 @@ def worker(cfg: dict) -> dict:
         from peft import PromptTuningConfig, TaskType, get_peft_model
         from transformers import AutoModel
 
-        model = get_peft_model(AutoModel.from_pretrained(model_dir),
+        # .float(): fp32 weights as load_backbone gives ours, also from an fp16 checkpoint (bench/device's kit)
+        model = get_peft_model(AutoModel.from_pretrained(model_dir).float(),
                                PromptTuningConfig(task_type=TaskType.FEATURE_EXTRACTION, num_virtual_tokens=PROMPT_TOKENS))
         # eval mode, as our backbone's frozen model: no dropout, the same arithmetic; the prompt still trains
         model.to(device).eval()

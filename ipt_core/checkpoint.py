@@ -65,8 +65,8 @@ def _tensor_bytes(t: torch.Tensor) -> bytes:
 def fingerprint(runs: Sequence[Any], tasks: Sequence[Any], method: torch.nn.Module, *, device_type: str,
                 max_rows: int) -> str:
     """sha256 of what decides a bank's trajectory: run configs, task names and data, the method's class,
-    config (its ``cfg.to_json()`` where it has one) and prompt kind, its state names, shapes and *initial
-    values*, the device type and the micro-batch size.
+    config (its ``config_json()``) and prompt kind, its state names, shapes and *initial values*, the
+    device type and the micro-batch size.
 
     The initial values are hashed so that two banks with the same shapes but other initial prompts
     (another init, another source prompt) never share a checkpoint; micro-batching and the device
@@ -74,14 +74,13 @@ def fingerprint(runs: Sequence[Any], tasks: Sequence[Any], method: torch.nn.Modu
     """
     h = hashlib.sha256()
     state = method.state_dict()
-    cfg = getattr(method, "cfg", None)
     doc = {
         "format": FORMAT,
         "runs": [cfg.to_json() for cfg in runs],
         "tasks": [[t.name, t.data_hash()] for t in tasks],
         "method": f"{type(method).__module__}.{type(method).__qualname__}",
-        "config": cfg.to_json() if hasattr(cfg, "to_json") else None,
-        "kind": getattr(method, "prompt_kind", None),
+        "config": method.config_json(),
+        "kind": method.prompt_kind,
         "state": [[k, list(v.shape), str(v.dtype)] for k, v in state.items()],
         "device": device_type,
         "max_rows": max_rows,
@@ -108,20 +107,6 @@ class LoopState:
     since_best: list[int]
     dev_curves: list[list]
     loss_curves: list[list]
-
-
-def _method_generators(method: torch.nn.Module) -> dict[str, torch.Generator]:
-    """Every torch.Generator a method keeps (VIP's per-run code draws): their states are part of the
-    trajectory but not of ``state_dict``."""
-    out: dict[str, torch.Generator] = {}
-    for mname, mod in method.named_modules():
-        for attr, v in vars(mod).items():
-            if isinstance(v, torch.Generator):
-                out[f"{mname}.{attr}"] = v
-            elif isinstance(v, (list, tuple)) and v and all(isinstance(g, torch.Generator) for g in v):
-                for i, g in enumerate(v):
-                    out[f"{mname}.{attr}.{i}"] = g
-    return out
 
 
 def _doc_checksum(doc: dict) -> str:
@@ -153,7 +138,7 @@ def save(directory: Path, fp: str, state: LoopState, *, method: torch.nn.Module,
 
     for k, v in method.state_dict().items():
         put(f"method/{k}", v)
-    generators = _method_generators(method)
+    generators = method.generators()
     for k, g in generators.items():
         put(f"gen/{k}", g.get_state())
     optim_json = None
@@ -316,7 +301,7 @@ def _plan(doc: dict, tensors: dict, where: Path, method, optimizer, samplers) ->
         t = _need(tensors, f"method/{k}", where)
         if t.shape != v.shape:
             raise CheckpointError(f"{where}: tensor 'method/{k}' has shape {tuple(t.shape)}, the method {tuple(v.shape)}")
-    if sorted(doc.get("generators") or []) != sorted(_method_generators(method)):
+    if sorted(doc.get("generators") or []) != sorted(method.generators()):
         raise CheckpointError(f"{where}: field 'generators' does not match the method's generators")
     for k in doc["generators"]:
         _need(tensors, f"gen/{k}", where)
@@ -351,7 +336,7 @@ def _plan(doc: dict, tensors: dict, where: Path, method, optimizer, samplers) ->
 
 def _apply(plan: dict, doc: dict, tensors: dict, *, method, optimizer, samplers, device: torch.device) -> None:
     method.load_state_dict({k[len("method/"):]: v for k, v in tensors.items() if k.startswith("method/")})
-    gens = _method_generators(method)
+    gens = method.generators()
     for k in doc["generators"]:
         gens[k].set_state(tensors[f"gen/{k}"])
     if optimizer is not None:

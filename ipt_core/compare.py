@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Sequence
 import numpy as np
 import torch
 
+from .methods import compare_methods
 from .methods.attempt import CODE_VERSION as ATTEMPT_VERSION
 from .methods.attempt import Attempt, AttemptConfig
 from .methods.ipt import ISTConfig, MSFConfig
@@ -50,12 +51,13 @@ from .method_diagnostics import attention_entropy, codebook_stats, diagnostics
 
 if TYPE_CHECKING:  # pragma: no cover
     from .backbones import Backbone
-    from .ipt_experiments import Context
+    from .experiments import Context
     from .store import Entry
     from .tasks import Example, Suite, Task
 
 COMPARE_VERSION = "compare-1"
-METHODS = ("zero-shot", "probe", "pt", "ipt", "attempt", "attempt-mt", "vip")
+BASELINES = ("zero-shot", "probe")
+METHODS = BASELINES + compare_methods()  # ("zero-shot", "probe", "pt", "ipt", "attempt", "attempt-mt", "vip")
 DEFAULT_METHODS = ("zero-shot", "probe", "pt", "ipt", "attempt", "vip")
 OWN_PROMPT = "(own prompt)"  # the column of ATTEMPT's attention on the target's own prompt
 
@@ -105,13 +107,6 @@ class CompareSettings:
 
 # --------------------------------------------------------------------------------------------------
 # helpers
-
-
-def _run_config(names: Sequence[str], seed: int, cfg):
-    from .bank import RunConfig
-
-    return RunConfig(tuple(names), seed=seed, lr=cfg.lr, steps=cfg.steps, batch_size=cfg.batch_size,
-                     eval_every=cfg.eval_every, patience=cfg.patience, max_grad_norm=cfg.max_grad_norm)
 
 
 def _per_row(backbone: "Backbone", fn, examples: Sequence["Example"], run: int, task_index: int, device,
@@ -171,8 +166,8 @@ def attempt_runs(ctx: "Context", suite: "Suite", targets: Sequence[str], seeds: 
                                PTConfig(kind="shallow", steps=50))
         entries[0].meta["attention"]["weights"]   # [[w_source_1, ..., w_own]]
     """
-    from . import checkpoint
-    from .bank import train_bank
+    from .bank import RunConfig
+    from .experiments import Bank, cached_bank
     from .ipt_experiments import pt_prompts
 
     targets = list(targets)
@@ -198,12 +193,10 @@ def attempt_runs(ctx: "Context", suite: "Suite", targets: Sequence[str], seeds: 
     variant = "multi" if multi_task else "single"
     specs = [attempt_spec(ctx, [suite.task(n) for n in rt], [(pool[i], source_entries[i].key) for i in allowed_of[k]],
                           s, cfg, variant) for k, (rt, s) in enumerate(runs)]
-    entries: list["Entry" | None] = [ctx.store.get(sp) for sp in specs]
-    todo = [k for k, e in enumerate(entries) if e is None]
-    if todo:
+
+    def build(todo: list[int]) -> "Bank":
         ctx.stage(f"ATTEMPT ({variant}-task, {len(todo)} runs)")
         bank_names = list(dict.fromkeys(n for k in todo for n in runs[k][0]))
-        bank_tasks = [suite.task(n) for n in bank_names]
         allowed = torch.zeros((len(todo), len(pool)), dtype=torch.bool)
         for j, k in enumerate(todo):
             allowed[j, allowed_of[k]] = True
@@ -214,26 +207,23 @@ def attempt_runs(ctx: "Context", suite: "Suite", targets: Sequence[str], seeds: 
             run_tasks=[[bank_names.index(n) for n in runs[k][0]] for k in todo],
             seeds=[runs[k][1] for k in todo], cfg=cfg, allowed=allowed,
         )
-        ckpt = checkpoint.bank_dir(ctx.store, [specs[k] for k in todo])
-        results = train_bank(ctx.backbone, bank_tasks, method, [_run_config(runs[k][0], runs[k][1], cfg) for k in todo],
-                             device=ctx.device, progress=ctx.progress, should_cancel=ctx.should_cancel,
-                             checkpoint_dir=ckpt)
-        method.eval()
-        for j, (k, res) in enumerate(zip(todo, results)):
-            method.load_run_state(j, res.state)
-            cols = allowed_of[k] + [len(pool)]
-            rows_att = [torch.cat(_per_row(ctx.backbone, method.attention, suite.task(n).test, j, bank_names.index(n),
-                                           ctx.device)).float()[:, cols].cpu() for n in runs[k][0]]  # [B_test, S_run + 1] each
-            attention = torch.stack([r.mean(0) for r in rows_att])  # [T_run, S_run + 1]
-            meta = {"tasks": list(runs[k][0]), "variant": variant, "seed": runs[k][1], "suite": suite.name,
-                    "trainable_params": method.trainable_params(j), "sources": [pool[i] for i in allowed_of[k]],
-                    "attention": {"sources": [pool[i] for i in allowed_of[k]] + [OWN_PROMPT],
-                                  "weights": attention.tolist()},
-                    "attention_entropy": [attention_entropy(r) for r in rows_att]} | _scores_meta(res, len(results), ctx.device)
-            entries[k] = ctx.store.put("attempt_run", specs[k], meta, dict(res.state, attention=attention),
-                                       command=ctx.command)
-        checkpoint.discard(ckpt)
-    return entries
+        return Bank(method, [suite.task(n) for n in bank_names], [RunConfig.of(runs[k][0], runs[k][1], cfg) for k in todo])
+
+    def record(bank: "Bank", j: int, k: int, res):
+        method, bank_names = bank.method, [t.name for t in bank.tasks]
+        method.eval()  # every run holds its best state
+        cols = allowed_of[k] + [len(pool)]
+        rows_att = [torch.cat(_per_row(ctx.backbone, method.attention, suite.task(n).test, j, bank_names.index(n),
+                                       ctx.device)).float()[:, cols].cpu() for n in runs[k][0]]  # [B_test, S_run + 1] each
+        attention = torch.stack([r.mean(0) for r in rows_att])  # [T_run, S_run + 1]
+        meta = {"tasks": list(runs[k][0]), "variant": variant, "seed": runs[k][1], "suite": suite.name,
+                "trainable_params": method.trainable_params(j), "sources": [pool[i] for i in allowed_of[k]],
+                "attention": {"sources": [pool[i] for i in allowed_of[k]] + [OWN_PROMPT],
+                              "weights": attention.tolist()},
+                "attention_entropy": [attention_entropy(r) for r in rows_att]} | _scores_meta(res, len(bank.runs), ctx.device)
+        return meta, dict(res.state, attention=attention)
+
+    return cached_bank(ctx, "attempt_run", specs, build, record)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -257,37 +247,33 @@ def vip_runs(ctx: "Context", suite: "Suite", targets: Sequence[str], seeds: Sequ
         entries = vip_runs(ctx, load_suite("demo"), ["sms_spam"], [0], VIPConfig(steps=50))
         len(entries[0].meta["codebook_usage"])   # 64
     """
-    from . import checkpoint
-    from .bank import train_bank
+    from .bank import RunConfig
+    from .experiments import Bank, cached_bank
 
     wanted = [(suite.task(t), s) for t in targets for s in seeds]
-    specs = [vip_spec(ctx, t, s, cfg) for t, s in wanted]
-    entries: list["Entry" | None] = [ctx.store.get(sp) for sp in specs]
-    todo = [k for k, e in enumerate(entries) if e is None]
-    if todo:
+
+    def build(todo: list[int]) -> "Bank":
         ctx.stage(f"VIP ({len(todo)} runs)")
-        bank_tasks = list({wanted[k][0].name: wanted[k][0] for k in todo}.values())
-        bank_names = [t.name for t in bank_tasks]
         method = VIP(ctx.backbone, [_target_init(ctx.backbone, cfg, wanted[k][1], wanted[k][0]) for k in todo],
                      seeds=[wanted[k][1] for k in todo], cfg=cfg)
-        ckpt = checkpoint.bank_dir(ctx.store, [specs[k] for k in todo])
-        results = train_bank(ctx.backbone, bank_tasks, method, [_run_config((wanted[k][0].name,), wanted[k][1], cfg) for k in todo],
-                             device=ctx.device, progress=ctx.progress, should_cancel=ctx.should_cancel,
-                             checkpoint_dir=ckpt)
-        for j, (k, res) in enumerate(zip(todo, results)):
-            task, seed = wanted[k]
-            method.load_run_state(j, res.state)
-            method.eval()  # reseeds the evaluation draws
-            usage = torch.stack(_per_row(ctx.backbone, lambda r, t, e: method.code_usage(r, e), task.test, j,
-                                         bank_names.index(task.name), ctx.device)).sum(0)
-            meta = {"task": task.name, "family": task.type, "seed": seed, "suite": suite.name,
-                    "trainable_params": method.trainable_params(j),
-                    "trainable_params_gradient": method.trainable_params(j, with_codebook=False),
-                    "codebook_usage": usage.tolist(), "codebook": codebook_stats(usage.tolist()),
-                    "eval_mode": cfg.eval_mode} | _scores_meta(res, len(results), ctx.device)
-            entries[k] = ctx.store.put("vip_run", specs[k], meta, res.state, command=ctx.command)
-        checkpoint.discard(ckpt)
-    return entries
+        return Bank(method, list({wanted[k][0].name: wanted[k][0] for k in todo}.values()),
+                    [RunConfig.of((wanted[k][0].name,), wanted[k][1], cfg) for k in todo])
+
+    def record(bank: "Bank", j: int, k: int, res):
+        task, seed = wanted[k]
+        method = bank.method  # every run holds its best state
+        method.eval()  # reseeds the evaluation draws
+        task_index = [t.name for t in bank.tasks].index(task.name)
+        usage = torch.stack(_per_row(ctx.backbone, lambda r, t, e: method.code_usage(r, e), task.test, j,
+                                     task_index, ctx.device)).sum(0)
+        meta = {"task": task.name, "family": task.type, "seed": seed, "suite": suite.name,
+                "trainable_params": method.trainable_params(j),
+                "trainable_params_gradient": method.trainable_params(j, with_codebook=False),
+                "codebook_usage": usage.tolist(), "codebook": codebook_stats(usage.tolist()),
+                "eval_mode": cfg.eval_mode} | _scores_meta(res, len(bank.runs), ctx.device)
+        return meta, res.state
+
+    return cached_bank(ctx, "vip_run", [vip_spec(ctx, t, s, cfg) for t, s in wanted], build, record)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -423,8 +409,6 @@ def compare(ctx: "Context", suite: "Suite", task_names: Sequence[str] | None, me
                     CompareSettings().with_budget(steps=100))
         e.meta["summary"][0]   # {"method": "pt", "test_acc_mean": ..., "test_acc_std": ..., ...}
     """
-    from .experiments import get_baseline, tune
-
     methods = list(dict.fromkeys(methods))
     unknown = [m for m in methods if m not in METHODS]
     if unknown or not methods:
@@ -437,9 +421,15 @@ def compare(ctx: "Context", suite: "Suite", task_names: Sequence[str] | None, me
     for n in targets:
         suite.task(n)
     spec = compare_spec(ctx, suite, targets, methods, seeds, settings)
-    cached = ctx.store.get(spec)
-    if cached is not None:
-        return cached
+    return ctx.store.memo("method_compare", spec, lambda: _compare_meta(ctx, suite, targets, methods, seeds, settings),
+                          command=ctx.command)
+
+
+def _compare_meta(ctx: "Context", suite: "Suite", targets: list[str], methods: list[str], seeds: list[int],
+                  settings: CompareSettings) -> dict:
+    """The ``method_compare`` entry's meta: every method's rows (each stage cached on its own)."""
+    from .experiments import get_baseline, tune
+
     t0 = time.time()
     bb, s = ctx.backbone, settings
     rows: list[dict] = []
@@ -492,7 +482,7 @@ def compare(ctx: "Context", suite: "Suite", task_names: Sequence[str] | None, me
             "vip_codebook_usage": usage, "vip_codebook_counts": counts,
             "diagnostics": diagnostics(attempt_entries.get("attempt") or attempt_entries.get("attempt-mt") or [], vip_entries),
             "prompt_kind": s.pt.kind, "settings": s.to_json(), "seconds": time.time() - t0, "device": str(ctx.device)}
-    return ctx.store.put("method_compare", spec, meta, command=ctx.command)
+    return meta
 
 
 def compare_json(entry: "Entry") -> dict:

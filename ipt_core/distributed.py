@@ -5,11 +5,12 @@ multi-node with ``--nnodes``/``--rdzv-*``) starts N copies of the CLI; :func:`in
 them into one process group from torchrun's environment (``WORLD_SIZE``, ``RANK``,
 ``LOCAL_RANK``, ``MASTER_ADDR``/``MASTER_PORT``): backend ``nccl`` with device ``cuda:LOCAL_RANK``
 on GPUs, ``gloo`` on CPU. Without torchrun (``WORLD_SIZE`` unset or 1) nothing here does anything:
-every helper is a no-op and ``train_bank`` runs exactly as before.
+every helper is a no-op and :func:`train_bank` is ``ipt_core.bank.train_bank``.
 
 Every rank runs the whole command (same suite, same backbone, same specs, same seeds), so every
-rank builds the same bank; :func:`bank_entry` (the decorator on ``ipt_core.bank.train_bank``)
-then splits the work one of two ways:
+rank builds the same bank; :func:`train_bank` (what the experiments call: the bank loop's
+distributed entry; ``ipt_core.bank`` never imports this module) then splits the work one of two
+ways:
 
 - **runs** (independent runs: PT, IST, ATTEMPT, VIP, MSF with many auto-encoders). Rank ``k``
   trains runs ``k, k+W, k+2W, ...`` through the ordinary single-process loop on a
@@ -20,7 +21,8 @@ then splits the work one of two ways:
 - **rows** (data parallel: a method with ``shared_parameters()``, or fewer runs than ranks for a
   method marked ``row_parallel``, e.g. one MSF auto-encoder or one multi-task ATTEMPT run). Every
   rank draws the same full step batch (the samplers are seeded per run), sorts it as the
-  single-process loop does and keeps its contiguous slice of rows; the row losses are divided by
+  single-process loop does and keeps its contiguous slice of rows (:class:`RowParallel`, the loop's
+  row strategy, ``ipt_core.loop.rows``); the row losses are divided by
   the *global* per-run row counts, so after backward an all-reduce (SUM) of the gradients (and of
   the per-run loss sums) gives every rank the single-process gradient before clipping, and every
   rank takes the same optimiser step. Dev and test evaluation are split across ranks (strided)
@@ -46,150 +48,23 @@ data travels as JSON encoded to ``uint8`` tensors.
 """
 from __future__ import annotations
 
-import contextvars
-import functools
 import json
 import math
 import os
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
 import torch.distributed as dist
 
+from . import bank
+from .dist_comm import (all_reduce, any_rank, barrier, broadcast_bytes, broadcast_json, comm_device,  # noqa: F401
+                        env_world_size, init_from_env, is_distributed, is_main, local_rank, rank, shutdown, world)
+from .loop.rows import LocalRows
+from .store import Store, StoreError
+
 MODES = ("auto", "runs", "rows")
-
-# inside a distributed bank: the nested train_bank call is an ordinary local loop
-_LOCAL: contextvars.ContextVar[bool] = contextvars.ContextVar("ipt_dist_local", default=False)
-# the row-parallel context of the bank running now (None: not row-parallel)
-_ROWS: contextvars.ContextVar["RowParallel | None"] = contextvars.ContextVar("ipt_dist_rows", default=None)
-
-
-# --------------------------------------------------------------------------------------------------
-# process group
-
-
-def env_world_size() -> int:
-    """``WORLD_SIZE`` from the environment (torchrun sets it), 1 when absent."""
-    try:
-        return int(os.environ.get("WORLD_SIZE", "1"))
-    except ValueError:
-        return 1
-
-
-def init_from_env(device: str | None = None) -> bool:
-    """Join torchrun's process group when ``WORLD_SIZE > 1``; returns whether distributed.
-
-    Backend ``nccl`` (and ``torch.cuda.set_device(LOCAL_RANK)``, so ``cuda`` means this rank's GPU)
-    when CUDA is present and ``device`` is not ``cpu``; ``gloo`` otherwise. ``IPT_DIST_BACKEND``
-    overrides the backend. Idempotent.
-
-    Example::
-
-        # torchrun --nproc-per-node 2 script.py
-        init_from_env()        # True; rank(), world() -> 0..1, 2
-    """
-    if dist.is_available() and dist.is_initialized():
-        return is_distributed()
-    if env_world_size() <= 1:
-        return False
-    if not dist.is_available():
-        raise RuntimeError("WORLD_SIZE > 1 but this PyTorch build has no torch.distributed")
-    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    want_cuda = torch.cuda.is_available() and not (device or "auto").startswith("cpu")
-    backend = os.environ.get("IPT_DIST_BACKEND") or ("nccl" if want_cuda else "gloo")
-    if backend == "nccl":
-        torch.cuda.set_device(local_rank % max(1, torch.cuda.device_count()))
-    dist.init_process_group(backend=backend)
-    return is_distributed()
-
-
-def shutdown() -> None:
-    """Leave the process group (a no-op when there is none)."""
-    if dist.is_available() and dist.is_initialized():
-        dist.destroy_process_group()
-
-
-def is_distributed() -> bool:
-    """True inside an initialised process group of more than one process."""
-    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
-
-
-def rank() -> int:
-    return dist.get_rank() if is_distributed() else 0
-
-
-def world() -> int:
-    return dist.get_world_size() if is_distributed() else 1
-
-
-def local_rank() -> int:
-    return int(os.environ.get("LOCAL_RANK", "0")) if is_distributed() else 0
-
-
-def is_main() -> bool:
-    """Rank 0 (or not distributed): the process that prints, reports progress and writes."""
-    return rank() == 0
-
-
-def barrier() -> None:
-    if is_distributed():
-        dist.barrier()
-
-
-def comm_device() -> torch.device:
-    """Where collective tensors must live: this rank's GPU under nccl, else the CPU."""
-    if is_distributed() and dist.get_backend() == "nccl":
-        return torch.device("cuda", torch.cuda.current_device())
-    return torch.device("cpu")
-
-
-_OPS = {"sum": "SUM", "max": "MAX", "min": "MIN"}
-
-
-def all_reduce(t: torch.Tensor, op: str = "sum") -> torch.Tensor:
-    """All-reduce ``t`` in place (``sum``/``max``/``min``) and return it; identity when not distributed."""
-    if not is_distributed():
-        return t
-    dev = comm_device()
-    buf = t if t.device == dev else t.to(dev)
-    dist.all_reduce(buf, op=getattr(dist.ReduceOp, _OPS[op]))
-    if buf is not t:
-        t.copy_(buf)
-    return t
-
-
-def any_rank(flag: bool) -> bool:
-    """True when ``flag`` is true on any rank (a collective: every rank must call it)."""
-    if not is_distributed():
-        return bool(flag)
-    t = torch.tensor([1.0 if flag else 0.0], device=comm_device())
-    return bool(all_reduce(t, "max").item() > 0)
-
-
-def broadcast_bytes(data: bytes | None, src: int = 0) -> bytes:
-    """``data`` of rank ``src`` on every rank, as a ``uint8`` tensor (no pickle)."""
-    if not is_distributed():
-        return data or b""
-    dev = comm_device()
-    n = torch.tensor([len(data) if rank() == src else 0], dtype=torch.int64, device=dev)
-    dist.broadcast(n, src)
-    size = int(n.item())
-    if rank() == src:
-        buf = torch.frombuffer(bytearray(data), dtype=torch.uint8).to(dev) if size else torch.zeros(0, dtype=torch.uint8, device=dev)
-    else:
-        buf = torch.empty(size, dtype=torch.uint8, device=dev)
-    if size:
-        dist.broadcast(buf, src)
-    return data if rank() == src else bytes(buf.cpu().numpy().tobytes())
-
-
-def broadcast_json(obj: Any, src: int = 0) -> Any:
-    """A JSON value of rank ``src`` on every rank."""
-    data = json.dumps(obj).encode() if rank() == src else None
-    return json.loads(broadcast_bytes(data, src).decode())
 
 
 # --------------------------------------------------------------------------------------------------
@@ -207,8 +82,8 @@ def choose_mode(method, n_runs: int, n_ranks: int) -> str:
     forced = os.environ.get("IPT_DIST_MODE", "auto") or "auto"
     if forced not in MODES:
         raise ValueError(f"IPT_DIST_MODE must be one of {MODES}, got {forced!r}")
-    row_ok = bool(getattr(method, "row_parallel", False))
-    name = getattr(method, "name", type(method).__name__)
+    row_ok = bool(method.row_parallel)
+    name = type(method).__name__
     if list(method.shared_parameters()):
         if not row_ok:
             raise ValueError(f"method {name!r} has shared parameters but is not row_parallel: it cannot train distributed")
@@ -222,39 +97,34 @@ def choose_mode(method, n_runs: int, n_ranks: int) -> str:
     return "rows" if (n_runs < n_ranks and row_ok) else "runs"
 
 
-def bank_entry(fn: Callable) -> Callable:
-    """Decorator of ``train_bank``: under torchrun, train the bank across ranks; else call it as is.
+def train_bank(backbone, tasks, method, runs, **kwargs) -> list:
+    """``ipt_core.bank.train_bank`` across torchrun's ranks (the same call, the same results); in one
+    process it is that function itself.
 
-    Every rank must call the decorated function with the same bank (it is a collective) and gets
-    the full list of results, in run order.
+    Every rank must call it with the same bank (it is a collective) and gets the full list of
+    results, in run order, with every run's best state loaded into ``method``.
     """
-
-    @functools.wraps(fn)
-    def train_bank(backbone, tasks, method, runs, *args, **kwargs):
-        if _LOCAL.get() or not is_distributed():
-            return fn(backbone, tasks, method, runs, *args, **kwargs)
-        return _train_distributed(fn, backbone, tasks, method, list(runs), args, kwargs)
-
-    return train_bank
-
-
-def row_parallel() -> "RowParallel | None":
-    """The row-parallel context of the bank being trained now, None otherwise (the common case).
-
-    None too inside :meth:`RowParallel.evaluate`'s own call of this rank's share of the rows.
-    """
-    par = _ROWS.get()
-    return None if par is None or par._evaluating else par
-
-
-@contextmanager
-def _local(par: "RowParallel | None" = None) -> Iterator[None]:
-    t1, t2 = _LOCAL.set(True), _ROWS.set(par)
-    try:
-        yield
-    finally:
-        _ROWS.reset(t2)
-        _LOCAL.reset(t1)
+    runs = list(runs)
+    if not is_distributed() or not runs:  # no runs: the loop's own error
+        return bank.train_bank(backbone, tasks, method, runs, **kwargs)
+    W, k = world(), rank()
+    mode = choose_mode(method, len(runs), W)
+    kw = _rank_kwargs(kwargs)
+    if mode == "rows":
+        cancel = kw.get("should_cancel")
+        if cancel is not None:
+            kw["should_cancel"] = lambda: any_rank(bool(cancel()))
+        return bank.train_bank(backbone, tasks, method, runs, rows=RowParallel(k, W), **kw)
+    owned = list(range(k, len(runs), W))
+    local = []
+    if owned:
+        local = bank.train_bank(backbone, tasks, RunSubset(method, owned, len(runs)), [runs[r] for r in owned], **kw)
+    results = gather_results(local, owned, runs)
+    with torch.no_grad():
+        for r, res in enumerate(results):  # as the single-process loop leaves it: best states loaded
+            if r not in owned:
+                method.load_run_state(r, res.state)
+    return results
 
 
 def _rank_kwargs(kwargs: dict) -> dict:
@@ -269,37 +139,13 @@ def _rank_kwargs(kwargs: dict) -> dict:
     return kw
 
 
-def _train_distributed(fn, backbone, tasks, method, runs, args, kwargs):
-    if not runs:
-        return fn(backbone, tasks, method, runs, *args, **kwargs)  # the loop's own error
-    W, k = world(), rank()
-    mode = choose_mode(method, len(runs), W)
-    kw = _rank_kwargs(kwargs)
-    if mode == "rows":
-        par = RowParallel(k, W)
-        cancel = kw.get("should_cancel")
-        if cancel is not None:
-            kw["should_cancel"] = lambda: any_rank(bool(cancel()))
-        with _local(par):
-            return fn(backbone, tasks, method, runs, *args, **kw)
-    owned = list(range(k, len(runs), W))
-    local = []
-    if owned:
-        with _local():
-            local = fn(backbone, tasks, RunSubset(method, owned, len(runs)), [runs[r] for r in owned], *args, **kw)
-    results = gather_results(local, owned, runs)
-    with torch.no_grad():
-        for r, res in enumerate(results):  # as the single-process loop leaves it: best states loaded
-            if r not in owned:
-                method.load_run_state(r, res.state)
-    return results
-
-
 class RunSubset:
     """A view of a bank method restricted to some of its runs: local run ``i`` is global run ``owned[i]``.
 
     The full method stays whole (same parameters, same random streams); only the owned runs' rows
-    are computed and only their parameters reach the optimiser. Anything else is delegated.
+    are computed and only their parameters reach the optimiser. It answers the whole bank-method
+    contract (``ipt_core.methods.base``); ``state_dict`` and other module attributes are the
+    full method's.
 
     Example::
 
@@ -313,10 +159,28 @@ class RunSubset:
         self.n_runs = n_runs
         self._map = torch.tensor(self.owned, dtype=torch.long)
 
-    def __getattr__(self, name: str):  # state_dict, prompt_kind, generators... of the whole method
+    def __getattr__(self, name: str):  # state_dict, load_state_dict, training... of the whole method
         if name in ("method", "owned", "n_runs", "_map"):
             raise AttributeError(name)
         return getattr(self.method, name)
+
+    @property
+    def prompt_kind(self) -> str:
+        return self.method.prompt_kind
+
+    @property
+    def shared_lr(self):
+        return self.method.shared_lr
+
+    @property
+    def shared_max_grad_norm(self):
+        return self.method.shared_max_grad_norm
+
+    def generators(self):
+        return self.method.generators()
+
+    def config_json(self):
+        return self.method.config_json()
 
     def to(self, device):
         self.method.to(device)
@@ -340,8 +204,6 @@ class RunSubset:
         return self.method.prompts(self._map.to(run_ids.device)[run_ids], task_ids, enc)
 
     def extra_loss(self, run_ids, task_ids, counts):
-        if not hasattr(self.method, "extra_loss"):
-            return None
         m = self._map.to(run_ids.device)
         full = torch.ones(self.n_runs, device=counts.device, dtype=counts.dtype)  # other runs: no rows here
         full[m] = counts
@@ -355,13 +217,12 @@ class RunSubset:
         self.method.load_run_state(self.owned[r], state)
 
 
-class RowParallel:
-    """The hooks ``train_bank`` calls in a row-parallel (data-parallel) bank; see the module docstring."""
+class RowParallel(LocalRows):
+    """The row strategy of a row-parallel (data-parallel) bank (``ipt_core.loop.rows``); see the module docstring."""
 
     def __init__(self, rank_: int, world_: int):
         self.rank = rank_
         self.world = world_
-        self._evaluating = False
 
     def local_rows(self, batch: list) -> list:
         """This rank's contiguous slice of the (sorted) step batch."""
@@ -398,11 +259,7 @@ class RowParallel:
     def evaluate(self, fn: Callable[[list], tuple[np.ndarray, np.ndarray]], rows: Sequence) -> tuple[np.ndarray, np.ndarray]:
         """``fn(rows)`` computed as ``fn`` of every ``world``-th row on each rank, then all-gathered."""
         n = len(rows)
-        self._evaluating = True
-        try:
-            preds, losses = fn([rows[i] for i in range(self.rank, n, self.world)] if n else [])
-        finally:
-            self._evaluating = False
+        preds, losses = fn([rows[i] for i in range(self.rank, n, self.world)] if n else [])
         if n == 0:
             return preds, losses
         width = math.ceil(n / self.world)
@@ -448,8 +305,6 @@ def _encode_results(results: Sequence, owned: Sequence[int]) -> bytes:
 
 
 def _decode_results(blob: bytes, runs: Sequence) -> list[tuple[int, Any]]:
-    from .bank import RunResult
-
     n = int.from_bytes(blob[:8], "little")
     items = json.loads(blob[8 : 8 + n].decode())
     data = blob[8 + n :]
@@ -463,7 +318,7 @@ def _decode_results(blob: bytes, runs: Sequence) -> list[tuple[int, Any]]:
             else:
                 t = torch.empty(shape, dtype=dt)
             state[name] = t.clone()
-        out.append((it["run"], RunResult(
+        out.append((it["run"], bank.RunResult(
             config=runs[it["run"]], status=it["status"], best_step=it["best_step"], dev_acc=it["dev_acc"],
             dev_f1=it["dev_f1"], test_acc=it["test_acc"], test_f1=it["test_f1"], per_task=it["per_task"],
             dev_curve=[tuple(x) for x in it["dev_curve"]], loss_curve=[tuple(x) for x in it["loss_curve"]],
@@ -523,8 +378,6 @@ class RankZeroStore:
         return f"RankZeroStore({self._store!r})"
 
     def _follow(self, key: str):
-        from .store import StoreError
-
         entry = self._store.get(key)
         if entry is None:
             raise StoreError(f"rank {rank()}: cannot read store entry {key} that rank 0 has in {self._store.root}: "
@@ -554,10 +407,12 @@ class RankZeroStore:
         if error is not None:
             raise error
         if "error" in answer:
-            from .store import StoreError
-
             raise StoreError(f"rank 0 could not write the entry: {answer['error']}")
         return entry if is_main() else self._follow(answer["key"])
+
+    def memo(self, kind, spec, compute, *, command=None):
+        """``Store.memo`` through this store's ``get``/``put``: rank 0 decides, every rank computes or not alike."""
+        return Store.memo(self, kind, spec, compute, command=command)
 
     def delete(self, key: str) -> bool:
         done = self._store.delete(key) if is_main() else False

@@ -4,6 +4,11 @@ Every result is keyed by everything that decides it (method and hyper-parameters
 and weights hash, the task's data hash, seed, code version), so a second identical request is
 served from the store without training, and the CLI on a GPU server and the app on a laptop
 share results through one store folder.
+
+Two helpers carry every experiment: ``store.memo(kind, spec, compute)`` (one result: read it, or
+compute and store it) and :func:`cached_bank` (many runs: read the stored ones, train the rest in
+ONE bank, store each, resumable from a checkpoint). :class:`Context` is what they need from the
+caller.
 """
 from __future__ import annotations
 
@@ -13,9 +18,13 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Callable, Sequence
 
+import torch
+
 from . import baselines, checkpoint
 from .backbones import DEFAULT_BACKBONE, Backbone, load_backbone
-from .bank import RunConfig, pick_device, train_bank
+from .bank import RunConfig, RunResult, pick_device
+from .distributed import train_bank  # the bank loop, across torchrun's ranks when there are several
+from .methods.base import BankMethod
 from .methods.pt import CODE_VERSION as PT_VERSION
 from .methods.pt import PromptTuning, PTConfig, init_prompt
 from .store import Entry, Store
@@ -28,6 +37,72 @@ Progress = Callable[[int, int, str], None]
 def cached_backbone(spec: str = DEFAULT_BACKBONE, device: str = "cpu") -> Backbone:
     """One loaded backbone per (spec, device) per process: the model is frozen, so it is shared."""
     return load_backbone(spec, device=device)
+
+
+@dataclass
+class Context:
+    """What every experiment needs: the store, the backbone, the device, progress and cancel hooks."""
+
+    store: Store
+    backbone: Backbone
+    device: torch.device
+    progress: object | None = None  # a progress.Reporter (has set_stage) or a plain callable
+    should_cancel: Callable[[], bool] | None = None
+    command: str | None = None
+    train_missing_prompts: bool = True  # False: a task without a stored PT prompt is an error
+
+    def stage(self, name: str) -> None:
+        if self.progress is not None and hasattr(self.progress, "set_stage"):
+            self.progress.set_stage(name)
+
+    @classmethod
+    def create(cls, store: Store, backbone: str | Backbone = DEFAULT_BACKBONE, device: str | None = None, **kw) -> "Context":
+        dev = pick_device(device)
+        bb = backbone if isinstance(backbone, Backbone) else cached_backbone(backbone, str(dev))
+        return cls(store, bb, dev, **kw)
+
+
+@dataclass
+class Bank:
+    """What :func:`cached_bank` trains: a method holding the runs, the bank's tasks, one RunConfig per run."""
+
+    method: BankMethod
+    tasks: list[Task]
+    runs: list[RunConfig]
+
+
+def cached_bank(ctx: Context, kind: str, specs: Sequence[dict], build: Callable[[list[int]], Bank],
+                record: Callable[[Bank, int, int, RunResult], tuple[dict, dict | None]], *,
+                checkpoint_every: int = 50) -> list[Entry]:
+    """The store entries of ``specs`` (kind ``kind``): the stored ones read, the missing ones trained in ONE bank.
+
+    ``build(todo)`` makes the bank for the indices ``todo`` of the missing specs (run ``j`` of the
+    bank computes ``specs[todo[j]]``); after training, ``record(bank, j, i, result)`` gives the
+    ``(meta, tensors)`` stored for ``specs[i]``, with every run's best state loaded in
+    ``bank.method``. The bank checkpoints every ``checkpoint_every`` steps (0: never) under a key
+    of the specs it computes, so the same request after a crash resumes; the checkpoint is removed
+    once every entry is stored.
+
+    Example::
+
+        entries = cached_bank(ctx, "pt_run", specs, build=lambda todo: Bank(method, tasks, runs),
+                              record=lambda bank, j, i, res: ({"test_acc": res.test_acc}, res.state))
+    """
+    if checkpoint_every < 0:
+        raise ValueError(f"checkpoint_every must be 0 (never) or positive, got {checkpoint_every}")
+    entries: list[Entry | None] = [ctx.store.get(sp) for sp in specs]
+    todo = [i for i, e in enumerate(entries) if e is None]
+    if not todo:
+        return entries
+    bank = build(todo)
+    ckpt = checkpoint.bank_dir(ctx.store if checkpoint_every else None, [specs[i] for i in todo])
+    results = train_bank(ctx.backbone, bank.tasks, bank.method, bank.runs, device=ctx.device, progress=ctx.progress,
+                         should_cancel=ctx.should_cancel, checkpoint_dir=ckpt, checkpoint_every=checkpoint_every or 1)
+    for j, (i, res) in enumerate(zip(todo, results)):
+        meta, tensors = record(bank, j, i, res)
+        entries[i] = ctx.store.put(kind, specs[i], meta, tensors, command=ctx.command)
+    checkpoint.discard(ckpt)  # only now: until every entry is stored, a crash must still resume
+    return entries
 
 
 def select_tasks(suite: Suite, names: Sequence[str] | None) -> list[Task]:
@@ -66,15 +141,14 @@ def get_baseline(
     store: Store, kind: str, backbone: Backbone, task: Task, *, device=None, command: str | None = None
 ) -> Entry:
     """The zero-shot or linear-probe row of a task, computed once and then served from the store."""
-    spec = baseline_spec(kind, backbone, task)
-    entry = store.get(spec)
-    if entry is None:
+
+    def compute() -> dict:
         fn = baselines.zero_shot if kind == "zero_shot" else baselines.linear_probe
         t0 = time.time()
         scores = fn(backbone, task, device=device)
-        meta = _task_meta(task) | scores | {"seconds": time.time() - t0}
-        entry = store.put(kind, spec, meta, command=command)
-    return entry
+        return _task_meta(task) | scores | {"seconds": time.time() - t0}
+
+    return store.memo(kind, baseline_spec(kind, backbone, task), compute, command=command)
 
 
 @dataclass
@@ -136,52 +210,33 @@ def tune(
                       cfg=PTConfig(steps=20))
         report.runs[0]   # {"task": ..., "seed": 0, "dev_acc": ..., "test_acc": ..., ...}
     """
-    if checkpoint_every < 0:
-        raise ValueError(f"checkpoint_every must be 0 (never) or positive, got {checkpoint_every}")
     t0 = time.time()
     dev = pick_device(device)
     bb = backbone if isinstance(backbone, Backbone) else cached_backbone(backbone, str(dev))
+    ctx = Context(store, bb, dev, progress, should_cancel, command)
     tasks = select_tasks(suite, task_names)
     wanted = [(t, s) for t in tasks for s in seeds]
+    trained: list[int] = []
+
+    def build(todo: list[int]) -> Bank:
+        trained.extend(todo)
+        init = [init_prompt(bb, cfg.n_tokens, cfg.kind, cfg.init, seed=wanted[i][1],
+                            text=cfg.init_text or wanted[i][0].description) for i in todo]
+        return Bank(PromptTuning(init, cfg.kind), list({wanted[i][0].name: wanted[i][0] for i in todo}.values()),
+                    [RunConfig.of((wanted[i][0].name,), wanted[i][1], cfg) for i in todo])
+
+    def record(bank: Bank, j: int, i: int, res: RunResult):
+        task, seed = wanted[i]
+        meta = _task_meta(task) | {
+            "seed": seed, "status": res.status, "best_step": res.best_step, "dev_acc": res.dev_acc, "dev_f1": res.dev_f1,
+            "test_acc": res.test_acc, "test_f1": res.test_f1, "dev_curve": res.dev_curve, "loss_curve": res.loss_curve,
+            "bank_seconds": res.seconds, "bank_size": len(bank.runs), "device": str(dev),
+            "test_pred": res.test_pred[task.name],
+        }
+        return meta, {"prompt": res.state["prompt"]}
+
     specs = [pt_spec(bb, t, s, cfg) for t, s in wanted]
-    entries: list[Entry | None] = [store.get(sp) for sp in specs]
-    todo = [i for i, e in enumerate(entries) if e is None]
-    if todo:
-        init = [
-            init_prompt(bb, cfg.n_tokens, cfg.kind, cfg.init, seed=wanted[i][1], text=cfg.init_text or wanted[i][0].description)
-            for i in todo
-        ]
-        method = PromptTuning(init, cfg.kind)
-        runs = [
-            RunConfig(
-                tasks=(wanted[i][0].name,), seed=wanted[i][1], lr=cfg.lr, steps=cfg.steps, batch_size=cfg.batch_size,
-                eval_every=cfg.eval_every, patience=cfg.patience, max_grad_norm=cfg.max_grad_norm,
-            )
-            for i in todo
-        ]
-        bank_tasks = list({wanted[i][0].name: wanted[i][0] for i in todo}.values())
-        ckpt = checkpoint.bank_dir(store if checkpoint_every else None, [specs[i] for i in todo])
-        results = train_bank(bb, bank_tasks, method, runs, device=dev, progress=progress, should_cancel=should_cancel,
-                             checkpoint_dir=ckpt, checkpoint_every=checkpoint_every or 1)
-        for i, res in zip(todo, results):
-            task, seed = wanted[i]
-            meta = _task_meta(task) | {
-                "seed": seed,
-                "status": res.status,
-                "best_step": res.best_step,
-                "dev_acc": res.dev_acc,
-                "dev_f1": res.dev_f1,
-                "test_acc": res.test_acc,
-                "test_f1": res.test_f1,
-                "dev_curve": res.dev_curve,
-                "loss_curve": res.loss_curve,
-                "bank_seconds": res.seconds,
-                "bank_size": len(results),
-                "device": str(dev),
-                "test_pred": res.test_pred[task.name],
-            }
-            entries[i] = store.put("pt_run", specs[i], meta, {"prompt": res.state["prompt"]}, command=command)
-        checkpoint.discard(ckpt)  # only now: until every entry is stored, a crash must still resume
+    entries = cached_bank(ctx, "pt_run", specs, build, record, checkpoint_every=checkpoint_every)
     zs = {}
     if with_baselines:
         for t in tasks:
@@ -201,7 +256,7 @@ def tune(
         if with_baselines:
             row["zero_shot_test_acc"] = zs[task.name]["test_acc"]
         rows.append(row)
-    return TuneReport(rows, time.time() - t0, from_cache=not todo, keys=[e.key for e in entries])
+    return TuneReport(rows, time.time() - t0, from_cache=not trained, keys=[e.key for e in entries])
 
 
 def probe_all(store: Store, suite: Suite, task_names=None, *, backbone=DEFAULT_BACKBONE, device=None, command=None) -> list[dict]:

@@ -10,230 +10,35 @@
 - ``task_map``: raw prompts, their intrinsic vectors and IST solutions of every task, with UMAP
   coordinates precomputed for the app (``task_map``).
 
-Every stage is cached: PT runs (``pt_run``), auto-encoders (``msf``) and IST runs (``ist_run``),
-so a sweep extended by one dimension trains only what is new.
+Every stage is cached (``ipt_core.ipt_stages``): PT runs (``pt_run``), auto-encoders (``msf``) and
+IST runs (``ist_run``), so a sweep extended by one dimension trains only what is new; every
+experiment's own entry is ``store.memo``'s.
 """
 from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Callable, Sequence
 
 import numpy as np
 import torch
 
 from . import checkpoint
-from .backbones import DEFAULT_BACKBONE, Backbone
-from .bank import RunConfig, pick_device, train_bank
-from .experiments import cached_backbone, get_baseline, pt_spec, tune, tune_command
+from .backbones import Backbone
+from .bank import RunConfig
+from .distributed import train_bank  # the bank loop, across torchrun's ranks when there are several
+from .experiments import Context, get_baseline
+from .ipt_stages import (IPTInputError, ISTRun, find_subspaces, intrinsic_tuning, ist_spec,  # noqa: F401 (re-exported)
+                         load_decoder, msf_spec, pt_prompts, resample_suite)
 from .methods.ipt import CODE_VERSION as IPT_VERSION
-from .methods.ipt import IntrinsicTuning, ISTConfig, MSFConfig, PromptNormaliser, SubspaceAutoencoder, SubspaceFinding
+from .methods.ipt import ISTConfig, MSFConfig
 from .methods.pt import PromptTuning, PTConfig
 from .metrics import gain_recovery, recovery
 from .store import Entry, Store
 from .tasks import Suite, Task
 
 Progress = Callable[[int, int, str], None]
-
-
-class IPTInputError(ValueError):
-    """Bad experiment input: a training task without a prompt, a dimension above the prompt size..."""
-
-
-@dataclass
-class Context:
-    """What every IPT experiment needs: the store, the backbone, the device, progress and cancel hooks."""
-
-    store: Store
-    backbone: Backbone
-    device: torch.device
-    progress: object | None = None  # a progress.Reporter (has set_stage) or a plain callable
-    should_cancel: Callable[[], bool] | None = None
-    command: str | None = None
-    train_missing_prompts: bool = True  # False: a task without a stored PT prompt is an error
-
-    def stage(self, name: str) -> None:
-        if self.progress is not None and hasattr(self.progress, "set_stage"):
-            self.progress.set_stage(name)
-
-    @classmethod
-    def create(cls, store: Store, backbone: str | Backbone = DEFAULT_BACKBONE, device: str | None = None, **kw) -> "Context":
-        dev = pick_device(device)
-        bb = backbone if isinstance(backbone, Backbone) else cached_backbone(backbone, str(dev))
-        return cls(store, bb, dev, **kw)
-
-
-def resample_suite(suite: Suite, names: Sequence[str], data_seed: int) -> list[Task]:
-    """The named tasks with a new few-shot sample (same k per label as their train split)."""
-    out = []
-    for name in names:
-        t = suite.task(name)
-        k = min(t.label_counts("train").values())
-        out.append(t.resample(k, data_seed))
-    return out
-
-
-def _suite_of(tasks: Sequence[Task], like: Suite) -> Suite:
-    return Suite(like.name, like.source, tuple(tasks))
-
-
-def pt_prompts(ctx: Context, suite: Suite, tasks: Sequence[Task], seed: int, cfg: PTConfig) -> tuple[torch.Tensor, list[Entry]]:
-    """PT prompts of ``tasks`` for one seed (trained in one bank where missing): ``[T, *shape]``."""
-    if not tasks:
-        raise IPTInputError("no tasks given")
-    sub = _suite_of(tasks, suite)
-    if not ctx.train_missing_prompts:
-        missing = [t.name for t in tasks if ctx.store.get(pt_spec(ctx.backbone, t, seed, cfg)) is None]
-        if missing:
-            # the official code silently substitutes a random prompt here; we refuse
-            raise IPTInputError(
-                f"no PT prompt in the store for task(s) {', '.join(missing)} (seed {seed}); train them first with: "
-                + tune_command(suite.source or suite.name, missing, [seed], cfg, ctx.backbone.spec)
-            )
-    report = tune(ctx.store, sub, [t.name for t in tasks], [seed], cfg, backbone=ctx.backbone, device=str(ctx.device),
-                  progress=ctx.progress, should_cancel=ctx.should_cancel, command=ctx.command, with_baselines=False)
-    entries = []
-    for t, key in zip(tasks, report.keys):
-        e = ctx.store.get(key)
-        if e is None or "prompt" not in e.tensor_names:
-            # the official code silently substitutes a random prompt here; we refuse
-            raise IPTInputError(f"training task {t.name!r} has no PT prompt in the store (key {key})")
-        entries.append(e)
-    return torch.stack([e.tensor("prompt").float() for e in entries]), entries
-
-
-def msf_spec(ctx: Context, train_entries: Sequence[Entry], d: int, seed: int, cfg: MSFConfig) -> dict:
-    return {
-        "method": "msf",
-        "code_version": IPT_VERSION,
-        "backbone": ctx.backbone.identity(),
-        "train_prompts": [e.key for e in train_entries],
-        "d": d,
-        "seed": seed,
-        "config": cfg.to_json(),
-    }
-
-
-def find_subspaces(
-    ctx: Context, train_tasks: Sequence[Task], train_prompts: torch.Tensor, train_entries: Sequence[Entry],
-    dims: Sequence[int], seed: int, cfg: MSFConfig, kind: str,
-) -> dict[int, Entry]:
-    """MSF: one auto-encoder per d_I, trained together in one bank where missing."""
-    dim = int(np.prod(train_prompts.shape[1:]))
-    for d in dims:
-        if d < 1 or d > dim:
-            raise IPTInputError(f"d_I = {d} is outside 1..{dim} (the flattened prompt size n x d)")
-    specs = {d: msf_spec(ctx, train_entries, d, seed, cfg) for d in dims}
-    found = {d: ctx.store.get(sp) for d, sp in specs.items()}
-    todo = [d for d in dims if found[d] is None]
-    if todo:
-        ctx.stage(f"subspace finding (d_I = {', '.join(map(str, todo))})")
-        method = SubspaceFinding(train_prompts, todo, [seed * 1000 + d for d in todo], cfg, kind)
-        names = tuple(t.name for t in train_tasks)
-        runs = [RunConfig(names, seed=seed * 1000 + d, lr=cfg.lr, steps=cfg.steps, batch_size=cfg.batch_size,
-                          eval_every=cfg.eval_every) for d in todo]
-        ckpt = checkpoint.bank_dir(ctx.store, [specs[d] for d in todo])
-        results = train_bank(ctx.backbone, list(train_tasks), method, runs, device=ctx.device,
-                             progress=ctx.progress, should_cancel=ctx.should_cancel, checkpoint_dir=ckpt)
-        with torch.no_grad():
-            norm_state = {f"norm.{k}": v.detach().cpu() for k, v in method.normaliser.state_dict().items()}
-        for d, res in zip(todo, results):
-            method.load_run_state(todo.index(d), res.state)
-            with torch.no_grad():
-                recon = method.aes[todo.index(d)](method.targets)
-                mse = float((recon - method.targets).pow(2).mean())
-                z = method.aes[todo.index(d)].encode(method.targets).cpu()
-            tensors = {f"ae.{k}": v for k, v in res.state.items()} | norm_state | {"train_z": z}
-            meta = {
-                "d": d, "seed": seed, "train_tasks": list(names), "dev_acc": res.dev_acc, "test_acc": res.test_acc,
-                "per_task": res.per_task, "recon_mse": mse, "dev_curve": res.dev_curve, "loss_curve": res.loss_curve,
-                "status": res.status, "prompt_shape": list(train_prompts.shape[1:]), "hidden": cfg.hidden,
-            }
-            found[d] = ctx.store.put("msf", specs[d], meta, tensors, command=ctx.command)
-        checkpoint.discard(ckpt)
-    return found
-
-
-def load_decoder(entry: Entry | None, *, d: int, seed: int, prompt_shape, hidden: int,
-                 train_prompts: torch.Tensor | None = None, norm: str = "layer") -> tuple[SubspaceAutoencoder, PromptNormaliser]:
-    """A frozen decoder: the trained one from an ``msf`` entry, or (entry None) the random control.
-
-    The random control uses the same normaliser as the found subspace (from ``train_prompts``), so
-    the two differ only in whether ``Proj_b`` was trained.
-    """
-    dim = int(np.prod(prompt_shape))
-    ae = SubspaceAutoencoder(dim, d, hidden, seed=seed * 1000 + d)
-    if entry is not None:
-        t = entry.tensors()
-        ae.load_state_dict({k[3:]: v for k, v in t.items() if k.startswith("ae.")})
-        nm = PromptNormaliser(torch.zeros((2, *prompt_shape)), norm)
-        nm.load_state_dict({k[5:]: v for k, v in t.items() if k.startswith("norm.")})
-    else:
-        nm = PromptNormaliser(train_prompts.float(), norm)
-    ae.eval()
-    return ae, nm
-
-
-@dataclass(frozen=True)
-class ISTRun:
-    task: Task
-    setting: str  # "seen" | "unseen"
-    subspace: str  # "found" | "random"
-    d: int
-    seed: int
-    decoder_key: str  # msf entry key (the random control names the found one it mirrors)
-
-
-def ist_spec(ctx: Context, run: ISTRun, cfg: ISTConfig) -> dict:
-    return {
-        "method": "ist",
-        "code_version": IPT_VERSION,
-        "backbone": ctx.backbone.identity(),
-        "decoder": run.decoder_key,
-        "subspace": run.subspace,
-        "d": run.d,
-        "task": run.task.name,
-        "task_data": run.task.data_hash(),
-        "seed": run.seed,
-        "config": cfg.to_json(),
-    }
-
-
-def intrinsic_tuning(ctx: Context, runs: Sequence[ISTRun], decoders: dict[tuple[str, str], tuple], cfg: ISTConfig, kind: str) -> list[Entry]:
-    """IST for every run (z trained, decoder frozen), all missing runs in one bank.
-
-    ``decoders[(decoder_key, subspace)]`` = (autoencoder, normaliser).
-    """
-    specs = [ist_spec(ctx, r, cfg) for r in runs]
-    entries: list[Entry | None] = [ctx.store.get(sp) for sp in specs]
-    todo = [i for i, e in enumerate(entries) if e is None]
-    if todo:
-        ctx.stage(f"intrinsic subspace tuning ({len(todo)} runs)")
-        group_keys = sorted({(runs[i].decoder_key, runs[i].subspace) for i in todo})
-        method = IntrinsicTuning([decoders[g] for g in group_keys], [group_keys.index((runs[i].decoder_key, runs[i].subspace)) for i in todo],
-                                 [runs[i].seed for i in todo], kind, init_std=cfg.init_std)
-        bank_tasks = list({runs[i].task.name + "\x00" + runs[i].task.data_hash(): runs[i].task for i in todo}.values())
-        # tasks with the same name but different data (seen: resampled) must not collide in one bank
-        names = [t.name for t in bank_tasks]
-        if len(set(names)) != len(names):
-            raise IPTInputError("one IST bank got two versions of the same task")
-        rc = [RunConfig((runs[i].task.name,), seed=runs[i].seed, lr=cfg.lr, steps=cfg.steps, batch_size=cfg.batch_size,
-                        eval_every=cfg.eval_every) for i in todo]
-        ckpt = checkpoint.bank_dir(ctx.store, [specs[i] for i in todo])
-        results = train_bank(ctx.backbone, bank_tasks, method, rc, device=ctx.device, progress=ctx.progress,
-                             should_cancel=ctx.should_cancel, checkpoint_dir=ckpt)
-        for j, (i, res) in enumerate(zip(todo, results)):
-            method.load_run_state(j, res.state)
-            with torch.no_grad():
-                prompt = method.run_prompts([j])[0].cpu()
-            r = runs[i]
-            meta = {"task": r.task.name, "family": r.task.type, "setting": r.setting, "subspace": r.subspace, "d": r.d,
-                    "seed": r.seed, "dev_acc": res.dev_acc, "test_acc": res.test_acc, "test_f1": res.test_f1,
-                    "dev_curve": res.dev_curve, "status": res.status}
-            entries[i] = ctx.store.put("ist_run", specs[i], meta, {"z": res.state["z"], "prompt": prompt}, command=ctx.command)
-        checkpoint.discard(ckpt)
-    return entries
 
 
 def _summary(rows: list[dict]) -> dict:
@@ -291,16 +96,20 @@ def recovery_experiment(
     for n in train_names + test_names:
         suite.task(n)
     dims = sorted(set(int(d) for d in dims))
-    pt_cfg = settings.pt
     exp_spec = {
         "method": kind, "code_version": IPT_VERSION, "backbone": ctx.backbone.identity(),
         "train": [(n, suite.task(n).data_hash()) for n in train_names],
         "test": [(n, suite.task(n).data_hash()) for n in test_names], "seen": seen_names,
         "dims": dims, "seeds": list(seeds), "settings": settings.to_json(), "extra": extra or {},
     }
-    cached = ctx.store.get(exp_spec)
-    if cached is not None:
-        return cached
+    return ctx.store.memo(kind, exp_spec, lambda: _recovery_meta(ctx, suite, train_names, test_names, seen_names, dims,
+                                                                  seeds, settings, extra), command=ctx.command)
+
+
+def _recovery_meta(ctx: Context, suite: Suite, train_names: list[str], test_names: list[str], seen_names: list[str],
+                   dims: list[int], seeds: Sequence[int], settings: IPTSettings, extra: dict | None) -> dict:
+    """The ``ipt_dims`` entry's meta: PT prompts, subspaces and IST runs per seed (each cached on its own)."""
+    pt_cfg = settings.pt
     t0 = time.time()
     train_tasks = [suite.task(n) for n in train_names]
     test_tasks = [suite.task(n) for n in test_names]
@@ -342,7 +151,7 @@ def recovery_experiment(
     meta = {"suite": suite.name, "prompt_kind": pt_cfg.kind, "train_tasks": train_names, "test_tasks": test_names,
             "seen_tasks": seen_names, "dims": dims, "seeds": list(seeds), "rows": rows, "summary": _summary(rows),
             "seconds": time.time() - t0, "device": str(ctx.device)} | (extra or {})
-    return ctx.store.put(kind, exp_spec, meta, command=ctx.command)
+    return meta
 
 
 def summary_json(entry: Entry) -> dict:
@@ -377,13 +186,10 @@ def task_count_experiment(ctx: Context, suite: Suite, train_names, test_names, d
         parts.append((n, e))
     rows = [dict(r, n_train_tasks=n) for n, e in parts for r in e.meta["rows"]]
     spec = {"method": "ipt_task_count", "parts": [e.key for _, e in parts], "code_version": IPT_VERSION}
-    cached = ctx.store.get(spec)
-    if cached is not None:
-        return cached
-    meta = {"suite": suite.name, "prompt_kind": settings.pt.kind, "d": d, "sizes": sizes, "seen_tasks": seen,
-            "test_tasks": list(test_names), "seeds": list(seeds), "rows": rows,
-            "summary": {str(n): _summary([r for r in rows if r["n_train_tasks"] == n]) for n in sizes}}
-    return ctx.store.put("ipt_task_count", spec, meta, command=ctx.command)
+    meta = lambda: {"suite": suite.name, "prompt_kind": settings.pt.kind, "d": d, "sizes": sizes, "seen_tasks": seen,
+                    "test_tasks": list(test_names), "seeds": list(seeds), "rows": rows,
+                    "summary": {str(n): _summary([r for r in rows if r["n_train_tasks"] == n]) for n in sizes}}
+    return ctx.store.memo("ipt_task_count", spec, meta, command=ctx.command)
 
 
 def heldout_family_experiment(ctx: Context, suite: Suite, family: str, d: int, seeds: Sequence[int],
@@ -409,13 +215,10 @@ def heldout_family_experiment(ctx: Context, suite: Suite, family: str, d: int, s
         seen = [n for n in train if n in seen]
     e = recovery_experiment(ctx, suite, train, test, [d], seeds, settings, kind="ipt_dims", seen_names=seen)
     spec = {"method": "ipt_heldout_family", "part": e.key, "family": family, "code_version": IPT_VERSION}
-    cached = ctx.store.get(spec)
-    if cached is not None:
-        return cached
-    rows = [dict(r, heldout_family=family) for r in e.meta["rows"]]
-    meta = {"suite": suite.name, "prompt_kind": settings.pt.kind, "d": d, "heldout_family": family, "train_tasks": train,
-            "test_tasks": test, "seeds": list(seeds), "rows": rows, "summary": e.meta["summary"]}
-    return ctx.store.put("ipt_heldout_family", spec, meta, command=ctx.command)
+    meta = lambda: {"suite": suite.name, "prompt_kind": settings.pt.kind, "d": d, "heldout_family": family,
+                    "train_tasks": train, "test_tasks": test, "seeds": list(seeds),
+                    "rows": [dict(r, heldout_family=family) for r in e.meta["rows"]], "summary": e.meta["summary"]}
+    return ctx.store.memo("ipt_heldout_family", spec, meta, command=ctx.command)
 
 
 def stability_experiment(ctx: Context, suite: Suite, task_names: Sequence[str], train_names: Sequence[str], d: int,
@@ -430,9 +233,18 @@ def stability_experiment(ctx: Context, suite: Suite, task_names: Sequence[str], 
             "tasks": [(n, suite.task(n).data_hash()) for n in task_names],
             "train": [(n, suite.task(n).data_hash()) for n in train_names], "d": d, "seeds": list(seeds),
             "settings": settings.to_json(), "eval_every": eval_every}
-    cached = ctx.store.get(spec)
-    if cached is not None:
-        return cached
+    # these banks' results are stored only inside the experiment's entry: their checkpoints stay until it is
+    ckpts = {init: checkpoint.bank_dir(ctx.store, [spec | {"bank": f"pt from {init}"}]) for init in ("random", "ist")}
+    entry = ctx.store.memo("ipt_stability", spec, lambda: _stability_meta(ctx, suite, task_names, train_names, d, seeds,
+                                                                          settings, eval_every, ckpts), command=ctx.command)
+    for c in ckpts.values():
+        checkpoint.discard(c)
+    return entry
+
+
+def _stability_meta(ctx: Context, suite: Suite, task_names: list[str], train_names: list[str], d: int,
+                    seeds: Sequence[int], settings: IPTSettings, eval_every: int, ckpts: dict) -> dict:
+    """The ``ipt_stability`` entry's meta: two PT banks (random and IST initialisation), their dev curves."""
     t0 = time.time()
     tasks = [suite.task(n) for n in task_names]
     train_tasks = [suite.task(n) for n in train_names]
@@ -443,8 +255,7 @@ def stability_experiment(ctx: Context, suite: Suite, task_names: Sequence[str], 
     ist_entries = intrinsic_tuning(ctx, [ISTRun(t, "seen" if t.name in train_names else "unseen", "found", d, 0, found[d].key)
                                          for t in tasks], {(found[d].key, "found"): dec}, settings.ist, settings.pt.kind)
     curves = []
-    ckpts = []
-    pt_cfg = replace(settings.pt, eval_every=eval_every)
+    pt_cfg = replace(settings.pt, eval_every=eval_every, patience=None)  # whole curves: no early stopping
     for init in ("random", "ist"):
         ctx.stage(f"stability: PT from {init} initialisation")
         if init == "random":
@@ -453,12 +264,9 @@ def stability_experiment(ctx: Context, suite: Suite, task_names: Sequence[str], 
             inits = [(t, s, e.tensor("prompt")) for t, e in zip(tasks, ist_entries) for s in seeds]
         method = PromptTuning(
             [p if p is not None else _pt_init(ctx.backbone, pt_cfg, s, t) for t, s, p in inits], pt_cfg.kind)
-        rc = [RunConfig((t.name,), seed=s, lr=pt_cfg.lr, steps=pt_cfg.steps, batch_size=pt_cfg.batch_size,
-                        eval_every=eval_every) for t, s, _ in inits]
-        # these banks' results are stored only inside the experiment's entry: their checkpoints stay until it is
-        ckpts.append(checkpoint.bank_dir(ctx.store, [spec | {"bank": f"pt from {init}"}]))
+        rc = [RunConfig.of((t.name,), s, pt_cfg) for t, s, _ in inits]
         results = train_bank(ctx.backbone, tasks, method, rc, device=ctx.device, progress=ctx.progress,
-                             should_cancel=ctx.should_cancel, checkpoint_dir=ckpts[-1])
+                             should_cancel=ctx.should_cancel, checkpoint_dir=ckpts[init])
         for (t, s, _), res in zip(inits, results):
             curves.append({"task": t.name, "seed": s, "init": init, "steps": [p[0] for p in res.dev_curve],
                            "dev_acc": [p[1] for p in res.dev_curve], "test_acc": res.test_acc})
@@ -471,10 +279,7 @@ def stability_experiment(ctx: Context, suite: Suite, task_names: Sequence[str], 
                           "test_mean": float(np.mean(tests)), "test_std": float(np.std(tests))})
     meta = {"suite": suite.name, "tasks": task_names, "train_tasks": train_names, "seeds": list(seeds), "d": d,
             "curves": curves, "final": final, "seconds": time.time() - t0, "prompt_kind": settings.pt.kind}
-    entry = ctx.store.put("ipt_stability", spec, meta, command=ctx.command)
-    for c in ckpts:
-        checkpoint.discard(c)
-    return entry
+    return meta
 
 
 def _pt_init(bb: Backbone, cfg: PTConfig, seed: int, task: Task) -> torch.Tensor:
@@ -494,9 +299,13 @@ def task_map_experiment(ctx: Context, suite: Suite, dims_entry: Entry, d: int | 
     d = d or meta["dims"][len(meta["dims"]) // 2]
     seed = meta["seeds"][0]
     spec = {"method": "task_map", "code_version": IPT_VERSION, "source": dims_entry.key, "d": d, "umap": with_umap}
-    cached = ctx.store.get(spec)
-    if cached is not None:
-        return cached
+    return ctx.store.memo("task_map", spec, lambda: _task_map(ctx, suite, dims_entry, d, seed, with_umap),
+                          command=ctx.command)
+
+
+def _task_map(ctx: Context, suite: Suite, dims_entry: Entry, d: int, seed: int, with_umap: bool) -> tuple[dict, dict]:
+    """The ``task_map`` entry's meta and vectors (each space's ``[T, *]`` task vectors)."""
+    meta = dims_entry.meta
     rows = [r for r in meta["rows"] if r["d"] == d and r["seed"] == seed and r["subspace"] == "found"]
     names = list(meta["train_tasks"]) + [n for n in meta["test_tasks"]]
     tasks = [suite.task(n) for n in names]
@@ -521,7 +330,7 @@ def task_map_experiment(ctx: Context, suite: Suite, dims_entry: Entry, d: int | 
     out_meta = {"suite": suite.name, "prompt_kind": meta["prompt_kind"], "tasks": names, "families": [t.type for t in tasks],
                 "train_tasks": meta["train_tasks"], "test_tasks": meta["test_tasks"], "d": d, "seed": seed,
                 "spaces": list(vectors), "umap": umap_coords or None}
-    return ctx.store.put("task_map", spec, out_meta, vectors, command=ctx.command)
+    return out_meta, vectors
 
 
 def _pt_cfg_json(entry: Entry) -> dict:

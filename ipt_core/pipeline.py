@@ -9,7 +9,7 @@ family, stability, and the task map.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 

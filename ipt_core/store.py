@@ -469,6 +469,23 @@ class Store:
             out[name] = t.detach().cpu().clone(memory_format=torch.contiguous_format)
         return out
 
+    def memo(self, kind: str, spec: dict, compute, *, command: str | None = None) -> Entry:
+        """The entry of ``spec``: the stored one, else ``compute()`` stored under ``kind``.
+
+        ``compute()`` returns ``meta`` or ``(meta, tensors)``; it runs only when ``spec`` has no
+        valid entry.
+
+        Example::
+
+            entry = store.memo("zero_shot", spec, lambda: {"test_acc": 0.5})
+        """
+        entry = self.get(spec)
+        if entry is not None:
+            return entry
+        out = compute()
+        meta, tensors = out if isinstance(out, tuple) else (out, None)
+        return self.put(kind, spec, meta, tensors, command=command)
+
     # -- housekeeping ------------------------------------------------------------------------------
     def delete(self, key: str) -> bool:
         """Remove an entry; True if it existed. Atomic for readers (renamed away, then removed)."""

@@ -168,7 +168,7 @@ def test_bad_requests_fail_clearly(ctx, suite, tiny_task):
 
 
 def test_cli_prints_the_json(ctx, suite, monkeypatch, capsys, tmp_path):
-    monkeypatch.setattr("ipt_core.ipt_experiments.cached_backbone", lambda spec, device: ctx.backbone)
+    monkeypatch.setattr("ipt_core.experiments.cached_backbone", lambda spec, device: ctx.backbone)  # Context.create's
     monkeypatch.setattr("ipt_core.experiments.load_and_resample", lambda spec, k=None, data_seed=None: suite)
     parser = argparse.ArgumentParser()
     add_compare_parser(parser.add_subparsers(dest="command"))

@@ -24,7 +24,8 @@ from safetensors.torch import load_file, save_file
 from conftest import TINY_MAX_LENGTH, TINY_SPECS, _tiny_model, make_tiny_task
 from ipt_core import distributed
 from ipt_core.backbones import from_model, packaged_model_path
-from ipt_core.bank import RunConfig, train_bank
+from ipt_core.bank import RunConfig
+from ipt_core.distributed import train_bank  # the bank loop across ranks (ipt_core.bank.train_bank in one process)
 from ipt_core.methods.attempt import Attempt, AttemptConfig
 from ipt_core.methods.ipt import MSFConfig, SubspaceFinding
 from ipt_core.methods.pt import PromptTuning, init_prompt

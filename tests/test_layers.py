@@ -26,7 +26,7 @@ FORBIDDEN_FOR_APP = ("ipt_core.bank", "ipt_core.methods")
 # Cycles that other branches are removing (bank <-> distributed: helper "loop"; cli <-> compare:
 # helper "cli"), and the app helpers module the "app" branch moves out of pages/. Only these are
 # excused, and only in the xfail tests below; remove the entries (and the xfail marks) once merged.
-PENDING_CYCLES = ({"ipt_core.bank", "ipt_core.distributed"}, {"ipt_core.cli", "ipt_core.compare"})
+PENDING_CYCLES = ({"ipt_core.cli", "ipt_core.compare"},)  # bank <-> distributed: gone (loop)
 PENDING_BIG_FILES = {"pages/__init__.py"}
 
 

@@ -75,6 +75,9 @@ def load_backbone(
             f"backbone {spec!r}: cannot load {path!r} without a download ({exc.__class__.__name__}: {exc}). "
             "Point it at a local folder, or pass allow_download=True."
         ) from exc
+    # fp32 master weights whatever the checkpoint stores (transformers 5 loads an fp16 file as fp16):
+    # CUDA runs under bf16 autocast, CPU in fp32; a no-op for fp32 checkpoints (their weights hash is unchanged)
+    model = model.float()
     return from_model(spec, model, tokenizer, device=device, max_length=max_length, **options)
 
 

@@ -36,7 +36,7 @@ Where the official code (github.com/AkariAsai/ATTEMPT) differs from the paper, w
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Sequence
 
 import torch
@@ -44,6 +44,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..backbones import Backbone, Encoded
+from ..train_config import TrainConfig
+from .base import BankMethod
 from .pt import INIT_CHOICES
 
 CODE_VERSION = "attempt-1"
@@ -51,19 +53,13 @@ DEFAULT_TEMPERATURE = 0.5  # see the module docstring; None: the paper's d * e
 
 
 @dataclass(frozen=True)
-class AttemptConfig:
-    """ATTEMPT hyper-parameters (the training budget mirrors ``PTConfig``; prompts are shallow).
+class AttemptConfig(TrainConfig):
+    """ATTEMPT hyper-parameters (the training budget is ``TrainConfig``'s; prompts are shallow).
 
     ``n_tokens`` must equal the source prompts' length. ``temperature`` None means the paper's ``d * e``.
     """
 
     n_tokens: int = 8
-    lr: float = 0.01
-    steps: int = 300
-    batch_size: int = 16
-    eval_every: int = 50
-    patience: int | None = None
-    max_grad_norm: float = 1.0
     init: str = "vocab"  # target prompt: random | vocab | text (as PT)
     attn_dim: int = 100  # W_down: d -> attn_dim (100 in the official code)
     temperature: float | None = DEFAULT_TEMPERATURE
@@ -80,9 +76,6 @@ class AttemptConfig:
             raise ValueError("lr and attn_lr_scale must be positive")
         if self.temperature is not None and not self.temperature > 0:
             raise ValueError(f"temperature must be positive, got {self.temperature}")
-
-    def to_json(self) -> dict:
-        return asdict(self)
 
 
 def masked_max_pool(x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
@@ -105,7 +98,7 @@ def _linear_init(shape: tuple[int, int], gen: torch.Generator) -> torch.Tensor:
     return (torch.rand(shape, generator=gen) * 2 - 1) * bound
 
 
-class Attempt(nn.Module):
+class Attempt(BankMethod):
     """ATTEMPT as a bank method: run ``r`` trains its target prompt(s) and its attention module.
 
     ``sources``: ``[S, n, d]`` frozen source prompts. ``targets[r]``: run ``r``'s initial target
@@ -194,9 +187,6 @@ class Attempt(nn.Module):
         if self.cfg.train_layernorm:
             out += [self.ln_weight[r], self.ln_bias[r]]
         return out
-
-    def shared_parameters(self) -> list[nn.Parameter]:
-        return []
 
     def trainable_params(self, r: int) -> int:
         """Numbers trained by run ``r`` (its target prompts and attention module)."""

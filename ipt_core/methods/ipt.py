@@ -18,45 +18,41 @@ decoder never trained.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Sequence
 
 import torch
 from torch import nn
 
 from ..backbones import Encoded
+from ..train_config import TrainConfig
+from .base import BankMethod
 
 CODE_VERSION = "ipt-1"
 
 
 @dataclass(frozen=True)
-class MSFConfig:
-    """Subspace finding hyper-parameters."""
+class MSFConfig(TrainConfig):
+    """Subspace finding hyper-parameters (the training budget is ``TrainConfig``'s, at MSF's own defaults)."""
+
+    KEY_OMITS_DEFAULT = ("patience", "max_grad_norm")  # added with TrainConfig: stored keys stay
 
     hidden: int = 256
     alpha: float = 1.0  # weight of the reconstruction MSE (on normalised prompts)
     lr: float = 1e-3
-    steps: int = 300
     batch_size: int = 32  # rows per step per auto-encoder, mixed over the training tasks
-    eval_every: int = 50
     norm: str = "layer"  # "layer" (per-layer scale for deep prompts) or "global"
-
-    def to_json(self) -> dict:
-        return asdict(self)
 
 
 @dataclass(frozen=True)
-class ISTConfig:
-    """Intrinsic subspace tuning hyper-parameters."""
+class ISTConfig(TrainConfig):
+    """Intrinsic subspace tuning hyper-parameters (the training budget is ``TrainConfig``'s, at IST's defaults)."""
+
+    KEY_OMITS_DEFAULT = ("patience", "max_grad_norm")  # added with TrainConfig: stored keys stay
 
     lr: float = 0.05
     steps: int = 200
-    batch_size: int = 16
-    eval_every: int = 50
     init_std: float = 0.02
-
-    def to_json(self) -> dict:
-        return asdict(self)
 
 
 class PromptNormaliser(nn.Module):
@@ -124,7 +120,7 @@ class SubspaceAutoencoder(nn.Module):
         return self.decode(self.encode(x))
 
 
-class SubspaceFinding(nn.Module):
+class SubspaceFinding(BankMethod):
     """MSF as a bank method: run ``r`` is auto-encoder ``r``; a row of task ``t`` gets ``AE_r(P_t)``.
 
     ``train_prompts``: ``[T, *prompt_shape]``, one PT prompt per training task, in the bank's
@@ -148,9 +144,6 @@ class SubspaceFinding(nn.Module):
 
     def run_parameters(self, r: int) -> list[nn.Parameter]:
         return list(self.aes[r].parameters())
-
-    def shared_parameters(self) -> list[nn.Parameter]:
-        return []
 
     def prompts(self, run_ids: torch.Tensor, task_ids: torch.Tensor, enc: Encoded | None) -> torch.Tensor:
         # every auto-encoder reconstructs every training prompt once per step (T is small), then rows gather
@@ -176,7 +169,7 @@ class SubspaceFinding(nn.Module):
         self.aes[r].load_state_dict(state)
 
 
-class IntrinsicTuning(nn.Module):
+class IntrinsicTuning(BankMethod):
     """IST as a bank method: run ``r`` trains ``z_r``; prompt = ``Proj_b^{(g_r)}(z_r)`` with a frozen decoder.
 
     ``decoders``: frozen ``(SubspaceAutoencoder, PromptNormaliser)`` pairs; ``groups[r]`` picks run
@@ -209,9 +202,6 @@ class IntrinsicTuning(nn.Module):
 
     def run_parameters(self, r: int) -> list[nn.Parameter]:
         return [self.z[r]]
-
-    def shared_parameters(self) -> list[nn.Parameter]:
-        return []
 
     def run_prompts(self, runs: Sequence[int]) -> torch.Tensor:
         """The prompts of the given runs: ``[len(runs), *prompt_shape]``."""

@@ -5,30 +5,27 @@ Shallow prompts are ``[n, d]`` vectors in front of the input embeddings; deep pr
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Sequence
 
 import torch
 from torch import nn
 
 from ..backbones import Backbone, Encoded
+from ..train_config import TrainConfig
+from .base import BankMethod
 
 INIT_CHOICES = ("random", "vocab", "text", "prompt")
 CODE_VERSION = "pt-1"
 
 
 @dataclass(frozen=True)
-class PTConfig:
-    """Hyper-parameters of prompt tuning; the defaults are the ones the README's sweep supports."""
+class PTConfig(TrainConfig):
+    """Hyper-parameters of prompt tuning (the training budget is ``TrainConfig``'s); the defaults are
+    the ones the README's sweep supports."""
 
     n_tokens: int = 8
     kind: str = "deep"  # "shallow" or "deep"
-    lr: float = 0.01
-    steps: int = 300
-    batch_size: int = 16
-    eval_every: int = 50
-    patience: int | None = None
-    max_grad_norm: float = 1.0
     init: str = "vocab"  # random | vocab | text | prompt
     init_text: str | None = None
 
@@ -41,9 +38,6 @@ class PTConfig:
             raise ValueError("init='text' needs init_text")
         if self.n_tokens < 1 or self.steps < 1 or self.batch_size < 1 or self.lr <= 0:
             raise ValueError("n_tokens, steps, batch_size and lr must be positive")
-
-    def to_json(self) -> dict:
-        return asdict(self)
 
 
 def _vocab_ids(backbone: Backbone, n: int, gen: torch.Generator) -> torch.Tensor:
@@ -110,7 +104,7 @@ def init_prompt(
     return torch.randn(shape, generator=gen) * scale
 
 
-class PromptTuning(nn.Module):
+class PromptTuning(BankMethod):
     """A bank of independent soft prompts, one per run.
 
     ``prompts(run_ids, task_ids, enc)`` gathers each row's prompt: ``[B, n, d]`` or ``[B, L, n, d]``.
@@ -132,9 +126,6 @@ class PromptTuning(nn.Module):
 
     def run_parameters(self, r: int) -> list[nn.Parameter]:
         return [self.params[r]]
-
-    def shared_parameters(self) -> list[nn.Parameter]:
-        return []
 
     def prompts(self, run_ids: torch.Tensor, task_ids: torch.Tensor | None, enc: Encoded | None) -> torch.Tensor:
         return torch.stack(list(self.params))[run_ids]

@@ -36,13 +36,15 @@ Choices where the paper leaves room:
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Sequence
 
 import torch
 from torch import nn
 
 from ..backbones import Backbone, Encoded
+from ..train_config import TrainConfig
+from .base import BankMethod
 from .pt import INIT_CHOICES
 
 CODE_VERSION = "vip-1"
@@ -51,16 +53,10 @@ DEAD_CODE_THRESHOLD = 1.0  # EMA vectors per step below which a code is re-initi
 
 
 @dataclass(frozen=True)
-class VIPConfig:
-    """VIP hyper-parameters (the training budget mirrors ``PTConfig``; prompts are shallow)."""
+class VIPConfig(TrainConfig):
+    """VIP hyper-parameters (the training budget is ``TrainConfig``'s; prompts are shallow)."""
 
     n_tokens: int = 8
-    lr: float = 0.01
-    steps: int = 300
-    batch_size: int = 16
-    eval_every: int = 50
-    patience: int | None = None
-    max_grad_norm: float = 1.0
     init: str = "vocab"  # the static prompt P: random | vocab | text (as PT)
     ctx_dim: int = 32
     ctx_layers: int = 2
@@ -91,9 +87,6 @@ class VIPConfig:
             raise ValueError("lr and temperature must be positive, commitment_weight non-negative")
         if not self.dead_code_threshold >= 0:
             raise ValueError(f"dead_code_threshold must be non-negative, got {self.dead_code_threshold}")
-
-    def to_json(self) -> dict:
-        return asdict(self)
 
 
 def sinusoidal_positions(length: int, dim: int, device=None) -> torch.Tensor:
@@ -282,7 +275,7 @@ class SampledVectorQuantize(nn.Module):
         self._pending_x = []
 
 
-class VIP(nn.Module):
+class VIP(BankMethod):
     """VIP as a bank method: run ``r`` owns a prompt ``P_r``, a contextualiser and a codebook.
 
     ``initial``: one ``[n, d]`` prompt per run; ``seeds[r]`` seeds run ``r``'s modules, codebook
@@ -339,8 +332,10 @@ class VIP(nn.Module):
     def run_parameters(self, r: int) -> list[nn.Parameter]:
         return [self.params[r], *self.contextualisers[r].parameters()]
 
-    def shared_parameters(self) -> list[nn.Parameter]:
-        return []
+    def generators(self) -> dict[str, torch.Generator]:
+        """Each run's training and evaluation code draws (their states go into a checkpoint)."""
+        return {f"{kind}.{r}": g for kind, gens in (("train", self._train_gen), ("eval", self._eval_gen))
+                for r, g in enumerate(gens)}
 
     def trainable_params(self, r: int, *, with_codebook: bool = True) -> int:
         """Numbers learned by run ``r``: gradient-trained, plus the EMA-learned codebook unless told not to."""
