@@ -2,7 +2,7 @@
 
     streamlit run app.py            # then open http://127.0.0.1:8501
 
-The sidebar (``pages.sidebar``) picks the result store, the task suite and the backbone, and shows
+The sidebar (``ipt_app.sidebar``) picks the result store, the task suite and the backbone, and shows
 the device; the pages in ``pages/`` read the store (and the results
 shipped with the repository) and launch work as background jobs (``ipt_core.jobs``). Nothing trains
 in this process.
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from pages import sidebar
+from ipt_app.sidebar import sidebar
 
 st.set_page_config(page_title="Intrinsic task subspace explorer", page_icon=":material/scatter_plot:", layout="wide")
 sidebar()

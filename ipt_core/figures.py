@@ -16,16 +16,20 @@ Example:
 from __future__ import annotations
 
 import math
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
-from plotly.colors import qualitative
-from plotly.subplots import make_subplots
+
+from .figures_ipt import (PAPER_LABEL, PAPER_REFERENCE, attention_heatmap, attention_table,  # noqa: F401 - re-exported
+                          codebook_usage_figure, codebook_usage_table, ist_runs_figure, ist_runs_table,
+                          method_compare_figure, method_compare_table, recovery_bars_figure, recovery_bars_table,
+                          recovery_figure, recovery_table, stability_figure, stability_table)
+from .plotting import _PALETTE, _colour_map, _layout, _num, _pstd, _rgba, family_colors  # noqa: F401 - shared
 
 __all__ = [
-    "PAPER_REFERENCE",
+    "PAPER_REFERENCE", "family_colors",
     "pt_results_table", "pt_results_figure",
     "dev_curves_table", "dev_curves_figure",
     "task_map_table", "task_map_figure",
@@ -33,65 +37,12 @@ __all__ = [
     "dendrogram_table", "dendrogram_figure",
     "recovery_table", "recovery_figure",
     "recovery_bars_table", "recovery_bars_figure",
+    "ist_runs_table", "ist_runs_figure",
     "stability_table", "stability_figure",
     "method_compare_table", "method_compare_figure",
     "attention_table", "attention_heatmap",
     "codebook_usage_table", "codebook_usage_figure",
 ]
-
-PAPER_REFERENCE: tuple[dict, ...] = (
-    {"d": 250, "setting": "seen", "recovery": 0.97},
-    {"d": 250, "setting": "unseen", "recovery": 0.83},
-    {"d": 5, "setting": "seen", "recovery": 0.87},
-    {"d": 5, "setting": "unseen", "recovery": 0.65},
-)
-"""Qin et al.'s IPT recovery (BART-base, 100 training tasks): 97% / 83% at d_I = 250 (later
-version), 87% / 65% at d_I = 5 (first version); seen / unseen tasks."""
-PAPER_LABEL = "paper: BART-base, 100 tasks (Qin et al.)"
-
-_PALETTE = qualitative.Plotly + qualitative.D3
-_SERIES_STYLE = {  # setting x subspace: colour and dash, fixed so every chart reads the same way
-    ("seen", "found"): ("#1f77b4", "solid"),
-    ("unseen", "found"): ("#d62728", "solid"),
-    ("seen", "random"): ("#1f77b4", "dot"),
-    ("unseen", "random"): ("#d62728", "dot"),
-}
-_INIT_STYLE = {"random": ("#7f7f7f", "PT from random init"), "ist": ("#2ca02c", "PT initialised from IST")}
-
-
-def _layout(fig: go.Figure, title: str = "", height: int = 460) -> go.Figure:
-    # legend on the right (plotly pushes the margin for it), so it never covers the title or the plot
-    fig.update_layout(template="plotly_white", height=height,
-                      title={"text": title, "x": 0.01, "xanchor": "left"} if title else None,
-                      margin={"l": 60, "r": 20, "t": 70 if title else 30, "b": 60},
-                      legend={"orientation": "v", "yanchor": "top", "y": 1.0, "x": 1.02, "xanchor": "left"})
-    return fig
-
-
-def _rgba(hex_colour: str, alpha: float) -> str:
-    h = hex_colour.lstrip("#")
-    r, g, b = (int(h[i:i + 2], 16) for i in (0, 2, 4))
-    return f"rgba({r},{g},{b},{alpha})"
-
-
-def _colour_map(keys: Iterable[str]) -> dict[str, str]:
-    return {k: _PALETTE[i % len(_PALETTE)] for i, k in enumerate(dict.fromkeys(keys))}
-
-
-def _pstd(x: pd.Series) -> float:
-    """Standard deviation over seeds with ddof 0, as the core's summaries (numpy's default)."""
-    x = x.dropna()
-    return float(np.std(x.to_numpy(dtype=float))) if len(x) else math.nan
-
-
-def _num(v: Any) -> float:
-    """A float, NaN for None/non-numbers (missing scores stay missing, never 0)."""
-    try:
-        f = float(v)
-    except (TypeError, ValueError):
-        return math.nan
-    return f if math.isfinite(f) else math.nan
-
 
 # --------------------------------------------------------------------------------------------------
 # prompt tuning
@@ -260,281 +211,3 @@ def dendrogram_figure(dendro: Mapping, title: str = "Dendrogram (average linkage
                              "ticktext": labels, "tickangle": -40, "showgrid": False},
                       yaxis={"title": "distance (1 - cosine)"})
     return _layout(fig, title, height=420)
-
-
-# --------------------------------------------------------------------------------------------------
-# recovery (IPT)
-
-
-def _agg_over_seeds(df: pd.DataFrame, keys: list[str], value: str) -> pd.DataFrame:
-    """Mean over tasks per seed, then mean and std over seeds (as the core's ``summary``)."""
-    per_seed = df.dropna(subset=[value]).groupby(keys + ["seed"], sort=True)[value].mean().reset_index()
-    g = per_seed.groupby(keys, sort=True)[value]
-    out = g.agg(["mean", _pstd, "count"]).reset_index().rename(columns={"count": "n_seeds", "_pstd": "std"})
-    out["std"] = out["std"].fillna(0.0)
-    return out
-
-
-def recovery_table(rows: Sequence[Mapping], x: str = "d", summary: Mapping | None = None) -> pd.DataFrame:
-    """Recovery and gain recovery per (x, setting, subspace): mean and std over seeds.
-
-    ``rows`` are an ``ipt_*`` entry's ``meta["rows"]``. Per seed, a setting's score is the mean over
-    tasks (gain recovery skips rows where it is null); mean and std are then over seeds. With
-    ``x == "d"`` and the entry's ``summary``, the summary's numbers are used as they are (they are
-    the producer's own). Columns: ``x, setting, subspace, metric, mean, std, n_seeds``.
-
-    Example:
-        >>> rows = [{"d": 4, "setting": "seen", "subspace": "found", "task": "a", "seed": s,
-        ...          "recovery": 0.8 + s / 10, "gain_recovery": None} for s in range(2)]
-        >>> t = recovery_table(rows); t[["d", "metric", "mean"]].round(2).values.tolist()
-        [[4, 'recovery', 0.85]]
-    """
-    cols = [x, "setting", "subspace", "metric", "mean", "std", "n_seeds"]
-    out = []
-    if summary and x == "d":
-        for subspace, by_setting in summary.items():
-            for setting, by_d in (by_setting or {}).items():
-                for d, s in (by_d or {}).items():
-                    for metric in ("recovery", "gain_recovery"):
-                        m = _num(s.get(metric))
-                        if math.isnan(m):
-                            continue
-                        n = sum(1 for _ in {r.get("seed") for r in rows if str(r.get("d")) == str(d)
-                                            and r.get("setting") == setting and r.get("subspace") == subspace})
-                        out.append({x: int(d) if str(d).lstrip("-").isdigit() else d, "setting": setting,
-                                    "subspace": subspace, "metric": metric, "mean": m,
-                                    "std": _num(s.get(f"{metric}_std")) if s.get(f"{metric}_std") is not None else 0.0,
-                                    "n_seeds": n})
-        df = pd.DataFrame(out, columns=cols)
-    else:
-        df0 = pd.DataFrame([{x: r.get(x), "setting": r.get("setting"), "subspace": r.get("subspace"),
-                             "seed": r.get("seed"), "recovery": _num(r.get("recovery")),
-                             "gain_recovery": _num(r.get("gain_recovery"))} for r in rows])
-        parts = []
-        if len(df0):
-            for metric in ("recovery", "gain_recovery"):
-                a = _agg_over_seeds(df0, [x, "setting", "subspace"], metric)
-                a["metric"] = metric
-                parts.append(a)
-        df = pd.concat(parts, ignore_index=True)[cols] if parts else pd.DataFrame(columns=cols)
-    return df.sort_values(["metric", "subspace", "setting", x], kind="stable").reset_index(drop=True)
-
-
-def recovery_figure(table: pd.DataFrame, x: str = "d", *, reference: bool = True,
-                    title: str = "Recovery of prompt tuning in the intrinsic subspace") -> go.Figure:
-    """Two panels (recovery, gain recovery) vs ``x``: a line per setting x subspace with a band of
-    ± one std over seeds; the paper's reference points on the recovery panel (``x == "d"``)."""
-    fig = make_subplots(rows=1, cols=2, subplot_titles=("recovery: IST / PT",
-                                                        "gain recovery: (IST - ZS) / (PT - ZS)"),
-                        horizontal_spacing=0.12)
-    numeric = pd.api.types.is_numeric_dtype(table[x]) if len(table) else True
-    for col, metric in ((1, "recovery"), (2, "gain_recovery")):
-        t = table[table["metric"] == metric]
-        for (setting, subspace), g in t.groupby(["setting", "subspace"], sort=False):
-            colour, dash = _SERIES_STYLE.get((setting, subspace), ("#9467bd", "dash"))
-            name = f"{setting} tasks, {subspace} subspace"
-            g = g.sort_values(x)
-            if numeric and len(g) > 1:
-                xs = list(g[x]) + list(g[x])[::-1]
-                ys = list(g["mean"] + g["std"]) + list(g["mean"] - g["std"])[::-1]
-                fig.add_scatter(x=xs, y=ys, mode="lines", fill="toself", fillcolor=_rgba(colour, 0.15),
-                                line={"width": 0}, hoverinfo="skip", showlegend=False, legendgroup=name, row=1, col=col)
-            fig.add_scatter(x=g[x], y=g["mean"], mode="lines+markers", name=name, legendgroup=name,
-                            showlegend=col == 1, line={"color": colour, "dash": dash},
-                            error_y=None if numeric and len(g) > 1 else {"type": "data", "array": g["std"]},
-                            customdata=np.stack([g["std"], g["n_seeds"]], axis=-1),
-                            hovertemplate=f"{name}<br>{x}=%{{x}}: %{{y:.3f}} ± %{{customdata[0]:.3f}}"
-                                          f" (%{{customdata[1]}} seeds)<extra></extra>", row=1, col=col)
-        fig.add_hline(y=1.0, line={"color": "#999", "dash": "dash", "width": 1}, row=1, col=col)
-    if reference and x == "d":
-        for setting, symbol in (("seen", "star"), ("unseen", "diamond")):
-            pts = [p for p in PAPER_REFERENCE if p["setting"] == setting]
-            colour = _SERIES_STYLE[(setting, "found")][0]
-            fig.add_scatter(x=[p["d"] for p in pts], y=[p["recovery"] for p in pts], mode="markers+text",
-                            name=f"{PAPER_LABEL}, {setting}",
-                            text=[f"paper {p['recovery']:.0%}" for p in pts],
-                            textposition=["middle left" if p["d"] > 50 else "middle right" for p in pts],
-                            textfont={"size": 10, "color": colour},
-                            marker={"symbol": symbol, "size": 13, "color": "white", "line": {"color": colour, "width": 2}},
-                            hovertemplate=f"{PAPER_LABEL}<br>{setting}: %{{y:.0%}} at d_I=%{{x}}<extra></extra>",
-                            row=1, col=1)
-    axis_title = "intrinsic dimension d_I" if x == "d" else x.replace("_", " ")
-    for col in (1, 2):
-        ticks = None
-        if numeric and len(table):
-            extra = {p["d"] for p in PAPER_REFERENCE} if (reference and x == "d" and col == 1) else set()
-            ticks = sorted({float(v) for v in table[x]} | extra)
-        fig.update_xaxes(title_text=axis_title, type="log" if (x == "d" and numeric) else None, row=1, col=col,
-                         tickvals=ticks, ticktext=[f"{v:g}" for v in ticks] if ticks else None)
-    fig.update_yaxes(title_text="fraction of PT", row=1, col=1)
-    _layout(fig, title, height=560)
-    # six long legend entries: below the panels, so both panels keep their width
-    fig.update_layout(legend={"orientation": "h", "yanchor": "top", "y": -0.2, "x": 0, "xanchor": "left"},
-                      margin={"b": 150})
-    return fig
-
-
-def recovery_bars_table(rows: Sequence[Mapping], d: Any, x: str = "d") -> pd.DataFrame:
-    """Per task at ``x == d``: recovery and gain recovery, mean and std over seeds, per
-    setting x subspace. Columns: ``task, family, setting, subspace, recovery, recovery_std,
-    gain_recovery, gain_recovery_std, n_seeds``."""
-    cols = ["task", "family", "setting", "subspace", "recovery", "recovery_std", "gain_recovery",
-            "gain_recovery_std", "n_seeds"]
-    sel = [r for r in rows if str(r.get(x)) == str(d)]
-    if not sel:
-        return pd.DataFrame(columns=cols)
-    df = pd.DataFrame([{"task": r.get("task"), "family": r.get("family", ""), "setting": r.get("setting"),
-                        "subspace": r.get("subspace"), "seed": r.get("seed"), "recovery": _num(r.get("recovery")),
-                        "gain_recovery": _num(r.get("gain_recovery"))} for r in sel])
-    g = df.groupby(["task", "family", "setting", "subspace"], sort=False)
-    out = g.agg(recovery=("recovery", "mean"), recovery_std=("recovery", _pstd),
-                gain_recovery=("gain_recovery", "mean"), gain_recovery_std=("gain_recovery", _pstd),
-                n_seeds=("seed", "nunique")).reset_index()
-    out[["recovery_std", "gain_recovery_std"]] = out[["recovery_std", "gain_recovery_std"]].fillna(0.0)
-    return out[cols].sort_values(["setting", "subspace", "family", "task"], kind="stable").reset_index(drop=True)
-
-
-def recovery_bars_figure(table: pd.DataFrame, metric: str = "recovery", title: str = "") -> go.Figure:
-    """Bars per task (grouped by setting x subspace) of ``metric`` with ± std over seeds."""
-    if metric not in ("recovery", "gain_recovery"):
-        raise ValueError(f"metric must be 'recovery' or 'gain_recovery', got {metric!r}")
-    fig = go.Figure()
-    for (setting, subspace), g in table.groupby(["setting", "subspace"], sort=False):
-        colour, dash = _SERIES_STYLE.get((setting, subspace), ("#9467bd", "dash"))
-        fig.add_bar(x=g["task"], y=g[metric], name=f"{setting} tasks, {subspace} subspace",
-                    marker={"color": colour, "pattern": {"shape": "/" if subspace == "random" else ""}},
-                    error_y={"type": "data", "array": g[f"{metric}_std"], "visible": True},
-                    customdata=np.stack([g["family"], g["n_seeds"]], axis=-1),
-                    hovertemplate="%{x} (%{customdata[0]})<br>%{y:.3f} over %{customdata[1]} seeds<extra></extra>")
-    fig.add_hline(y=1.0, line={"color": "#999", "dash": "dash", "width": 1})
-    fig.update_layout(barmode="group", yaxis={"title": metric.replace("_", " ")}, xaxis={"tickangle": -40})
-    return _layout(fig, title or f"Per-task {metric.replace('_', ' ')}")
-
-
-# --------------------------------------------------------------------------------------------------
-# stability
-
-
-def stability_table(curves: Sequence[Mapping], task: str | None = None) -> pd.DataFrame:
-    """The data of :func:`stability_figure`, long form: ``init, series, step, dev_acc, std, n_seeds``.
-
-    ``series`` is ``"seed <s>"`` for a seed's trace (its dev accuracy, averaged over the tasks when
-    ``task`` is None; only steps all those tasks share) or ``"mean"`` for the mean over seeds with
-    its std. ``curves`` is an ``ipt_stability`` entry's ``meta["curves"]``.
-
-    Example:
-        >>> c = [{"task": "a", "seed": s, "init": "ist", "steps": [0, 1], "dev_acc": [.5, .6 + s / 10]}
-        ...      for s in range(2)]
-        >>> t = stability_table(c); t[t.series == "mean"]["dev_acc"].round(2).tolist()
-        [0.5, 0.65]
-    """
-    cols = ["init", "series", "step", "dev_acc", "std", "n_seeds"]
-    long = pd.DataFrame([{"task": c["task"], "seed": c["seed"], "init": c["init"], "step": int(s), "dev_acc": _num(a)}
-                         for c in curves if task is None or c["task"] == task
-                         for s, a in zip(c.get("steps", []), c.get("dev_acc", []))])
-    if long.empty:
-        return pd.DataFrame(columns=cols)
-    n_tasks = long.groupby(["init", "seed"])["task"].transform("nunique")
-    per_step = long.groupby(["init", "seed", "step"])["task"].transform("nunique")
-    long = long[per_step == n_tasks]  # a seed's trace uses only steps where all its tasks have a score
-    traces = long.groupby(["init", "seed", "step"], sort=True)["dev_acc"].mean().reset_index()
-    parts = []
-    for init, g in traces.groupby("init", sort=False):
-        for seed, gs in g.groupby("seed", sort=True):
-            parts.append(pd.DataFrame({"init": init, "series": f"seed {seed}", "step": gs["step"],
-                                       "dev_acc": gs["dev_acc"], "std": math.nan, "n_seeds": 1}))
-        band = g.groupby("step", sort=True)["dev_acc"].agg(["mean", _pstd, "count"]).reset_index() \
-            .rename(columns={"_pstd": "std"})
-        parts.append(pd.DataFrame({"init": init, "series": "mean", "step": band["step"], "dev_acc": band["mean"],
-                                   "std": band["std"].fillna(0.0), "n_seeds": band["count"]}))
-    return pd.concat(parts, ignore_index=True)[cols]
-
-
-def stability_figure(table: pd.DataFrame, title: str = "Dev accuracy over training, across seeds",
-                     *, traces: bool = True) -> go.Figure:
-    """Mean ± std band over seeds per init (PT from random init vs IST-initialised PT), plus thin
-    per-seed traces."""
-    fig = go.Figure()
-    for init, g in table.groupby("init", sort=False):
-        colour, name = _INIT_STYLE.get(init, ("#9467bd", str(init)))
-        band = g[g["series"] == "mean"].sort_values("step")
-        if traces:
-            for series, gs in g[g["series"] != "mean"].groupby("series", sort=False):
-                fig.add_scatter(x=gs["step"], y=gs["dev_acc"], mode="lines", legendgroup=name, showlegend=False,
-                                line={"color": _rgba(colour, 0.35), "width": 1},
-                                hovertemplate=f"{name}, {series}<br>step %{{x}}: %{{y:.3f}}<extra></extra>")
-        if len(band):
-            xs = list(band["step"]) + list(band["step"])[::-1]
-            ys = list(band["dev_acc"] + band["std"]) + list(band["dev_acc"] - band["std"])[::-1]
-            fig.add_scatter(x=xs, y=ys, mode="lines", fill="toself", fillcolor=_rgba(colour, 0.18),
-                            line={"width": 0}, hoverinfo="skip", legendgroup=name, showlegend=False)
-            fig.add_scatter(x=band["step"], y=band["dev_acc"], mode="lines", name=f"{name} (mean ± std)",
-                            legendgroup=name, line={"color": colour, "width": 3},
-                            customdata=np.stack([band["std"], band["n_seeds"]], axis=-1),
-                            hovertemplate=f"{name}<br>step %{{x}}: %{{y:.3f}} ± %{{customdata[0]:.3f}}"
-                                          " (%{customdata[1]} seeds)<extra></extra>")
-    fig.update_layout(xaxis={"title": "training step"}, yaxis={"title": "dev accuracy"})
-    return _layout(fig, title)
-
-
-# --------------------------------------------------------------------------------------------------
-# methods (ATTEMPT, VIP, ...)
-
-
-def method_compare_table(rows: Sequence[Mapping]) -> pd.DataFrame:
-    """Per (task, method): test accuracy mean/std over seeds, trainable parameters and seconds.
-
-    Columns: ``task, method, test_acc, test_acc_std, test_f1, n_seeds, trainable_params, seconds``.
-    """
-    cols = ["task", "method", "test_acc", "test_acc_std", "test_f1", "n_seeds", "trainable_params", "seconds"]
-    if not rows:
-        return pd.DataFrame(columns=cols)
-    df = pd.DataFrame([{"task": r.get("task"), "method": r.get("method"), "seed": r.get("seed"),
-                        "test_acc": _num(r.get("test_acc")), "test_f1": _num(r.get("test_f1")),
-                        "trainable_params": _num(r.get("trainable_params")), "seconds": _num(r.get("seconds"))}
-                       for r in rows])
-    out = df.groupby(["task", "method"], sort=False).agg(
-        test_acc=("test_acc", "mean"), test_acc_std=("test_acc", _pstd), test_f1=("test_f1", "mean"),
-        n_seeds=("seed", "nunique"), trainable_params=("trainable_params", "mean"), seconds=("seconds", "mean"),
-    ).reset_index()
-    out["test_acc_std"] = out["test_acc_std"].fillna(0.0)
-    return out[cols]
-
-
-def method_compare_figure(table: pd.DataFrame, title: str = "Test accuracy per task and method") -> go.Figure:
-    """Grouped bars: one colour per method, ± std over seeds."""
-    fig = go.Figure()
-    colours = _colour_map(table["method"])
-    for method, g in table.groupby("method", sort=False):
-        fig.add_bar(x=g["task"], y=g["test_acc"], name=str(method), marker_color=colours[method],
-                    error_y={"type": "data", "array": g["test_acc_std"], "visible": True},
-                    hovertemplate=f"{method}<br>%{{x}}: %{{y:.3f}}<extra></extra>")
-    fig.update_layout(barmode="group", yaxis={"title": "test accuracy", "range": [0, 1.05]}, xaxis={"tickangle": -40})
-    return _layout(fig, title)
-
-
-def attention_table(attention: Mapping) -> pd.DataFrame:
-    """ATTEMPT's mean attention weights: rows = target tasks, columns = source prompts."""
-    return pd.DataFrame(np.asarray(attention["weights"], dtype=float), index=pd.Index(attention["targets"], name="target"),
-                        columns=list(attention["sources"]))
-
-
-def attention_heatmap(table: pd.DataFrame, title: str = "ATTEMPT: attention of target tasks on source prompts") -> go.Figure:
-    """Heatmap of an :func:`attention_table` (a task-similarity signal)."""
-    fig = go.Figure(go.Heatmap(z=table.values, x=list(table.columns), y=list(table.index), colorscale="Viridis",
-                               colorbar={"title": "weight"},
-                               hovertemplate="target %{y}<br>source %{x}<br>%{z:.3f}<extra></extra>"))
-    fig.update_layout(yaxis={"autorange": "reversed"}, xaxis={"tickangle": -40})
-    return _layout(fig, title, height=max(380, 22 * len(table) + 160))
-
-
-def codebook_usage_table(usage: Sequence[float]) -> pd.DataFrame:
-    """VIP's codebook usage: ``code, usage`` (fraction of lookups per code)."""
-    return pd.DataFrame({"code": list(range(len(usage))), "usage": [_num(u) for u in usage]})
-
-
-def codebook_usage_figure(table: pd.DataFrame, title: str = "VIP: codebook usage") -> go.Figure:
-    fig = go.Figure(go.Bar(x=table["code"], y=table["usage"], marker_color="#9467bd",
-                           hovertemplate="code %{x}: %{y:.3f}<extra></extra>"))
-    fig.update_layout(xaxis={"title": "code"}, yaxis={"title": "share of lookups"})
-    return _layout(fig, title, height=360)

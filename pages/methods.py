@@ -4,7 +4,11 @@ from __future__ import annotations
 import streamlit as st
 
 from ipt_core import figures
-from pages import compare_form, ctx, empty_state, entries, job_panel, pick_entry, show_figure, suite_matches
+from ipt_app.context import ctx, suite_info, suite_matches
+from ipt_app.forms_ipt import compare_form
+from ipt_app.job_panel import job_panel
+from ipt_app.store_reads import entries, pick_entry
+from ipt_app.widgets import empty_state, show_figure
 
 c = ctx()
 st.title("Methods: ATTEMPT and VIP")
@@ -14,12 +18,14 @@ st.markdown(
     "contextualiser. Both run on the same engine as prompt tuning and IPT, so the methods compare on one model, one "
     "task suite and one budget."
 )
+names = suite_info(c["suite"]).get("names", [])
 found = [e for e in entries(c["root"], "method_compare") if suite_matches(e.meta.get("suite"), c["suite"])]
 if not found:
     empty_state(
         f"No method comparison for suite `{c['suite_name']}` yet. "
         "Produce one with:",
-        f"python -m ipt_core compare --suite {c['suite']} --methods pt,attempt,vip --seeds 3",
+        f"python -m ipt_core compare --suite {c['suite']} --tasks {','.join(names[:2]) or 'TASK_A,TASK_B'} "
+        "--methods zero-shot,probe,pt,ipt,attempt,vip --seeds 1 --steps 30",
     )
 else:
     entry = pick_entry(found, "Comparison", key="meth-entry")

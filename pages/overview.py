@@ -4,8 +4,11 @@ from __future__ import annotations
 import streamlit as st
 
 from ipt_core import figures, maps
-from pages import (SHIPPED_ROOT, backbone_of, ctx, empty_state, entries, job_panel, resource_for, show_figure,
-                   submit_job, suite_info, suite_matches, suite_problem)
+from ipt_app.context import ctx, suite_info, suite_matches, suite_problem
+from ipt_app.forms import pipeline_launcher
+from ipt_app.job_panel import job_panel
+from ipt_app.store_reads import SHIPPED_ROOT, backbone_of, entries
+from ipt_app.widgets import empty_state, show_figure
 
 c = ctx()
 st.title("Intrinsic task subspace explorer")
@@ -59,15 +62,8 @@ else:
 with st.expander("Compute everything this app shows for the suite (one job)", expanded=not pt and "error" not in info):
     st.markdown("`pipeline` runs prompt tuning, the reference rows, the IPT dimension sweep, the task-count and "
                 "held-out-family runs, the stability run and the task map, with defaults for the suite and machine "
-                "(*quick* on a CPU: minutes on the demo suite; *full* on a GPU).")
-    a, b = st.columns([1, 3])
-    budget = a.selectbox("Budget", ["quick", "full"], index=0 if not st.session_state.get("ctx_gpu_name") else 1,
-                         key="ov-budget")
-    if b.button("Queue the pipeline", key="ov-pipeline", disabled="error" in info, icon=":material/play_arrow:"):
-        argv = ["pipeline", "--suite", c["suite"], "--budget", budget]
-        if c["backbone"] != "encoder-sim":
-            argv += ["--backbone", c["backbone"]]
-        submit_job(c["root"], argv, label=f"pipeline ({budget}) on {c['suite_name']}", resource=resource_for("auto"))
+                "(*quick* on a CPU, *full* on a GPU). The estimate below is at this machine's measured speed.")
+    pipeline_launcher("ov-pipeline")
 
 st.subheader("Recent jobs")
 job_panel(c["root"], limit=3, key="overview")

@@ -5,8 +5,11 @@ import pandas as pd
 import streamlit as st
 
 from ipt_core import figures, maps
-from pages import (backbone_of, ctx, empty_state, entries, job_panel, resource_for, show_commands, show_figure,
-                   submit_job, suite_info, suite_problem, tune_form)
+from ipt_app.context import ctx, suite_info, suite_problem
+from ipt_app.forms import probe_button, tune_form
+from ipt_app.job_panel import job_panel
+from ipt_app.store_reads import backbone_of, entries, stores
+from ipt_app.widgets import empty_state, show_commands, show_figure
 
 c = ctx()
 st.title("Prompt tuning")
@@ -34,7 +37,10 @@ with tab_results:
         groups: dict[str, list] = {}
         for e in pt:
             groups.setdefault(maps.pt_config_id(e.spec, e.meta), []).append(e)
-        order = sorted(groups, key=lambda g: (-len({e.meta.get("task") for e in groups[g]}), -len(groups[g])))
+        # a configuration this store trained most recently first (a new result is selected), then the one with most tasks
+        mine = {e.key for e in stores(c["root"])[0].query("pt_run")}
+        order = sorted(groups, key=lambda g: (-max((e.created for e in groups[g] if e.key in mine), default=0.0),
+                                              -len({e.meta.get("task") for e in groups[g]}), -len(groups[g])))
         gid = st.selectbox("Configuration", order, key="pt-config",
                            format_func=lambda g: f"{maps.pt_config_label(groups[g][0].spec, groups[g][0].meta)} · "
                                                  f"{len(groups[g])} runs")
@@ -77,9 +83,7 @@ with tab_results:
 with tab_launch:
     tune_form("pt-tune")
     st.markdown("**Reference rows**: zero-shot and a linear probe on frozen features, for every task of the suite.")
-    if st.button("Queue zero-shot + linear probe", key="pt-probe"):
-        argv = ["probe", "--suite", c["suite"]] + (["--backbone", c["backbone"]] if c["backbone"] != "encoder-sim" else [])
-        submit_job(c["root"], argv, label=f"zero-shot + probe on {c['suite_name']}", resource=resource_for("auto"))
+    probe_button("pt-probe")
     st.markdown("**Finished jobs**")
     job_panel(c["root"], ["tune", "probe"], key="pt-done", which="finished")
 with jobs_slot:

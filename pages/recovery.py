@@ -5,8 +5,11 @@ import pandas as pd
 import streamlit as st
 
 from ipt_core import figures
-from pages import (ctx, empty_state, entries, ipt_form, ist_form, job_panel, pick_entry, show_figure, suite_info,
-                   suite_matches, suite_problem)
+from ipt_app.context import ctx, suite_info, suite_matches, suite_problem
+from ipt_app.forms_ipt import ipt_form, ist_form
+from ipt_app.job_panel import job_panel
+from ipt_app.store_reads import entries, pick_entry, sweep_label, sweep_rank
+from ipt_app.widgets import empty_state, show_figure
 
 c = ctx()
 st.title("Recovery")
@@ -24,22 +27,25 @@ if not dims_entries:
     empty_state(
         f"No IPT dimension sweep for suite `{c['suite_name']}` yet. Queue one below, or run:",
         f"python -m ipt_core ipt --suite {c['suite']} --train-tasks {','.join(names[:-2]) or 'A,B'} "
-        f"--test-tasks {','.join(names[-2:]) or 'C'} --dims 4,16,64 --seeds 3 --steps 100",
+        f"--test-tasks {','.join(names[-2:]) or 'C'} --dims 2,8,32 --seeds 3 --steps 100",
     )
 else:
-    entry = pick_entry(dims_entries, "IPT sweep", key="rec-entry")
+    # the sweep that shows the most first (most dimensions), each named by what it is
+    entry = pick_entry(dims_entries, "IPT sweep", key="rec-entry", describe=sweep_label, rank=sweep_rank)
     m = entry.meta
-    st.caption(f"{m.get('prompt_kind', '?')} prompts · {len(m.get('train_tasks', []))} training tasks · "
-               f"{len(m.get('test_tasks', []))} held-out tasks · d_I {m.get('dims')} · seeds {m.get('seeds')}")
+    n_seeds = len(m.get("seeds", [])) if isinstance(m.get("seeds"), list) else 1
+    st.caption(f"{sweep_label(entry)} · seeds {m.get('seeds')} · key `{entry.key[:12]}`")
     rows = m.get("rows", [])
     table = figures.recovery_table(rows, "d", m.get("summary"))
     if table.empty:
         st.warning("This sweep has no rows with scores.")
     else:
         ref = st.checkbox("Show the paper's reference points (BART-base, 100 training tasks)", value=True, key="rec-ref")
+        spread = "Bands: ± one std over seeds. " if n_seeds > 1 else "One seed: no spread over seeds to show. "
         show_figure(figures.recovery_figure(table, "d", reference=ref), table, name="recovery_vs_dim",
                     commands=[entry.command], key="rec-main",
-                    caption="Bands: ± one std over seeds. Reference points are from the paper's setting, not this model.")
+                    caption=spread + "Found subspace: circles, solid; random: crosses, dotted. Reference points are "
+                            "from the paper's setting, not this model.")
 
         st.subheader("Per task at one dimension")
         dims = sorted({r["d"] for r in rows if r.get("d") is not None})
@@ -49,13 +55,23 @@ else:
                          format_func=lambda s: s.replace("_", " "))
         bars = figures.recovery_bars_table(rows, d)
         show_figure(figures.recovery_bars_figure(bars, metric, f"Per-task {metric.replace('_', ' ')} at d_I = {d}"),
-                    bars, name=f"recovery_per_task_d{d}", commands=[entry.command], key="rec-bars")
+                    bars, name=f"recovery_per_task_d{d}", commands=[entry.command], key="rec-bars", beside=False)
 
         with st.expander("All rows (IST, PT and zero-shot test accuracy per task, seed, d_I)"):
             df = pd.DataFrame(rows)
             st.dataframe(df, hide_index=True, key="rec-rows")
             st.download_button("Download CSV", df.to_csv(index=False).encode(), file_name="ipt_rows.csv",
                                mime="text/csv", key="rec-rows-csv", on_click="ignore", icon=":material/download:")
+
+# intrinsic tuning of single tasks in an existing subspace (the ``ist`` command: the form below)
+ist = [e for e in entries(c["root"], "ist_run") if e.meta.get("task") in names and " ist " in f" {e.command or ''} "]
+if ist:
+    st.subheader("Intrinsic tuning runs")
+    st.caption("Tasks tuned in an existing subspace (only z trains), newest first; zero-shot for comparison.")
+    zs = {e.meta.get("task"): e.meta.get("test_acc") for e in entries(c["root"], "zero_shot") if e.meta.get("task") in names}
+    latest = sorted(ist, key=lambda e: e.created, reverse=True)[:48]
+    t = figures.ist_runs_table([e.meta for e in latest], zs)
+    show_figure(figures.ist_runs_figure(t), t, name="ist_runs", commands=[e.command for e in latest], key="rec-ist-runs")
 
 counts = [e for e in entries(c["root"], "ipt_task_count") if suite_matches(e.meta.get("suite"), c["suite"])]
 if counts:
@@ -86,7 +102,9 @@ if held:
                     t, name="ipt_heldout_family", commands=[e.command for e in latest.values()], key="rec-held")
 
 st.divider()
-st.subheader("Launch an IPT sweep")
-ipt_form("rec-ipt")
+st.subheader("Launch")
+st.markdown("**Intrinsic tuning** of a few tasks in a subspace that is already in the store takes a minute or two on "
+            "a CPU; an **IPT sweep** finds new subspaces (prompt tuning of its training tasks first).")
 ist_form("rec-ist")
-job_panel(c["root"], ["ipt", "pipeline"], key="rec")
+ipt_form("rec-ipt")
+job_panel(c["root"], ["ipt", "ist", "pipeline"], key="rec")

@@ -5,8 +5,11 @@ import pandas as pd
 import streamlit as st
 
 from ipt_core import figures
-from pages import (ctx, empty_state, entries, job_panel, pick_entry, show_figure, stability_form, suite_info,
-                   suite_matches, suite_problem)
+from ipt_app.context import ctx, suite_info, suite_matches, suite_problem
+from ipt_app.forms_ipt import stability_form
+from ipt_app.job_panel import job_panel
+from ipt_app.store_reads import entries, pick_entry
+from ipt_app.widgets import empty_state, show_figure
 
 c = ctx()
 st.title("Stability")
@@ -38,7 +41,8 @@ else:
                     name=f"stability_{task.split(' ')[0]}", commands=[entry.command], key="stab-main")
     final = pd.DataFrame(m.get("final", []))
     if len(final):
-        st.subheader("Final dev accuracy (mean ± std over seeds)")
+        seeds = m.get("seeds") or []
+        st.subheader("Final dev accuracy" + (" (mean ± std over seeds)" if len(seeds) > 1 else " (one seed)"))
         st.dataframe(final, hide_index=True, key="stab-final")
         st.download_button("Download CSV", final.to_csv(index=False).encode(), file_name="stability_final.csv",
                            mime="text/csv", key="stab-final-csv", on_click="ignore", icon=":material/download:")

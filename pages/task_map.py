@@ -15,8 +15,10 @@ import streamlit as st
 from ipt_core import figures, jobs, map_figures, maps
 from ipt_core import map_quality as mq
 from ipt_core.tasks import TaskDataError, load_suite
-from pages import (SHIPPED_ROOT, backbone_of, ctx, empty_state, entries, job_panel, show_commands, show_figure,
-                   stores, submit_job, suite_info, suite_matches, suite_problem)
+from ipt_app.context import ctx, suite_info, suite_matches, suite_problem
+from ipt_app.job_panel import job_panel, submit_job
+from ipt_app.store_reads import SHIPPED_ROOT, backbone_of, entries, stores
+from ipt_app.widgets import empty_state, show_commands, show_figure
 
 SPACE_LABELS = {k: v for k, v in mq.SPACE_NAMES.items() if k in ("prompt", "intrinsic", "ist")}
 

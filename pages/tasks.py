@@ -5,13 +5,13 @@ import pandas as pd
 import streamlit as st
 
 from ipt_core import tasks as tasks_mod, uploads
-from pages import ctx, suite_info, suite_problem
+from ipt_app.context import ctx, suite_info, suite_problem
 
 c = ctx()
 st.title("Tasks")
 if flash := st.session_state.pop("upload_flash", None):
     st.success(flash)
-st.caption(f"Suite `{c['suite_name']}` (`{c['suite']}`)")
+st.caption(f"Suite `{c['suite_name']}`" + (f" (`{c['suite']}`)" if c["suite"] != c["suite_name"] else ""))
 
 info = suite_info(c["suite"])
 suite_problem(c, info)
@@ -33,7 +33,8 @@ if "error" not in info:
     task = st.selectbox("Task", info["names"], key="tasks-example-task")
     if task:
         row = next(r for r in info["rows"] if r["task"] == task)
-        st.markdown(f"*{row['description']}*  \nLabels: {row['labels']}")
+        desc = str(row.get("description") or "").strip()
+        st.markdown((f"*{desc}*  \n" if desc else "") + f"Labels: {row['labels']}")
         st.dataframe(pd.DataFrame(info["examples"][task]), hide_index=True, key="tasks-examples")
 
 st.divider()

@@ -6,6 +6,7 @@ AppTest sees plotly charts only as opaque elements; the figures are tested in te
 from __future__ import annotations
 
 import io
+import json
 import zipfile
 from pathlib import Path
 
@@ -112,11 +113,12 @@ def test_first_open_shows_the_shipped_demo_results(tmp_path, monkeypatch):
     monkeypatch.setenv("IPT_JOBS_AUTOSTART", "0")
     monkeypatch.delenv("IPT_SHIPPED_RESULTS", raising=False)
     at = app()
-    for page in ("recovery", "stability", "task_map", "prompt_tuning"):
+    for page in ("recovery", "stability", "task_map", "prompt_tuning", "methods"):
         goto(at, page)
         assert not at.exception and not at.error, page
         assert at.get("plotly_chart"), f"{page} shows no chart from the shipped results"
-        assert any("python -m ipt_core pipeline --suite demo" in c.value for c in at.code), page
+        made_by = "compare --suite demo" if page == "methods" else "pipeline --suite demo"
+        assert any(f"python -m ipt_core {made_by}" in c.value for c in at.code), page
     assert not list(tmp_path.glob("objects/*"))  # nothing was trained or written on page load
 
 
@@ -254,6 +256,7 @@ def test_task_map_umap_runs_as_a_job_or_comes_from_the_store(seeded):
     assert any("ipt_core.maps umap" in c.value for c in at.code)
 
 
+@pytest.mark.slow  # a job subprocess loads the real model
 def test_umap_job_from_pt_prompts_end_to_end(store_root):
     """The page and the UMAP job build the same vectors (fingerprint): the job's coordinates show up."""
     tmp_path = store_root
@@ -274,6 +277,7 @@ def test_umap_job_from_pt_prompts_end_to_end(store_root):
     assert any("python -m ipt_core.maps umap --suite demo" in c.value for c in at.code)
 
 
+@pytest.mark.slow  # a job subprocess loads the real model
 def test_tune_form_job_lands_in_the_store(store_root):
     """The one test that trains: 1 task x 1 seed x 2 steps of a shallow prompt on the real model."""
     at = goto(app(), "prompt_tuning")
@@ -314,15 +318,22 @@ def test_ipt_and_stability_forms_queue_their_commands(store_root):
     button(at, "Queue IPT sweep").click().run()
     assert not at.exception
     [job] = jobs.list_jobs(store_root)
-    assert job.argv[:-3] == ("ipt", "--suite", "demo", "--train-tasks", "sms_spam,email_spam,movie_sentiment",
-                             "--test-tasks", "hotel_sentiment", "--dims", "4,16", "--seeds", "2", "--steps", "50")
+    assert job.argv[:11] == ("ipt", "--suite", "demo", "--train-tasks", "sms_spam,email_spam,movie_sentiment",
+                             "--test-tasks", "hotel_sentiment", "--dims", "4,16", "--seeds", "2")
+    # on a CPU the form's default budget is the pipeline's quick one
+    assert job.argv[11:-3] == ("--steps", "60", "--batch-size", "8", "--eval-every", "20", "--msf-steps", "60",
+                               "--ist-steps", "30")
+    est = json.loads((job.dir / "estimate.json").read_text())  # kept for the job's overall progress and ETA
+    assert [s["name"] for s in est["stages"]][-2:] == ["subspace finding", "intrinsic subspace tuning"]
+    assert est["rows"] == sum(s["rows"] for s in est["stages"]) > 0
 
     at = goto(at, "stability")
     at.multiselect(key="stab-form-tasks").set_value(["sms_spam"])
     at.number_input(key="stab-form-d").set_value(8)
     button(at, "Queue stability run").click().run()
     job = jobs.list_jobs(store_root)[0]
-    assert job.argv[:-3] == ("stability", "--suite", "demo", "--tasks", "sms_spam", "--seeds", "3", "--d", "8")
+    assert job.argv[:9] == ("stability", "--suite", "demo", "--tasks", "sms_spam", "--seeds", "3", "--d", "8")
+    assert "--msf-steps" in job.argv and job.argv[job.argv.index("--steps") + 1] == "60"
 
 
 def test_compare_form_queues_its_command(store_root):

@@ -4,10 +4,13 @@ Serves ``streamlit run app.py`` on a free port with IPT_CACHE pointing at a stor
 tiny prompt-tuning results (``python -m ipt_core tune ... --steps 2``) plus synthetic IPT, stability,
 task-map and method-comparison entries, opens the root first (see DESIGN.md: a fresh server that is
 deep-linked first shows Streamlit's legacy page menu), then every page, and saves a screenshot of
-each to ``test-artifacts/screenshots/<page>.png``.
+each to ``test-artifacts/screenshots/<page>.png``. A second test serves the app on a fresh store
+(the shipped results only, job worker on), queues the Recovery page's intrinsic-tuning form with its
+defaults and 2 steps, and waits until the finished run shows on the page.
 """
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -137,4 +140,81 @@ def test_every_page_renders_in_chromium(server, browser):
         if name in with_charts:
             assert browser.find_elements(By.CSS_SELECTOR, '[data-testid="stPlotlyChart"]'), f"{name}: no chart"
     assert not problems, problems
-    assert sorted(p.stem for p in SHOTS.glob("*.png")) >= sorted(n for n, _ in PAGES)
+    assert {p.stem for p in SHOTS.glob("*.png")} >= {n for n, _ in PAGES}  # a set: other tests add shots too
+
+
+def _serve(root: Path, *, autostart: bool):
+    """``streamlit run app.py`` on a free port with ``IPT_CACHE=root``; returns (process, url, log)."""
+    env = dict(os.environ, IPT_CACHE=str(root), IPT_JOBS_AUTOSTART="1" if autostart else "0", PYTHONPATH=str(REPO))
+    env.pop("IPT_SHIPPED_RESULTS", None)
+    port = _free_port()
+    log = open(root / "streamlit.log", "w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port),
+         "--server.address", "127.0.0.1", "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false"],
+        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 90
+    while True:
+        try:
+            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
+                return proc, url, log
+        except OSError:
+            pass
+        if proc.poll() is not None or time.time() > deadline:
+            log.close()
+            pytest.fail(f"streamlit did not start: {(root / 'streamlit.log').read_text()[-3000:]}")
+        time.sleep(0.3)
+
+
+@pytest.fixture
+def fresh_server(tmp_path):
+    """A served app on an empty store (the shipped demo results only), with the job worker on."""
+    pytest.importorskip("selenium")
+    proc, url, log = _serve(tmp_path, autostart=True)
+    yield url, tmp_path
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    log.close()
+    try:  # the worker the app started for this store (and only it)
+        os.kill(int((tmp_path / "jobs" / "worker.pid").read_text().strip()), 15)
+    except (OSError, ValueError):
+        pass
+
+
+def test_intrinsic_tuning_form_on_a_fresh_store_finishes_with_a_result(fresh_server, browser):
+    """Issue 17: on a fresh clone the Recovery page's intrinsic-tuning form, with its defaults (the
+    shipped demo subspace) and 2 steps, runs to the end and its result shows on the page."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    url, root = fresh_server
+    browser.get(url + "/")
+    wait_rendered(browser)
+    browser.get(url + "/recovery")
+    wait_rendered(browser)
+    steps = browser.find_element(By.CSS_SELECTOR, 'input[aria-label="IST steps"]')
+    steps.send_keys(Keys.CONTROL, "a")
+    steps.send_keys("2", Keys.ENTER)
+    wait_rendered(browser)
+    [go] = [b for b in browser.find_elements(By.CSS_SELECTOR, "button") if b.text.strip() == "Queue intrinsic tuning"]
+    go.click()
+    deadline = time.time() + 400
+    while time.time() < deadline:  # the job panel polls; the page reruns when the job ends
+        heads = [h.text for h in browser.find_elements(By.CSS_SELECTOR, "h3")]
+        if "Intrinsic tuning runs" in heads:
+            break
+        time.sleep(1.0)
+    else:
+        logs = sorted((root / "jobs").glob("*/log.txt"))
+        raise AssertionError(f"no result on the Recovery page; job log: {logs[-1].read_text()[-2000:] if logs else None}")
+    wait_rendered(browser)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    browser.save_screenshot(str(SHOTS / "recovery_after_ist.png"))
+    assert not browser.find_elements(By.CSS_SELECTOR, '[data-testid="stException"]')
+    assert not browser.find_elements(By.CSS_SELECTOR, '[data-testid="stAlertContentError"]')
+    status = [json.loads(p.read_text())["status"] for p in (root / "jobs").glob("*/status.json")]
+    assert status == ["done"]

@@ -22,7 +22,7 @@ def test_shipped_store_is_intact_and_covers_the_pages(shipped):
     assert report["corrupt"] == [] and report["ok"] > 0
     kinds = {e.kind for e in shipped.query()}
     assert {"zero_shot", "probe", "pt_run", "ipt_dims", "ipt_task_count", "ipt_heldout_family",
-            "ipt_stability", "task_map"} <= kinds
+            "ipt_stability", "task_map", "msf", "method_compare"} <= kinds
     dims = [e for e in shipped.query("ipt_dims") if len(e.meta["dims"]) > 1][0]
     # the demo's headline: on seen tasks the found subspace recovers more than a random one
     s = dims.meta["summary"]
@@ -48,3 +48,13 @@ def test_a_shipped_part_recomputes_to_the_same_numbers(shipped, real_backbone, t
     assert report.keys == [run.key]
     # bitwise equality is not promised across CPUs; one test example of slack (of 80)
     assert report.runs[0]["test_acc"] == pytest.approx(run.meta["test_acc"], abs=1 / 80 + 1e-9)
+
+
+def test_shipped_subspace_serves_the_intrinsic_tuning_form(shipped):
+    """The app's intrinsic-tuning form needs a subspace on a fresh clone: the demo's d_I = 8 one,
+    found on the shipped sweep's training tasks, with every tensor the decoder needs."""
+    [msf] = [e for e in shipped.query("msf") if e.meta["d"] == 8]
+    sweep = max(shipped.query("ipt_dims"), key=lambda e: len(e.meta["dims"]))
+    assert msf.meta["train_tasks"] == sweep.meta["train_tasks"] and len(msf.meta["prompt_shape"]) == 3  # deep
+    assert {"ae.out.weight", "ae.up.weight", "train_z"} <= set(msf.tensor_names)
+    assert msf.meta["status"] and msf.meta["dev_acc"] > 0.5

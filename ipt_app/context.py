@@ -1,0 +1,115 @@
+"""The page context chosen in the sidebar, the chosen suite's listing, and the device choices.
+
+app.py draws the sidebar (:mod:`ipt_app.sidebar`), which stores its choices as plain session values
+that pages read with :func:`ctx`. A page also works when Streamlit runs its file without the entry
+script (the first request of a fresh server that deep-links to a page, and ``AppTest.switch_page``):
+it then gets the last choices, or the defaults.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import streamlit as st
+
+from ipt_core import store as store_mod, tasks as tasks_mod
+
+DEFAULT_BACKBONE = "encoder-sim"  # the core's default (ipt_core.backbones.DEFAULT_BACKBONE), without importing torch
+
+
+def ctx() -> dict:
+    """The sidebar's choices: ``root`` (Path), ``suite`` (spec), ``suite_name``, ``backbone``, ``results_only``."""
+    ss = st.session_state
+    return {
+        "root": Path(ss.get("ctx_root") or store_mod.default_root()),
+        "suite": ss.get("ctx_suite", "demo"),
+        "suite_name": ss.get("ctx_suite_name", "demo"),
+        "backbone": ss.get("ctx_backbone", DEFAULT_BACKBONE),
+        "results_only": bool(ss.get("ctx_results_only", False)),
+    }
+
+
+@st.cache_resource(show_spinner=False)
+def gpu_name() -> str | None:
+    """The GPU's name, or None (torch is imported here, once per server, not at start-up)."""
+    try:
+        import torch
+
+        return torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    except Exception:  # noqa: BLE001 - a broken CUDA setup means: no GPU for the app
+        return None
+
+
+def suite_matches(value: Any, spec: str) -> bool:
+    """Does a suite recorded in an entry (``meta["suite"]``: the loaded suite's name, or the spec it
+    was given) name the selected suite ``spec``?"""
+    if not isinstance(value, str):
+        return False
+    if value == spec:
+        return True
+    info = suite_info(spec)
+    if info.get("name") is not None and value == info["name"] and spec != "demo" and value != "demo":
+        return True
+    try:
+        a, b = Path(value).expanduser(), Path(spec).expanduser()
+        if a.exists() and b.exists():
+            return a.resolve() == b.resolve()
+    except OSError:
+        pass
+    return False
+
+
+def suite_problem(c: dict, info: dict) -> None:
+    """Say why the suite cannot be listed: an error for a broken suite, a note for results-only ones."""
+    if "error" not in info:
+        return
+    if c.get("results_only"):
+        st.warning(f"The data of suite `{c['suite_name']}` is not on this machine (its results are in the store); "
+                   "results are shown, but tasks cannot be listed or tuned.")
+    else:
+        st.error(f"Cannot load suite {c['suite']!r}: {info['error']}")
+
+
+def _path_signature(spec: str) -> str:
+    """Changes when an uploaded/local suite changes on disk, so the cached listing is refreshed."""
+    if spec == "demo" or spec.startswith("hf:"):
+        return ""
+    p = Path(spec).expanduser()
+    try:
+        mt = [p.stat().st_mtime_ns] + ([c.stat().st_mtime_ns for c in p.iterdir()] if p.is_dir() else [])
+    except OSError:
+        return "missing"
+    return str(max(mt))
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _suite_info(spec: str, signature: str) -> dict:
+    try:
+        suite = tasks_mod.load_suite(spec)
+    except tasks_mod.TaskDataError as e:
+        return {"error": str(e)}
+    return {
+        "name": suite.name,
+        "names": suite.names(),
+        "families": {t.name: t.type for t in suite.tasks},
+        "rows": [{"task": t.name, "family": t.type, "labels": ", ".join(t.labels), "input": " + ".join(t.input_fields),
+                  **t.sizes(), "description": t.description} for t in suite.tasks],
+        "examples": {t.name: [{"text": ex.text, **({"text_pair": ex.text_pair} if ex.text_pair is not None else {}),
+                               "label": t.labels[ex.label]} for ex in t.train[:8]] for t in suite.tasks},
+    }
+
+
+def suite_info(spec: str) -> dict:
+    """``{"names", "families", "rows", "examples"}`` of a suite, or ``{"error": loader's message}``."""
+    return _suite_info(spec, _path_signature(spec))
+
+
+def device_options() -> list[str]:
+    gpu = st.session_state.get("ctx_gpu_name")
+    return ["auto", "cpu"] + (["cuda"] if gpu else [])
+
+
+def resource_for(device: str) -> str:
+    """A job on the GPU is queued so that only one GPU job runs at a time."""
+    gpu = st.session_state.get("ctx_gpu_name")
+    return "gpu" if gpu and device in ("auto", "cuda") or device.startswith("cuda") else "cpu"

@@ -1,0 +1,177 @@
+"""Launch forms of the IPT experiments and the method comparison (see :mod:`ipt_app.forms`).
+
+- ``ipt_form``: subspace finding + intrinsic tuning + a dimension sweep (``ipt``);
+- ``ist_form``: intrinsic tuning in a subspace already in the store (``ist --decoder KEY``); with
+  no subspace for the suite it says so and offers the one click that finds one;
+- ``stability_form``: PT from random init vs IST-initialised PT over seeds (``stability``);
+- ``compare_form``: the methods side by side (``compare``).
+"""
+from __future__ import annotations
+
+import streamlit as st
+
+from .forms import common_flags, form_context, launch, parse_dims, quick_flags
+from .context import device_options
+from .store_reads import subspace_label, subspaces
+
+BUDGET_HELP = ("quick: the pipeline's CPU schedule (PT 60 steps x 8 rows, subspace finding 60 steps, intrinsic "
+               "tuning 30 steps); full: the methods' own defaults (PT 300 steps, MSF 300, IST 200)")
+
+
+def _budget(key: str) -> str:
+    gpu = bool(st.session_state.get("ctx_gpu_name"))
+    return st.radio("Budget", ["quick", "full"], index=1 if gpu else 0, horizontal=True, key=f"{key}-budget",
+                    help=BUDGET_HELP)
+
+
+def default_split(names: list[str]) -> tuple[list[str], list[str]]:
+    cut = max(2, len(names) * 3 // 4)
+    return names[:cut], names[cut:]
+
+
+def find_subspace_button(c: dict, info: dict, d: int, key: str) -> None:
+    """The one click that computes a missing subspace: an ``ipt`` sweep at ``d`` (quick budget on CPU)."""
+    train, test = default_split(info["names"])
+    gpu = bool(st.session_state.get("ctx_gpu_name"))
+    argv = (["ipt", "--suite", c["suite"], "--train-tasks", ",".join(train)] + (["--test-tasks", ",".join(test)] if test else [])
+            + ["--dims", str(d), "--seeds", "1"] + ([] if gpu else quick_flags("ipt")) + common_flags(c, "auto"))
+    launch(c, info, lambda: argv, device="auto", key=f"{key}-find", button=f"Find a d_I = {d} subspace first",
+           label=lambda: f"IPT: {len(train)} seen / {len(test)} unseen, d_I [{d}] (subspace for intrinsic tuning)")
+
+
+def ipt_form(key: str = "ipt") -> None:
+    """Subspace finding + intrinsic tuning + a dimension sweep: ``ipt --suite S --train-tasks ...``."""
+    got = form_context()
+    if got is None:
+        return
+    c, info = got
+    names = info["names"]
+    train0, test0 = default_split(names)
+    with st.container(border=True):
+        st.markdown(f"**Intrinsic prompt tuning** on suite `{c['suite_name']}`: find the subspace on the training "
+                    "tasks (seen), tune in it on new data of those tasks and on held-out tasks (unseen)")
+        train = st.multiselect("Training tasks (seen)", names, default=train0, key=f"{key}-train")
+        test = st.multiselect("Held-out tasks (unseen)", names, default=test0, key=f"{key}-test")
+        a, b, d = st.columns(3)
+        dims = a.text_input("Intrinsic dimensions d_I", "2,8,32", key=f"{key}-dims")
+        seeds = b.number_input("Seeds", 1, 20, 1, key=f"{key}-seeds")
+        device = d.selectbox("Device", device_options(), key=f"{key}-device")
+        budget = _budget(key)
+
+        def build() -> list[str]:
+            dim_list = parse_dims(dims)
+            if len(train) < 2:
+                raise ValueError("choose at least two training tasks: the subspace is shared by several tasks")
+            both = sorted(set(train) & set(test))
+            if both:
+                raise ValueError(f"a task cannot be both seen and unseen: {both}")
+            argv = ["ipt", "--suite", c["suite"], "--train-tasks", ",".join(train)]
+            if test:
+                argv += ["--test-tasks", ",".join(test)]
+            argv += ["--dims", ",".join(map(str, dim_list)), "--seeds", str(int(seeds))]
+            return argv + (quick_flags("ipt") if budget == "quick" else []) + common_flags(c, device)
+
+        launch(c, info, build, device=device, key=key, button="Queue IPT sweep",
+               label=lambda: f"IPT: {len(train)} seen / {len(test)} unseen, d_I {dims.replace(' ', '')}")
+
+
+def ist_form(key: str = "ist") -> None:
+    """Intrinsic tuning of chosen tasks in a subspace already in the store: ``ist --suite S --tasks a
+    --d D --decoder KEY``. Only the d_I numbers of each task train (no PT, no subspace finding)."""
+    got = form_context()
+    if got is None:
+        return
+    c, info = got
+    found = subspaces(c["root"], info["names"])
+    with st.container(border=True):
+        st.markdown(f"**Intrinsic tuning** on suite `{c['suite_name']}`: tune chosen tasks inside a subspace that was "
+                    "already found; only the intrinsic vector z trains")
+        if not found:
+            st.warning(f"No subspace for suite `{c['suite_name']}` in the store yet: intrinsic tuning needs one. "
+                       "Find one first (one click below), then tune in it.", icon=":material/info:")
+            find_subspace_button(c, info, 8, key)
+            return
+        default = next((i for i, s in enumerate(found) if s["d"] == 8), 0)
+        tasks = st.multiselect("Tasks", info["names"], default=info["names"][:1], key=f"{key}-tasks")
+        a, b, d, e = st.columns([3, 1, 1, 1])
+        pick = a.selectbox("Subspace", range(len(found)), index=default, format_func=lambda i: subspace_label(found[i]),
+                           key=f"{key}-space")
+        subspace = b.selectbox("Control", ["found", "random"], key=f"{key}-sub",
+                               help="random: an untrained decoder of the same shape (the control)")
+        steps = d.number_input("IST steps", 1, 100000, 100, key=f"{key}-steps")
+        device = e.selectbox("Device", device_options(), key=f"{key}-device")
+        s = found[pick]
+
+        def build() -> list[str]:
+            if not tasks:
+                raise ValueError("choose at least one task")
+            return (["ist", "--suite", c["suite"], "--tasks", ",".join(tasks), "--d", str(s["d"]), "--subspace", subspace,
+                     "--ist-steps", str(int(steps)), "--prompt-kind", s["kind"], "--decoder", s["key"]]
+                    + common_flags(c, device))
+
+        launch(c, info, build, device=device, key=key, button="Queue intrinsic tuning",
+               label=lambda: f"IST: {len(tasks)} task(s), d_I {s['d']}, {subspace} subspace")
+
+
+def stability_form(key: str = "stability") -> None:
+    """PT from random init vs IST-initialised PT over seeds: ``stability --suite S --tasks a --seeds N --d D``."""
+    got = form_context()
+    if got is None:
+        return
+    c, info = got
+    with st.container(border=True):
+        st.markdown(f"**Seed stability** on suite `{c['suite_name']}`: PT from a random init against PT initialised "
+                    "from the intrinsic-subspace solution (the subspace is found on every other task)")
+        tasks = st.multiselect("Tasks", info["names"], default=info["names"][:1], key=f"{key}-tasks")
+        a, b, d = st.columns(3)
+        seeds = a.number_input("Seeds", 2, 20, 3, key=f"{key}-seeds")
+        dim = b.number_input("Intrinsic dimension d_I", 1, 4096, 8, key=f"{key}-d")
+        device = d.selectbox("Device", device_options(), key=f"{key}-device")
+        budget = _budget(key)
+
+        def build() -> list[str]:
+            if not tasks:
+                raise ValueError("choose at least one task")
+            return (["stability", "--suite", c["suite"], "--tasks", ",".join(tasks), "--seeds", str(int(seeds)),
+                     "--d", str(int(dim))] + (quick_flags("ipt") if budget == "quick" else []) + common_flags(c, device))
+
+        launch(c, info, build, device=device, key=key, button="Queue stability run",
+               label=lambda: f"stability: {len(tasks)} task(s) x {int(seeds)} seeds, d_I {int(dim)}")
+
+
+def compare_form(key: str = "compare") -> None:
+    """Methods side by side: ``compare --suite S --tasks a,b --methods ... --seeds N --steps N``.
+
+    IPT's subspace and ATTEMPT's sources come from the suite's tasks that are not compared, so
+    the form asks for the compared tasks only and refuses when none are left over.
+    """
+    from ipt_core.compare import DEFAULT_METHODS, METHODS
+
+    got = form_context()
+    if got is None:
+        return
+    c, info = got
+    names = info["names"]
+    gpu = bool(st.session_state.get("ctx_gpu_name"))
+    with st.container(border=True):
+        st.markdown(f"**Method comparison** on suite `{c['suite_name']}`: every method on the same tasks, model and "
+                    "step budget; IPT's subspace and ATTEMPT's source prompts come from the tasks not compared")
+        tasks = st.multiselect("Tasks to compare", names, default=names[:2], key=f"{key}-tasks")
+        methods = st.multiselect("Methods", list(METHODS), default=list(DEFAULT_METHODS), key=f"{key}-methods")
+        a, b, d = st.columns(3)
+        seeds = a.number_input("Seeds", 1, 20, 1, key=f"{key}-seeds")
+        steps = b.number_input("Steps (every trained method)", 1, 100000, 300 if gpu else 50, key=f"{key}-steps")
+        device = d.selectbox("Device", device_options(), key=f"{key}-device")
+
+        def build() -> list[str]:
+            if not tasks or not methods:
+                raise ValueError("choose at least one task and one method")
+            needs_others = sorted(set(methods) & {"ipt", "attempt", "attempt-mt"})
+            if needs_others and len(tasks) >= len(names):
+                raise ValueError(f"{', '.join(needs_others)} need tasks that are not compared (their subspace or "
+                                 "source prompts come from them): leave some tasks out")
+            return (["compare", "--suite", c["suite"], "--tasks", ",".join(tasks), "--methods", ",".join(methods),
+                     "--seeds", str(int(seeds)), "--steps", str(int(steps))] + common_flags(c, device))
+
+        launch(c, info, build, device=device, key=key, button="Queue comparison",
+               label=lambda: f"compare {len(methods)} methods on {len(tasks)} task(s) x {int(seeds)} seed(s)")

@@ -1,0 +1,121 @@
+"""Reading results: the main store first, then the read-only demo store shipped with the package.
+"""
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import streamlit as st
+
+from ipt_core import store as store_mod
+
+SHIPPED_ROOT = Path(store_mod.__file__).resolve().parent / "shipped_results"
+
+
+@st.cache_resource(show_spinner=False)
+def get_store(root: str) -> store_mod.Store:
+    """One Store per root for the whole server: it caches parsed entries between reruns."""
+    return store_mod.Store(root)
+
+
+def stores(root: Path) -> list[store_mod.Store]:
+    """The main store, then the demo results shipped with the package (``IPT_SHIPPED_RESULTS=0``: main only)."""
+    out = [get_store(str(root))]
+    shipped_on = os.environ.get("IPT_SHIPPED_RESULTS", "1") != "0"
+    if shipped_on and SHIPPED_ROOT.is_dir() and SHIPPED_ROOT.resolve() != Path(root).resolve():
+        out.append(get_store(str(SHIPPED_ROOT)))
+    return out
+
+
+def entries(root: Path, kind: str, **where: Any) -> list[store_mod.Entry]:
+    """Entries of ``kind`` from the main store, then the shipped store (same key: main wins)."""
+    seen: set[str] = set()
+    out = []
+    for s in stores(root):
+        try:
+            found = s.query(kind, **where)
+        except store_mod.StoreError as e:
+            st.warning(f"cannot read the store at {s.root}: {e}")
+            continue
+        for e in found:
+            if e.key not in seen:
+                seen.add(e.key)
+                out.append(e)
+    return out
+
+
+def backbone_of(entry: store_mod.Entry) -> str | None:
+    bb = entry.spec.get("backbone")
+    return bb.get("spec") if isinstance(bb, dict) else (bb if isinstance(bb, str) else None)
+
+
+def pick_entry(items: Sequence[store_mod.Entry], label: str, key: str, *,
+               describe: Callable[[store_mod.Entry], str] | None = None,
+               rank: Callable[[store_mod.Entry], Any] | None = None) -> store_mod.Entry:
+    """A selectbox over entries when there are several: ordered by ``rank`` (highest first; default:
+    newest), the first one selected, each named by ``describe`` (default: date, a few meta fields,
+    key); names that come out the same get the date and key added."""
+    items = sorted(items, key=rank or (lambda e: e.created), reverse=True)
+    if len(items) == 1:
+        return items[0]
+
+    def when(e: store_mod.Entry) -> str:
+        return f"{time.strftime('%Y-%m-%d %H:%M', time.localtime(e.created))} · {e.key[:10]}"
+
+    def default(e: store_mod.Entry) -> str:
+        m = e.meta
+        what = ", ".join(f"{k}={m[k]}" for k in ("prompt_kind", "d", "n_train_tasks") if k in m)
+        return f"{when(e)} · {what or e.kind}"
+
+    names = [(describe or default)(e) for e in items]
+    if describe is not None:
+        names = [n if names.count(n) == 1 else f"{n} · {when(e)}" for n, e in zip(names, items)]
+    i = st.selectbox(label, range(len(items)), format_func=lambda i: names[i], key=key)
+    return items[i]
+
+
+def subspaces(root: Path, names: Sequence[str]) -> list[dict]:
+    """The subspaces (``msf`` entries) an intrinsic-tuning job of this suite can use: found on tasks
+    all in ``names``; newest first, the main store before the shipped one. Each:
+    ``{"key", "d", "kind" (deep/shallow), "n_train", "shipped", "created"}``."""
+    out, names = [], set(names)
+    shipped = {e.key for e in get_store(str(SHIPPED_ROOT)).query("msf")} if SHIPPED_ROOT.is_dir() else set()
+    for e in entries(root, "msf"):
+        m = e.meta
+        train, shape = m.get("train_tasks") or [], m.get("prompt_shape") or []
+        if not train or not set(train) <= names or not isinstance(m.get("d"), int):
+            continue
+        out.append({"key": e.key, "d": m["d"], "kind": "deep" if len(shape) == 3 else "shallow",
+                    "n_train": len(train), "shipped": e.key in shipped, "created": e.created})
+    return sorted(out, key=lambda s: (s["shipped"], -s["created"]))
+
+
+def subspace_label(s: dict) -> str:
+    return (f"d_I {s['d']} · {s['kind']} prompts · found on {s['n_train']} tasks"
+            + (" · shipped demo" if s["shipped"] else f" · {time.strftime('%Y-%m-%d %H:%M', time.localtime(s['created']))}"))
+
+
+def _count(v: Any) -> int:
+    return len(v) if isinstance(v, (list, tuple)) else int(v) if isinstance(v, int) else 0
+
+
+def sweep_label(e: store_mod.Entry) -> str:
+    """An IPT sweep named by what it is: ``"d_I 2/8/32 · 17 seen / 7 unseen · deep"`` (+ seeds, family)."""
+    m = e.meta
+    dims = "/".join(str(d) for d in m.get("dims", [])) or "?"
+    seeds = _count(m.get("seeds"))
+    bits = [f"d_I {dims}", f"{_count(m.get('train_tasks'))} seen / {_count(m.get('test_tasks'))} unseen",
+            str(m.get("prompt_kind", "?"))]
+    if seeds > 1:
+        bits.append(f"{seeds} seeds")
+    if m.get("heldout_family"):
+        bits.append(f"{m['heldout_family']} held out")
+    return " · ".join(bits)
+
+
+def sweep_rank(e: store_mod.Entry) -> tuple:
+    """The sweep that shows the most first: most dimensions, then most training tasks, then seeds, then newest."""
+    m = e.meta
+    return (len(m.get("dims", [])), _count(m.get("train_tasks")), _count(m.get("seeds")), e.created)

@@ -1,0 +1,57 @@
+"""Small display helpers: a chart with its CSV and command, empty states, JSON.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any, Iterable
+
+import pandas as pd
+import streamlit as st
+
+def show_figure(fig, table: pd.DataFrame, *, name: str, commands: Iterable[str | None], key: str,
+                index: bool = False, caption: str = "", beside: bool = True) -> None:
+    """A plotly chart with: SVG/PNG from its modebar (camera icon), the plotted numbers as a table
+    beside it (``beside``), a CSV of ``table``, the command(s) that reproduce it."""
+    config = {"toImageButtonOptions": {"format": "svg", "filename": name, "scale": 2}, "displaylogo": False}
+    if beside and len(table):
+        left, right = st.columns([3, 2])
+        with left:
+            st.plotly_chart(fig, key=f"chart-{key}", theme=None, config=config)
+        with right:
+            st.caption("The plotted numbers")
+            st.dataframe(_rounded(table), hide_index=not index, key=f"table-{key}",
+                         height=min(520, 38 + 35 * len(table)))
+    else:
+        st.plotly_chart(fig, key=f"chart-{key}", theme=None, config=config)
+    cols = st.columns([1, 3])
+    with cols[0]:
+        st.download_button("Download CSV", table.to_csv(index=index).encode("utf-8"), file_name=f"{name}.csv",
+                           mime="text/csv", key=f"csv-{key}", on_click="ignore", icon=":material/download:")
+    with cols[1]:
+        st.caption("SVG: camera icon in the chart's toolbar." + (f" {caption}" if caption else ""))
+    show_commands(commands)
+
+
+def _rounded(table: pd.DataFrame) -> pd.DataFrame:
+    """Three decimals for display (the CSV keeps every digit)."""
+    return table.round(3) if len(table.select_dtypes("number").columns) else table
+
+
+def show_commands(commands: Iterable[str | None], limit: int = 4) -> None:
+    cmds = list(dict.fromkeys(c for c in commands if c))
+    if not cmds:
+        st.caption("No command recorded for these results.")
+        return
+    label = "Reproduce with" if len(cmds) == 1 else f"Reproduce with ({len(cmds)} commands)"
+    st.caption(label)
+    st.code("\n".join(cmds[:limit]) + (f"\n# ... and {len(cmds) - limit} more" if len(cmds) > limit else ""),
+            language="bash", wrap_lines=True)
+
+
+def empty_state(message: str, command: str) -> None:
+    st.info(message)
+    st.code(command, language="bash")
+
+
+def pretty_json(obj: Any) -> str:
+    return json.dumps(obj, indent=1, sort_keys=True)

@@ -1,0 +1,61 @@
+"""Shared pieces of the figure builders (:mod:`ipt_core.figures`, :mod:`ipt_core.figures_ipt`):
+layout, colours, and the small numeric helpers that keep missing scores missing."""
+from __future__ import annotations
+
+import math
+from typing import Any, Iterable
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.colors import qualitative
+
+_PALETTE = qualitative.Plotly + qualitative.D3
+
+
+def _layout(fig: go.Figure, title: str = "", height: int = 460) -> go.Figure:
+    # legend on the right (plotly pushes the margin for it), so it never covers the title or the plot
+    fig.update_layout(template="plotly_white", height=height,
+                      title={"text": title, "x": 0.01, "xanchor": "left"} if title else None,
+                      margin={"l": 60, "r": 20, "t": 70 if title else 30, "b": 60},
+                      legend={"orientation": "v", "yanchor": "top", "y": 1.0, "x": 1.02, "xanchor": "left"})
+    return fig
+
+
+def _rgba(hex_colour: str, alpha: float) -> str:
+    h = hex_colour.lstrip("#")
+    r, g, b = (int(h[i:i + 2], 16) for i in (0, 2, 4))
+    return f"rgba({r},{g},{b},{alpha})"
+
+
+def _colour_map(keys: Iterable[str]) -> dict[str, str]:
+    return {k: _PALETTE[i % len(_PALETTE)] for i, k in enumerate(dict.fromkeys(keys))}
+
+
+def family_colors(families: Iterable[str]) -> dict[str, str]:
+    """One colour per task family, the same in every chart of a suite: pass all the suite's families
+    (any order, repeats allowed); the colours follow the sorted family names, not the order or the
+    subset a chart happens to show.
+
+    Example:
+        >>> a = family_colors(["spam", "sentiment", "nli"]); b = family_colors(["nli", "sentiment", "spam", "nli"])
+        >>> a == b, len(set(a.values()))
+        (True, 3)
+    """
+    names = sorted({str(f) for f in families})
+    return {f: _PALETTE[i % len(_PALETTE)] for i, f in enumerate(names)}
+
+
+def _pstd(x: pd.Series) -> float:
+    """Standard deviation over seeds with ddof 0, as the core's summaries (numpy's default)."""
+    x = x.dropna()
+    return float(np.std(x.to_numpy(dtype=float))) if len(x) else math.nan
+
+
+def _num(v: Any) -> float:
+    """A float, NaN for None/non-numbers (missing scores stay missing, never 0)."""
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return math.nan
+    return f if math.isfinite(f) else math.nan
