@@ -24,6 +24,7 @@ from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
 from .map_quality import SPACE_NAMES, off_diagonal, robust_range
+from .plotting import family_colors  # one colour per family for every chart of a suite
 
 __all__ = ["family_colors", "pca_axis_titles", "label_mask", "task_map_figure", "similarity_heatmap",
            "dendrogram_figure", "quality_table", "quality_figure", "transfer_table", "transfer_figure"]
@@ -37,17 +38,6 @@ def _layout(fig: go.Figure, title: str = "", height: int = 460) -> go.Figure:
                       margin={"l": 60, "r": 20, "t": 70 if title else 30, "b": 60},
                       legend={"orientation": "v", "yanchor": "top", "y": 1.0, "x": 1.02, "xanchor": "left"})
     return fig
-
-
-def family_colors(families: Sequence[str]) -> dict[str, str]:
-    """One colour per family, decided by the sorted set of the suite's families: pass every family
-    of the suite and each keeps its colour in every space, whichever tasks a space holds.
-
-    Example:
-        >>> family_colors(["b", "a", "b"]) == family_colors(["a", "b"])
-        True
-    """
-    return {f: _PALETTE[i % len(_PALETTE)] for i, f in enumerate(sorted(set(map(str, families))))}
 
 
 def pca_axis_titles(ratio: Sequence[float]) -> tuple[str, str]:

@@ -119,7 +119,7 @@ def test_map_quality_command_runs_from_the_shipped_results_alone(tmp_path, capsy
     monkeypatch.setattr("ipt_core.experiments.cached_backbone", no_model)
     assert main(["map-quality", "--suite", "demo", "--cache", str(tmp_path / "empty"), "--json"]) == 0
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert set(out["spaces"]) == {"prompt", "intrinsic", "ist"}
+    assert {"prompt", "intrinsic", "ist"} <= set(out["spaces"])  # + ATTEMPT attention when a comparison ships
     for q in out["spaces"].values():
         assert {"nn1_family", "nn3_family", "trustworthiness", "chance"} <= set(q)
     assert set(out["baselines"]) == {"text", "zero_shot_profile"} and out["baselines"]["text"]["n_tasks"] == 24
