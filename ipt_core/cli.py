@@ -148,6 +148,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .compare import add_compare_parser
 
     add_compare_parser(sub)
+    from .analysis_cli import register as register_analysis
+
+    register_analysis(sub)  # map-quality, transfer (their own module; dispatched through args.func)
     return parser
 
 
@@ -266,7 +269,9 @@ def _context(args, reporter):
 
 
 def _command_line(args) -> str:
-    return "python -m ipt_core " + shlex.join(a for a in args._argv if a != "--json")
+    from .analysis import reproducible_command
+
+    return reproducible_command("python -m ipt_core", args._argv)  # without --cache DIR: runs on any machine
 
 
 def cmd_ipt(args) -> int:
@@ -371,7 +376,7 @@ def main(argv: list[str] | None = None) -> int:
     if not distributed.is_main():
         os.environ.pop("IPT_PROGRESS_FILE", None)  # progress from rank 0 only
     try:
-        return COMMANDS[args.command](args)
+        return (COMMANDS.get(args.command) or args.func)(args)
     except (TaskDataError, BackboneError, StoreError, KeyError, ValueError) as exc:  # IPTInputError is a ValueError
         msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
         print(f"error: {msg}", file=sys.stderr)
