@@ -108,6 +108,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_pt_args(p)
 
     cli_args.add_compare_parser(sub)
+    from .analysis_cli import register as register_analysis
+
+    register_analysis(sub)  # map-quality, transfer (their own module; dispatched through args.func)
     return parser
 
 
@@ -249,7 +252,9 @@ def _context(args, reporter):
 
 
 def _command_line(args) -> str:
-    return "python -m ipt_core " + shlex.join(a for a in args._argv if a != "--json")
+    from .analysis import reproducible_command
+
+    return reproducible_command("python -m ipt_core", args._argv)  # without --cache DIR: runs on any machine
 
 
 def cmd_ipt(args) -> int:
@@ -375,7 +380,7 @@ def main(argv: list[str] | None = None) -> int:
     if not distributed.is_main():
         os.environ.pop("IPT_PROGRESS_FILE", None)  # progress from rank 0 only
     try:
-        return COMMANDS[args.command](args)
+        return (COMMANDS.get(args.command) or args.func)(args)
     except (TaskDataError, BackboneError, StoreError, KeyError, ValueError) as exc:  # IPTInputError is a ValueError
         print(f"error: {_message(exc)}", file=sys.stderr)
         return EXIT_BAD_INPUT

@@ -114,7 +114,8 @@ def add_compare_parser(sub) -> None:
     p.add_argument("--msf-steps", type=lim("msf_steps"), default=None, help="subspace-finding steps (default: --steps)")
     p.add_argument("--ist-lr", type=lim("ist_lr"), default=i.lr)
     p.add_argument("--attempt-lr", type=lim("attempt_lr"), default=a.lr)
-    p.add_argument("--attempt-temperature", type=lim("temperature"), default=None, help="default d x e (the paper's)")
+    p.add_argument("--attempt-temperature", type=lim("temperature"), default=a.temperature, help="attention temperature (demo dev)")
+    p.add_argument("--attempt-paper-temperature", action="store_true", help="the paper's temperature d x e")
     p.add_argument("--attempt-attn-lr-scale", type=lim("attn_lr_scale"), default=a.attn_lr_scale,
                    help="attention module learning rate / prompt learning rate")
     p.add_argument("--attempt-pool-padding", action="store_true", help="max-pool over padding too (the official code)")
@@ -122,6 +123,8 @@ def add_compare_parser(sub) -> None:
     p.add_argument("--vip-lr", type=lim("vip_lr"), default=v.lr)
     p.add_argument("--codebook-size", type=lim("codebook_size"), default=v.codebook_size)
     p.add_argument("--vip-samples", type=lim("num_samples"), default=v.num_samples, help="codes sampled and averaged per vector (m)")
+    p.add_argument("--vip-dead-code-threshold", type=lim("dead_code_threshold"), default=v.dead_code_threshold,
+                   help="0: the paper's codebook")
     p.add_argument("--vip-eval", choices=list(EVAL_MODES), default=v.eval_mode,
                    help="sample (the paper's stochastic evaluation) or expected (deterministic)")
     p.add_argument("--require-prompts", action="store_true",
@@ -175,11 +178,12 @@ def compare_settings(args):
     pt = pt_config(args)
     s = CompareSettings(
         pt=pt,
-        attempt=AttemptConfig(lr=args.attempt_lr, init=pt.init, temperature=args.attempt_temperature,
+        attempt=AttemptConfig(lr=args.attempt_lr, init=pt.init,
+                              temperature=None if args.attempt_paper_temperature else args.attempt_temperature,
                               attn_lr_scale=args.attempt_attn_lr_scale, pool_padding=args.attempt_pool_padding,
                               train_layernorm=not args.attempt_frozen_layernorm),
         vip=VIPConfig(lr=args.vip_lr, init=pt.init, codebook_size=args.codebook_size, num_samples=args.vip_samples,
-                      eval_mode=args.vip_eval),
+                      dead_code_threshold=args.vip_dead_code_threshold, eval_mode=args.vip_eval),
         ist=ISTConfig(lr=args.ist_lr),
         d_intrinsic=args.d,
     )

@@ -49,6 +49,7 @@ from .methods.ipt import ISTConfig, MSFConfig
 from .methods.pt import PTConfig, init_prompt
 from .methods.vip import CODE_VERSION as VIP_VERSION
 from .methods.vip import EVAL_MODES, VIP, VIPConfig
+from .method_diagnostics import attention_entropy, codebook_stats, diagnostics
 
 if TYPE_CHECKING:  # pragma: no cover
     from .backbones import Backbone
@@ -214,15 +215,14 @@ def attempt_runs(ctx: "Context", suite: "Suite", targets: Sequence[str], seeds: 
         method, bank_names = bank.method, [t.name for t in bank.tasks]
         method.eval()  # every run holds its best state
         cols = allowed_of[k] + [len(pool)]
-        weights = []
-        for n in runs[k][0]:
-            chunks = _per_row(ctx.backbone, method.attention, suite.task(n).test, j, bank_names.index(n), ctx.device)
-            weights.append(torch.cat(chunks).float().mean(0)[cols].cpu())
-        attention = torch.stack(weights)  # [T_run, S_run + 1]
+        rows_att = [torch.cat(_per_row(ctx.backbone, method.attention, suite.task(n).test, j, bank_names.index(n),
+                                       ctx.device)).float()[:, cols].cpu() for n in runs[k][0]]  # [B_test, S_run + 1] each
+        attention = torch.stack([r.mean(0) for r in rows_att])  # [T_run, S_run + 1]
         meta = {"tasks": list(runs[k][0]), "variant": variant, "seed": runs[k][1], "suite": suite.name,
                 "trainable_params": method.trainable_params(j), "sources": [pool[i] for i in allowed_of[k]],
                 "attention": {"sources": [pool[i] for i in allowed_of[k]] + [OWN_PROMPT],
-                              "weights": attention.tolist()}} | _scores_meta(res, len(bank.runs), ctx.device)
+                              "weights": attention.tolist()},
+                "attention_entropy": [attention_entropy(r) for r in rows_att]} | _scores_meta(res, len(bank.runs), ctx.device)
         return meta, dict(res.state, attention=attention)
 
     return cached_bank(ctx, "attempt_run", specs, build, record)
@@ -271,7 +271,8 @@ def vip_runs(ctx: "Context", suite: "Suite", targets: Sequence[str], seeds: Sequ
         meta = {"task": task.name, "family": task.type, "seed": seed, "suite": suite.name,
                 "trainable_params": method.trainable_params(j),
                 "trainable_params_gradient": method.trainable_params(j, with_codebook=False),
-                "codebook_usage": usage.tolist(), "eval_mode": cfg.eval_mode} | _scores_meta(res, len(bank.runs), ctx.device)
+                "codebook_usage": usage.tolist(), "codebook": codebook_stats(usage.tolist()),
+                "eval_mode": cfg.eval_mode} | _scores_meta(res, len(bank.runs), ctx.device)
         return meta, res.state
 
     return cached_bank(ctx, "vip_run", [vip_spec(ctx, t, s, cfg) for t, s in wanted], build, record)
@@ -481,14 +482,17 @@ def _compare_meta(ctx: "Context", suite: "Suite", targets: list[str], methods: l
             "attempt_attention": attention_summary(attempt_entries.get("attempt") or attempt_entries.get("attempt-mt") or [],
                                                    targets, suite),
             "vip_codebook_usage": usage, "vip_codebook_counts": counts,
+            "diagnostics": diagnostics(attempt_entries.get("attempt") or attempt_entries.get("attempt-mt") or [], vip_entries),
             "prompt_kind": s.pt.kind, "settings": s.to_json(), "seconds": time.time() - t0, "device": str(ctx.device)}
     return meta
 
 
 def compare_json(entry: "Entry") -> dict:
-    """The CLI's JSON: ``{"methods", "rows", "summary", "key"}``."""
+    """The CLI's JSON: ``{"methods", "rows", "summary", "diagnostics", "key"}`` (diagnostics: ATTEMPT's
+    attention entropy relative to uniform, VIP's codes used and perplexity; see :func:`diagnostics`)."""
     m = entry.meta
-    return {"methods": m["methods"], "rows": m["rows"], "summary": m["summary"], "key": entry.key}
+    return {"methods": m["methods"], "rows": m["rows"], "summary": m["summary"], "diagnostics": m.get("diagnostics", {}),
+            "key": entry.key}
 
 
 def format_summary(summary: Sequence[dict]) -> str:

@@ -150,6 +150,7 @@ LIMITS: dict[str, Limit] = {
     "num_samples": _int("--vip-samples", 1, 1024),
     "commitment_weight": _float("--commitment-weight", 0, 1e6),
     "decay": _float("--decay", 0, 1, lo_open=True, hi_open=True, widget_lo=1e-3),
+    "dead_code_threshold": _float("--vip-dead-code-threshold", 0, 1e6, note="0: the paper's codebook"),
     # quantities of the CLI and the forms only
     "seeds": _int("--seeds", 1, 1000, note="the number of seeds 0..N-1"),
     "seed_list": replace(_SEED, flag="--seed-list"),
@@ -161,6 +162,7 @@ LIMITS: dict[str, Limit] = {
     # flags that set a field of a second config: the field's range, their own flag
     "msf_steps": replace(_STEPS, flag="--msf-steps"),
     "ist_steps": replace(_STEPS, flag="--ist-steps"),
+    "source_steps": replace(_STEPS, flag="--source-steps"),
     "msf_lr": replace(_LR, flag="--msf-lr"),
     "ist_lr": replace(_LR, flag="--ist-lr"),
     "attempt_lr": replace(_LR, flag="--attempt-lr"),

@@ -12,14 +12,15 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from ipt_core import figures, jobs, maps
+from ipt_core import figures, jobs, map_figures, maps
+from ipt_core import map_quality as mq
+from ipt_core.tasks import TaskDataError, load_suite
 from ipt_app.context import ctx, suite_info, suite_matches, suite_problem
 from ipt_app.job_panel import job_panel, submit_job
 from ipt_app.store_reads import SHIPPED_ROOT, backbone_of, entries, stores
 from ipt_app.widgets import empty_state, show_commands, show_figure
 
-SPACE_LABELS = {"prompt": "raw prompt space", "intrinsic": "intrinsic space (Proj of the prompts)",
-                "ist": "intrinsic space (IST solutions)"}
+SPACE_LABELS = {k: v for k, v in mq.SPACE_NAMES.items() if k in ("prompt", "intrinsic", "ist")}
 
 
 def _find(root: str, key: str):
@@ -44,13 +45,49 @@ def _pt_vectors(root: str, keys: tuple[str, ...], order: tuple[str, ...]) -> tup
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def _pca(vectors: np.ndarray) -> np.ndarray:
-    return maps.project(vectors, "pca")
+def _pca(vectors: np.ndarray) -> tuple[np.ndarray, list[float]]:
+    return mq.pca(vectors, centre=False)  # vectors are prepared already; PCA centres on its own
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def _similarity(vectors: np.ndarray) -> np.ndarray:
     return maps.cosine_similarity(vectors)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _layers(root: str, key: str) -> int | None:
+    return mq.prompt_layers(stores(Path(root)), _find(root, key))
+
+
+@st.cache_data(show_spinner="Measuring map quality…", max_entries=16, ttl=60)
+def _quality(root: str, key: str | None, suite_spec: str, backbone: str, centre: bool,
+             extra: tuple = ()) -> dict:
+    """Map quality of a task map's spaces (and ``extra``: (name, vectors, names) spaces) with the
+    stored text / zero-shot-profile baselines of the suite."""
+    sts = stores(Path(root))
+    spaces, fams, layers = ({}, {}, {})
+    if key is not None:
+        spaces, fams, layers = mq.task_map_spaces(sts, _find(root, key))
+    for name, x, names, lay in extra:
+        spaces[name] = (x, list(names))
+        layers[name] = lay
+    try:
+        suite = load_suite(suite_spec)
+        fams = {**fams, **{t.name: t.type for t in suite.tasks}}
+        base = mq.stored_baselines(sts, list(suite.tasks), backbone)
+    except TaskDataError:
+        base = {}
+    return mq.quality_report(spaces, fams, base, centre=centre, layers=layers)
+
+
+@st.cache_data(show_spinner=False, max_entries=8, ttl=60)
+def _transfer_reports(root: str, suite: str) -> list[tuple[str, dict, str | None]]:
+    out = []
+    for s in stores(Path(root)):
+        for e in s.query("transfer_report"):
+            if e.meta.get("suite") == suite:
+                out.append((e.key, e.meta, e.command, e.created))
+    return [(k, m, c) for k, m, c, _ in sorted(out, key=lambda r: -r[3])]
 
 
 def _stored_umap(root: str, vectors: np.ndarray, names: list[str]) -> tuple[list | None, str | None]:
@@ -98,22 +135,39 @@ def _source_label(i: int) -> str:
 a, b, d = st.columns([3, 2, 2])
 src_i = a.selectbox("Vectors from", range(len(sources)), format_func=_source_label, key="map-source")
 kind, obj = sources[src_i]
+o1, o2, o3 = st.columns([2, 2, 3])
+centre = o1.toggle("Centre on the mean task", value=True, key="map-centre",
+                   help="Cosine, PCA and neighbours of the task vectors minus their mean (deep prompts also normalised "
+                        "per layer). Off: the raw vectors, where one shared component makes every pair look alike.")
+robust = o2.toggle("Robust axes", value=True, key="map-robust",
+                   help="Axis limits an outlier does not set; tasks beyond them are drawn as triangles on the border.")
+label_mode = o3.radio("Labels", ["auto", "all", "hover"], horizontal=True, key="map-labels",
+                      format_func={"auto": "where they fit", "all": "all", "hover": "on hover only"}.get)
 stored_umap = None
+quality = None
+layers = None
 if kind == "task_map":
     entry = obj
     spaces = [s for s in entry.meta.get("spaces", ["prompt"]) if s in entry.tensor_names]
-    space = b.radio("Space", spaces, format_func=lambda s: SPACE_LABELS.get(s, s), key="map-space")
+    quality = _quality(root, entry.key, c["suite"], c["backbone"], centre)
+    best = quality.get("best_space")
+    space = b.radio("Space", spaces, index=spaces.index(best) if best in spaces else 0,
+                    format_func=lambda s: SPACE_LABELS.get(s, s) + (" ★ best map quality" if s == best else ""),
+                    key="map-space")
     names = list(entry.meta["tasks"])
     families = list(entry.meta.get("families") or [info.get("families", {}).get(t, "") for t in names])
     vectors = _task_map_vectors(root, entry.key, space)
     stored_umap = (entry.meta.get("umap") or {}).get(space)
     commands = [entry.command]
+    layers = _layers(root, entry.key) if space == "prompt" else None
     umap_argv = ["umap", "--entry", entry.key, "--space", space]
 else:
     runs = pt_groups[obj]
     space = "prompt"
     b.radio("Space", ["prompt"], format_func=lambda s: SPACE_LABELS[s] + " (mean over seeds)", key="map-space-pt")
     names, families, vectors = _pt_vectors(root, tuple(sorted(e.key for e in runs)), tuple(suite_names))
+    shape = tuple(runs[0].tensor("prompt").shape)
+    layers = int(shape[0]) if len(shape) == 3 else None
     commands = [e.command for e in runs]
     umap_argv = ["umap", "--suite", c["suite"], "--pt-config", obj]
 if SHIPPED_ROOT.is_dir():
@@ -133,10 +187,15 @@ if len(names) < 2:
     st.warning(f"Only {len(names)} task has vectors here; a map needs at least two. Tune more tasks.")
     st.stop()
 
+raw_vectors = vectors
+vectors = mq.prepare(raw_vectors, centre=centre, layers=layers)  # every view below: the prepared vectors
+if kind == "pt":
+    quality = _quality(root, None, c["suite"], c["backbone"], centre, extra=(("prompt", raw_vectors, tuple(names), layers),))
 coords = None
 axis = ("PC 1", "PC 2")
+ratio = None
 if method == "UMAP":
-    coords, umap_command = (stored_umap, None) if stored_umap else _stored_umap(root, vectors, names)
+    coords, umap_command = (stored_umap, None) if stored_umap else _stored_umap(root, raw_vectors, names)
     axis = ("UMAP 1", "UMAP 2")
     if coords is None:
         if len(names) < 4:
@@ -153,7 +212,8 @@ if method == "UMAP":
         axis = ("PC 1", "PC 2")
 map_commands = commands
 if coords is None:
-    coords = _pca(vectors)
+    coords, ratio = _pca(vectors)
+    axis = map_figures.pca_axis_titles(ratio)
     method_shown = "PCA"
 else:
     method_shown = "UMAP"
@@ -164,8 +224,12 @@ table = figures.task_map_table(coords, names, families)
 chosen = st.multiselect("Tasks to inspect (or select points on the map with the lasso/box tool)", names,
                         key="map-selected")
 selected = list(dict.fromkeys(chosen + [t for t in picked_on_chart if t in names]))
-fig = figures.task_map_figure(table, f"Tasks in the {SPACE_LABELS.get(space, space)} ({method_shown})",
-                              highlight=selected, axis_titles=axis)
+trust = mq.trustworthiness(vectors, coords, centre=False)
+fam_colours = map_figures.family_colors(list(info.get("families", {}).values()) + list(families))
+fig = map_figures.task_map_figure(
+    table, f"Tasks in the {SPACE_LABELS.get(space, space)} ({method_shown}{', centred' if centre else ''})",
+    highlight=selected, axis_titles=axis, colours=fam_colours, robust=robust, labels=label_mode,
+    subtitle="" if trust is None else f"trustworthiness of this 2-D map (k = 3): {trust:.2f}")
 event = st.plotly_chart(fig, key="chart-map", theme=None, on_select="rerun", selection_mode=("points", "box", "lasso"),
                         config={"toImageButtonOptions": {"format": "svg", "filename": f"task_map_{space}_{method_shown}",
                                                          "scale": 2}, "displaylogo": False})
@@ -184,10 +248,13 @@ if picked != picked_on_chart:
 cols = st.columns([1, 3])
 cols[0].download_button("Download CSV", table.to_csv(index=False).encode(), file_name=f"task_map_{space}_{method_shown}.csv",
                         mime="text/csv", key="csv-map", on_click="ignore", icon=":material/download:")
-cols[1].caption(f"{len(names)} tasks · vectors of dimension {vectors.shape[1]} · SVG: camera icon in the chart's toolbar")
+cols[1].caption(f"{len(names)} tasks · vectors of dimension {vectors.shape[1]}"
+                + (f" · {layers} layers, each normalised" if layers else "")
+                + ("" if trust is None else f" · trustworthiness {trust:.2f} (1 = every map neighbour is a real one)")
+                + " · SVG: camera icon in the chart's toolbar")
 show_commands(map_commands)
 
-st.subheader("Nearest neighbours (cosine, in the original space)")
+st.subheader("Nearest neighbours (" + ("centred " if centre else "") + "cosine, in the original space)")
 k = st.slider("Neighbours per task", 1, max(1, min(10, len(names) - 1)), min(3, len(names) - 1), key="map-k") \
     if len(names) > 2 else 1
 if selected:
@@ -208,12 +275,45 @@ sub_vectors = vectors[idx]
 sim = _similarity(sub_vectors)
 order = maps.cluster_order(sim)
 sim_table = figures.similarity_table(sim, subset, order)
-st.subheader("Clustered cosine similarity")
-show_figure(figures.similarity_heatmap(sim_table, f"Cosine similarity in the {SPACE_LABELS.get(space, space)}"),
+st.subheader("Clustered cosine similarity" + (" (centred on the mean task)" if centre else ""))
+show_figure(map_figures.similarity_heatmap(sim_table, f"Cosine similarity in the {SPACE_LABELS.get(space, space)}",
+                                           centred=centre),
             sim_table, name=f"similarity_{space}", commands=commands,
             key="map-sim", index=True)
 if len(subset) >= 2:
     st.subheader("Dendrogram")
     dendro = maps.dendrogram_data(sim, subset)
-    show_figure(figures.dendrogram_figure(dendro), figures.dendrogram_table(dendro), name=f"dendrogram_{space}",
+    show_figure(map_figures.dendrogram_figure(dendro), figures.dendrogram_table(dendro), name=f"dendrogram_{space}",
                 commands=commands, key="map-dendro")
+
+st.subheader("Map quality")
+if quality and quality.get("spaces"):
+    qt = map_figures.quality_table(quality)
+    st.caption(f"For each space: the share of tasks whose nearest neighbour (k = 1), and of the 3 nearest neighbours "
+               f"(k = 3), is of the task's own family ({'centred ' if centre else ''}cosine), beside chance for this "
+               f"suite's family sizes ({quality['chance_nn1']:.3f} over all {quality['n_tasks']} tasks; a space with "
+               "fewer tasks has its own). Baselines need only the frozen model: the mean sentence embedding of a "
+               "task's inputs (text) and the zero-shot scores of every label name (zero-shot profile). "
+               "Trustworthiness: of the space's 2-D PCA map.")
+    show_figure(map_figures.quality_figure(qt), qt, name="map_quality", key="map-quality",
+                commands=[f"python -m ipt_core map-quality --suite {c['suite']} --json"])
+    if not quality.get("baselines"):
+        st.info("No text baseline in the store for this suite yet (forward passes of the frozen model only, cached):")
+        st.code(f"python -m ipt_core map-quality --suite {c['suite']}", language="bash")
+else:
+    st.caption("Map quality needs at least two tasks with vectors in a space.")
+
+st.subheader("Does similarity predict transfer?")
+reports = _transfer_reports(root, info.get("name", c["suite_name"]))
+if reports:
+    key, rep, cmd = reports[0]
+    tt = map_figures.transfer_table(rep["pairs"])
+    st.caption(f"Prompt tuning of {', '.join(rep['targets'])} started from every source task's prompt, "
+               f"{rep['config']['steps']} steps each, against the default initialisation at the same budget "
+               f"(mean gain {rep['mean_gain']:+.3f}). Spearman rank correlation between the gain and the similarity "
+               "of source and target, per space (SPoT, Vu et al. 2022, found a positive one).")
+    show_figure(map_figures.transfer_figure(tt, rep["spaces"], colours=None), tt, name="transfer", key="map-transfer",
+                commands=[cmd])
+else:
+    st.info("No transfer test for this suite yet. It tunes each target from every other task's prompt (few steps):")
+    st.code(f"python -m ipt_core transfer --suite {c['suite']} --targets T1,T2,T3", language="bash")

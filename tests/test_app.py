@@ -233,6 +233,7 @@ def test_task_map_neighbours_and_spaces(seeded):
 
 def test_task_map_umap_runs_as_a_job_or_comes_from_the_store(seeded):
     at = goto(app(), "task_map")
+    at.radio(key="map-space").set_value("prompt").run()  # the page opens on the best-scoring space
     at.radio(key="map-projection").set_value("UMAP").run()
     assert any("UMAP" in i.value for i in at.info)
     at.button(key="map-umap-job").click().run()
@@ -249,6 +250,7 @@ def test_task_map_umap_runs_as_a_job_or_comes_from_the_store(seeded):
                       {"tasks": names, "coords": np.random.default_rng(0).normal(size=(len(names), 2)).tolist()},
                       command="python -m ipt_core.maps umap --entry K --space prompt")
     at = goto(app(), "task_map")
+    at.radio(key="map-space").set_value("prompt").run()
     at.radio(key="map-projection").set_value("UMAP").run()
     assert not any(b.key == "map-umap-job" for b in at.button)
     assert any("ipt_core.maps umap" in c.value for c in at.code)

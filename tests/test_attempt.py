@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from ipt_core.bank import RunConfig, train_bank
-from ipt_core.methods.attempt import Attempt, AttemptConfig, masked_max_pool
+from ipt_core.methods.attempt import DEFAULT_TEMPERATURE, Attempt, AttemptConfig, masked_max_pool
 from ipt_core.methods.pt import init_prompt
 from ipt_core.tasks import Example
 
@@ -65,7 +65,8 @@ def test_shapes_and_attention_rows_sum_to_one(bb, tasks, sources):
     torch.testing.assert_close(att.sum(1), torch.ones(B))
     assert torch.all(att[runs == 0, 1] == 0)  # run 0 may not use source 1
     assert torch.all(att[runs == 1] > 0)
-    assert m.temperature == pytest.approx(D * math.e)  # the paper's default
+    assert m.temperature == pytest.approx(DEFAULT_TEMPERATURE)  # chosen on the demo's dev splits
+    assert _method(bb, sources, cfg=_cfg(temperature=None)).temperature == pytest.approx(D * math.e)  # the paper's
 
 
 def test_prompt_is_target_plus_attention_weighted_sum(bb, tasks, sources):

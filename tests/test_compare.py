@@ -94,6 +94,9 @@ def test_compare_every_method(ctx, suite, monkeypatch):
     usage = np.asarray(m["vip_codebook_usage"])
     assert len(usage) == K and usage.sum() == pytest.approx(1) and np.all(np.diff(usage) <= 1e-12)
     assert len(m["vip_codebook_counts"]) == 4 and all(len(c["counts"]) == K for c in m["vip_codebook_counts"])
+    diag = m["diagnostics"]  # is ATTEMPT's attention informative, is VIP's codebook alive
+    assert 0 < diag["attempt"]["entropy_vs_uniform"] <= 1 and diag["attempt"]["runs"] == 4
+    assert 1 <= diag["vip"]["codes_used"] <= K and 1 <= diag["vip"]["perplexity"] <= diag["vip"]["codes_used"] + 1e-9
 
     # the per-method entries: ATTEMPT's attention and sources, the multi-task run over both tasks
     runs = ctx.store.query("attempt_run")
@@ -131,6 +134,14 @@ def test_stages_are_shared_through_the_store(ctx, suite, monkeypatch):
     backward_calls.clear()
     e = compare(ctx, suite, ["a"], ["attempt", "vip", "zero-shot"], [0], _settings())
     assert backward_calls == [] and len(e.meta["rows"]) == 3
+
+
+def test_entropy_and_codebook_stats():
+    from ipt_core.compare import attention_entropy, codebook_stats
+
+    assert attention_entropy(torch.full((3, 4), 0.25)) == pytest.approx(1.0)
+    assert attention_entropy(torch.tensor([[1.0, 0, 0, 0]])) == pytest.approx(0.0)
+    assert codebook_stats([2, 2, 0, 0]) == {"codes_used": 2, "perplexity": pytest.approx(2.0), "codebook_size": 4}
 
 
 def test_summarise_mean_and_std_over_seeds():
@@ -171,6 +182,8 @@ def test_cli_prints_the_json(ctx, suite, monkeypatch, capsys, tmp_path):
     assert out["methods"] == ["zero-shot", "pt", "attempt", "vip"]
     assert len(out["rows"]) == 4 * 2 and all(set(r) == ROW_FIELDS for r in out["rows"])
     assert [s["method"] for s in out["summary"]] == out["methods"]
+    assert {"attempt", "vip"} <= set(out["diagnostics"])
+    assert out["diagnostics"]["attempt"]["temperature"] == AttemptConfig().temperature  # the new default, not d x e
     entry = Store(tmp_path / "cli").get(out["key"])
     assert entry.meta["settings"]["vip"]["eval_mode"] == "expected" and entry.command.startswith("python -m ipt_core compare")
 

@@ -257,3 +257,25 @@ def test_run_state_round_trip_includes_the_codebook(bb):
     m.load_run_state(0, state)
     for k, v in m.run_state(0).items():
         torch.testing.assert_close(v, state[k])
+
+
+def test_dead_codes_are_reinitialised_from_the_batch():
+    """A collapsed codebook (every vector near one code): with dead-code re-initialisation the
+    unused codes move to batch vectors and get used; without it they stay dead."""
+    gen = torch.Generator().manual_seed(0)
+    used = {}
+    for threshold in (0.0, 1.0):
+        vq = SampledVectorQuantize(D, K, num_samples=M, seed=0, data_init=False, temperature=1e-3,
+                                   dead_code_threshold=threshold)
+        for step in range(30):
+            x = torch.randn((16, 4, D), generator=gen) * 0.5 + 3.0  # far from the random codebook
+            _, idx, _ = vq(x, torch.rand((16, 4, M), generator=gen))
+            vq.accumulate(x, idx)
+            vq.update(torch.Generator().manual_seed(step))
+        x = torch.randn((64, 4, D), generator=gen) * 0.5 + 3.0
+        _, idx, _ = vq(x, torch.rand((64, 4, M), generator=gen))
+        used[threshold] = len(torch.unique(idx))
+    assert used[0.0] <= 2 and used[1.0] > K // 4, used
+    assert VIPConfig().dead_code_threshold > 0 and VIPConfig(dead_code_threshold=0).dead_code_threshold == 0
+    with pytest.raises(ValueError):
+        VIPConfig(dead_code_threshold=-1)
