@@ -337,7 +337,8 @@ def validate(args, command: str) -> None:
     if hasattr(args, "device"):
         check_device(args.device)
     builders = {"ipt": ipt_settings, "stability": ipt_settings, "compare": compare_settings}
-    build = builders.get(command, pt_config if hasattr(args, "prompt_len") else None)
+    builders.update(tune=pt_config, export=pt_config)  # other commands (analysis_cli's) build their own configs
+    build = builders.get(command)
     if build is not None:
         try:
             build(args)

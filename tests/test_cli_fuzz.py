@@ -169,11 +169,11 @@ def _check_parsed(args) -> None:
         cli_args.ipt_settings(args)
     elif args.command == "compare":
         cli_args.compare_settings(args)
-    elif hasattr(args, "prompt_len"):
+    elif args.command in ("tune", "export"):
         cli_args.pt_config(args)
 
 
-@pytest.mark.parametrize("argv", [["tune", "--device", "cuda"], ["tune", "--lr", "nan"], ["ipt", "--dims", ""],
+@pytest.mark.parametrize("argv", [["transfer", "--targets", "x", "--steps", "0"], ["tune", "--device", "cuda"], ["tune", "--lr", "nan"], ["ipt", "--dims", ""],
                                   ["compare", "--methods", ","], ["stability"], []])
 def test_known_bad_vectors_exit_2(argv, capsys, monkeypatch):
     monkeypatch.setattr("torch.cuda.is_available", lambda: False)
