@@ -23,11 +23,6 @@ CORE = "ipt_core"
 MAX_LINES = 600
 FORBIDDEN_FOR_APP = ("ipt_core.bank", "ipt_core.methods")
 
-# Cycles that other branches are removing (bank <-> distributed: helper "loop"; cli <-> compare:
-# helper "cli"), and the app helpers module the "app" branch moves out of pages/. Only these are
-# excused, and only in the xfail tests below; remove the entries (and the xfail marks) once merged.
-PENDING_CYCLES = ()  # bank <-> distributed: gone (loop); cli <-> compare: gone (cli)
-PENDING_BIG_FILES = {"pages/__init__.py"}
 
 
 def module_name(path: Path) -> str:
@@ -173,13 +168,7 @@ def test_cycle_finder_finds_a_cycle():
     assert cycles({"a": {"b"}, "b": set()}) == []
 
 
-def test_no_import_cycle_in_ipt_core_other_than_the_pending_ones():
-    graph = import_graph()
-    found = [c for c in cycles(graph) if c not in PENDING_CYCLES]
-    assert not found, "import cycles in ipt_core:\n" + "\n".join(describe(c, graph) for c in found)
-
-
-def test_no_import_cycle_in_ipt_core_at_all():
+def test_no_import_cycle_in_ipt_core():
     graph = import_graph()
     found = cycles(graph)
     assert not found, "import cycles in ipt_core:\n" + "\n".join(describe(c, graph) for c in found)
@@ -202,16 +191,7 @@ def test_core_never_imports_streamlit():
     assert not bad, "\n".join(bad)
 
 
-def test_no_python_file_over_600_lines_except_pending():
-    big = [(p.relative_to(ROOT).as_posix(), n) for p in python_files_outside_tests()
-           if (n := line_count(p)) > MAX_LINES]
-    found = [f"{p}: {n} lines" for p, n in big if p not in PENDING_BIG_FILES]
-    assert not found, "files over 600 lines (split them into modules of one job):\n" + "\n".join(found)
-
-
-@pytest.mark.xfail(strict=False, reason="pages/__init__.py (the app helpers) moves to its own package on the app "
-                                        "branch; drop this mark once it is merged")
-def test_no_python_file_over_600_lines_at_all():
+def test_no_python_file_over_600_lines():
     big = [f"{p.relative_to(ROOT).as_posix()}: {n} lines" for p in python_files_outside_tests()
            if (n := line_count(p)) > MAX_LINES]
     assert not big, "\n".join(big)
