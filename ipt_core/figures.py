@@ -26,7 +26,7 @@ from .figures_ipt import (PAPER_LABEL, PAPER_REFERENCE, attention_heatmap, atten
                           codebook_usage_figure, codebook_usage_table, ist_runs_figure, ist_runs_table,
                           method_compare_figure, method_compare_table, recovery_bars_figure, recovery_bars_table,
                           recovery_figure, recovery_table, stability_figure, stability_table)
-from .plotting import _PALETTE, _colour_map, _layout, _num, _pstd, _rgba, family_colors  # noqa: F401 - shared
+from .plotting import PALETTE, colour_map, styled, as_float, pstd, rgba, family_colors  # noqa: F401 - shared
 
 __all__ = [
     "PAPER_REFERENCE", "family_colors",
@@ -65,10 +65,10 @@ def pt_results_table(pt_runs: Sequence[Mapping], zero_shot: Sequence[Mapping] = 
     fam: dict[str, str] = {}
     accs: dict[str, list[float]] = {}
     for r in pt_runs:
-        accs.setdefault(r["task"], []).append(_num(r.get("test_acc")))
+        accs.setdefault(r["task"], []).append(as_float(r.get("test_acc")))
         fam.setdefault(r["task"], r.get("family", ""))
-    zs = {r["task"]: _num(r.get("test_acc")) for r in zero_shot}
-    lp = {r["task"]: _num(r.get("test_acc")) for r in probe}
+    zs = {r["task"]: as_float(r.get("test_acc")) for r in zero_shot}
+    lp = {r["task"]: as_float(r.get("test_acc")) for r in probe}
     for r in [*zero_shot, *probe]:
         fam.setdefault(r["task"], r.get("family", ""))
     rows = []
@@ -95,7 +95,7 @@ def pt_results_figure(table: pd.DataFrame, title: str = "Test accuracy per task"
     fig.add_bar(name="linear probe", x=x, y=table["probe"], marker_color="#ff7f0e",
                 hovertemplate="%{x}<br>probe %{y:.3f}<extra></extra>")
     fig.update_layout(barmode="group", yaxis={"title": "test accuracy", "range": [0, 1.05]}, xaxis={"tickangle": -40})
-    return _layout(fig, title)
+    return styled(fig, title)
 
 
 def dev_curves_table(pt_runs: Sequence[Mapping]) -> pd.DataFrame:
@@ -105,7 +105,7 @@ def dev_curves_table(pt_runs: Sequence[Mapping]) -> pd.DataFrame:
         >>> dev_curves_table([{"task": "a", "seed": 0, "dev_curve": [[0, .5], [10, .6]]}]).shape
         (2, 4)
     """
-    rows = [{"task": r["task"], "seed": r.get("seed"), "step": int(s), "dev_acc": _num(a)}
+    rows = [{"task": r["task"], "seed": r.get("seed"), "step": int(s), "dev_acc": as_float(a)}
             for r in pt_runs for s, a in (r.get("dev_curve") or [])]
     return pd.DataFrame(rows, columns=["task", "seed", "step", "dev_acc"])
 
@@ -113,7 +113,7 @@ def dev_curves_table(pt_runs: Sequence[Mapping]) -> pd.DataFrame:
 def dev_curves_figure(table: pd.DataFrame, title: str = "Dev accuracy during prompt tuning") -> go.Figure:
     """One line per (task, seed), coloured by task."""
     fig = go.Figure()
-    colours = _colour_map(table["task"])
+    colours = colour_map(table["task"])
     shown: set[str] = set()
     for (task, seed), g in table.groupby(["task", "seed"], sort=False):
         fig.add_scatter(x=g["step"], y=g["dev_acc"], mode="lines+markers", name=str(task), legendgroup=str(task),
@@ -121,7 +121,7 @@ def dev_curves_figure(table: pd.DataFrame, title: str = "Dev accuracy during pro
                         hovertemplate=f"{task} seed {seed}<br>step %{{x}}: %{{y:.3f}}<extra></extra>")
         shown.add(task)
     fig.update_layout(xaxis={"title": "training step"}, yaxis={"title": "dev accuracy"})
-    return _layout(fig, title)
+    return styled(fig, title)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -145,7 +145,7 @@ def task_map_figure(table: pd.DataFrame, title: str = "", *, highlight: Sequence
                     axis_titles: tuple[str, str] = ("component 1", "component 2")) -> go.Figure:
     """Scatter of tasks coloured by family; hovering shows the task; ``highlight`` gets rings."""
     fig = go.Figure()
-    colours = _colour_map(table["family"])
+    colours = colour_map(table["family"])
     for fam, g in table.groupby("family", sort=False):
         fig.add_scatter(x=g["x"], y=g["y"], mode="markers+text", name=str(fam), text=g["task"],
                         textposition="top center", textfont={"size": 10}, cliponaxis=False,
@@ -158,7 +158,7 @@ def task_map_figure(table: pd.DataFrame, title: str = "", *, highlight: Sequence
                         marker={"size": 22, "color": "rgba(0,0,0,0)", "line": {"width": 2, "color": "black"}})
     fig.update_layout(xaxis={"title": axis_titles[0], "zeroline": False}, yaxis={"title": axis_titles[1], "zeroline": False},
                       dragmode="lasso")
-    return _layout(fig, title, height=520)
+    return styled(fig, title, height=520)
 
 
 def similarity_table(sim: Any, names: Sequence[str], order: Sequence[int] | None = None) -> pd.DataFrame:
@@ -176,7 +176,7 @@ def similarity_heatmap(table: pd.DataFrame, title: str = "Cosine similarity (clu
                                hovertemplate="%{y} vs %{x}<br>cos %{z:.3f}<extra></extra>"))
     fig.update_layout(yaxis={"autorange": "reversed"}, xaxis={"tickangle": -40})
     n = len(table)
-    return _layout(fig, title, height=max(380, 22 * n + 160))
+    return styled(fig, title, height=max(380, 22 * n + 160))
 
 
 def dendrogram_table(dendro: Mapping) -> pd.DataFrame:
@@ -210,4 +210,4 @@ def dendrogram_figure(dendro: Mapping, title: str = "Dendrogram (average linkage
     fig.update_layout(xaxis={"tickmode": "array", "tickvals": [5 + 10 * i for i in range(len(labels))],
                              "ticktext": labels, "tickangle": -40, "showgrid": False},
                       yaxis={"title": "distance (1 - cosine)"})
-    return _layout(fig, title, height=420)
+    return styled(fig, title, height=420)

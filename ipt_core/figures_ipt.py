@@ -15,7 +15,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from .plotting import _colour_map, _layout, _num, _pstd, _rgba
+from .plotting import colour_map, styled, as_float, pstd, rgba
 
 PAPER_REFERENCE: tuple[dict, ...] = (
     {"d": 250, "setting": "seen", "recovery": 0.97},
@@ -45,7 +45,7 @@ def _agg_over_seeds(df: pd.DataFrame, keys: list[str], value: str) -> pd.DataFra
     """Mean over tasks per seed, then mean and std over seeds (as the core's ``summary``)."""
     per_seed = df.dropna(subset=[value]).groupby(keys + ["seed"], sort=True)[value].mean().reset_index()
     g = per_seed.groupby(keys, sort=True)[value]
-    out = g.agg(["mean", _pstd, "count"]).reset_index().rename(columns={"count": "n_seeds", "_pstd": "std"})
+    out = g.agg(["mean", pstd, "count"]).reset_index().rename(columns={"count": "n_seeds", "pstd": "std"})
     out["std"] = out["std"].fillna(0.0)
     return out
 
@@ -71,20 +71,20 @@ def recovery_table(rows: Sequence[Mapping], x: str = "d", summary: Mapping | Non
             for setting, by_d in (by_setting or {}).items():
                 for d, s in (by_d or {}).items():
                     for metric in ("recovery", "gain_recovery"):
-                        m = _num(s.get(metric))
+                        m = as_float(s.get(metric))
                         if math.isnan(m):
                             continue
                         n = sum(1 for _ in {r.get("seed") for r in rows if str(r.get("d")) == str(d)
                                             and r.get("setting") == setting and r.get("subspace") == subspace})
                         out.append({x: int(d) if str(d).lstrip("-").isdigit() else d, "setting": setting,
                                     "subspace": subspace, "metric": metric, "mean": m,
-                                    "std": _num(s.get(f"{metric}_std")) if s.get(f"{metric}_std") is not None else 0.0,
+                                    "std": as_float(s.get(f"{metric}_std")) if s.get(f"{metric}_std") is not None else 0.0,
                                     "n_seeds": n})
         df = pd.DataFrame(out, columns=cols)
     else:
         df0 = pd.DataFrame([{x: r.get(x), "setting": r.get("setting"), "subspace": r.get("subspace"),
-                             "seed": r.get("seed"), "recovery": _num(r.get("recovery")),
-                             "gain_recovery": _num(r.get("gain_recovery"))} for r in rows])
+                             "seed": r.get("seed"), "recovery": as_float(r.get("recovery")),
+                             "gain_recovery": as_float(r.get("gain_recovery"))} for r in rows])
         parts = []
         if len(df0):
             for metric in ("recovery", "gain_recovery"):
@@ -112,7 +112,7 @@ def recovery_figure(table: pd.DataFrame, x: str = "d", *, reference: bool = True
             if numeric and len(g) > 1:
                 xs = list(g[x]) + list(g[x])[::-1]
                 ys = list(g["mean"] + g["std"]) + list(g["mean"] - g["std"])[::-1]
-                fig.add_scatter(x=xs, y=ys, mode="lines", fill="toself", fillcolor=_rgba(colour, 0.15),
+                fig.add_scatter(x=xs, y=ys, mode="lines", fill="toself", fillcolor=rgba(colour, 0.15),
                                 line={"width": 0}, hoverinfo="skip", showlegend=False, legendgroup=name, row=1, col=col)
             fig.add_scatter(x=g[x], y=g["mean"], mode="lines+markers", name=name, legendgroup=name,
                             showlegend=col == 1, line={"color": colour, "dash": dash},
@@ -143,7 +143,7 @@ def recovery_figure(table: pd.DataFrame, x: str = "d", *, reference: bool = True
         fig.update_xaxes(title_text=axis_title, type="log" if (x == "d" and numeric) else None, row=1, col=col,
                          tickvals=ticks, ticktext=[f"{v:g}" for v in ticks] if ticks else None)
     fig.update_yaxes(title_text="fraction of PT", row=1, col=1)
-    _layout(fig, title, height=560)
+    styled(fig, title, height=560)
     # six long legend entries: below the panels, so both panels keep their width
     fig.update_layout(legend={"orientation": "h", "yanchor": "top", "y": -0.2, "x": 0, "xanchor": "left"},
                       margin={"b": 150})
@@ -160,11 +160,11 @@ def recovery_bars_table(rows: Sequence[Mapping], d: Any, x: str = "d") -> pd.Dat
     if not sel:
         return pd.DataFrame(columns=cols)
     df = pd.DataFrame([{"task": r.get("task"), "family": r.get("family", ""), "setting": r.get("setting"),
-                        "subspace": r.get("subspace"), "seed": r.get("seed"), "recovery": _num(r.get("recovery")),
-                        "gain_recovery": _num(r.get("gain_recovery"))} for r in sel])
+                        "subspace": r.get("subspace"), "seed": r.get("seed"), "recovery": as_float(r.get("recovery")),
+                        "gain_recovery": as_float(r.get("gain_recovery"))} for r in sel])
     g = df.groupby(["task", "family", "setting", "subspace"], sort=False)
-    out = g.agg(recovery=("recovery", "mean"), recovery_std=("recovery", _pstd),
-                gain_recovery=("gain_recovery", "mean"), gain_recovery_std=("gain_recovery", _pstd),
+    out = g.agg(recovery=("recovery", "mean"), recovery_std=("recovery", pstd),
+                gain_recovery=("gain_recovery", "mean"), gain_recovery_std=("gain_recovery", pstd),
                 n_seeds=("seed", "nunique")).reset_index()
     out[["recovery_std", "gain_recovery_std"]] = out[["recovery_std", "gain_recovery_std"]].fillna(0.0)
     return out[cols].sort_values(["setting", "subspace", "family", "task"], kind="stable").reset_index(drop=True)
@@ -184,7 +184,7 @@ def recovery_bars_figure(table: pd.DataFrame, metric: str = "recovery", title: s
                     hovertemplate="%{x} (%{customdata[0]})<br>%{y:.3f} over %{customdata[1]} seeds<extra></extra>")
     fig.add_hline(y=1.0, line={"color": "#999", "dash": "dash", "width": 1})
     fig.update_layout(barmode="group", yaxis={"title": metric.replace("_", " ")}, xaxis={"tickangle": -40})
-    return _layout(fig, title or f"Per-task {metric.replace('_', ' ')}")
+    return styled(fig, title or f"Per-task {metric.replace('_', ' ')}")
 
 
 def ist_runs_table(runs: Sequence[Mapping], zero_shot: Mapping[str, float] | None = None) -> pd.DataFrame:
@@ -203,11 +203,11 @@ def ist_runs_table(runs: Sequence[Mapping], zero_shot: Mapping[str, float] | Non
         return pd.DataFrame(columns=cols)
     df = pd.DataFrame([{"task": r.get("task"), "family": r.get("family", ""), "setting": r.get("setting", ""),
                         "d": r.get("d"), "subspace": r.get("subspace", "found"), "seed": r.get("seed"),
-                        "acc": _num(r.get("test_acc"))} for r in runs])
+                        "acc": as_float(r.get("test_acc"))} for r in runs])
     g = df.groupby(["task", "family", "setting", "d", "subspace"], sort=True, dropna=False)
-    out = g.agg(ist_test_acc=("acc", "mean"), ist_std=("acc", _pstd), n_seeds=("seed", "nunique")).reset_index()
+    out = g.agg(ist_test_acc=("acc", "mean"), ist_std=("acc", pstd), n_seeds=("seed", "nunique")).reset_index()
     out["ist_std"] = out["ist_std"].fillna(0.0)
-    out["zero_shot"] = [_num((zero_shot or {}).get(t)) for t in out["task"]]
+    out["zero_shot"] = [as_float((zero_shot or {}).get(t)) for t in out["task"]]
     return out[cols].reset_index(drop=True)
 
 
@@ -229,7 +229,7 @@ def ist_runs_figure(table: pd.DataFrame, title: str = "Intrinsic tuning: test ac
                         marker={"symbol": "line-ew-open", "size": 28, "color": "#333", "line": {"width": 3}},
                         hovertemplate="%{x}<br>zero-shot %{y:.3f}<extra></extra>")
     fig.update_layout(barmode="group", yaxis={"title": "test accuracy", "range": [0, 1]}, xaxis={"tickangle": -30})
-    return _layout(fig, title)
+    return styled(fig, title)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -250,7 +250,7 @@ def stability_table(curves: Sequence[Mapping], task: str | None = None) -> pd.Da
         [0.5, 0.65]
     """
     cols = ["init", "series", "step", "dev_acc", "std", "n_seeds"]
-    long = pd.DataFrame([{"task": c["task"], "seed": c["seed"], "init": c["init"], "step": int(s), "dev_acc": _num(a)}
+    long = pd.DataFrame([{"task": c["task"], "seed": c["seed"], "init": c["init"], "step": int(s), "dev_acc": as_float(a)}
                          for c in curves if task is None or c["task"] == task
                          for s, a in zip(c.get("steps", []), c.get("dev_acc", []))])
     if long.empty:
@@ -264,8 +264,8 @@ def stability_table(curves: Sequence[Mapping], task: str | None = None) -> pd.Da
         for seed, gs in g.groupby("seed", sort=True):
             parts.append(pd.DataFrame({"init": init, "series": f"seed {seed}", "step": gs["step"],
                                        "dev_acc": gs["dev_acc"], "std": math.nan, "n_seeds": 1}))
-        band = g.groupby("step", sort=True)["dev_acc"].agg(["mean", _pstd, "count"]).reset_index() \
-            .rename(columns={"_pstd": "std"})
+        band = g.groupby("step", sort=True)["dev_acc"].agg(["mean", pstd, "count"]).reset_index() \
+            .rename(columns={"pstd": "std"})
         parts.append(pd.DataFrame({"init": init, "series": "mean", "step": band["step"], "dev_acc": band["mean"],
                                    "std": band["std"].fillna(0.0), "n_seeds": band["count"]}))
     return pd.concat(parts, ignore_index=True)[cols]
@@ -282,12 +282,12 @@ def stability_figure(table: pd.DataFrame, title: str = "Dev accuracy over traini
         if traces:
             for series, gs in g[g["series"] != "mean"].groupby("series", sort=False):
                 fig.add_scatter(x=gs["step"], y=gs["dev_acc"], mode="lines", legendgroup=name, showlegend=False,
-                                line={"color": _rgba(colour, 0.35), "width": 1},
+                                line={"color": rgba(colour, 0.35), "width": 1},
                                 hovertemplate=f"{name}, {series}<br>step %{{x}}: %{{y:.3f}}<extra></extra>")
         if len(band):
             xs = list(band["step"]) + list(band["step"])[::-1]
             ys = list(band["dev_acc"] + band["std"]) + list(band["dev_acc"] - band["std"])[::-1]
-            fig.add_scatter(x=xs, y=ys, mode="lines", fill="toself", fillcolor=_rgba(colour, 0.18),
+            fig.add_scatter(x=xs, y=ys, mode="lines", fill="toself", fillcolor=rgba(colour, 0.18),
                             line={"width": 0}, hoverinfo="skip", legendgroup=name, showlegend=False)
             fig.add_scatter(x=band["step"], y=band["dev_acc"], mode="lines", name=f"{name} (mean ± std)",
                             legendgroup=name, line={"color": colour, "width": 3},
@@ -295,7 +295,7 @@ def stability_figure(table: pd.DataFrame, title: str = "Dev accuracy over traini
                             hovertemplate=f"{name}<br>step %{{x}}: %{{y:.3f}} ± %{{customdata[0]:.3f}}"
                                           " (%{customdata[1]} seeds)<extra></extra>")
     fig.update_layout(xaxis={"title": "training step"}, yaxis={"title": "dev accuracy"})
-    return _layout(fig, title)
+    return styled(fig, title)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -311,11 +311,11 @@ def method_compare_table(rows: Sequence[Mapping]) -> pd.DataFrame:
     if not rows:
         return pd.DataFrame(columns=cols)
     df = pd.DataFrame([{"task": r.get("task"), "method": r.get("method"), "seed": r.get("seed"),
-                        "test_acc": _num(r.get("test_acc")), "test_f1": _num(r.get("test_f1")),
-                        "trainable_params": _num(r.get("trainable_params")), "seconds": _num(r.get("seconds"))}
+                        "test_acc": as_float(r.get("test_acc")), "test_f1": as_float(r.get("test_f1")),
+                        "trainable_params": as_float(r.get("trainable_params")), "seconds": as_float(r.get("seconds"))}
                        for r in rows])
     out = df.groupby(["task", "method"], sort=False).agg(
-        test_acc=("test_acc", "mean"), test_acc_std=("test_acc", _pstd), test_f1=("test_f1", "mean"),
+        test_acc=("test_acc", "mean"), test_acc_std=("test_acc", pstd), test_f1=("test_f1", "mean"),
         n_seeds=("seed", "nunique"), trainable_params=("trainable_params", "mean"), seconds=("seconds", "mean"),
     ).reset_index()
     out["test_acc_std"] = out["test_acc_std"].fillna(0.0)
@@ -325,13 +325,13 @@ def method_compare_table(rows: Sequence[Mapping]) -> pd.DataFrame:
 def method_compare_figure(table: pd.DataFrame, title: str = "Test accuracy per task and method") -> go.Figure:
     """Grouped bars: one colour per method, ± std over seeds."""
     fig = go.Figure()
-    colours = _colour_map(table["method"])
+    colours = colour_map(table["method"])
     for method, g in table.groupby("method", sort=False):
         fig.add_bar(x=g["task"], y=g["test_acc"], name=str(method), marker_color=colours[method],
                     error_y={"type": "data", "array": g["test_acc_std"], "visible": True},
                     hovertemplate=f"{method}<br>%{{x}}: %{{y:.3f}}<extra></extra>")
     fig.update_layout(barmode="group", yaxis={"title": "test accuracy", "range": [0, 1.05]}, xaxis={"tickangle": -40})
-    return _layout(fig, title)
+    return styled(fig, title)
 
 
 def attention_table(attention: Mapping) -> pd.DataFrame:
@@ -346,16 +346,16 @@ def attention_heatmap(table: pd.DataFrame, title: str = "ATTEMPT: attention of t
                                colorbar={"title": "weight"},
                                hovertemplate="target %{y}<br>source %{x}<br>%{z:.3f}<extra></extra>"))
     fig.update_layout(yaxis={"autorange": "reversed"}, xaxis={"tickangle": -40})
-    return _layout(fig, title, height=max(380, 22 * len(table) + 160))
+    return styled(fig, title, height=max(380, 22 * len(table) + 160))
 
 
 def codebook_usage_table(usage: Sequence[float]) -> pd.DataFrame:
     """VIP's codebook usage: ``code, usage`` (fraction of lookups per code)."""
-    return pd.DataFrame({"code": list(range(len(usage))), "usage": [_num(u) for u in usage]})
+    return pd.DataFrame({"code": list(range(len(usage))), "usage": [as_float(u) for u in usage]})
 
 
 def codebook_usage_figure(table: pd.DataFrame, title: str = "VIP: codebook usage") -> go.Figure:
     fig = go.Figure(go.Bar(x=table["code"], y=table["usage"], marker_color="#9467bd",
                            hovertemplate="code %{x}: %{y:.3f}<extra></extra>"))
     fig.update_layout(xaxis={"title": "code"}, yaxis={"title": "share of lookups"})
-    return _layout(fig, title, height=360)
+    return styled(fig, title, height=360)

@@ -15,29 +15,21 @@ Example:
 """
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
-from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
 from .map_quality import SPACE_NAMES, off_diagonal, robust_range
-from .plotting import family_colors  # one colour per family for every chart of a suite
+from .plotting import colour_map, family_colors, styled  # one colour per family for every chart of a suite
 
 __all__ = ["family_colors", "pca_axis_titles", "label_mask", "task_map_figure", "similarity_heatmap",
            "dendrogram_figure", "quality_table", "quality_figure", "transfer_table", "transfer_figure"]
 
-_PALETTE = qualitative.Plotly + qualitative.D3 + qualitative.Dark24
 
 
-def _layout(fig: go.Figure, title: str = "", height: int = 460) -> go.Figure:
-    fig.update_layout(template="plotly_white", height=height,
-                      title={"text": title, "x": 0.01, "xanchor": "left"} if title else None,
-                      margin={"l": 60, "r": 20, "t": 70 if title else 30, "b": 60},
-                      legend={"orientation": "v", "yanchor": "top", "y": 1.0, "x": 1.02, "xanchor": "left"})
-    return fig
 
 
 def pca_axis_titles(ratio: Sequence[float]) -> tuple[str, str]:
@@ -120,7 +112,7 @@ def task_map_figure(table: pd.DataFrame, title: str = "", *, highlight: Sequence
                            "triangles on the border" if n_out else "")
         fig.add_annotation(text=note, xref="paper", yref="paper", x=0, y=-0.16, showarrow=False,
                            xanchor="left", font={"size": 11, "color": "#555"})
-    return _layout(fig, title, height=540)
+    return styled(fig, title, height=540)
 
 
 def similarity_heatmap(table: pd.DataFrame, title: str = "Cosine similarity (clustered)", *,
@@ -140,7 +132,7 @@ def similarity_heatmap(table: pd.DataFrame, title: str = "Cosine similarity (clu
                                colorbar={"title": f"{what}<br>off-diagonal<br>{lo:.2f} … {hi:.2f}"},
                                hovertemplate="%{y} vs %{x}<br>" + what + " %{z:.3f}<extra></extra>"))
     fig.update_layout(yaxis={"autorange": "reversed"}, xaxis={"tickangle": -40})
-    return _layout(fig, title, height=max(380, 22 * len(table) + 160))
+    return styled(fig, title, height=max(380, 22 * len(table) + 160))
 
 
 def dendrogram_figure(dendro: Mapping, title: str = "Dendrogram (average linkage, 1 - cosine)") -> go.Figure:
@@ -153,7 +145,7 @@ def dendrogram_figure(dendro: Mapping, title: str = "Dendrogram (average linkage
     fig.update_layout(xaxis={"tickmode": "array", "tickvals": [5 + 10 * i for i in range(n)], "ticktext": labels,
                              "tickangle": -40, "showgrid": False, "range": [0, 10 * max(n, 1)], "automargin": True},
                       yaxis={"title": "distance (1 - cosine)"})
-    return _layout(fig, title, height=420)
+    return styled(fig, title, height=420)
 
 
 def quality_table(report: Mapping) -> pd.DataFrame:
@@ -180,7 +172,7 @@ def quality_figure(table: pd.DataFrame, title: str = "Map quality: neighbours of
                     hovertemplate="%{x}<br>chance %{y:.3f}<extra></extra>")
     fig.update_layout(barmode="group", yaxis={"title": "share of neighbours of the same family", "range": [0, 1]},
                       xaxis={"tickangle": -25})
-    return _layout(fig, title, height=420)
+    return styled(fig, title, height=420)
 
 
 def transfer_table(pairs: Sequence[Mapping]) -> pd.DataFrame:
@@ -204,7 +196,7 @@ def transfer_figure(table: pd.DataFrame, correlations: Mapping[str, Mapping], *,
     fig = make_subplots(rows=rows, cols=cols, subplot_titles=[name(s) for s in spaces] or [""],
                         horizontal_spacing=0.08, vertical_spacing=0.16)
     targets = list(dict.fromkeys(table["target"])) if len(table) else []
-    colours = dict(colours or {t: _PALETTE[i % len(_PALETTE)] for i, t in enumerate(targets)})
+    colours = dict(colours or colour_map(targets))
     for i, s in enumerate(spaces):
         r, c = i // cols + 1, i % cols + 1
         for t in targets:
@@ -218,7 +210,7 @@ def transfer_figure(table: pd.DataFrame, correlations: Mapping[str, Mapping], *,
         fig.add_hline(y=0, line={"color": "#999", "dash": "dash", "width": 1}, row=r, col=c)
         fig.update_xaxes(title_text=f"centred cosine ({SPACE_NAMES.get(s, s).split(' (')[0]})", row=r, col=c)
     fig.update_yaxes(title_text="test-accuracy gain", col=1)
-    _layout(fig, title, height=320 * rows + 120)
+    styled(fig, title, height=320 * rows + 120)
     fig.add_annotation(text="diamonds: source of the target's family", xref="paper", yref="paper", x=0, y=-0.12,
                        showarrow=False, xanchor="left", font={"size": 11, "color": "#555"})
     return fig

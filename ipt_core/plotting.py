@@ -10,10 +10,10 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.colors import qualitative
 
-_PALETTE = qualitative.Plotly + qualitative.D3
+PALETTE = qualitative.Plotly + qualitative.D3 + qualitative.Dark24  # 54 colours before one repeats
 
 
-def _layout(fig: go.Figure, title: str = "", height: int = 460) -> go.Figure:
+def styled(fig: go.Figure, title: str = "", height: int = 460) -> go.Figure:
     # legend on the right (plotly pushes the margin for it), so it never covers the title or the plot
     fig.update_layout(template="plotly_white", height=height,
                       title={"text": title, "x": 0.01, "xanchor": "left"} if title else None,
@@ -22,14 +22,14 @@ def _layout(fig: go.Figure, title: str = "", height: int = 460) -> go.Figure:
     return fig
 
 
-def _rgba(hex_colour: str, alpha: float) -> str:
+def rgba(hex_colour: str, alpha: float) -> str:
     h = hex_colour.lstrip("#")
     r, g, b = (int(h[i:i + 2], 16) for i in (0, 2, 4))
     return f"rgba({r},{g},{b},{alpha})"
 
 
-def _colour_map(keys: Iterable[str]) -> dict[str, str]:
-    return {k: _PALETTE[i % len(_PALETTE)] for i, k in enumerate(dict.fromkeys(keys))}
+def colour_map(keys: Iterable[str]) -> dict[str, str]:
+    return {k: PALETTE[i % len(PALETTE)] for i, k in enumerate(dict.fromkeys(keys))}
 
 
 def family_colors(families: Iterable[str]) -> dict[str, str]:
@@ -43,16 +43,16 @@ def family_colors(families: Iterable[str]) -> dict[str, str]:
         (True, 3)
     """
     names = sorted({str(f) for f in families})
-    return {f: _PALETTE[i % len(_PALETTE)] for i, f in enumerate(names)}
+    return {f: PALETTE[i % len(PALETTE)] for i, f in enumerate(names)}
 
 
-def _pstd(x: pd.Series) -> float:
+def pstd(x: pd.Series) -> float:
     """Standard deviation over seeds with ddof 0, as the core's summaries (numpy's default)."""
     x = x.dropna()
     return float(np.std(x.to_numpy(dtype=float))) if len(x) else math.nan
 
 
-def _num(v: Any) -> float:
+def as_float(v: Any) -> float:
     """A float, NaN for None/non-numbers (missing scores stay missing, never 0)."""
     try:
         f = float(v)
