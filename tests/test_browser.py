@@ -54,31 +54,9 @@ def server(tmp_path_factory):
     from test_app import seed_results
 
     seed_results(root, with_pt=False)
-    port = _free_port()
-    log = open(root / "streamlit.log", "w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false"],
-        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 90
-    while True:
-        try:
-            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
-                break
-        except OSError:
-            pass
-        if proc.poll() is not None or time.time() > deadline:
-            log.close()
-            pytest.fail(f"streamlit did not start: {(root / 'streamlit.log').read_text()[-3000:]}")
-        time.sleep(0.3)
+    proc, url, log = _serve(root, autostart=False)
     yield url
-    proc.terminate()
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
+    _stop(proc, log)
 
 
 @pytest.fixture(scope="module")
@@ -167,18 +145,35 @@ def _serve(root: Path, *, autostart: bool):
         time.sleep(0.3)
 
 
-@pytest.fixture
-def fresh_server(tmp_path):
-    """A served app on an empty store (the shipped demo results only), with the job worker on."""
-    pytest.importorskip("selenium")
-    proc, url, log = _serve(tmp_path, autostart=True)
-    yield url, tmp_path
+def _retry_stale(read, tries: int = 10):
+    """``read()``, again while a Streamlit rerun replaces the elements it holds (the polling fragment reruns)."""
+    from selenium.common.exceptions import StaleElementReferenceException
+
+    for attempt in range(tries):
+        try:
+            return read()
+        except StaleElementReferenceException:
+            if attempt == tries - 1:
+                raise
+            time.sleep(0.5)
+
+
+def _stop(proc, log) -> None:
     proc.terminate()
     try:
         proc.wait(timeout=20)
     except subprocess.TimeoutExpired:
         proc.kill()
     log.close()
+
+
+@pytest.fixture
+def fresh_server(tmp_path):
+    """A served app on an empty store (the shipped demo results only), with the job worker on."""
+    pytest.importorskip("selenium")
+    proc, url, log = _serve(tmp_path, autostart=True)
+    yield url, tmp_path
+    _stop(proc, log)
     try:  # the worker the app started for this store (and only it)
         os.kill(int((tmp_path / "jobs" / "worker.pid").read_text().strip()), 15)
     except (OSError, ValueError):
@@ -200,11 +195,11 @@ def test_intrinsic_tuning_form_on_a_fresh_store_finishes_with_a_result(fresh_ser
     steps.send_keys(Keys.CONTROL, "a")
     steps.send_keys("2", Keys.ENTER)
     wait_rendered(browser)
-    [go] = [b for b in browser.find_elements(By.CSS_SELECTOR, "button") if b.text.strip() == "Queue intrinsic tuning"]
-    go.click()
+    _retry_stale(lambda: [b for b in browser.find_elements(By.CSS_SELECTOR, "button")
+                          if b.text.strip() == "Queue intrinsic tuning"][0].click())
     deadline = time.time() + 400
     while time.time() < deadline:  # the job panel polls; the page reruns when the job ends
-        heads = [h.text for h in browser.find_elements(By.CSS_SELECTOR, "h3")]
+        heads = _retry_stale(lambda: [h.text for h in browser.find_elements(By.CSS_SELECTOR, "h3")])
         if "Intrinsic tuning runs" in heads:
             break
         time.sleep(1.0)

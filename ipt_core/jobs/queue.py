@@ -137,21 +137,28 @@ def delete_job(root: str | os.PathLike, job_id: str) -> bool:
     return True
 
 
+def _read_tail(path: Path, max_bytes: int) -> tuple[bytes, int] | None:
+    """The last ``max_bytes`` of a file and its size, or None when it cannot be read."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            size = f.tell()
+            f.seek(max(0, size - max_bytes))
+            return f.read(), size
+    except OSError:
+        return None
+
+
 def log_tail(job: Job, n_lines: int = 20, *, max_bytes: int = 256 * 1024) -> str:
     """The last ``n_lines`` lines of the job's log (carriage-return redraws collapsed).
 
     Example:
         >>> print(log_tail(get_job(root, job_id), 5))   # doctest: +SKIP
     """
-    path = job.dir / "log.txt"
-    try:
-        with open(path, "rb") as f:
-            f.seek(0, os.SEEK_END)
-            size = f.tell()
-            f.seek(max(0, size - max_bytes))
-            data = f.read()
-    except OSError:
+    tail = _read_tail(job.dir / "log.txt", max_bytes)
+    if tail is None:
         return ""
+    data, size = tail
     lines = data.decode("utf-8", errors="replace").split("\n")
     if size > max_bytes:
         lines = lines[1:]  # the first one is cut
@@ -163,15 +170,10 @@ def log_tail(job: Job, n_lines: int = 20, *, max_bytes: int = 256 * 1024) -> str
 
 def last_json_line(path: Path, max_bytes: int = 4 * 1024 * 1024) -> Any:
     """The last line of the log that is a JSON object (the ``--json`` result), or None."""
-    try:
-        with open(path, "rb") as f:
-            f.seek(0, os.SEEK_END)
-            size = f.tell()
-            f.seek(max(0, size - max_bytes))
-            data = f.read()
-    except OSError:
+    tail = _read_tail(path, max_bytes)
+    if tail is None:
         return None
-    for line in reversed(data.decode("utf-8", errors="replace").splitlines()):
+    for line in reversed(tail[0].decode("utf-8", errors="replace").splitlines()):
         line = line.strip()
         if line.startswith("{") and line.endswith("}"):
             try:
