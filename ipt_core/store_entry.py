@@ -178,6 +178,18 @@ def validate_record(rec: Any, key: str) -> dict:
     return rec
 
 
+def _read_signed(entry_dir: Path, name: str, sigs: dict[str, tuple[int, int, int]], missing: str) -> bytes:
+    """The bytes of ``entry_dir/name``, its stat signature (taken before reading) recorded in ``sigs``."""
+    fpath = entry_dir / name
+    try:
+        sigs[name] = stat_sig(fpath)
+        return fpath.read_bytes()
+    except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+        if not os.path.lexists(entry_dir):
+            raise EntryGone() from None
+        raise EntryCorrupt(f"{name} {missing}") from None
+
+
 def read_entry_dir(path: Path, key: str) -> tuple[dict, dict[str, tuple[int, int, int]]]:
     """Read and fully verify an entry directory: JSON checksum and the sha256 of every file.
 
@@ -185,29 +197,15 @@ def read_entry_dir(path: Path, key: str) -> tuple[dict, dict[str, tuple[int, int
     Raises EntryGone when the directory does not exist, EntryCorrupt when it is not a valid entry, and other
     OSErrors (permission, I/O) unchanged.
     """
-    jpath = path / ENTRY_JSON
     sigs: dict[str, tuple[int, int, int]] = {}
-    try:
-        sigs[ENTRY_JSON] = stat_sig(jpath)
-        raw = jpath.read_bytes()
-    except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
-        if not os.path.lexists(path):
-            raise EntryGone() from None
-        raise EntryCorrupt(f"{ENTRY_JSON} is missing or not a file") from None
+    raw = _read_signed(path, ENTRY_JSON, sigs, "is missing or not a file")
     try:
         rec = strict_loads(raw)
     except (ValueError, UnicodeDecodeError) as e:
         raise EntryCorrupt(f"{ENTRY_JSON} is not valid JSON ({e})") from None
     rec = validate_record(rec, key)
     for name, want in rec["files"].items():
-        fpath = path / name
-        try:
-            sigs[name] = stat_sig(fpath)
-            data = fpath.read_bytes()
-        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
-            if not os.path.lexists(path):
-                raise EntryGone() from None
-            raise EntryCorrupt(f"{name} is missing") from None
+        data = _read_signed(path, name, sigs, "is missing")
         if sha256_bytes(data) != want:
             raise EntryCorrupt(f"{name} sha256 mismatch (truncated or damaged; {len(data)} bytes)")
     return rec, sigs
