@@ -129,6 +129,10 @@ def estimate(argv: Sequence[str], *, n_suite_tasks: int, rate: float = DEFAULT_R
         a = build_parser().parse_args(list(argv))
     except SystemExit as e:  # argparse prints and exits on a bad command
         raise ValueError(f"the CLI refuses {' '.join(argv)!r}") from e
+    if a.command != "pipeline":
+        from ipt_core import budgets
+
+        budgets.apply(a, a.command)  # the flags left out take the --budget's values, as the CLI does
     cmd, st = a.command, []
     seeds = lambda: len(a.seed_list) if getattr(a, "seed_list", None) else int(getattr(a, "seeds", 1))  # noqa: E731
     msf_b, ist_b = 32, 16  # MSFConfig / ISTConfig batch sizes (the CLI has no flag for them)

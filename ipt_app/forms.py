@@ -24,12 +24,8 @@ LONG_S = 30 * 60  # above this an estimate is a warning, not a caption
 
 
 def quick_flags(kind: str = "ipt") -> list[str]:
-    """The pipeline's quick (CPU) budget as CLI flags: short PT/MSF/IST schedules."""
-    from ipt_core.pipeline import BUDGETS
-
-    s = BUDGETS["quick"].settings
-    flags = ["--steps", str(s.pt.steps), "--batch-size", str(s.pt.batch_size), "--eval-every", str(s.pt.eval_every)]
-    return flags + (["--msf-steps", str(s.msf.steps), "--ist-steps", str(s.ist.steps)] if kind == "ipt" else [])
+    """The CLI's quick (CPU) budget (``ipt_core.budgets``): short schedules; a flag the form sets explicitly wins."""
+    return ["--budget", "quick"]
 
 
 def common_flags(c: dict, device: str) -> list[str]:
@@ -162,7 +158,7 @@ def pipeline_launcher(key: str = "ov-pipeline") -> None:
         return
     c, info = got
     a, b = st.columns([1, 3])
-    budget = a.selectbox("Budget", ["quick", "full"], index=0 if not st.session_state.get("ctx_gpu_name") else 1,
+    budget = a.selectbox("Budget", ["quick", "paper"], index=0 if not st.session_state.get("ctx_gpu_name") else 1,
                          key="ov-budget")
     flags = ["--backbone", c["backbone"]] if c["backbone"] != DEFAULT_BACKBONE else []
     with b:

@@ -15,13 +15,13 @@ from .context import device_options
 from .store_reads import subspace_label, subspaces
 from ipt_core.limits import widget_kwargs as limit_of  # the CLI's ranges: a form offers no more
 
-BUDGET_HELP = ("quick: the pipeline's CPU schedule (PT 60 steps x 8 rows, subspace finding 60 steps, intrinsic "
-               "tuning 30 steps); full: the methods' own defaults (PT 300 steps, MSF 300, IST 200)")
+BUDGET_HELP = ("quick: the CLI's CPU schedule, --budget quick (PT 50 steps x 8 rows, subspace finding 60 steps, "
+               "intrinsic tuning 20 steps); paper: the methods' own defaults (PT 300 steps, MSF 300, IST 200)")
 
 
 def _budget(key: str) -> str:
     gpu = bool(st.session_state.get("ctx_gpu_name"))
-    return st.radio("Budget", ["quick", "full"], index=1 if gpu else 0, horizontal=True, key=f"{key}-budget",
+    return st.radio("Budget", ["quick", "paper"], index=1 if gpu else 0, horizontal=True, key=f"{key}-budget",
                     help=BUDGET_HELP)
 
 
@@ -161,7 +161,7 @@ def compare_form(key: str = "compare") -> None:
         methods = st.multiselect("Methods", list(METHODS), default=list(DEFAULT_METHODS), key=f"{key}-methods")
         a, b, d = st.columns(3)
         seeds = a.number_input("Seeds", value=1, **limit_of("seeds", at_most=20), key=f"{key}-seeds")
-        steps = b.number_input("Steps (every trained method)", value=300 if gpu else 50, **limit_of("steps", at_most=100000), key=f"{key}-steps")
+        steps = b.number_input("Steps (every trained method)", value=300 if gpu else 40, **limit_of("steps", at_most=100000), key=f"{key}-steps")
         device = d.selectbox("Device", device_options(), key=f"{key}-device")
 
         def build() -> list[str]:
@@ -172,7 +172,8 @@ def compare_form(key: str = "compare") -> None:
                 raise ValueError(f"{', '.join(needs_others)} need tasks that are not compared (their subspace or "
                                  "source prompts come from them): leave some tasks out")
             return (["compare", "--suite", c["suite"], "--tasks", ",".join(tasks), "--methods", ",".join(methods),
-                     "--seeds", str(int(seeds)), "--steps", str(int(steps))] + common_flags(c, device))
+                     "--seeds", str(int(seeds)), "--steps", str(int(steps))]
+                    + ([] if gpu else quick_flags("compare")) + common_flags(c, device))
 
         launch(c, info, build, device=device, key=key, button="Queue comparison",
                label=lambda: f"compare {len(methods)} methods on {len(tasks)} task(s) x {int(seeds)} seed(s)")

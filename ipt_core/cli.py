@@ -91,12 +91,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--prompt-kind", choices=["shallow", "deep"], default="deep")
     from .methods.ipt import ISTConfig
 
-    p.add_argument("--ist-steps", type=lim("ist_steps"), default=ISTConfig().steps)
+    cli_args.add_budget(p)
+    p.add_argument("--ist-steps", type=lim("ist_steps"), default=None, help=f"default: {ISTConfig().steps} (paper), 20 (quick)")
     p.add_argument("--ist-lr", type=lim("ist_lr"), default=ISTConfig().lr)
 
     p = sub.add_parser("pipeline", help="everything the app shows for a suite, with defaults for the suite and machine")
     add_common(p)
-    p.add_argument("--budget", choices=["quick", "full"], default=None, help="quick on CPU, full on GPU (default: by device)")
+    p.add_argument("--budget", choices=["quick", "paper", "full"], default=None,
+                   help="quick on CPU, paper on GPU (default: by device); full is paper's old name")
 
     p = sub.add_parser("export", help="write a learned prompt as a PEFT adapter or plain safetensors")
     add_common(p)
@@ -123,6 +125,10 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser = build_parser()
     args = parser.parse_args(argv)
     args._argv = list(argv) if argv is not None else sys.argv[1:]
+    if args.command != "pipeline":  # the pipeline's budget names its own presets (ipt_core.pipeline)
+        from .budgets import apply
+
+        apply(args, args.command)
     try:
         cli_args.validate(args, args.command)
     except cli_args.ArgError as exc:
@@ -301,6 +307,9 @@ def cmd_ist(args) -> int:
     from .ipt_experiments import tune_in_subspace
     from .methods.ipt import ISTConfig
 
+    from .budgets import apply
+
+    apply(args, "ist")
     suite = _suite(args)
     reporter = Reporter("intrinsic tuning")
     ctx = _context(args, reporter)

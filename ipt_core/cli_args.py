@@ -60,17 +60,26 @@ def add_seeds(p: argparse.ArgumentParser, default: int = 1) -> None:
     p.add_argument("--seeds", type=lim("seeds"), default=default, help="number of seeds: 0..N-1")
 
 
+def add_budget(p: argparse.ArgumentParser) -> None:
+    from .budgets import NAMES
+
+    p.add_argument("--budget", choices=list(NAMES), default="paper",
+                   help="paper: the methods' own schedules; quick: short ones for a CPU (ipt_core/budgets.py); "
+                        "flags given explicitly win")
+
+
 def add_pt_args(p: argparse.ArgumentParser) -> None:
     from .methods.pt import PTConfig
 
     d = PTConfig()
-    p.add_argument("--steps", type=lim("steps"), default=d.steps)
+    add_budget(p)
+    p.add_argument("--steps", type=lim("steps"), default=None, help=f"default: {d.steps} (paper), 50 (quick)")
     p.add_argument("--lr", type=lim("lr"), default=d.lr)
     p.add_argument("--prompt-len", type=lim("n_tokens"), default=d.n_tokens,
                    help="prompt vectors (at most the model's positions minus its longest input)")
     p.add_argument("--prompt-kind", choices=["shallow", "deep"], default=d.kind)
-    p.add_argument("--batch-size", type=lim("batch_size"), default=d.batch_size)
-    p.add_argument("--eval-every", type=lim("eval_every"), default=d.eval_every)
+    p.add_argument("--batch-size", type=lim("batch_size"), default=None, help=f"default: {d.batch_size} (paper), 8 (quick)")
+    p.add_argument("--eval-every", type=lim("eval_every"), default=None, help=f"default: {d.eval_every} (paper), 25 (quick)")
     p.add_argument("--patience", type=lim("patience"), default=d.patience, help="evaluations without improvement (none: never stop)")
     p.add_argument("--init", choices=["random", "vocab", "text"], default=d.init)
     p.add_argument("--init-text", default=None, help="the text of --init text")
@@ -82,12 +91,12 @@ def add_ipt_args(p: argparse.ArgumentParser) -> None:
 
     add_pt_args(p)
     m, i = MSFConfig(), ISTConfig()
-    p.add_argument("--msf-steps", type=lim("msf_steps"), default=m.steps)
+    p.add_argument("--msf-steps", type=lim("msf_steps"), default=None, help=f"default: {m.steps} (paper), 60 (quick)")
     p.add_argument("--msf-lr", type=lim("msf_lr"), default=m.lr)
     p.add_argument("--alpha", type=lim("alpha"), default=m.alpha, help="weight of the reconstruction MSE in MSF")
     p.add_argument("--hidden", type=lim("hidden"), default=m.hidden, help="hidden width of Proj_b")
     p.add_argument("--norm", choices=["layer", "global"], default=m.norm, help="prompt normalisation before the auto-encoder")
-    p.add_argument("--ist-steps", type=lim("ist_steps"), default=i.steps)
+    p.add_argument("--ist-steps", type=lim("ist_steps"), default=None, help=f"default: {i.steps} (paper), 20 (quick)")
     p.add_argument("--ist-lr", type=lim("ist_lr"), default=i.lr)
     p.add_argument("--no-random-control", action="store_true")
     p.add_argument("--require-prompts", action="store_true",
@@ -147,8 +156,10 @@ def _methods(known):
 
 
 def pt_config(args):
+    from .budgets import apply
     from .methods.pt import PTConfig
 
+    apply(args, getattr(args, "command", "tune"))  # the flags left out take --budget's values (idempotent)
     return PTConfig(
         n_tokens=args.prompt_len, kind=args.prompt_kind, lr=args.lr, steps=args.steps, batch_size=args.batch_size,
         eval_every=args.eval_every, patience=args.patience, init=args.init, init_text=args.init_text,
@@ -158,8 +169,10 @@ def pt_config(args):
 
 def ipt_settings(args):
     from .ipt_experiments import IPTSettings
+    from .budgets import apply
     from .methods.ipt import ISTConfig, MSFConfig
 
+    apply(args, getattr(args, "command", "ipt"))
     return IPTSettings(
         pt=pt_config(args),
         msf=MSFConfig(hidden=args.hidden, alpha=args.alpha, lr=args.msf_lr, steps=args.msf_steps, norm=args.norm),
@@ -175,6 +188,9 @@ def compare_settings(args):
     from .methods.ipt import ISTConfig
     from .methods.vip import VIPConfig
 
+    from .budgets import apply
+
+    apply(args, "compare")  # before pt_config, which would fill them as another command's
     pt = pt_config(args)
     s = CompareSettings(
         pt=pt,

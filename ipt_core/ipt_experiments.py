@@ -168,20 +168,27 @@ def summary_json(entry: Entry) -> dict:
 
 
 def task_count_experiment(ctx: Context, suite: Suite, train_names, test_names, d: int, fractions: Sequence[float],
-                          seeds: Sequence[int], settings: IPTSettings = IPTSettings(), max_seen: int | None = None) -> Entry:
+                          seeds: Sequence[int], settings: IPTSettings = IPTSettings(), max_seen: int | None = None,
+                          seen_first: Sequence[str] = (), random_control_partial: bool = True) -> Entry:
     """Recovery at one d_I when MSF sees 25/50/75/100% of the training tasks.
 
     The seen tasks are (up to ``max_seen`` of) the smallest training set, so every size is
-    measured on the same seen tasks.
+    measured on the same seen tasks. ``seen_first``: training tasks to put first in the (otherwise
+    random) order, so that they are the seen tasks (another experiment's seen tasks: their PT
+    references and full-size IST runs are then shared). ``random_control_partial`` False: the
+    random control only at the full size (a random subspace does not depend on the task count).
     """
     train_names = list(train_names)
     rng = np.random.default_rng(0)
     order = [train_names[i] for i in rng.permutation(len(train_names))]
+    first = [n for n in order if n in set(seen_first)]
+    order = first + [n for n in order if n not in set(first)]
     sizes = sorted({max(1, round(f * len(order))) for f in fractions})
     seen = order[: min(sizes[0], max_seen or sizes[0])]  # every MSF run has seen these: comparable recovery
     parts = []
     for n in sizes:
-        e = recovery_experiment(ctx, suite, order[:n], test_names, [d], seeds, settings, kind="ipt_dims",
+        s_n = settings if (random_control_partial or n == sizes[-1]) else replace(settings, random_control=False)
+        e = recovery_experiment(ctx, suite, order[:n], test_names, [d], seeds, s_n, kind="ipt_dims",
                                 seen_names=seen)
         parts.append((n, e))
     rows = [dict(r, n_train_tasks=n) for n, e in parts for r in e.meta["rows"]]
@@ -194,11 +201,12 @@ def task_count_experiment(ctx: Context, suite: Suite, train_names, test_names, d
 
 def heldout_family_experiment(ctx: Context, suite: Suite, family: str, d: int, seeds: Sequence[int],
                               settings: IPTSettings = IPTSettings(), train_names: Sequence[str] | None = None,
-                              max_seen: int | None = None) -> Entry:
+                              max_seen: int | None = None, seen_first: Sequence[str] = ()) -> Entry:
     """Train the subspace on every family but one; test on that family's tasks (all unseen).
 
     ``max_seen`` limits the training tasks re-tuned on new data as the seen reference (the first
-    ones, one per family), which keeps the experiment affordable on a CPU.
+    ones, one per family; ``seen_first`` before them: another experiment's seen tasks, whose PT
+    references are then shared), which keeps the experiment affordable on a CPU.
     """
     fams = suite.families()
     if family not in fams:
@@ -211,7 +219,8 @@ def heldout_family_experiment(ctx: Context, suite: Suite, family: str, d: int, s
         first_of_family: dict[str, str] = {}
         for n in train:
             first_of_family.setdefault(suite.task(n).type, n)
-        seen = (list(first_of_family.values()) + [n for n in train if n not in first_of_family.values()])[:max_seen]
+        preferred = [n for n in seen_first if n in train]
+        seen = list(dict.fromkeys(preferred + list(first_of_family.values()) + train))[:max_seen]
         seen = [n for n in train if n in seen]
     e = recovery_experiment(ctx, suite, train, test, [d], seeds, settings, kind="ipt_dims", seen_names=seen)
     spec = {"method": "ipt_heldout_family", "part": e.key, "family": family, "code_version": IPT_VERSION}

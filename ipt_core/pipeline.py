@@ -1,10 +1,14 @@
 """``pipeline``: everything the app shows for a suite, with defaults that fit the suite and machine.
 
-Two budgets. ``quick`` (the default on CPU) keeps a demo suite under about ten minutes on a
-2-core laptop: short PT/MSF/IST schedules, a subset of seen tasks, one seed. ``full`` (the default
-on a GPU) uses the methods' own defaults and three seeds. Both run the same experiments, in order:
-reference rows, recovery versus d_I, recovery versus the number of training tasks, a held-out
-family, stability, and the task map.
+Two budgets. ``quick`` (the default on CPU) keeps a demo suite under ten minutes on a 2-core
+laptop: short PT/MSF/IST schedules (``ipt_core.budgets``' quick ones), two dimensions, three
+seen tasks, one seed, one stability task, and a task-count curve whose partial sizes skip the
+random control (it does not depend on the number of training tasks; the full size has it).
+``paper`` (the default on a GPU; ``full`` is its old name) uses the methods' own defaults and
+three seeds. Both run the same experiments, in order: reference rows, recovery versus d_I,
+recovery versus the number of training tasks, a held-out family, stability, and the task map.
+Every experiment re-tunes the same seen tasks (those of the dimension sweep that it may use), so
+their PT references and IST runs are computed once. Where the time goes: bench/PROFILE.md.
 """
 from __future__ import annotations
 
@@ -31,23 +35,25 @@ class Budget:
     stability_tasks: int
     stability_seeds: tuple[int, ...]
     curve_every: int
+    count_random_control: bool = True  # the random control at the task-count curve's partial sizes too
 
 
 BUDGETS = {
     "quick": Budget(
         settings=IPTSettings(
-            pt=PTConfig(steps=60, batch_size=8, eval_every=20),
+            pt=PTConfig(steps=50, batch_size=8, eval_every=25),
             msf=MSFConfig(steps=60, batch_size=32, eval_every=20),
-            ist=ISTConfig(steps=30, batch_size=8, eval_every=15),
+            ist=ISTConfig(steps=20, batch_size=8, eval_every=20),
         ),
-        dims=(2, 8, 32), seeds=(0,), max_seen=4, count_fractions=(0.5, 1.0),
-        stability_tasks=2, stability_seeds=(0, 1, 2), curve_every=10,
+        dims=(4, 16), seeds=(0,), max_seen=3, count_fractions=(0.5, 1.0),
+        stability_tasks=1, stability_seeds=(0, 1, 2), curve_every=10, count_random_control=False,
     ),
-    "full": Budget(
+    "paper": Budget(
         settings=IPTSettings(), dims=(1, 4, 16, 64, 250), seeds=(0, 1, 2), max_seen=10_000,
         count_fractions=(0.25, 0.5, 0.75, 1.0), stability_tasks=4, stability_seeds=(0, 1, 2, 3, 4), curve_every=10,
     ),
 }
+BUDGETS["full"] = BUDGETS["paper"]  # the old name
 
 
 def default_split(suite: Suite, test_fraction: float = 0.25, seed: int = 0) -> tuple[list[str], list[str]]:
@@ -92,7 +98,7 @@ def run_pipeline(ctx: Context, suite: Suite, budget: str | Budget | None = None,
     if isinstance(budget, Budget):
         name, b = "custom", budget
     else:
-        name = budget or ("full" if ctx.device.type == "cuda" else "quick")
+        name = budget or ("paper" if ctx.device.type == "cuda" else "quick")
         b = BUDGETS[name]
     dim_cap = int(np.prod(ctx.backbone.prompt_shape(b.settings.pt.n_tokens, b.settings.pt.kind)))
     dims = [d for d in b.dims if d <= dim_cap]
@@ -112,13 +118,15 @@ def run_pipeline(ctx: Context, suite: Suite, budget: str | Budget | None = None,
     mid = dims[len(dims) // 2]
     if len(train) >= 4:
         count_entry = task_count_experiment(ctx, suite, train, test, mid, b.count_fractions, b.seeds, b.settings,
-                                            max_seen=b.max_seen)
+                                            max_seen=b.max_seen, seen_first=seen,
+                                            random_control_partial=b.count_random_control)
         results.append({"kind": "ipt_task_count", "key": count_entry.key, "summary": f"sizes {count_entry.meta['sizes']} at d_I={mid}"})
 
     fams = {f: n for f, n in suite.families().items() if len(n) >= 2}
     if fams and len(suite.families()) >= 3:
         family = max(sorted(fams), key=lambda f: len(fams[f]))
-        held = heldout_family_experiment(ctx, suite, family, mid, b.seeds, b.settings, max_seen=b.max_seen)
+        held = heldout_family_experiment(ctx, suite, family, mid, b.seeds, b.settings, max_seen=b.max_seen,
+                                         seen_first=seen)
         results.append({"kind": "ipt_heldout_family", "key": held.key, "summary": f"held out {family}"})
 
     stab_tasks = test[: b.stability_tasks] or train[: b.stability_tasks]

@@ -62,7 +62,7 @@ else:
 with st.expander("Compute everything this app shows for the suite (one job)", expanded=not pt and "error" not in info):
     st.markdown("`pipeline` runs prompt tuning, the reference rows, the IPT dimension sweep, the task-count and "
                 "held-out-family runs, the stability run and the task map, with defaults for the suite and machine "
-                "(*quick* on a CPU, *full* on a GPU). The estimate below is at this machine's measured speed.")
+                "(*quick* on a CPU, *paper* on a GPU). The estimate below is at this machine's measured speed.")
     pipeline_launcher("ov-pipeline")
 
 st.subheader("Recent jobs")

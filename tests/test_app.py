@@ -320,9 +320,8 @@ def test_ipt_and_stability_forms_queue_their_commands(store_root):
     [job] = jobs.list_jobs(store_root)
     assert job.argv[:11] == ("ipt", "--suite", "demo", "--train-tasks", "sms_spam,email_spam,movie_sentiment",
                              "--test-tasks", "hotel_sentiment", "--dims", "4,16", "--seeds", "2")
-    # on a CPU the form's default budget is the pipeline's quick one
-    assert job.argv[11:-3] == ("--steps", "60", "--batch-size", "8", "--eval-every", "20", "--msf-steps", "60",
-                               "--ist-steps", "30")
+    # on a CPU the form's default budget is the CLI's quick one
+    assert job.argv[11:-3] == ("--budget", "quick")
     est = json.loads((job.dir / "estimate.json").read_text())  # kept for the job's overall progress and ETA
     assert [s["name"] for s in est["stages"]][-2:] == ["subspace finding", "intrinsic subspace tuning"]
     assert est["rows"] == sum(s["rows"] for s in est["stages"]) > 0
@@ -333,7 +332,7 @@ def test_ipt_and_stability_forms_queue_their_commands(store_root):
     button(at, "Queue stability run").click().run()
     job = jobs.list_jobs(store_root)[0]
     assert job.argv[:9] == ("stability", "--suite", "demo", "--tasks", "sms_spam", "--seeds", "3", "--d", "8")
-    assert "--msf-steps" in job.argv and job.argv[job.argv.index("--steps") + 1] == "60"
+    assert job.argv[job.argv.index("--budget") + 1] == "quick"
 
 
 def test_compare_form_queues_its_command(store_root):

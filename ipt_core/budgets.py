@@ -1,0 +1,57 @@
+"""Named training budgets for the command line: ``paper`` (the methods' own defaults) and ``quick``.
+
+``quick`` is the preset for a CPU (the app uses it there): short schedules and sparse dev
+evaluation, so that a two-task comparison of six methods fits in about five minutes on a 2-core
+laptop and one prompt-tuning run in well under a minute. What it costs in accuracy is measured in
+bench/SPEED.md. A flag given on the command line always wins over the budget; the budget fills
+only the flags left out. ``pipeline`` has its own, larger presets (``ipt_core.pipeline.BUDGETS``),
+whose PT/MSF/IST schedules are these.
+
+Example::
+
+    flag_defaults("quick", "tune")   # {"steps": 50, "batch_size": 8, "eval_every": 25}
+    flag_defaults("paper", "tune")   # {"steps": 300, "batch_size": 16, "eval_every": 50}
+"""
+from __future__ import annotations
+
+NAMES = ("quick", "paper")
+
+# quick: the flags it sets, per command (dest -> value); every other flag keeps its default
+_QUICK_PT = {"steps": 50, "batch_size": 8, "eval_every": 25}
+_QUICK = {
+    "tune": _QUICK_PT,
+    "export": _QUICK_PT,  # export reads the prompt a quick tune stored
+    "ipt": _QUICK_PT | {"msf_steps": 60, "ist_steps": 20},
+    "stability": _QUICK_PT | {"msf_steps": 60, "ist_steps": 20},
+    "ist": {"ist_steps": 20},
+    # compare: the suite's other tasks are trained too (IPT's subspace, ATTEMPT's sources), so fewer steps
+    "compare": {"steps": 40, "batch_size": 8, "eval_every": 20, "msf_steps": 60},
+}
+
+
+def _paper(command: str) -> dict:
+    from .methods.ipt import ISTConfig, MSFConfig
+    from .methods.pt import PTConfig
+
+    pt, msf, ist = PTConfig(), MSFConfig(), ISTConfig()
+    base = {"steps": pt.steps, "batch_size": pt.batch_size, "eval_every": pt.eval_every}
+    return {
+        "tune": base, "export": base, "ipt": base | {"msf_steps": msf.steps, "ist_steps": ist.steps},
+        "stability": base | {"msf_steps": msf.steps, "ist_steps": ist.steps}, "ist": {"ist_steps": ist.steps},
+        "compare": base | {"msf_steps": None},  # None: compare's subspace finding takes --steps
+    }.get(command, {})
+
+
+def flag_defaults(budget: str, command: str) -> dict:
+    """The values ``budget`` gives the flags of ``command`` that the command line left out."""
+    if budget not in NAMES:
+        raise ValueError(f"budget must be one of {NAMES}, got {budget!r}")
+    paper = _paper(command)
+    return paper if budget == "paper" else paper | _QUICK.get(command, {})
+
+
+def apply(args, command: str) -> None:
+    """Fill the budget's flags that are None on ``args`` (the parser leaves them None when not given)."""
+    for dest, value in flag_defaults(getattr(args, "budget", None) or "paper", command).items():
+        if hasattr(args, dest) and getattr(args, dest) is None:
+            setattr(args, dest, value)
