@@ -17,15 +17,17 @@ from __future__ import annotations
 NAMES = ("quick", "paper")
 
 # quick: the flags it sets, per command (dest -> value); every other flag keeps its default
-_QUICK_PT = {"steps": 50, "batch_size": 8, "eval_every": 25}
+QUICK_PT = {"steps": 50, "batch_size": 8, "eval_every": 25}
+QUICK_MSF_STEPS, QUICK_IST_STEPS = 60, 20
+_QUICK_PT = QUICK_PT
 _QUICK = {
     "tune": _QUICK_PT,
     "export": _QUICK_PT,  # export reads the prompt a quick tune stored
-    "ipt": _QUICK_PT | {"msf_steps": 60, "ist_steps": 20},
-    "stability": _QUICK_PT | {"msf_steps": 60, "ist_steps": 20},
-    "ist": {"ist_steps": 20},
+    "ipt": _QUICK_PT | {"msf_steps": QUICK_MSF_STEPS, "ist_steps": QUICK_IST_STEPS},
+    "stability": _QUICK_PT | {"msf_steps": QUICK_MSF_STEPS, "ist_steps": QUICK_IST_STEPS},
+    "ist": {"ist_steps": QUICK_IST_STEPS},
     # compare: the suite's other tasks are trained too (IPT's subspace, ATTEMPT's sources), so fewer steps
-    "compare": {"steps": 40, "batch_size": 8, "eval_every": 20, "msf_steps": 60},
+    "compare": {"steps": 40, "batch_size": 8, "eval_every": 20, "msf_steps": QUICK_MSF_STEPS},
 }
 
 

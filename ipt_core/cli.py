@@ -92,7 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     from .methods.ipt import ISTConfig
 
     cli_args.add_budget(p)
-    p.add_argument("--ist-steps", type=lim("ist_steps"), default=None, help=f"default: {ISTConfig().steps} (paper), 20 (quick)")
+    p.add_argument("--ist-steps", type=lim("ist_steps"), default=None, help=f"default: {ISTConfig().steps} (paper), {cli_args.QUICK_IST_STEPS} (quick)")
     p.add_argument("--ist-lr", type=lim("ist_lr"), default=ISTConfig().lr)
 
     p = sub.add_parser("pipeline", help="everything the app shows for a suite, with defaults for the suite and machine")

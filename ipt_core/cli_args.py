@@ -24,6 +24,7 @@ import inspect
 import re
 
 from . import limits
+from .budgets import QUICK_IST_STEPS, QUICK_MSF_STEPS, QUICK_PT
 from .backbones import DEFAULT_BACKBONE
 
 lim = limits.argtype
@@ -73,13 +74,13 @@ def add_pt_args(p: argparse.ArgumentParser) -> None:
 
     d = PTConfig()
     add_budget(p)
-    p.add_argument("--steps", type=lim("steps"), default=None, help=f"default: {d.steps} (paper), 50 (quick)")
+    p.add_argument("--steps", type=lim("steps"), default=None, help=f"default: {d.steps} (paper), {QUICK_PT['steps']} (quick)")
     p.add_argument("--lr", type=lim("lr"), default=d.lr)
     p.add_argument("--prompt-len", type=lim("n_tokens"), default=d.n_tokens,
                    help="prompt vectors (at most the model's positions minus its longest input)")
     p.add_argument("--prompt-kind", choices=["shallow", "deep"], default=d.kind)
-    p.add_argument("--batch-size", type=lim("batch_size"), default=None, help=f"default: {d.batch_size} (paper), 8 (quick)")
-    p.add_argument("--eval-every", type=lim("eval_every"), default=None, help=f"default: {d.eval_every} (paper), 25 (quick)")
+    p.add_argument("--batch-size", type=lim("batch_size"), default=None, help=f"default: {d.batch_size} (paper), {QUICK_PT['batch_size']} (quick)")
+    p.add_argument("--eval-every", type=lim("eval_every"), default=None, help=f"default: {d.eval_every} (paper), {QUICK_PT['eval_every']} (quick)")
     p.add_argument("--patience", type=lim("patience"), default=d.patience, help="evaluations without improvement (none: never stop)")
     p.add_argument("--init", choices=["random", "vocab", "text"], default=d.init)
     p.add_argument("--init-text", default=None, help="the text of --init text")
@@ -91,12 +92,12 @@ def add_ipt_args(p: argparse.ArgumentParser) -> None:
 
     add_pt_args(p)
     m, i = MSFConfig(), ISTConfig()
-    p.add_argument("--msf-steps", type=lim("msf_steps"), default=None, help=f"default: {m.steps} (paper), 60 (quick)")
+    p.add_argument("--msf-steps", type=lim("msf_steps"), default=None, help=f"default: {m.steps} (paper), {QUICK_MSF_STEPS} (quick)")
     p.add_argument("--msf-lr", type=lim("msf_lr"), default=m.lr)
     p.add_argument("--alpha", type=lim("alpha"), default=m.alpha, help="weight of the reconstruction MSE in MSF")
     p.add_argument("--hidden", type=lim("hidden"), default=m.hidden, help="hidden width of Proj_b")
     p.add_argument("--norm", choices=["layer", "global"], default=m.norm, help="prompt normalisation before the auto-encoder")
-    p.add_argument("--ist-steps", type=lim("ist_steps"), default=None, help=f"default: {i.steps} (paper), 20 (quick)")
+    p.add_argument("--ist-steps", type=lim("ist_steps"), default=None, help=f"default: {i.steps} (paper), {QUICK_IST_STEPS} (quick)")
     p.add_argument("--ist-lr", type=lim("ist_lr"), default=i.lr)
     p.add_argument("--no-random-control", action="store_true")
     p.add_argument("--require-prompts", action="store_true",

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import budgets
 from .experiments import probe_all
 from .ipt_experiments import (Context, IPTSettings, heldout_family_experiment, recovery_experiment,
                               stability_experiment, summary_json, task_count_experiment, task_map_experiment)
@@ -41,9 +42,9 @@ class Budget:
 BUDGETS = {
     "quick": Budget(
         settings=IPTSettings(
-            pt=PTConfig(steps=50, batch_size=8, eval_every=25),
-            msf=MSFConfig(steps=60, batch_size=32, eval_every=20),
-            ist=ISTConfig(steps=20, batch_size=8, eval_every=20),
+            pt=PTConfig(**budgets.QUICK_PT),  # the CLI's --budget quick schedules
+            msf=MSFConfig(steps=budgets.QUICK_MSF_STEPS, batch_size=32, eval_every=20),
+            ist=ISTConfig(steps=budgets.QUICK_IST_STEPS, batch_size=8, eval_every=budgets.QUICK_IST_STEPS),
         ),
         dims=(4, 16), seeds=(0,), max_seen=3, count_fractions=(0.5, 1.0),
         stability_tasks=1, stability_seeds=(0, 1, 2), curve_every=10, count_random_control=False,
