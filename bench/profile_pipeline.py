@@ -28,6 +28,7 @@ import torch  # noqa: E402
 
 from ipt_core import cli  # noqa: E402
 from ipt_core.backbones.base import Backbone  # noqa: E402
+from ipt_core.experiments import Context  # noqa: E402
 
 IMPORT_S = time.perf_counter() - T_IMPORT0
 
@@ -85,6 +86,49 @@ class RowCounter:
         Backbone.logits = self.original
 
 
+class StageClock:
+    """Wall seconds and rows per named stage (``Context.stage``): which experiment the time goes to."""
+
+    def __init__(self, rows: RowCounter):
+        self.rows, self.original = rows, Context.stage
+        self.order: list[str] = []
+        self.table: dict[str, list[float]] = {}  # name -> [seconds, train rows, eval rows]
+        self.current, self.since, self.mark = None, 0.0, (0, 0)
+
+    def _close(self) -> None:
+        if self.current is not None:
+            rec = self.table.setdefault(self.current, [0.0, 0, 0])
+            rec[0] += time.perf_counter() - self.since
+            rec[1] += self.rows.train - self.mark[0]
+            rec[2] += self.rows.eval - self.mark[1]
+
+    def __enter__(self):
+        clock = self
+
+        def stage(ctx, name):
+            clock._close()
+            # a stage's name without its counts: "intrinsic subspace tuning (40 runs)" -> one line per call
+            clock.current = f"{len(clock.order) + 1:02d}. {name}"
+            clock.order.append(clock.current)
+            clock.since, clock.mark = time.perf_counter(), (clock.rows.train, clock.rows.eval)
+            return clock.original(ctx, name)
+
+        Context.stage = stage
+        return self
+
+    def __exit__(self, *exc):
+        self._close()
+        Context.stage = self.original
+
+    def lines(self) -> list[str]:
+        out = ["", "| stage (in order) | seconds | training rows | evaluation rows |", "|---|---|---|---|"]
+        for name in self.order:
+            sec, tr, ev = self.table[name]
+            if sec >= 0.5 or tr or ev:
+                out.append(f"| {name} | {sec:.1f} | {tr:,} | {ev:,} |")
+        return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--label", default="", help="a name for this profile in the table (e.g. before/after)")
@@ -99,7 +143,7 @@ def main() -> None:
     load0 = os.getloadavg()
     prof = cProfile.Profile()
     t0 = time.perf_counter()
-    with RowCounter() as rows:
+    with RowCounter() as rows, StageClock(rows) as stages:
         prof.enable()
         rc = cli.main(argv + ["--cache", cache])
         prof.disable()
@@ -120,6 +164,7 @@ def main() -> None:
     for label, suffix, name in NESTED:
         s, n = _cumulative(stats, suffix, name)
         lines.append(f"| *of which* {label} | {s:.1f} | {s / wall:.1%} | {n:,} |")
+    lines += stages.lines()
     lines.append("")
     text = "\n".join(lines)
     print(text)

@@ -71,8 +71,8 @@ class RunResult:
     best_step: int
     dev_acc: float
     dev_f1: float
-    test_acc: float
-    test_f1: float
+    test_acc: float | None  # None: the method is not scored on test (MSF: see ``BankMethod.score_test``)
+    test_f1: float | None
     per_task: dict[str, dict[str, float]]
     dev_curve: list[tuple[int, float]]
     loss_curve: list[tuple[int, float]]
@@ -287,6 +287,8 @@ def _results(bank: BankState, tasks: list[Task], test_rows, evaluate) -> list[Ru
     method.eval()
     for r in range(bank.n_runs):
         method.load_run_state(r, bank.best[r]["state"])
+    scored = getattr(method, "score_test", True)  # False: test_acc/test_f1 None, no test rows computed
+    test_rows = test_rows if scored else []
     preds, losses = evaluate(test_rows)
     test_scores = score_runs(test_rows, preds, losses, tasks)
     elapsed = time.time() - bank.started
@@ -294,13 +296,13 @@ def _results(bank: BankState, tasks: list[Task], test_rows, evaluate) -> list[Ru
     results = []
     for r, cfg in enumerate(bank.runs):
         best = bank.best[r]
-        per_task = {n: {"dev_acc": best["dev"][n]["acc"], "dev_f1": best["dev"][n]["f1"],
-                        "test_acc": test_scores[(r, index[n])]["acc"], "test_f1": test_scores[(r, index[n])]["f1"]}
-                    for n in cfg.tasks}
-        mean = lambda key: float(np.mean([v[key] for v in per_task.values()]))
+        per_task = {n: {"dev_acc": best["dev"][n]["acc"], "dev_f1": best["dev"][n]["f1"]}
+                    | ({"test_acc": test_scores[(r, index[n])]["acc"], "test_f1": test_scores[(r, index[n])]["f1"]}
+                       if scored else {}) for n in cfg.tasks}
+        mean = lambda key: float(np.mean([v[key] for v in per_task.values()])) if scored or key.startswith("dev") else None
         results.append(RunResult(
             config=cfg, status=bank.status[r], best_step=best["step"], dev_acc=mean("dev_acc"), dev_f1=mean("dev_f1"),
             test_acc=mean("test_acc"), test_f1=mean("test_f1"), per_task=per_task, dev_curve=bank.dev_curves[r],
             loss_curve=bank.loss_curves[r], state={k: v.detach().cpu().clone() for k, v in best["state"].items()},
-            seconds=elapsed, test_pred={n: test_scores[(r, index[n])]["pred"] for n in cfg.tasks}))
+            seconds=elapsed, test_pred={n: test_scores[(r, index[n])]["pred"] for n in cfg.tasks} if scored else {}))
     return results

@@ -188,8 +188,11 @@ def task_count_experiment(ctx: Context, suite: Suite, train_names, test_names, d
     parts = []
     for n in sizes:
         s_n = settings if (random_control_partial or n == sizes[-1]) else replace(settings, random_control=False)
-        e = recovery_experiment(ctx, suite, order[:n], test_names, [d], seeds, s_n, kind="ipt_dims",
-                                seen_names=seen)
+        # the subset in the caller's order: the full size is then the caller's own MSF and IST runs
+        # (their keys list the training prompts in order), served from the store, not trained again
+        chosen = set(order[:n])
+        e = recovery_experiment(ctx, suite, [t for t in train_names if t in chosen], test_names, [d], seeds, s_n,
+                                kind="ipt_dims", seen_names=[t for t in train_names if t in set(seen)])
         parts.append((n, e))
     rows = [dict(r, n_train_tasks=n) for n, e in parts for r in e.meta["rows"]]
     spec = {"method": "ipt_task_count", "parts": [e.key for _, e in parts], "code_version": IPT_VERSION}

@@ -1,9 +1,12 @@
 """``pipeline``: everything the app shows for a suite, with defaults that fit the suite and machine.
 
 Two budgets. ``quick`` (the default on CPU) keeps a demo suite under ten minutes on a 2-core
-laptop: short PT/MSF/IST schedules (``ipt_core.budgets``' quick ones), two dimensions, three
-seen tasks, one seed, one stability task, and a task-count curve whose partial sizes skip the
-random control (it does not depend on the number of training tasks; the full size has it).
+laptop: short PT/MSF/IST schedules (``ipt_core.budgets``' quick ones; MSF dev-scored once, at
+its end), two dimensions, three seen tasks, one seed, one stability task, a
+task-count curve whose partial sizes skip the random control (it does not depend on the number
+of training tasks; the full size has it), a held-out family measured on its own tasks only (the
+seen tasks' recovery is the dimension sweep's), and no UMAP (its first fit compiles for ~25 s;
+the map page shows PCA and computes UMAP as a job on request).
 ``paper`` (the default on a GPU; ``full`` is its old name) uses the methods' own defaults and
 three seeds. Both run the same experiments, in order: reference rows, recovery versus d_I,
 recovery versus the number of training tasks, a held-out family, stability, and the task map.
@@ -37,17 +40,21 @@ class Budget:
     stability_seeds: tuple[int, ...]
     curve_every: int
     count_random_control: bool = True  # the random control at the task-count curve's partial sizes too
+    heldout_seen: int | None = None  # seen tasks of the held-out-family subspace (None: as max_seen)
+    umap: bool = True  # UMAP coordinates of the task map (off: the page shows PCA and computes UMAP as a job)
 
 
 BUDGETS = {
     "quick": Budget(
         settings=IPTSettings(
             pt=PTConfig(**budgets.QUICK_PT),  # the CLI's --budget quick schedules
-            msf=MSFConfig(steps=budgets.QUICK_MSF_STEPS, batch_size=32, eval_every=20),
+            # dev-scored once, at the end (16 rows a step instead of 32 raised the reconstruction MSE by half: bench/SPEED.md)
+            msf=MSFConfig(steps=budgets.QUICK_MSF_STEPS, batch_size=32, eval_every=budgets.QUICK_MSF_STEPS),
             ist=ISTConfig(steps=budgets.QUICK_IST_STEPS, batch_size=8, eval_every=budgets.QUICK_IST_STEPS),
         ),
         dims=(4, 16), seeds=(0,), max_seen=3, count_fractions=(0.5, 1.0),
         stability_tasks=1, stability_seeds=(0, 1, 2), curve_every=10, count_random_control=False,
+        heldout_seen=0, umap=False,
     ),
     "paper": Budget(
         settings=IPTSettings(), dims=(1, 4, 16, 64, 250), seeds=(0, 1, 2), max_seen=10_000,
@@ -126,8 +133,8 @@ def run_pipeline(ctx: Context, suite: Suite, budget: str | Budget | None = None,
     fams = {f: n for f, n in suite.families().items() if len(n) >= 2}
     if fams and len(suite.families()) >= 3:
         family = max(sorted(fams), key=lambda f: len(fams[f]))
-        held = heldout_family_experiment(ctx, suite, family, mid, b.seeds, b.settings, max_seen=b.max_seen,
-                                         seen_first=seen)
+        held = heldout_family_experiment(ctx, suite, family, mid, b.seeds, b.settings, seen_first=seen,
+                                         max_seen=b.max_seen if b.heldout_seen is None else b.heldout_seen)
         results.append({"kind": "ipt_heldout_family", "key": held.key, "summary": f"held out {family}"})
 
     stab_tasks = test[: b.stability_tasks] or train[: b.stability_tasks]
@@ -135,7 +142,7 @@ def run_pipeline(ctx: Context, suite: Suite, budget: str | Budget | None = None,
     results.append({"kind": "ipt_stability", "key": stab.key, "summary": f"{len(stab_tasks)} tasks x {len(b.stability_seeds)} seeds"})
 
     ctx.stage("task map (UMAP)")
-    tmap = task_map_experiment(ctx, suite, dims_entry, d=mid, with_umap=umap)
+    tmap = task_map_experiment(ctx, suite, dims_entry, d=mid, with_umap=umap and b.umap)
     results.append({"kind": "task_map", "key": tmap.key, "summary": f"{len(tmap.meta['tasks'])} tasks"})
     return {"suite": suite.name, "budget": name, "store": str(ctx.store.root), "train_tasks": train, "test_tasks": test,
             "dims": dims, "results": results, "seconds": time.time() - t0}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 import pytest
@@ -487,3 +488,28 @@ def test_packaged_model_vocab_prompts_have_the_right_shape(real_backbone, tiny_t
         scores = real_backbone.logits(enc, torch.zeros(2, dtype=torch.long), real_backbone.label_table([task]),
                                       p.expand(2, *p.shape), kind)
     assert torch.isfinite(scores).all()
+
+
+@pytest.mark.parametrize("name", ["encoder_sim", "bert_mlm"])
+def test_zero_shot_from_shared_features_equals_the_logits_path(make_tiny_backbone, tiny_task, name):
+    """Zero-shot scores from the cached unprompted features (encoder-sim) or from logits (the others)
+    give the predictions of ``evaluate_rows``; the probe then reads the same feature rows."""
+    from ipt_core import baselines
+    from ipt_core.bank import evaluate_rows
+    from ipt_core.metrics import accuracy
+
+    bb = make_tiny_backbone(name)
+    task = tiny_task("three", 3)
+    got = baselines.zero_shot(bb, task, device="cpu")
+    for split in ("dev", "test"):
+        rows = [(0, 0, ex) for ex in task.split(split)]
+        pred, _ = evaluate_rows(bb, None, rows, {task.name: 0}, bb.label_table([task]), device=torch.device("cpu"))
+        assert got[f"{split}_acc"] == accuracy(pred, [ex.label for ex in task.split(split)])
+    assert (bb.logits_from_features(torch.zeros(1, bb.hidden_size), torch.zeros(1, dtype=torch.long),
+                                    bb.label_table([task])) is None) == (name != "encoder_sim")
+    calls = []
+    original = bb.features
+    bb.features = lambda *a, **k: calls.append(1) or original(*a, **k)
+    feats = baselines.frozen_features(bb, list(task.test), device="cpu")
+    again = baselines.frozen_features(bb, list(task.test)[::-1], device="cpu")
+    assert np.allclose(feats[::-1], again) and len(calls) <= (0 if name == "encoder_sim" else 1)

@@ -178,3 +178,17 @@ def test_tune_in_an_existing_subspace(make_tiny_backbone, tmp_path):
     assert len(store.query("pt_run")) == n_pt  # nothing but z was trained
     rand = tune_in_subspace(ctx, suite, ["t3"], 2, [5], TINY.ist, prompt_kind="shallow", subspace="random")
     assert rand[0].meta["subspace"] == "random" and rand[0].key != entries[0].key
+
+
+def test_msf_is_judged_on_dev_only(make_tiny_backbone, tmp_path):
+    """MSF's runs skip the step-0 evaluation of a random auto-encoder and the test rows (no test score)."""
+    from ipt_core.ipt_stages import find_subspaces, pt_prompts
+
+    suite = tiny_suite()
+    ctx = Context.create(Store(tmp_path), make_tiny_backbone("encoder_sim"), "cpu")
+    tasks = [suite.task(n) for n in suite.names()[:3]]
+    prompts, entries = pt_prompts(ctx, suite, tasks, 0, TINY.pt)
+    found = find_subspaces(ctx, tasks, prompts, entries, [2], 0, TINY.msf, TINY.pt.kind)[2]
+    assert found.meta["test_acc"] is None and found.meta["dev_acc"] is not None
+    assert found.meta["dev_curve"][0][0] > 0
+    assert all("test_acc" not in v and "dev_acc" in v for v in found.meta["per_task"].values())

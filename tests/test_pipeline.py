@@ -35,12 +35,22 @@ def test_pipeline_runs_everything_and_reports_keys(make_tiny_backbone, tmp_path)
     bb = make_tiny_backbone("encoder_sim")
     store = Store(tmp_path)
     budget = Budget(settings=TINY, dims=(2, 4), seeds=(0,), max_seen=2, count_fractions=(0.5, 1.0),
-                    stability_tasks=1, stability_seeds=(0, 1), curve_every=2)
+                    stability_tasks=1, stability_seeds=(0, 1), curve_every=2, heldout_seen=0)
     report = run_pipeline(Context.create(store, bb, "cpu"), nine_task_suite(), budget, umap=False)
     kinds = [r["kind"] for r in report["results"]]
     assert kinds == ["zero_shot+probe", "ipt_dims", "ipt_task_count", "ipt_heldout_family", "ipt_stability", "task_map"]
     for r in report["results"][1:]:
         assert store.get(r["key"]) is not None
+    # the task-count curve's full size is the dimension sweep's own subspace (not a reordered copy):
+    # subspaces of d_I 2 and 4, one at half the tasks, one without the held-out family
+    assert len(store.query("msf")) == 4
+    count = store.get(report["results"][2]["key"])
+    dims_rows = {(r["task"], r["setting"], r["subspace"]): r["ist_key"] for r in store.get(report["results"][1]["key"]).meta["rows"] if r["d"] == 4}
+    full = [r for r in count.meta["rows"] if r["n_train_tasks"] == count.meta["sizes"][-1]]
+    assert full and all(dims_rows[(r["task"], r["setting"], r["subspace"])] == r["ist_key"] for r in full)
+    # MSF is not scored at step 0 (a random auto-encoder); heldout_seen=0: the held-out family's tasks only
+    assert all(e.meta["dev_curve"][0][0] > 0 for e in store.query("msf"))
+    assert {r["setting"] for r in store.get(report["results"][3]["key"]).meta["rows"]} == {"unseen"}
     assert report["store"] == str(store.root) and report["dims"] == [2, 4]
     assert len(store.query("probe")) == 9 and len(store.query("zero_shot")) == 9
     # a second run is served from the store: no row goes through the model, no entry is written

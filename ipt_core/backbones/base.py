@@ -247,6 +247,11 @@ class Backbone(nn.Module):
     def _scores(self, enc, task_ids, labels, prompt, kind) -> torch.Tensor:
         raise NotImplementedError
 
+    def logits_from_features(self, feats: torch.Tensor, task_ids: torch.Tensor, labels: LabelTable) -> torch.Tensor | None:
+        """``logits`` of unprompted rows from their :meth:`features`, where this backbone scores labels
+        that way (encoder-sim: similarity to the label names); None where it does not (MLM, seq2seq, causal)."""
+        return None
+
     def features(self, enc: Encoded, prompt: torch.Tensor | None = None, kind: str = "shallow") -> torch.Tensor:
         """Mean-pooled, L2-normalised last hidden state of the (prompted) input: ``[B, d]``.
 

@@ -52,6 +52,11 @@ class EncoderSimBackbone(Backbone):
         return LabelTable([t.name for t in tasks], mask, embeddings=emb)
 
     def _scores(self, enc, task_ids, labels, prompt, kind):
-        feats = self.features(enc, prompt, kind)  # [B, d]
+        return self._similarity(self.features(enc, prompt, kind), task_ids, labels)
+
+    def _similarity(self, feats, task_ids, labels):
         lab = labels.embeddings[task_ids]  # [B, Lmax, d]
         return torch.einsum("bd,bld->bl", feats, lab.to(feats.dtype)) / self.temperature
+
+    def logits_from_features(self, feats, task_ids, labels):
+        return self._similarity(feats, task_ids, labels).masked_fill(~labels.mask[task_ids], float("-inf"))

@@ -1,7 +1,7 @@
 """Dev evaluation of a bank: when (the schedule), what is kept (best dev), when a run stops early.
 
-:class:`DevEvaluation` evaluates every run at step 0, every ``eval_every`` steps and at its last
-step; keeps each run's best dev checkpoint (higher mean accuracy over its tasks; on a tie, lower
+:class:`DevEvaluation` evaluates every run at step 0 (unless the method's ``eval_at_start`` is
+False), every ``eval_every`` steps and at its last step; keeps each run's best dev checkpoint (higher mean accuracy over its tasks; on a tie, lower
 dev loss); and stops a run after ``patience`` evaluations without improvement.
 :func:`evaluate_rows` computes predictions and losses for any ``(run, task, example)`` rows.
 """
@@ -88,7 +88,9 @@ class DevEvaluation(Callback):
         self.tasks = list(tasks)
 
     def on_train_begin(self, bank: BankState) -> None:
-        if bank.step == 0:  # a resumed bank has its evaluations in its checkpoint
+        # a resumed bank has its evaluations in its checkpoint; a method whose initial state is no
+        # candidate answer (MSF's random auto-encoders) skips the step-0 evaluation
+        if bank.step == 0 and getattr(bank.method, "eval_at_start", True):
             self._evaluate(bank, 0, list(range(bank.n_runs)))
 
     def on_step_end(self, bank: BankState, step: int) -> None:

@@ -61,6 +61,10 @@ class BankMethod(nn.Module):
     shared_lr: float | None = None  # None: the first run's learning rate
     shared_max_grad_norm: float | None = None  # None: the largest max_grad_norm of the runs
     cfg = None  # the method's config dataclass, when it has one
+    # False: the runs' initial state is never a candidate answer, so the loop skips its step-0 dev evaluation
+    eval_at_start: ClassVar[bool] = True
+    # False: no test scores (its runs are an intermediate stage, judged on dev and by what uses them)
+    score_test: ClassVar[bool] = True
 
     # --- must implement -----------------------------------------------------------------------
     def run_parameters(self, r: int) -> list[nn.Parameter]:

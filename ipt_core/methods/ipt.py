@@ -139,6 +139,11 @@ class SubspaceFinding(BankMethod):
     name = "msf"
     # a row's prompt depends on the parameters and the row alone: torchrun may train it data-parallel
     row_parallel = True
+    # a random auto-encoder reconstructs noise: scoring it on dev costs every training task's dev rows for nothing
+    eval_at_start = False
+    # the subspace is judged by IST on seen and unseen tasks; the reconstructed prompts' dev score is
+    # kept as its diagnostic, and their test score (every training task's test rows) is not computed
+    score_test = False
 
     def __init__(self, train_prompts: torch.Tensor, dims: Sequence[int], seeds: Sequence[int], cfg: MSFConfig, kind: str):
         super().__init__()
