@@ -22,7 +22,7 @@ for n in (16, 32, 64):
         lg = bb.logits(enc, tid, lt, p.unsqueeze(0).expand(len(chunk), *p.shape), "deep")
         lg.float().logsumexp(-1).sum().backward(); rows += len(chunk)
     print("train chunk", n, rows/(time.time()-t0), "rows/s")
-for n in (32, 64, 128):
+for n in (16, 32, 64, 128):
     t0=time.time()
     with torch.no_grad():
         for c in range(0, 512, n):

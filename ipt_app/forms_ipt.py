@@ -13,10 +13,12 @@ import streamlit as st
 from .forms import common_flags, form_context, launch, parse_dims, quick_flags
 from .context import device_options
 from .store_reads import subspace_label, subspaces
+from ipt_core.budgets import QUICK_IST_STEPS, QUICK_MSF_STEPS, QUICK_PT
 from ipt_core.limits import widget_kwargs as limit_of  # the CLI's ranges: a form offers no more
 
-BUDGET_HELP = ("quick: the CLI's CPU schedule, --budget quick (PT 50 steps x 8 rows, subspace finding 60 steps, "
-               "intrinsic tuning 20 steps); paper: the methods' own defaults (PT 300 steps, MSF 300, IST 200)")
+BUDGET_HELP = (f"quick: the CLI's CPU schedule, --budget quick (PT {QUICK_PT['steps']} steps x {QUICK_PT['batch_size']} "
+               f"rows, subspace finding {QUICK_MSF_STEPS} steps, intrinsic tuning {QUICK_IST_STEPS} steps); paper: the "
+               "methods' own defaults (PT 300 steps, MSF 300, IST 200)")
 
 
 def _budget(key: str) -> str:

@@ -128,9 +128,10 @@ def train_bank(
     ``tasks`` holds every task any run names; ``method`` (a ``BankMethod``) holds the parameters of
     all runs. ``progress(step, total, message)`` is called after every step; ``should_cancel()``
     is polled before every step and raises ``Cancelled``. ``max_rows`` caps the rows of one
-    forward/backward (gradients accumulate over micro-batches): 32 on CPU, 2048 on CUDA unless
+    forward/backward (gradients accumulate over micro-batches): 16 on CPU, 2048 on CUDA unless
     given; ``eval_batch_size`` the rows of one evaluation forward: 64 on CPU, 128 on CUDA. (On a
-    2-core CPU, 32/64 ran 1.1x/1.4x more rows per second than 64/128: bench/SPEED.md.) With ``checkpoint_dir``, the loop's complete state is saved there every
+    2-core CPU, training chunks of 16 ran 1.04x the rows per second of 32 and 1.3x those of 64;
+    evaluation chunks of 16-64 ran alike, 1.15-1.25x those of 128: bench/SPEED.md.) With ``checkpoint_dir``, the loop's complete state is saved there every
     ``checkpoint_every`` steps (``ipt_core.checkpoint``), and a checkpoint of this same bank found
     there is resumed: the results are the same as those of an uninterrupted run. ``rows`` is the
     row strategy (``ipt_core.loop.rows``; default: all rows here); ``callbacks`` run after the
@@ -150,7 +151,7 @@ def train_bank(
     device = pick_device(device) if not isinstance(device, torch.device) else device
     backbone.to(device)
     method.to(device)
-    max_rows = max_rows or (2048 if device.type == "cuda" else 32)
+    max_rows = max_rows or (2048 if device.type == "cuda" else 16)
     eval_batch_size = eval_batch_size or (128 if device.type == "cuda" else 64)
     rows = rows if rows is not None else LocalRows()
     tasks = list(tasks)
