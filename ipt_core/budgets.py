@@ -20,7 +20,7 @@ NAMES = ("quick", "paper")
 # 40 steps, as compare's quick; dev scored at the first and last step only (with a mid-run score too, 1 of
 # 27 demo runs picked it: bench/SPEED.md)
 QUICK_PT = {"steps": 40, "batch_size": 8, "eval_every": 40}
-QUICK_MSF_STEPS, QUICK_IST_STEPS = 60, 20
+QUICK_MSF_STEPS, QUICK_IST_STEPS = 45, 20
 _QUICK_PT = QUICK_PT
 _QUICK = {
     "tune": _QUICK_PT,
