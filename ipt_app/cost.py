@@ -126,7 +126,7 @@ def estimate(argv: Sequence[str], *, n_suite_tasks: int, rate: float = DEFAULT_R
     from ipt_core.cli import build_parser
 
     try:
-        a = build_parser().parse_args(list(argv))
+        a = build_parser(only=argv[0] if argv else None).parse_args(list(argv))
     except SystemExit as e:  # argparse prints and exits on a bad command
         raise ValueError(f"the CLI refuses {' '.join(argv)!r}") from e
     if a.command != "pipeline":
@@ -190,8 +190,8 @@ def estimate(argv: Sequence[str], *, n_suite_tasks: int, rate: float = DEFAULT_R
 
 
 def _pipeline_stages(budget: str, n_tasks: int) -> list[Stage]:
-    """The pipeline's banks with its budget's settings (see ``ipt_core.pipeline.BUDGETS``)."""
-    from ipt_core.pipeline import BUDGETS
+    """The pipeline's banks with its budget's settings (``ipt_core.budgets.BUDGETS``, torch-free)."""
+    from ipt_core.budgets import BUDGETS
 
     b = BUDGETS[budget]
     pt, msf, ist = b.settings.pt, b.settings.msf, b.settings.ist

@@ -32,6 +32,24 @@ def show_figure(fig, table: pd.DataFrame, *, name: str, commands: Iterable[str |
     show_commands(commands)
 
 
+def headline_markdown(table: pd.DataFrame, n_labels: dict[str, int | None]) -> str:
+    """One markdown table of ``figures.pt_results_table``'s means over its tasks: prompt tuning beside
+    zero-shot, the linear probe and chance (1 / labels, uniform guessing), and on how many tasks PT wins."""
+    def mean(col: str) -> str:
+        v = table[col].dropna()
+        return f"{v.mean():.3f} ({len(v)} tasks)" if len(v) else "–"
+
+    chance = [1 / n for t in table["task"] if (n := n_labels.get(t))]
+    beats = lambda col: int((table["pt_mean"] > table[col]).sum())  # noqa: E731 (NaN compares False)
+    has = lambda col: int(table[col].notna().sum())  # noqa: E731
+    rows = [("prompt tuning (mean over seeds)", mean("pt_mean"), ""),
+            ("zero-shot", mean("zero_shot"), f"PT higher on {beats('zero_shot')} of {has('zero_shot')}"),
+            ("linear probe on frozen features", mean("probe"), f"PT higher on {beats('probe')} of {has('probe')}"),
+            ("chance (1 / number of labels)", f"{sum(chance) / len(chance):.3f} ({len(chance)} tasks)" if chance else "–", "")]
+    return "\n".join(["| mean test accuracy | value | per task |", "|---|---|---|"]
+                     + [f"| {a} | {b} | {c} |" for a, b, c in rows])
+
+
 def _rounded(table: pd.DataFrame) -> pd.DataFrame:
     """Three decimals for display (the CSV keeps every digit)."""
     return table.round(3) if len(table.select_dtypes("number").columns) else table

@@ -20,7 +20,7 @@ import shlex
 import sys
 
 from . import cli_args
-from .backbones import BackboneError
+from .backbone_spec import BackboneError
 from .cli_args import add_common, add_ipt_args, add_pt_args, add_seeds, csv_names, lim
 from .progress import CancelFlag, Reporter
 
@@ -39,9 +39,23 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {' '.join(message.split())} (see {self.prog} --help)\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
+class _OnlySubparsers:
+    """Subparsers that register one command: the others get a throwaway parser, never attached."""
+
+    def __init__(self, sub, only: str):
+        self._sub, self._only = sub, only
+
+    def add_parser(self, name: str, **kw):
+        return self._sub.add_parser(name, **kw) if name == self._only else argparse.ArgumentParser(add_help=False)
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The CLI's parser; ``only``: register just that command (the app's cost estimate parses one
+    command, and ``compare``'s flags read the ATTEMPT and VIP configs, whose modules load torch)."""
     parser = _Parser(prog="python -m ipt_core", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
+    if only is not None:
+        sub = _OnlySubparsers(sub, only)
 
     p = sub.add_parser("tasks", help="list a suite's tasks")
     p.add_argument("--suite", default="demo")
@@ -89,7 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--subspace", choices=["found", "random"], default="found")
     p.add_argument("--decoder", default=None, help="store key of the msf entry (default: newest of this d for the suite)")
     p.add_argument("--prompt-kind", choices=["shallow", "deep"], default="deep")
-    from .methods.ipt import ISTConfig
+    from .ipt_config import ISTConfig
 
     cli_args.add_budget(p)
     p.add_argument("--ist-steps", type=lim("ist_steps"), default=None, help=f"default: {ISTConfig().steps} (paper), {cli_args.QUICK_IST_STEPS} (quick)")
@@ -109,10 +123,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="default: peft for shallow prompts, safetensors for deep ones (PEFT has no per-layer prompt tuning)")
     add_pt_args(p)
 
-    cli_args.add_compare_parser(sub)
-    from .analysis_cli import register as register_analysis
+    if only in (None, "compare"):
+        cli_args.add_compare_parser(sub)
+    if only in (None, "map-quality", "transfer"):
+        from .analysis_cli import register as register_analysis
 
-    register_analysis(sub)  # map-quality, transfer (their own module; dispatched through args.func)
+        register_analysis(sub)  # map-quality, transfer (their own module; dispatched through args.func)
     return parser
 
 
@@ -305,7 +321,7 @@ def cmd_stability(args) -> int:
 def cmd_ist(args) -> int:
     from .experiments import get_baseline
     from .ipt_experiments import tune_in_subspace
-    from .methods.ipt import ISTConfig
+    from .ipt_config import ISTConfig
 
     from .budgets import apply
 

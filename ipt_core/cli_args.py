@@ -25,7 +25,7 @@ import re
 
 from . import limits
 from .budgets import QUICK_IST_STEPS, QUICK_MSF_STEPS, QUICK_PT
-from .backbones import DEFAULT_BACKBONE
+from .backbone_spec import DEFAULT_BACKBONE  # torch-free: the app's cost estimate builds this parser
 
 lim = limits.argtype
 
@@ -70,7 +70,7 @@ def add_budget(p: argparse.ArgumentParser) -> None:
 
 
 def add_pt_args(p: argparse.ArgumentParser) -> None:
-    from .methods.pt import PTConfig
+    from .ipt_config import PTConfig
 
     d = PTConfig()
     add_budget(p)
@@ -88,7 +88,7 @@ def add_pt_args(p: argparse.ArgumentParser) -> None:
 
 
 def add_ipt_args(p: argparse.ArgumentParser) -> None:
-    from .methods.ipt import ISTConfig, MSFConfig
+    from .ipt_config import ISTConfig, MSFConfig
 
     add_pt_args(p)
     m, i = MSFConfig(), ISTConfig()
@@ -108,7 +108,7 @@ def add_compare_parser(sub) -> None:
     """Register ``compare`` on the CLI's subparsers (the flags of ``tune`` for the shared budget)."""
     from .compare import DEFAULT_METHODS, METHODS, CompareSettings
     from .methods.attempt import AttemptConfig
-    from .methods.ipt import ISTConfig
+    from .ipt_config import ISTConfig
     from .methods.vip import EVAL_MODES, VIPConfig
 
     a, v, i = AttemptConfig(), VIPConfig(), ISTConfig()
@@ -158,7 +158,7 @@ def _methods(known):
 
 def pt_config(args):
     from .budgets import apply
-    from .methods.pt import PTConfig
+    from .ipt_config import PTConfig
 
     apply(args, getattr(args, "command", "tune"))  # the flags left out take --budget's values (idempotent)
     return PTConfig(
@@ -169,9 +169,9 @@ def pt_config(args):
 
 
 def ipt_settings(args):
-    from .ipt_experiments import IPTSettings
+    from .ipt_config import IPTSettings
     from .budgets import apply
-    from .methods.ipt import ISTConfig, MSFConfig
+    from .ipt_config import ISTConfig, MSFConfig
 
     apply(args, getattr(args, "command", "ipt"))
     return IPTSettings(
@@ -186,7 +186,7 @@ def compare_settings(args):
     """The :class:`~ipt_core.compare.CompareSettings` of parsed ``compare`` arguments."""
     from .compare import CompareSettings
     from .methods.attempt import AttemptConfig
-    from .methods.ipt import ISTConfig
+    from .ipt_config import ISTConfig
     from .methods.vip import VIPConfig
 
     from .budgets import apply

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Callable, Sequence
 
 import numpy as np
@@ -32,8 +32,8 @@ from .experiments import Context, get_baseline
 from .ipt_stages import (IPTInputError, ISTRun, find_subspaces, intrinsic_tuning, ist_spec,  # noqa: F401 (re-exported)
                          load_decoder, msf_spec, pt_prompts, resample_suite)
 from .methods.ipt import CODE_VERSION as IPT_VERSION
-from .methods.ipt import ISTConfig, MSFConfig
-from .methods.pt import PromptTuning, PTConfig
+from .ipt_config import IPTSettings, ISTConfig, MSFConfig, PTConfig  # noqa: F401 (IPTSettings re-exported)
+from .methods.pt import PromptTuning
 from .metrics import gain_recovery, recovery
 from .store import Entry, Store
 from .tasks import Suite, Task
@@ -59,21 +59,6 @@ def _summary(rows: list[dict]) -> dict:
             "n_tasks": len({r["task"] for r in sel}),
         }
     return out
-
-
-@dataclass(frozen=True)
-class IPTSettings:
-    """All hyper-parameters of an IPT experiment (PT for the prompts, MSF, IST)."""
-
-    pt: PTConfig = PTConfig()
-    msf: MSFConfig = MSFConfig()
-    ist: ISTConfig = ISTConfig()
-    seen_data_seed: int = 1  # the "different data" of seen tasks
-    random_control: bool = True
-
-    def to_json(self) -> dict:
-        return {"pt": self.pt.to_json(), "msf": self.msf.to_json(), "ist": self.ist.to_json(),
-                "seen_data_seed": self.seen_data_seed, "random_control": self.random_control}
 
 
 def recovery_experiment(

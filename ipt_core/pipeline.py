@@ -16,52 +16,13 @@ their PT references and IST runs are computed once. Where the time goes: bench/P
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
-
 import numpy as np
 
-from . import budgets
+from .budgets import BUDGETS, Budget  # noqa: F401 (re-exported: the pipeline's budgets live with the CLI's)
 from .experiments import probe_all
 from .ipt_experiments import (Context, IPTSettings, heldout_family_experiment, recovery_experiment,
                               stability_experiment, summary_json, task_count_experiment, task_map_experiment)
-from .methods.ipt import ISTConfig, MSFConfig
-from .methods.pt import PTConfig
 from .tasks import Suite
-
-
-@dataclass(frozen=True)
-class Budget:
-    settings: IPTSettings
-    dims: tuple[int, ...]
-    seeds: tuple[int, ...]
-    max_seen: int  # seen tasks re-tuned on new data (a subset keeps IST affordable on CPU)
-    count_fractions: tuple[float, ...]
-    stability_tasks: int
-    stability_seeds: tuple[int, ...]
-    curve_every: int
-    count_random_control: bool = True  # the random control at the task-count curve's partial sizes too
-    heldout_seen: int | None = None  # seen tasks of the held-out-family subspace (None: as max_seen)
-    umap: bool = True  # UMAP coordinates of the task map (off: the page shows PCA and computes UMAP as a job)
-
-
-BUDGETS = {
-    "quick": Budget(
-        settings=IPTSettings(
-            pt=PTConfig(**budgets.QUICK_PT),  # the CLI's --budget quick schedules
-            # dev-scored once, at the end (16 rows a step instead of 32 raised the reconstruction MSE by half: bench/SPEED.md)
-            msf=MSFConfig(steps=budgets.QUICK_MSF_STEPS, batch_size=32, eval_every=budgets.QUICK_MSF_STEPS),
-            ist=ISTConfig(steps=budgets.QUICK_IST_STEPS, batch_size=8, eval_every=budgets.QUICK_IST_STEPS),
-        ),
-        dims=(4, 16), seeds=(0,), max_seen=3, count_fractions=(0.5, 1.0),
-        stability_tasks=1, stability_seeds=(0, 1, 2), curve_every=10, count_random_control=False,
-        heldout_seen=0, umap=False,
-    ),
-    "paper": Budget(
-        settings=IPTSettings(), dims=(1, 4, 16, 64, 250), seeds=(0, 1, 2), max_seen=10_000,
-        count_fractions=(0.25, 0.5, 0.75, 1.0), stability_tasks=4, stability_seeds=(0, 1, 2, 3, 4), curve_every=10,
-    ),
-}
-BUDGETS["full"] = BUDGETS["paper"]  # the old name
 
 
 def default_split(suite: Suite, test_fraction: float = 0.25, seed: int = 0) -> tuple[list[str], list[str]]:

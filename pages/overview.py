@@ -8,7 +8,7 @@ from ipt_app.context import ctx, suite_info, suite_matches, suite_problem
 from ipt_app.forms import pipeline_launcher
 from ipt_app.job_panel import job_panel
 from ipt_app.store_reads import SHIPPED_ROOT, backbone_of, entries
-from ipt_app.widgets import empty_state, show_figure
+from ipt_app.widgets import empty_state, headline_markdown, show_figure
 
 c = ctx()
 st.title("Intrinsic task subspace explorer")
@@ -49,8 +49,20 @@ if pt:
                "Prompt tuning page)")
     table = figures.pt_results_table([e.meta for e in best], [e.meta for e in zs], [e.meta for e in lp])
     table = table[table["n_seeds"] > 0].reset_index(drop=True)
-    show_figure(figures.pt_results_figure(table, "Test accuracy: prompt tuning vs zero-shot vs linear probe"), table,
-                name="overview_pt_results", commands=[e.command for e in best + zs + lp], key="overview-pt")
+    n_labels = {r["task"]: r.get("n_labels") for r in info.get("rows", [])}
+    st.markdown(headline_markdown(table, n_labels))
+    # the chart is drawn on request: plotly's and the table's browser code alone take ~2 s to load on a
+    # 2-core machine, past the 3 s first paint (bench/SPEED.md); the Prompt tuning page draws it at once
+    if st.toggle("Show the chart and the per-task numbers", key="ov-show-chart"):
+        show_figure(figures.pt_results_figure(table, "Test accuracy: prompt tuning vs zero-shot vs linear probe"), table,
+                    name="overview_pt_results", commands=[e.command for e in best + zs + lp], key="overview-pt")
+    else:
+        cmds = list(dict.fromkeys(e.command for e in best + zs + lp if e.command))
+        a, b = st.columns([1, 3])
+        a.download_button("Download CSV", table.to_csv(index=False).encode("utf-8"), file_name="overview_pt_results.csv",
+                          mime="text/csv", key="csv-overview-headline", on_click="ignore", icon=":material/download:")
+        b.caption("Per task, in the CSV. Reproduce with: " + " · ".join(f"`{cmd}`" for cmd in cmds[:2])
+                  + (f" and {len(cmds) - 2} more (all of them: with the chart)" if len(cmds) > 2 else ""))
 else:
     empty_state(
         f"No prompt-tuning results for suite `{c['suite_name']}` with `{c['backbone']}` yet. Queue a run on the "

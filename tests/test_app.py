@@ -195,6 +195,11 @@ def test_every_page_renders_with_results(seeded, page):
     metrics, widget_keys = EXPECTED[page]
     assert metrics <= {m.label for m in at.metric}
     assert widget_keys <= keys(at), widget_keys - keys(at)
+    if page == "overview":  # a headline table first (fast first paint), the chart on request
+        assert any("mean test accuracy" in m.value and "chance" in m.value for m in at.markdown)
+        assert at.get("download_button") and not at.get("plotly_chart")
+        at.toggle(key="ov-show-chart").set_value(True).run()
+        assert not at.exception and at.get("plotly_chart")
     if page in ("overview", "prompt_tuning", "task_map", "recovery", "stability", "methods"):
         # charts come with the command that reproduces them and a CSV download
         assert any("python -m ipt_core" in c.value for c in at.code), page

@@ -220,3 +220,32 @@ def test_the_chosen_suite_is_kept_in_the_url(store_root):
     at.query_params["suite"] = "no such suite"
     at.run()
     assert at.selectbox(key="ctx_suite_choice").value == "demo" and "suite" not in at.query_params
+
+
+# --------------------------------------------------------------------------------------------------
+# first paint: nothing heavy is imported by the landing page
+
+
+def test_the_overview_and_its_estimate_import_no_torch(tmp_path):
+    """The Overview (sidebar, headline table, pipeline estimate) loads neither torch, transformers,
+    scikit-learn nor umap: importing them costs seconds of the first paint (bench/SPEED.md). A fresh
+    interpreter, since this test process has them loaded already."""
+    import os
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parent.parent
+    code = (
+        "import sys\n"
+        "from streamlit.testing.v1 import AppTest\n"
+        f"at = AppTest.from_file({str(repo / 'app.py')!r}, default_timeout=90)\n"
+        "at.run()\n"
+        "assert not at.exception, at.exception\n"
+        "assert any('Estimated cost' in c.value for c in at.caption), [c.value for c in at.caption]\n"
+        "print(sorted(m for m in ('torch', 'transformers', 'sklearn', 'umap', 'scipy') if m in sys.modules))\n"
+    )
+    env = dict(os.environ, IPT_CACHE=str(tmp_path), IPT_JOBS_AUTOSTART="0", PYTHONPATH=str(repo))
+    env.pop("IPT_SHIPPED_RESULTS", None)  # the shipped results: the headline table is drawn
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "[]", out.stdout

@@ -103,7 +103,7 @@ def test_every_page_renders_in_chromium(server, browser):
     for title in TITLES:
         assert title in nav, f"{title!r} missing from the menu: {nav!r}"
     problems = {}
-    with_charts = {"overview", "prompt_tuning", "task_map", "recovery", "stability", "methods"}
+    with_charts = {"prompt_tuning", "task_map", "recovery", "stability", "methods"}  # overview: on request
     for name, path in PAGES:
         browser.get(f"{server}/{path}")
         wait_rendered(browser)
@@ -117,6 +117,8 @@ def test_every_page_renders_in_chromium(server, browser):
         assert heading and heading[0].text.strip(), f"{name}: no page title"
         if name in with_charts:
             assert browser.find_elements(By.CSS_SELECTOR, '[data-testid="stPlotlyChart"]'), f"{name}: no chart"
+        if name == "overview":
+            assert "mean test accuracy" in browser.find_element(By.TAG_NAME, "body").text
     assert not problems, problems
     assert {p.stem for p in SHOTS.glob("*.png")} >= {n for n, _ in PAGES}  # a set: other tests add shots too
 

@@ -1,4 +1,5 @@
-"""What every backbone shares: the spec names, the error, and the two batch containers
+"""What every backbone shares: the spec names and the error (from the torch-free
+:mod:`ipt_core.backbone_spec`), and the two batch containers
 (:class:`Encoded` inputs, a :class:`LabelTable` of the tasks' labels).
 """
 
@@ -8,28 +9,9 @@ from dataclasses import dataclass
 
 import torch
 
+from ..backbone_spec import DEFAULT_BACKBONE, KINDS, PROMPT_KINDS, BackboneError, parse_spec  # noqa: F401 (re-exported)
+
 __all__ = ["DEFAULT_BACKBONE", "KINDS", "PROMPT_KINDS", "BackboneError", "parse_spec", "LabelTable", "Encoded"]
-
-
-DEFAULT_BACKBONE = "encoder-sim"
-KINDS = ("encoder-sim", "encoder-mlm", "seq2seq", "causal")
-PROMPT_KINDS = ("shallow", "deep")
-
-
-class BackboneError(ValueError):
-    """A backbone spec or model that cannot be used; the message says which and why."""
-
-
-def parse_spec(spec: str) -> tuple[str, str | None]:
-    """``"causal:gpt2"`` -> ``("causal", "gpt2")``; ``"encoder-sim"`` -> ``("encoder-sim", None)``."""
-    kind, _, model = spec.partition(":")
-    if kind not in KINDS:
-        raise BackboneError(f"backbone {spec!r}: kind must be one of {', '.join(KINDS)}")
-    if not model:
-        if kind != "encoder-sim":
-            raise BackboneError(f"backbone {spec!r}: {kind} needs a model, e.g. {kind}:/path/to/model")
-        return kind, None
-    return kind, model
 
 
 @dataclass

@@ -18,50 +18,16 @@ decoder never trained.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Sequence
 
 import torch
 from torch import nn
 
-from .. import limits
 from ..backbones import Encoded
-from ..train_config import TrainConfig
+from ..ipt_config import ISTConfig, MSFConfig  # noqa: F401 (re-exported; torch-free for the app)
 from .base import BankMethod
 
 CODE_VERSION = "ipt-1"
-
-
-@dataclass(frozen=True)
-class MSFConfig(TrainConfig):
-    """Subspace finding hyper-parameters (the training budget is ``TrainConfig``'s, at MSF's own defaults)."""
-
-    KEY_OMITS_DEFAULT = ("patience", "max_grad_norm")  # added with TrainConfig: stored keys stay
-
-    hidden: int = 256
-    alpha: float = 1.0  # weight of the reconstruction MSE (on normalised prompts)
-    lr: float = 1e-3
-    batch_size: int = 32  # rows per step per auto-encoder, mixed over the training tasks
-    norm: str = "layer"  # "layer" (per-layer scale for deep prompts) or "global"
-
-    def __post_init__(self):
-        limits.check(self)  # ranges: ipt_core/limits.py (before TrainConfig's own checks)
-        super().__post_init__()
-
-
-@dataclass(frozen=True)
-class ISTConfig(TrainConfig):
-    """Intrinsic subspace tuning hyper-parameters (the training budget is ``TrainConfig``'s, at IST's defaults)."""
-
-    KEY_OMITS_DEFAULT = ("patience", "max_grad_norm")  # added with TrainConfig: stored keys stay
-
-    lr: float = 0.05
-    steps: int = 200
-    init_std: float = 0.02
-
-    def __post_init__(self):
-        limits.check(self)  # ranges: ipt_core/limits.py (before TrainConfig's own checks)
-        super().__post_init__()
 
 
 class PromptNormaliser(nn.Module):

@@ -5,41 +5,16 @@ Shallow prompts are ``[n, d]`` vectors in front of the input embeddings; deep pr
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Sequence
 
 import torch
 from torch import nn
 
-from .. import limits
 from ..backbones import Backbone, Encoded
-from ..train_config import TrainConfig
+from ..ipt_config import INIT_CHOICES, PTConfig  # noqa: F401 (re-exported; torch-free for the app)
 from .base import BankMethod
 
-INIT_CHOICES = ("random", "vocab", "text", "prompt")
 CODE_VERSION = "pt-1"
-
-
-@dataclass(frozen=True)
-class PTConfig(TrainConfig):
-    """Hyper-parameters of prompt tuning (the training budget is ``TrainConfig``'s); the defaults are
-    the ones the README's sweep supports."""
-
-    n_tokens: int = 8
-    kind: str = "deep"  # "shallow" or "deep"
-    init: str = "vocab"  # random | vocab | text | prompt
-    init_text: str | None = None
-
-    def __post_init__(self):
-        limits.check(self)  # ranges: ipt_core/limits.py
-        if self.kind not in ("shallow", "deep"):
-            raise ValueError(f"prompt kind must be 'shallow' or 'deep', got {self.kind!r}")
-        if self.init not in INIT_CHOICES:
-            raise ValueError(f"prompt init must be one of {INIT_CHOICES}, got {self.init!r}")
-        if self.init == "text" and not self.init_text:
-            raise ValueError("init='text' needs init_text")
-        if self.n_tokens < 1 or self.steps < 1 or self.batch_size < 1 or self.lr <= 0:
-            raise ValueError("n_tokens, steps, batch_size and lr must be positive")
 
 
 def _vocab_ids(backbone: Backbone, n: int, gen: torch.Generator) -> torch.Tensor:

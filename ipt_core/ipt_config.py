@@ -1,0 +1,83 @@
+"""The hyper-parameters of prompt tuning and IPT (PT, MSF, IST, and an experiment's set of them).
+
+Plain dataclasses without torch, so that the app's cost estimate and the pipeline's budgets
+(:mod:`ipt_core.budgets`) read a schedule at first paint without loading torch; the methods that
+train with them (:mod:`ipt_core.methods.pt`, :mod:`ipt_core.methods.ipt`) re-export them.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from . import limits
+from .train_config import TrainConfig
+
+INIT_CHOICES = ("random", "vocab", "text", "prompt")
+
+
+@dataclass(frozen=True)
+class PTConfig(TrainConfig):
+    """Hyper-parameters of prompt tuning (the training budget is ``TrainConfig``'s); the defaults are
+    the ones the README's sweep supports."""
+
+    n_tokens: int = 8
+    kind: str = "deep"  # "shallow" or "deep"
+    init: str = "vocab"  # random | vocab | text | prompt
+    init_text: str | None = None
+
+    def __post_init__(self):
+        limits.check(self)  # ranges: ipt_core/limits.py
+        if self.kind not in ("shallow", "deep"):
+            raise ValueError(f"prompt kind must be 'shallow' or 'deep', got {self.kind!r}")
+        if self.init not in INIT_CHOICES:
+            raise ValueError(f"prompt init must be one of {INIT_CHOICES}, got {self.init!r}")
+        if self.init == "text" and not self.init_text:
+            raise ValueError("init='text' needs init_text")
+        if self.n_tokens < 1 or self.steps < 1 or self.batch_size < 1 or self.lr <= 0:
+            raise ValueError("n_tokens, steps, batch_size and lr must be positive")
+
+
+@dataclass(frozen=True)
+class MSFConfig(TrainConfig):
+    """Subspace finding hyper-parameters (the training budget is ``TrainConfig``'s, at MSF's own defaults)."""
+
+    KEY_OMITS_DEFAULT = ("patience", "max_grad_norm")  # added with TrainConfig: stored keys stay
+
+    hidden: int = 256
+    alpha: float = 1.0  # weight of the reconstruction MSE (on normalised prompts)
+    lr: float = 1e-3
+    batch_size: int = 32  # rows per step per auto-encoder, mixed over the training tasks
+    norm: str = "layer"  # "layer" (per-layer scale for deep prompts) or "global"
+
+    def __post_init__(self):
+        limits.check(self)  # ranges: ipt_core/limits.py (before TrainConfig's own checks)
+        super().__post_init__()
+
+
+@dataclass(frozen=True)
+class ISTConfig(TrainConfig):
+    """Intrinsic subspace tuning hyper-parameters (the training budget is ``TrainConfig``'s, at IST's defaults)."""
+
+    KEY_OMITS_DEFAULT = ("patience", "max_grad_norm")  # added with TrainConfig: stored keys stay
+
+    lr: float = 0.05
+    steps: int = 200
+    init_std: float = 0.02
+
+    def __post_init__(self):
+        limits.check(self)  # ranges: ipt_core/limits.py (before TrainConfig's own checks)
+        super().__post_init__()
+
+
+@dataclass(frozen=True)
+class IPTSettings:
+    """All hyper-parameters of an IPT experiment (PT for the prompts, MSF, IST)."""
+
+    pt: PTConfig = PTConfig()
+    msf: MSFConfig = MSFConfig()
+    ist: ISTConfig = ISTConfig()
+    seen_data_seed: int = 1  # the "different data" of seen tasks
+    random_control: bool = True
+
+    def to_json(self) -> dict:
+        return {"pt": self.pt.to_json(), "msf": self.msf.to_json(), "ist": self.ist.to_json(),
+                "seen_data_seed": self.seen_data_seed, "random_control": self.random_control}
