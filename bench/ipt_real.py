@@ -1,71 +1,170 @@
-"""A reduced reproduction of IPT's recovery-versus-dimension experiment on real tasks, on a CPU.
+"""The IPT reproduction on the real suite: every task of ``../shared/tasks-real``, a family-stratified
+split with one whole family held out, recovery versus d_I (found against a random subspace), the
+ablations that explain it, and recovery versus the number of training tasks.
 
-The 16 tasks of ``bench/sweep_pt.py`` (one per family of ``../shared/tasks-real``), with the
-sweep's prompt-tuning setting so their PT prompts come from the same store: 12 training tasks,
-4 unseen ones (the last task of the sorted list in every fourth family), 4 of the training tasks
-re-tuned on a new few-shot sample as the seen set. Writes ``bench/IPT_REAL.md``.
+Each invocation is one command whose results land in the store (``ipt_dims`` sweeps and an
+``ipt_task_count`` curve, so the app's Recovery page shows them) and whose wall time is logged in
+``bench/ipt_real_runs.json``; ``--report`` writes bench/IPT_REAL.md from the store and that log.
+PT prompts, subspaces and IST runs are cached one by one, so every ablation reuses the main run's
+PT prompts (and the runs it shares with it).
 
-    python bench/ipt_real.py --cache /path/to/sweep/store
+    python bench/ipt_real.py --cache STORE --prompt-kind shallow            # the main table, seed 0
+    python bench/ipt_real.py --cache STORE --prompt-kind shallow --ablation norm
+    python bench/ipt_real.py --cache STORE --prompt-kind shallow --ablation task-count
+    python bench/ipt_real.py --cache STORE --report                         # bench/IPT_REAL.md
+
+Ablations (at ``--ablation-d``, default 16, same split, seeds and PT prompts): ``norm`` (MSF's
+prompt normalisation: none / global / per layer), ``alpha`` (the reconstruction weight: 0.1, 10),
+``task-loss`` (MSF without its task loss: a plain auto-encoder of the prompts), ``task-count``
+(MSF on 25/50/75/100% of the training tasks, on the same seen and unseen tasks). The prompt kind is
+the ``--prompt-kind`` of the main run. Settings are compared on the dev split (``dev_gain_recovery``
+in every row); test scores are reported, never used to choose.
 """
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import shlex
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
+
+import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.sweep_pt import pick_tasks  # noqa: E402
-from ipt_core.ipt_experiments import Context, IPTSettings, recovery_experiment  # noqa: E402
-from ipt_core.methods.ipt import ISTConfig, MSFConfig  # noqa: E402
-from ipt_core.methods.pt import PTConfig  # noqa: E402
+from ipt_core.ipt_config import IPTSettings, ISTConfig, MSFConfig, PTConfig  # noqa: E402
+from ipt_core.pipeline import seen_subset  # noqa: E402
 from ipt_core.store import Store  # noqa: E402
-from ipt_core.tasks import load_suite  # noqa: E402
+from ipt_core.tasks import Suite, load_suite  # noqa: E402
+
+SUITE = ROOT.parent / "shared" / "tasks-real"
+RUNS_LOG = ROOT / "bench" / "ipt_real_runs.json"
+ABLATIONS = ("norm", "alpha", "task-loss", "task-count")
+N_TOKENS = {"shallow": 16, "deep": 8}  # shallow: the prototype's 16 vectors; deep: PT's default 8 per layer
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--suite", default=str(ROOT.parent / "shared" / "tasks-real"))
-    ap.add_argument("--cache", default=None)
-    ap.add_argument("--dims", default="4,16,64")
-    ap.add_argument("--out", default=str(ROOT / "bench" / "IPT_REAL.md"))
-    args = ap.parse_args()
+def real_split(suite: Suite, heldout_family: str | None = None, test_fraction: float = 0.25,
+               seed: int = 0) -> tuple[list[str], list[str], str, list[str]]:
+    """``(train, unseen, held-out family, its tasks)``: one family of at least two tasks is held out whole
+    (the smallest such family; ties by a seeded draw, unless named); of every other family of two or more
+    tasks, ``test_fraction`` (at least one) is unseen with its relatives in training; single-task families
+    train. ``unseen`` includes the held-out family's tasks."""
+    fams = {f: sorted(n) for f, n in sorted(suite.families().items())}
+    multi = [f for f, n in fams.items() if len(n) >= 2]
+    if not multi:
+        raise SystemExit(f"{suite.name}: no family has two tasks; a stratified split needs relatives")
+    rng = np.random.default_rng(seed)
+    if heldout_family is None:
+        smallest = min(len(fams[f]) for f in multi)
+        ties = [f for f in multi if len(fams[f]) == smallest]
+        heldout_family = ties[int(rng.integers(len(ties)))]
+    elif heldout_family not in fams:
+        raise SystemExit(f"--heldout-family {heldout_family!r}: families are {', '.join(fams)}")
+    train, unseen = [], list(fams[heldout_family])
+    for f, names in fams.items():
+        if f == heldout_family:
+            continue
+        k = max(1, int(len(names) * test_fraction)) if len(names) >= 2 else 0
+        order = [names[i] for i in rng.permutation(len(names))]
+        unseen += order[:k]
+        train += order[k:]
+    keep = suite.names()
+    return ([n for n in keep if n in train], [n for n in keep if n in unseen], heldout_family,
+            list(fams[heldout_family]))
+
+
+def settings_for(kind: str, budget: str) -> IPTSettings:
+    """``cpu``: a schedule that fits one prompt kind and one seed of the 30-task run in an hour on 2 cores;
+    ``paper``: the methods' own defaults (a GPU)."""
+    if budget == "paper":
+        return IPTSettings(pt=PTConfig(kind=kind, n_tokens=N_TOKENS[kind]))
+    return IPTSettings(pt=PTConfig(kind=kind, n_tokens=N_TOKENS[kind], steps=80, batch_size=16, eval_every=20),
+                       msf=MSFConfig(steps=100, batch_size=32, eval_every=100),
+                       ist=ISTConfig(steps=40, batch_size=8, eval_every=20))
+
+
+def ablation_settings(base: IPTSettings, ablation: str) -> list[tuple[str, IPTSettings]]:
+    msf = base.msf
+    if ablation == "norm":
+        return [(f"norm {n}", replace(base, msf=replace(msf, norm=n))) for n in ("none", "global", "layer")
+                if not (n == "global" and base.pt.kind == "shallow")]  # shallow: one layer, global is per-layer
+    if ablation == "alpha":
+        return [(f"alpha {a:g}", replace(base, msf=replace(msf, alpha=a))) for a in (0.1, 1.0, 10.0)]
+    if ablation == "task-loss":
+        return [("MSF task loss on", base), ("MSF task loss off", replace(base, msf=replace(msf, task_loss=False)))]
+    raise SystemExit(f"unknown ablation {ablation!r}; one of {', '.join(ABLATIONS)}")
+
+
+def _log_run(record: dict) -> None:
+    runs = json.loads(RUNS_LOG.read_text()) if RUNS_LOG.exists() else []
+    runs = [r for r in runs if r["command"] != record["command"]] + [record]
+    RUNS_LOG.write_text(json.dumps(runs, indent=1) + "\n")
+
+
+def run(args) -> None:
+    from ipt_core.ipt_experiments import Context, recovery_experiment, task_count_experiment
+    from ipt_core.progress import Reporter
+
     suite = load_suite(args.suite)
-    names = pick_tasks(suite, 1)
-    test = names[3::4]
-    train = [n for n in names if n not in test]
-    seen = train[::3][:4]
-    settings = IPTSettings(pt=PTConfig(steps=150, batch_size=16, eval_every=25),
-                           msf=MSFConfig(steps=100, batch_size=32, eval_every=25),
-                           ist=ISTConfig(steps=60, batch_size=16, eval_every=20))
+    train, unseen, held, held_tasks = real_split(suite, args.heldout_family)
+    seen = seen_subset(suite, train, args.max_seen)
+    base = settings_for(args.prompt_kind, args.budget)
+    seeds = list(range(args.seeds))
     dims = [int(d) for d in args.dims.split(",")]
-    t0 = time.time()
-    ctx = Context.create(Store(args.cache), device="cpu", command="python bench/ipt_real.py")
-    e = recovery_experiment(ctx, suite, train, test, dims, [0], settings, seen_names=seen)
-    s = e.meta["summary"]
-    fmt = lambda v: "n/a" if v is None else f"{v:.2f}"
-    lines = ["# IPT on real tasks: recovery versus d_I (reduced, CPU)", "",
-             f"Command: `python bench/ipt_real.py --dims {args.dims}`; {time.strftime('%Y-%m-%d')}; "
-             f"{time.time() - t0:.0f} s on a 2-core CPU (PT prompts reused from the sweep's store).  ",
-             f"Training tasks ({len(train)}): {', '.join(train)}.  ",
-             f"Seen (re-tuned on a new 16-shot sample, data seed 1): {', '.join(seen)}.  ",
-             f"Unseen ({len(test)}; no relative of theirs in training, every family appears once): {', '.join(test)}.  ",
-             "Deep prompts, 8 vectors x 6 layers (D = 18,432), PT 150 steps; MSF 100 steps, hidden 256, alpha 1, "
-             "per-layer normalisation; IST 60 steps, lr 0.05; one seed. Test accuracy; recovery = mean of IST/PT, "
-             "gain recovery = mean of (IST - zero-shot)/(PT - zero-shot) over tasks where PT beats zero-shot.", "",
-             "| d_I | seen: recovery (gain) | unseen: recovery (gain) | random subspace, seen | random subspace, unseen |",
-             "|---|---|---|---|---|"]
-    for d in e.meta["dims"]:
-        c = lambda sub, st: s.get(sub, {}).get(st, {}).get(str(d), {})
-        cell = lambda x: f"{fmt(x.get('recovery'))} ({fmt(x.get('gain_recovery'))})"
-        lines.append(f"| {d} | {cell(c('found', 'seen'))} | {cell(c('found', 'unseen'))} | "
-                     f"{cell(c('random', 'seen'))} | {cell(c('random', 'unseen'))} |")
-    lines += ["", "The paper (BART-base, 100 CrossFit tasks): 97% seen / 83% unseen at d_I = 250; "
-              "87% / 65% at d_I = 5 (an earlier version). Store key of this experiment: `" + e.key + "`."]
-    Path(args.out).write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    command = "python bench/ipt_real.py " + " ".join(shlex.quote(a) for a in args.argv if a)
+    load0, t0 = os.getloadavg()[0], time.time()
+    ctx = Context.create(Store(args.cache), device=args.device, command=command, progress=Reporter("ipt_real"))
+    keys = []
+    if args.ablation is None:
+        keys.append(("main", recovery_experiment(ctx, suite, train, unseen, dims, seeds, base, seen_names=seen).key))
+    elif args.ablation == "task-count":
+        e = task_count_experiment(ctx, suite, train, unseen, args.ablation_d, (0.25, 0.5, 0.75, 1.0), seeds, base,
+                                  max_seen=len(seen), seen_first=seen, random_control_partial=False)
+        keys.append(("task-count", e.key))
+    else:
+        for label, s in ablation_settings(base, args.ablation):
+            keys.append((label, recovery_experiment(ctx, suite, train, unseen, [args.ablation_d], seeds, s,
+                                                    seen_names=seen).key))
+    _log_run({"command": command, "prompt_kind": args.prompt_kind, "ablation": args.ablation or "main",
+              "seconds": round(time.time() - t0, 1), "load_before": round(load0, 2),
+              "load_after": round(os.getloadavg()[0], 2), "device": str(ctx.device), "date": time.strftime("%Y-%m-%d %H:%M"),
+              "split": {"train": train, "unseen": unseen, "seen": seen, "heldout_family": held}, "entries": keys})
+    print(json.dumps({"seconds": round(time.time() - t0, 1), "entries": keys}))
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--suite", default=str(SUITE))
+    ap.add_argument("--cache", default=None)
+    ap.add_argument("--prompt-kind", choices=["shallow", "deep"], default="shallow")
+    ap.add_argument("--budget", choices=["cpu", "paper"], default="cpu")
+    ap.add_argument("--dims", default="4,16,64")
+    ap.add_argument("--seeds", type=int, default=1)
+    ap.add_argument("--max-seen", type=int, default=6, help="training tasks re-tuned on new data as the seen set")
+    ap.add_argument("--heldout-family", default=None)
+    ap.add_argument("--ablation", choices=ABLATIONS, default=None)
+    ap.add_argument("--ablation-d", type=int, default=16)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--report", action="store_true", help="write --out from the store and the runs' log; train nothing")
+    ap.add_argument("--out", default=str(ROOT / "bench" / "IPT_REAL.md"))
+    argv = sys.argv[1:] if argv is None else argv
+    args = ap.parse_args(argv)
+    args.argv = [a for a in argv]
+    if "--cache" in args.argv:  # the command names no machine's folder
+        i = args.argv.index("--cache")
+        del args.argv[i:i + 2]
+    if not Path(args.suite).is_dir():
+        raise SystemExit(f"{args.suite}: the real suite is not here (see ../shared/tasks-real/README.md)")
+    if args.report:
+        from bench.ipt_real_report import write_report
+
+        write_report(Store(args.cache), RUNS_LOG, Path(args.out))
+    else:
+        run(args)
 
 
 if __name__ == "__main__":

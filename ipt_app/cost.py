@@ -150,14 +150,15 @@ def estimate(argv: Sequence[str], *, n_suite_tasks: int, rate: float = DEFAULT_R
         t = _n(a.train_tasks, max(2, n_suite_tasks * 3 // 4))
         u = _n(a.test_tasks, n_suite_tasks - t)
         n, d, subs = seeds(), len(a.dims), 1 if a.no_random_control else 2
+        s = min(t, a.max_seen) if a.max_seen else t  # seen: training tasks re-tuned on new data
         st += [Stage("prompt tuning of the training tasks", "prompt tuning of", n * t * a.steps * a.batch_size,
                      f"{n * t} runs x {a.steps} steps x {a.batch_size} rows"),
                Stage("prompt tuning references (seen on new data, unseen)", "prompt tuning references",
-                     n * (t + u) * a.steps * a.batch_size, f"{n * (t + u)} runs x {a.steps} x {a.batch_size}"),
+                     n * (s + u) * a.steps * a.batch_size, f"{n * (s + u)} runs x {a.steps} x {a.batch_size}"),
                Stage("subspace finding", "subspace finding", n * d * a.msf_steps * msf_b,
                      f"{n * d} auto-encoders x {a.msf_steps} steps x {msf_b} rows"),
-               Stage("intrinsic subspace tuning", "intrinsic", n * (t + u) * d * subs * a.ist_steps * ist_b,
-                     f"{n * (t + u) * d * subs} runs x {a.ist_steps} steps x {ist_b} rows")]
+               Stage("intrinsic subspace tuning", "intrinsic", n * (s + u) * d * subs * a.ist_steps * ist_b,
+                     f"{n * (s + u) * d * subs} runs x {a.ist_steps} steps x {ist_b} rows")]
     elif cmd == "stability":
         k, n = len(a.tasks), seeds()
         t = _n(a.train_tasks, n_suite_tasks - k)

@@ -10,6 +10,7 @@ from typing import Any, Callable, Sequence
 import streamlit as st
 
 from ipt_core import store as store_mod
+from ipt_core.ipt_config import MSFConfig
 
 SHIPPED_ROOT = Path(store_mod.__file__).resolve().parent / "shipped_results"
 
@@ -112,6 +113,13 @@ def sweep_label(e: store_mod.Entry) -> str:
         bits.append(f"{seeds} seeds")
     if m.get("heldout_family"):
         bits.append(f"{m['heldout_family']} held out")
+    msf, default = (e.spec.get("settings") or {}).get("msf") or {}, MSFConfig()  # an ablation says what it changed
+    if msf.get("norm", default.norm) != default.norm:
+        bits.append(f"norm {msf['norm']}")
+    if msf.get("alpha", default.alpha) != default.alpha:
+        bits.append(f"alpha {msf['alpha']:g}")
+    if msf.get("task_loss", default.task_loss) is not default.task_loss:
+        bits.append("MSF without task loss")
     return " · ".join(bits)
 
 

@@ -83,6 +83,9 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--test-tasks", type=csv_names, default=None, help="unseen tasks (default: the rest)")
     p.add_argument("--dims", type=cli_args.limits.list_argtype("dims", cli_args.limits.MAX_DIMS), default=[4, 16, 64],
                    help="intrinsic dimensions, e.g. 1,4,16,64")
+    p.add_argument("--max-seen", type=lim("max_seen"), default=None,
+                   help="seen tasks: this many training tasks, one family after another, re-tuned on new data "
+                        "(default: every training task)")
     add_seeds(p)
     add_ipt_args(p)
 
@@ -281,7 +284,7 @@ def _command_line(args) -> str:
 
 def cmd_ipt(args) -> int:
     from .ipt_experiments import recovery_experiment, summary_json
-    from .pipeline import default_split
+    from .pipeline import default_split, seen_subset
 
     suite = _suite(args)
     train, test = args.train_tasks, args.test_tasks
@@ -291,7 +294,9 @@ def cmd_ipt(args) -> int:
     elif test is None:
         test = [n for n in suite.names() if n not in train]
     reporter = Reporter("ipt")
-    entry = recovery_experiment(_context(args, reporter), suite, train, test, args.dims, list(range(args.seeds)), cli_args.ipt_settings(args))
+    seen = None if args.max_seen is None else seen_subset(suite, list(train), args.max_seen)
+    entry = recovery_experiment(_context(args, reporter), suite, train, test, args.dims, list(range(args.seeds)),
+                                cli_args.ipt_settings(args), seen_names=seen)
     reporter.close()
     out = summary_json(entry)
     lines = [f"train tasks: {len(train)}, unseen tasks: {len(test)}; recovery (gain recovery)"]

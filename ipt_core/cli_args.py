@@ -96,7 +96,10 @@ def add_ipt_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--msf-lr", type=lim("msf_lr"), default=m.lr)
     p.add_argument("--alpha", type=lim("alpha"), default=m.alpha, help="weight of the reconstruction MSE in MSF")
     p.add_argument("--hidden", type=lim("hidden"), default=m.hidden, help="hidden width of Proj_b")
-    p.add_argument("--norm", choices=["layer", "global"], default=m.norm, help="prompt normalisation before the auto-encoder")
+    p.add_argument("--norm", choices=["layer", "global", "none"], default=m.norm,
+                   help="prompt normalisation before the auto-encoder (none: the official code's raw prompts)")
+    p.add_argument("--no-msf-task-loss", action="store_true",
+                   help="subspace finding by reconstruction alone (the ablation of MSF's task loss)")
     p.add_argument("--ist-steps", type=lim("ist_steps"), default=None, help=f"default: {i.steps} (paper), {QUICK_IST_STEPS} (quick)")
     p.add_argument("--ist-lr", type=lim("ist_lr"), default=i.lr)
     p.add_argument("--no-random-control", action="store_true")
@@ -176,7 +179,8 @@ def ipt_settings(args):
     apply(args, getattr(args, "command", "ipt"))
     return IPTSettings(
         pt=pt_config(args),
-        msf=MSFConfig(hidden=args.hidden, alpha=args.alpha, lr=args.msf_lr, steps=args.msf_steps, norm=args.norm),
+        msf=MSFConfig(hidden=args.hidden, alpha=args.alpha, lr=args.msf_lr, steps=args.msf_steps, norm=args.norm,
+                      task_loss=not getattr(args, "no_msf_task_loss", False)),
         ist=ISTConfig(lr=args.ist_lr, steps=args.ist_steps),
         random_control=not args.no_random_control,
     )

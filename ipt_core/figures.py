@@ -25,7 +25,8 @@ import plotly.graph_objects as go
 from .figures_ipt import (PAPER_LABEL, PAPER_REFERENCE, attention_heatmap, attention_table,  # noqa: F401 - re-exported
                           codebook_usage_figure, codebook_usage_table, ist_runs_figure, ist_runs_table,
                           method_compare_figure, method_compare_table, recovery_bars_figure, recovery_bars_table,
-                          recovery_figure, recovery_table, stability_figure, stability_table)
+                          recovery_figure, recovery_table, stability_figure, stability_table,
+                          sweep_comparison_figure, sweep_comparison_table)
 from .plotting import PALETTE, colour_map, styled, as_float, pstd, rgba, family_colors  # noqa: F401 - shared
 
 __all__ = [
@@ -37,6 +38,7 @@ __all__ = [
     "dendrogram_table", "dendrogram_figure",
     "recovery_table", "recovery_figure",
     "recovery_bars_table", "recovery_bars_figure",
+    "sweep_comparison_table", "sweep_comparison_figure",
     "ist_runs_table", "ist_runs_figure",
     "stability_table", "stability_figure",
     "method_compare_table", "method_compare_figure",

@@ -187,6 +187,47 @@ def recovery_bars_figure(table: pd.DataFrame, metric: str = "recovery", title: s
     return styled(fig, title or f"Per-task {metric.replace('_', ' ')}")
 
 
+def sweep_comparison_table(sweeps: Sequence[tuple[str, Sequence[Mapping]]], d: Any) -> pd.DataFrame:
+    """Several IPT sweeps (ablations) side by side at one d_I: gain recovery of the found and the random
+    subspace on seen and unseen tasks, test and dev split, mean over tasks then over seeds.
+
+    ``sweeps``: ``(label, rows)`` pairs, rows as in ``recovery_table``. The dev columns are what a
+    setting is chosen on; rows without dev scores (older sweeps) give NaN there. Columns: ``sweep,
+    setting, subspace, split, mean, std, n_seeds, n_tasks``."""
+    cols = ["sweep", "setting", "subspace", "split", "mean", "std", "n_seeds", "n_tasks"]
+    out = []
+    for label, rows in sweeps:
+        sel = [r for r in rows if str(r.get("d")) == str(d)]
+        for split, field in (("test", "gain_recovery"), ("dev", "dev_gain_recovery")):
+            df = pd.DataFrame([{"setting": r.get("setting"), "subspace": r.get("subspace"), "seed": r.get("seed"),
+                                "task": r.get("task"), "v": as_float(r.get(field))} for r in sel])
+            if df.empty or df["v"].isna().all():
+                continue
+            agg = _agg_over_seeds(df, ["setting", "subspace"], "v")
+            tasks = df.dropna(subset=["v"]).groupby(["setting", "subspace"])["task"].nunique()
+            for _, a in agg.iterrows():
+                out.append({"sweep": label, "setting": a["setting"], "subspace": a["subspace"], "split": split,
+                            "mean": a["mean"], "std": a["std"], "n_seeds": int(a["n_seeds"]),
+                            "n_tasks": int(tasks.get((a["setting"], a["subspace"]), 0))})
+    return pd.DataFrame(out, columns=cols)
+
+
+def sweep_comparison_figure(table: pd.DataFrame, split: str = "dev", title: str = "") -> go.Figure:
+    """Gain recovery per sweep (bars), seen and unseen, found against the random control (hatched)."""
+    fig = go.Figure()
+    sel = table[table["split"] == split]
+    for (setting, subspace), g in sel.groupby(["setting", "subspace"], sort=False):
+        colour, _ = _SERIES_STYLE.get((setting, subspace), ("#9467bd", "dash"))
+        fig.add_bar(x=g["sweep"], y=g["mean"], name=f"{setting} tasks, {subspace} subspace",
+                    marker={"color": colour, "pattern": {"shape": "/" if subspace == "random" else ""}},
+                    error_y={"type": "data", "array": g["std"], "visible": True},
+                    customdata=np.stack([g["n_tasks"], g["n_seeds"]], axis=-1),
+                    hovertemplate="%{x}<br>%{y:.3f} over %{customdata[0]} tasks, %{customdata[1]} seeds<extra></extra>")
+    fig.add_hline(y=0.0, line={"color": "#999", "dash": "dash", "width": 1})  # zero-shot's level
+    fig.update_layout(barmode="group", yaxis={"title": f"gain recovery ({split} split)"}, xaxis={"tickangle": -20})
+    return styled(fig, title or f"Sweeps side by side: gain recovery on the {split} split")
+
+
 def ist_runs_table(runs: Sequence[Mapping], zero_shot: Mapping[str, float] | None = None) -> pd.DataFrame:
     """Intrinsic-tuning runs (``ist_run`` metas) per task, d_I and subspace: test accuracy (mean and
     std over seeds) beside the task's zero-shot accuracy. Columns: ``task, family, setting, d,

@@ -12,6 +12,7 @@ from . import limits
 from .train_config import TrainConfig
 
 INIT_CHOICES = ("random", "vocab", "text", "prompt")
+NORMS = ("layer", "global", "none")  # MSF's prompt normalisation
 
 
 @dataclass(frozen=True)
@@ -40,16 +41,19 @@ class PTConfig(TrainConfig):
 class MSFConfig(TrainConfig):
     """Subspace finding hyper-parameters (the training budget is ``TrainConfig``'s, at MSF's own defaults)."""
 
-    KEY_OMITS_DEFAULT = ("patience", "max_grad_norm")  # added with TrainConfig: stored keys stay
+    KEY_OMITS_DEFAULT = ("patience", "max_grad_norm", "task_loss")  # added later: stored keys stay
 
     hidden: int = 256
     alpha: float = 1.0  # weight of the reconstruction MSE (on normalised prompts)
     lr: float = 1e-3
     batch_size: int = 32  # rows per step per auto-encoder, mixed over the training tasks
-    norm: str = "layer"  # "layer" (per-layer scale for deep prompts) or "global"
+    norm: str = "layer"  # "layer" (per-layer scale for deep prompts), "global", or "none" (the official code)
+    task_loss: bool = True  # False: a pure auto-encoder of the prompts (the ablation of MSF's task loss)
 
     def __post_init__(self):
         limits.check(self)  # ranges: ipt_core/limits.py (before TrainConfig's own checks)
+        if self.norm not in NORMS:
+            raise ValueError(f"norm must be one of {NORMS}, got {self.norm!r}")
         super().__post_init__()
 
 

@@ -51,9 +51,13 @@ def _summary(rows: list[dict]) -> dict:
         rec = [np.nanmean([r["recovery"] for r in sel if r["seed"] == s]) for s in seeds]
         gains = [[r["gain_recovery"] for r in sel if r["seed"] == s and r["gain_recovery"] is not None] for s in seeds]
         gain = [float(np.mean(g)) for g in gains if g]
+        dev_gains = [[r["dev_gain_recovery"] for r in sel if r["seed"] == s and r.get("dev_gain_recovery") is not None]
+                     for s in seeds]
+        dev_gain = [float(np.mean(g)) for g in dev_gains if g]
         out.setdefault(sub, {}).setdefault(setting, {})[str(d)] = {
             "recovery": float(np.mean(rec)), "recovery_std": float(np.std(rec)),
             "gain_recovery": float(np.mean(gain)) if gain else None, "gain_recovery_std": float(np.std(gain)) if gain else None,
+            "dev_gain_recovery": float(np.mean(dev_gain)) if dev_gain else None,
             "ist_test_acc": float(np.mean([r["ist_test_acc"] for r in sel])),
             "pt_test_acc": float(np.mean([r["pt_test_acc"] for r in sel])),
             "n_tasks": len({r["task"] for r in sel}),
@@ -100,7 +104,8 @@ def _recovery_meta(ctx: Context, suite: Suite, train_names: list[str], test_name
     test_tasks = [suite.task(n) for n in test_names]
     seen_tasks = resample_suite(suite, seen_names, settings.seen_data_seed)
     rows = []
-    zs = {t.name: get_baseline(ctx.store, "zero_shot", ctx.backbone, t, device=ctx.device).meta["test_acc"] for t in train_tasks + test_tasks}
+    zs_meta = {t.name: get_baseline(ctx.store, "zero_shot", ctx.backbone, t, device=ctx.device).meta for t in train_tasks + test_tasks}
+    zs = {n: m["test_acc"] for n, m in zs_meta.items()}
     for seed in seeds:
         ctx.stage(f"prompt tuning of {len(train_tasks)} training tasks (seed {seed})")
         train_prompts, train_entries = pt_prompts(ctx, suite, train_tasks, seed, pt_cfg)
@@ -108,6 +113,7 @@ def _recovery_meta(ctx: Context, suite: Suite, train_names: list[str], test_name
         ctx.stage(f"prompt tuning references for {len(ref_tasks)} seen/unseen tasks (seed {seed})")
         _, ref_entries = pt_prompts(ctx, suite, ref_tasks, seed, pt_cfg)
         pt_ref = {(("seen" if i < len(seen_tasks) else "unseen"), t.name): e.meta["test_acc"] for i, (t, e) in enumerate(zip(ref_tasks, ref_entries))}
+        pt_dev = {(("seen" if i < len(seen_tasks) else "unseen"), t.name): e.meta.get("dev_acc") for i, (t, e) in enumerate(zip(ref_tasks, ref_entries))}
         found = find_subspaces(ctx, train_tasks, train_prompts, train_entries, dims, seed, settings.msf, pt_cfg.kind)
         decoders = {}
         ist_runs = []
@@ -130,9 +136,14 @@ def _recovery_meta(ctx: Context, suite: Suite, train_names: list[str], test_name
             pt = pt_ref[(r.setting, r.task.name)]
             z = zs[r.task.name]
             g = gain_recovery(ist, pt, z)
+            # the dev split's recovery too: settings (ablations, defaults) are chosen on it, never on test
+            dev = (e.meta.get("dev_acc"), pt_dev[(r.setting, r.task.name)], zs_meta[r.task.name].get("dev_acc"))
+            g_dev = gain_recovery(*dev) if None not in dev else math.nan
             rows.append({"d": r.d, "setting": r.setting, "subspace": r.subspace, "task": r.task.name, "family": r.task.type,
                          "seed": seed, "ist_test_acc": ist, "pt_test_acc": pt, "zero_shot_test_acc": z,
-                         "recovery": recovery(ist, pt), "gain_recovery": None if math.isnan(g) else g, "ist_key": e.key})
+                         "recovery": recovery(ist, pt), "gain_recovery": None if math.isnan(g) else g,
+                         "ist_dev_acc": dev[0], "pt_dev_acc": dev[1], "zero_shot_dev_acc": dev[2],
+                         "dev_gain_recovery": None if math.isnan(g_dev) else g_dev, "ist_key": e.key})
     meta = {"suite": suite.name, "prompt_kind": pt_cfg.kind, "train_tasks": train_names, "test_tasks": test_names,
             "seen_tasks": seen_names, "dims": dims, "seeds": list(seeds), "rows": rows, "summary": _summary(rows),
             "seconds": time.time() - t0, "device": str(ctx.device)} | (extra or {})

@@ -153,6 +153,7 @@ LIMITS: dict[str, Limit] = {
     "dead_code_threshold": _float("--vip-dead-code-threshold", 0, 1e6, note="0: the paper's codebook"),
     # quantities of the CLI and the forms only
     "seeds": _int("--seeds", 1, 1000, note="the number of seeds 0..N-1"),
+    "max_seen": _int("--max-seen", 1, 1_000_000),
     "seed_list": replace(_SEED, flag="--seed-list"),
     "k": _int("--k", 1, 100_000),
     "data_seed": replace(_SEED, flag="--data-seed"),

@@ -42,7 +42,7 @@ def default_split(suite: Suite, test_fraction: float = 0.25, seed: int = 0) -> t
     return [n for n in keep if n in train], [n for n in keep if n in test]
 
 
-def _seen_subset(suite: Suite, train: list[str], k: int) -> list[str]:
+def seen_subset(suite: Suite, train: list[str], k: int) -> list[str]:
     """Up to ``k`` training tasks, one family after another, so every family is represented first."""
     by_fam: dict[str, list[str]] = {}
     for n in train:
@@ -72,7 +72,7 @@ def run_pipeline(ctx: Context, suite: Suite, budget: str | Budget | None = None,
     dim_cap = int(np.prod(ctx.backbone.prompt_shape(b.settings.pt.n_tokens, b.settings.pt.kind)))
     dims = [d for d in b.dims if d <= dim_cap]
     train, test = default_split(suite)
-    seen = _seen_subset(suite, train, b.max_seen)
+    seen = seen_subset(suite, train, b.max_seen)
     results = []
 
     ctx.stage("reference rows (zero-shot, linear probe)")

@@ -73,6 +73,27 @@ if ist:
     t = figures.ist_runs_table([e.meta for e in latest], zs)
     show_figure(figures.ist_runs_figure(t), t, name="ist_runs", commands=[e.command for e in latest], key="rec-ist-runs")
 
+if len(dims_entries) > 1:
+    st.subheader("Sweeps side by side (ablations)")
+    st.caption("Every sweep of this suite that has the chosen d_I, named by what it changed (normalisation, alpha, "
+               "MSF without its task loss, prompt kind, tasks). Read the **dev** split to choose a setting; the test "
+               "split is reported, never chosen on. 0 is zero-shot's level, 1 is PT's; hatched bars: the random "
+               "subspace, the control.")
+    common = sorted({r.get("d") for e in dims_entries for r in e.meta.get("rows", []) if r.get("d") is not None})
+    a, b = st.columns([3, 2])
+    d_cmp = a.select_slider("d_I", common, value=16 if 16 in common else common[-1], key="rec-cmp-d") \
+        if len(common) > 1 else common[0]
+    split = b.radio("Split", ["dev", "test"], horizontal=True, key="rec-cmp-split")
+    with_d = sorted([e for e in dims_entries if any(r.get("d") == d_cmp for r in e.meta.get("rows", []))],
+                    key=lambda e: e.created)
+    labels = [f"{sweep_label(e)} ({e.key[:6]})" for e in with_d]
+    cmp = figures.sweep_comparison_table([(lab, e.meta.get("rows", [])) for lab, e in zip(labels, with_d)], d_cmp)
+    if cmp[cmp["split"] == split].empty:
+        st.info(f"No sweep here has {split}-split scores at d_I = {d_cmp} (sweeps before dev scores were kept).")
+    else:
+        show_figure(figures.sweep_comparison_figure(cmp, split), cmp, name=f"ipt_sweeps_d{d_cmp}",
+                    commands=[e.command for e in with_d], key="rec-cmp", beside=False)
+
 counts = [e for e in entries(c["root"], "ipt_task_count") if suite_matches(e.meta.get("suite"), c["suite"])]
 if counts:
     st.subheader("Recovery versus the number of training tasks")

@@ -455,3 +455,31 @@ def test_results_of_a_suite_whose_data_is_elsewhere(store_root):
         goto(at, page)
         assert not at.error, (page, [e.value for e in at.error])
         assert any("--suite gpu-server-suite" in c.value for c in at.code), page
+
+
+def test_recovery_puts_sweeps_side_by_side(tmp_path, monkeypatch):
+    """Two sweeps of a suite (an ablation): one chart of both, found against random, on the dev split."""
+    monkeypatch.setenv("IPT_CACHE", str(tmp_path))
+    monkeypatch.setenv("IPT_JOBS_AUTOSTART", "0")
+    monkeypatch.setenv("IPT_SHIPPED_RESULTS", "0")
+    seed_results(tmp_path)
+    store = Store(tmp_path)
+    [sweep] = store.query("ipt_dims")
+    rows = [dict(r, dev_gain_recovery=r["gain_recovery"]) for r in sweep.meta["rows"]]
+    store.put("ipt_dims", dict(sweep.spec, settings={"msf": {"norm": "none"}}), dict(sweep.meta, rows=rows),
+              command=sweep.command + " --norm none")
+    at = goto(app(), "recovery")
+    assert not at.exception and not at.error
+    assert at.radio(key="rec-cmp-split").value == "dev"
+    assert at.select_slider(key="rec-cmp-d").value == 16
+    def side_by_side() -> tuple[str, set]:
+        spec = next(json.loads(c.proto.spec) for c in at.get("plotly_chart") if "Sweeps side by side" in c.proto.spec)
+        return spec["layout"]["title"]["text"], {x for trace in spec["data"] for x in trace["x"]}
+
+    # the older sweep has no dev scores: the dev chart shows the one that does, the test chart both
+    title, sweeps = side_by_side()
+    assert "dev split" in title and len(sweeps) == 1 and "norm none" in next(iter(sweeps))
+    at.radio(key="rec-cmp-split").set_value("test").run()
+    assert not at.exception and not at.error
+    title, sweeps = side_by_side()
+    assert "test split" in title and len(sweeps) == 2

@@ -37,6 +37,12 @@ def test_estimates_count_the_rows_of_every_stage():
                          "--steps", "10", "--batch-size", "4", "--msf-steps", "5", "--ist-steps", "3"], n_suite_tasks=24)
     rows = {s.name: s.rows for s in ipt.stages}
     assert rows["prompt tuning of the training tasks"] == 3 * 10 * 4
+    fewer = cost.estimate(["ipt", "--suite", "demo", "--train-tasks", "a,b,c", "--test-tasks", "d", "--dims", "2,8",
+                           "--steps", "10", "--batch-size", "4", "--msf-steps", "5", "--ist-steps", "3", "--max-seen", "1"],
+                          n_suite_tasks=24)
+    few = {s.name: s.rows for s in fewer.stages}
+    assert few["prompt tuning references (seen on new data, unseen)"] == (1 + 1) * 10 * 4
+    assert few["intrinsic subspace tuning"] == (1 + 1) * 2 * 2 * 3 * 16
     assert rows["subspace finding"] == 2 * 5 * 32
     assert rows["intrinsic subspace tuning"] == 4 * 2 * 2 * 3 * 16  # seen + unseen x dims x (found, random)
     stab = cost.estimate(["stability", "--suite", "demo", "--tasks", "a", "--seeds", "3", "--steps", "10"], n_suite_tasks=24)

@@ -76,3 +76,18 @@ def test_plan_covers_the_issue_configurations():
     assert {c["precision"] for c in peft} == {"fp32", "bf16"} and all(c["rows_per_run"] == 32 for c in peft)
     bank = next(c for c in gpu if c["loop"] == "bank")
     assert (bank["runs"], bank["rows_per_run"], bank["precision"]) == (100, 32, "bf16")
+
+
+def test_the_real_suite_split_holds_one_family_out_and_keeps_relatives_for_the_rest():
+    from bench.ipt_real import real_split
+    from ipt_core.tasks import load_suite
+
+    suite = load_suite("demo")
+    train, unseen, held, held_tasks = real_split(suite)
+    fam = {n: suite.task(n).type for n in suite.names()}
+    assert set(train).isdisjoint(unseen) and set(train) | set(unseen) == set(suite.names())
+    assert set(held_tasks) <= set(unseen) and held not in {fam[n] for n in train}
+    assert all(fam[n] in {fam[t] for t in train} for n in unseen if fam[n] != held)
+    assert real_split(suite) == (train, unseen, held, held_tasks)  # seeded: the same split every time
+    other = next(f for f in sorted(set(fam.values())) if f != held and sum(v == f for v in fam.values()) >= 2)
+    assert real_split(suite, other)[2] == other

@@ -374,3 +374,12 @@ def test_a_bad_suite_met_by_the_prompt_length_check_is_one_line(tmp_path, capsys
     assert code == 2 and err.startswith("error: ") and len(err.strip().splitlines()) == 1 and "Traceback" not in err
     code, err = _run_parse(["tune", "--tasks", "no_such_task", "--prompt-len", "400"], capsys)
     assert code == 2 and "no_such_task" in err and len(err.strip().splitlines()) == 1
+
+
+def test_ipt_max_seen_and_the_ablation_flags_reach_the_settings():
+    from ipt_core import cli, cli_args
+
+    a = cli.parse(["ipt", "--suite", "demo", "--max-seen", "3", "--norm", "none", "--no-msf-task-loss", "--alpha", "0.1"])
+    s = cli_args.ipt_settings(a)
+    assert a.max_seen == 3 and s.msf.norm == "none" and s.msf.task_loss is False and s.msf.alpha == 0.1
+    assert cli_args.ipt_settings(cli.parse(["ipt", "--suite", "demo"])).msf.task_loss is True

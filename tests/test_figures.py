@@ -247,3 +247,25 @@ def test_every_figure_is_exportable_json():
     for fig in (figures.pt_results_figure(t), figures.recovery_figure(figures.recovery_table(ipt_rows())),
                 figures.stability_figure(figures.stability_table(curves()))):
         assert isinstance(fig.to_json(), str)
+
+
+def test_sweeps_side_by_side_compare_found_and_random_on_dev_and_test():
+    from ipt_core import figures
+
+    def rows(shift):
+        return [{"d": 16, "setting": st, "subspace": sub, "seed": s, "task": t,
+                 "gain_recovery": shift + (0.5 if sub == "found" else 0.0) + 0.1 * s,
+                 "dev_gain_recovery": shift + (0.4 if sub == "found" else 0.0)}
+                for st in ("seen", "unseen") for sub in ("found", "random") for s in (0, 1) for t in ("a", "b")] + \
+               [{"d": 4, "setting": "seen", "subspace": "found", "seed": 0, "task": "a", "gain_recovery": 9.0}]
+
+    old = [dict(r, dev_gain_recovery=None) for r in rows(0.0)]  # a sweep from before dev scores were kept
+    t = figures.sweep_comparison_table([("norm layer", rows(0.0)), ("norm none", rows(-0.2)), ("old", old)], 16)
+    found = t[(t["split"] == "test") & (t["subspace"] == "found") & (t["setting"] == "seen")].set_index("sweep")
+    assert found.loc["norm layer", "mean"] == pytest.approx(0.55) and found.loc["norm layer", "std"] == pytest.approx(0.05)
+    assert found.loc["norm none", "mean"] == pytest.approx(0.35) and found.loc["norm layer", "n_tasks"] == 2
+    dev = t[t["split"] == "dev"]
+    assert set(dev["sweep"]) == {"norm layer", "norm none"}  # no dev scores: no dev rows, not zeros
+    assert 9.0 not in set(t["mean"])  # only the chosen d_I
+    fig = figures.sweep_comparison_figure(t, "dev")
+    assert len(fig.data) == 4 and list(fig.data[0].x) == ["norm layer", "norm none"]

@@ -27,7 +27,7 @@ def tiny_suite(n: int = 4) -> Suite:
     return Suite("tiny", "tiny", tuple(tasks))
 
 
-@pytest.mark.parametrize("shape,norm", [((3, 4), "global"), ((2, 3, 4), "layer"), ((2, 3, 4), "global")])
+@pytest.mark.parametrize("shape,norm", [((3, 4), "global"), ((2, 3, 4), "layer"), ((2, 3, 4), "global"), ((2, 3, 4), "none")])
 def test_normaliser_round_trip(shape, norm):
     prompts = torch.randn(5, *shape) * torch.arange(1, shape[0] + 1).view(1, -1, *([1] * (len(shape) - 1)))
     nm = PromptNormaliser(prompts, norm)
@@ -38,6 +38,8 @@ def test_normaliser_round_trip(shape, norm):
         # every layer of a deep prompt ends up at unit scale, whatever its raw scale
         per_layer = flat.view(5, *shape).pow(2).mean(dim=(0, 2, 3)).sqrt()
         torch.testing.assert_close(per_layer, torch.ones(shape[0]), atol=1e-5, rtol=0)
+    if norm == "none":  # the official code: the auto-encoder sees the raw prompts
+        torch.testing.assert_close(flat, prompts.flatten(1))
 
 
 def test_autoencoder_shapes_and_bounds():
@@ -192,3 +194,51 @@ def test_msf_is_judged_on_dev_only(make_tiny_backbone, tmp_path):
     assert found.meta["test_acc"] is None and found.meta["dev_acc"] is not None
     assert found.meta["dev_curve"][0][0] > 0
     assert all("test_acc" not in v and "dev_acc" in v for v in found.meta["per_task"].values())
+
+
+def test_msf_without_its_task_loss_is_a_plain_auto_encoder(make_tiny_backbone, monkeypatch):
+    """task_loss=False: the frozen model is not run in training, only the reconstruction trains it."""
+    bb = make_tiny_backbone("encoder_sim")
+    tasks = [make_tiny_task(f"t{i}", 2, seed=i) for i in range(3)]
+    prompts = torch.randn(3, 2, bb.hidden_size)
+    cfg = MSFConfig(hidden=8, alpha=1.0, task_loss=False, steps=20, batch_size=8, eval_every=20, lr=0.01)
+    method = SubspaceFinding(prompts, dims=[2], seeds=[0], cfg=cfg, kind="shallow")
+    calls = {"train": 0}
+    real = bb.logits
+
+    def counted(*a, **kw):
+        if torch.is_grad_enabled():
+            calls["train"] += 1
+        return real(*a, **kw)
+
+    monkeypatch.setattr(bb, "logits", counted)
+    [res] = train_bank(bb, tasks, method, [RunConfig(tuple(t.name for t in tasks), seed=0, steps=20, batch_size=8,
+                                                    eval_every=20, lr=0.01)])
+    assert calls["train"] == 0
+    losses = [l for _, l in res.loss_curve]
+    # the logged loss is alpha * MSE alone, and it falls
+    assert losses[-1] < losses[0]
+    with torch.no_grad():
+        mse = float(method.reconstruction_loss()[0])
+    assert losses[-1] == pytest.approx(mse, rel=0.5)
+
+
+def test_recovery_rows_carry_the_dev_split(make_tiny_backbone, tmp_path):
+    bb = make_tiny_backbone("encoder_sim")
+    ctx = Context.create(Store(tmp_path), bb, "cpu")
+    entry = recovery_experiment(ctx, tiny_suite(4), ["t0", "t1", "t2"], ["t3"], [2], [0], TINY, seen_names=["t0"])
+    rows = entry.meta["rows"]
+    assert {r["task"] for r in rows if r["setting"] == "seen"} == {"t0"}
+    for r in rows:
+        assert 0 <= r["ist_dev_acc"] <= 1 and 0 <= r["pt_dev_acc"] <= 1 and 0 <= r["zero_shot_dev_acc"] <= 1
+        g = gain_recovery(r["ist_dev_acc"], r["pt_dev_acc"], r["zero_shot_dev_acc"])
+        assert (r["dev_gain_recovery"] is None) == (g != g)
+    assert "dev_gain_recovery" in entry.meta["summary"]["found"]["seen"]["2"]
+
+
+def test_msf_settings_that_are_defaults_keep_old_store_keys():
+    """Adding task_loss must not re-key every stored subspace: at its default it is left out of the key."""
+    assert "task_loss" not in MSFConfig().to_json()
+    assert MSFConfig(task_loss=False).to_json()["task_loss"] is False
+    with pytest.raises(ValueError, match="norm"):
+        MSFConfig(norm="batch")

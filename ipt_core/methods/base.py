@@ -65,6 +65,9 @@ class BankMethod(nn.Module):
     eval_at_start: ClassVar[bool] = True
     # False: no test scores (its runs are an intermediate stage, judged on dev and by what uses them)
     score_test: ClassVar[bool] = True
+    # 0: the rows' task loss is left out and the frozen model is not run in training (only extra_loss trains;
+    # MSF without its task loss); an instance may set it
+    task_loss_weight: float = 1.0
 
     # --- must implement -----------------------------------------------------------------------
     def run_parameters(self, r: int) -> list[nn.Parameter]:

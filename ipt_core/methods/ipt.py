@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from ..backbones import Encoded
-from ..ipt_config import ISTConfig, MSFConfig  # noqa: F401 (re-exported; torch-free for the app)
+from ..ipt_config import NORMS, ISTConfig, MSFConfig  # noqa: F401 (re-exported; torch-free for the app)
 from .base import BankMethod
 
 CODE_VERSION = "ipt-1"
@@ -38,12 +38,14 @@ class PromptNormaliser(nn.Module):
 
     def __init__(self, prompts: torch.Tensor, norm: str = "layer"):
         super().__init__()
-        if norm not in ("layer", "global"):
-            raise ValueError(f"norm must be 'layer' or 'global', got {norm!r}")
+        if norm not in NORMS:
+            raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
         self.shape = tuple(prompts.shape[1:])
         mean = prompts.mean(0)
         centred = prompts - mean
-        if prompts.dim() == 4 and norm == "layer":
+        if norm == "none":  # the official code: the raw prompts
+            mean, scale = torch.zeros_like(mean), torch.ones(*([1] * (prompts.dim() - 1)))
+        elif prompts.dim() == 4 and norm == "layer":
             scale = centred.pow(2).mean(dim=(0, 2, 3)).sqrt().clamp_min(1e-6).view(-1, 1, 1)  # [L, 1, 1]
         else:
             scale = centred.pow(2).mean().sqrt().clamp_min(1e-6).reshape(*([1] * (prompts.dim() - 1)))
@@ -115,6 +117,7 @@ class SubspaceFinding(BankMethod):
         super().__init__()
         self.prompt_kind = kind
         self.cfg = cfg
+        self.task_loss_weight = 1.0 if cfg.task_loss else 0.0
         self.normaliser = PromptNormaliser(train_prompts.float(), cfg.norm)
         self.register_buffer("targets", self.normaliser(train_prompts.float()))  # [T, D]
         self.aes = nn.ModuleList(
