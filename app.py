@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from ipt_app import warmup
 from ipt_app.sidebar import sidebar
 
 st.set_page_config(page_title="Intrinsic task subspace explorer", page_icon=":material/scatter_plot:", layout="wide")
@@ -27,3 +28,4 @@ PAGES = [
     st.Page("pages/jobs.py", title="Jobs", icon=":material/work_history:"),
 ]
 st.navigation(PAGES).run()
+warmup.start()  # after the first page: torch and scikit-learn load while the visitor reads it

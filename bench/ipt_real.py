@@ -82,6 +82,10 @@ def settings_for(kind: str, budget: str) -> IPTSettings:
     ``paper``: the methods' own defaults (a GPU)."""
     if budget == "paper":
         return IPTSettings(pt=PTConfig(kind=kind, n_tokens=N_TOKENS[kind]))
+    if budget == "smoke":  # the script's own test: every stage, two steps each
+        return IPTSettings(pt=PTConfig(kind=kind, n_tokens=2, steps=2, batch_size=4, eval_every=2),
+                           msf=MSFConfig(steps=2, batch_size=4, eval_every=2, hidden=8),
+                           ist=ISTConfig(steps=2, batch_size=4, eval_every=2))
     return IPTSettings(pt=PTConfig(kind=kind, n_tokens=N_TOKENS[kind], steps=80, batch_size=16, eval_every=20),
                        msf=MSFConfig(steps=100, batch_size=32, eval_every=100),
                        ist=ISTConfig(steps=40, batch_size=8, eval_every=20))
@@ -99,10 +103,10 @@ def ablation_settings(base: IPTSettings, ablation: str) -> list[tuple[str, IPTSe
     raise SystemExit(f"unknown ablation {ablation!r}; one of {', '.join(ABLATIONS)}")
 
 
-def _log_run(record: dict) -> None:
-    runs = json.loads(RUNS_LOG.read_text()) if RUNS_LOG.exists() else []
+def _log_run(path: Path, record: dict) -> None:
+    runs = json.loads(path.read_text()) if path.exists() else []
     runs = [r for r in runs if r["command"] != record["command"]] + [record]
-    RUNS_LOG.write_text(json.dumps(runs, indent=1) + "\n")
+    path.write_text(json.dumps(runs, indent=1) + "\n")
 
 
 def run(args) -> None:
@@ -117,7 +121,8 @@ def run(args) -> None:
     dims = [int(d) for d in args.dims.split(",")]
     command = "python bench/ipt_real.py " + " ".join(shlex.quote(a) for a in args.argv if a)
     load0, t0 = os.getloadavg()[0], time.time()
-    ctx = Context.create(Store(args.cache), device=args.device, command=command, progress=Reporter("ipt_real"))
+    ctx = Context.create(Store(args.cache), args.backbone, device=args.device, command=command,
+                         progress=Reporter("ipt_real"))
     keys = []
     if args.ablation is None:
         keys.append(("main", recovery_experiment(ctx, suite, train, unseen, dims, seeds, base, seen_names=seen).key))
@@ -129,7 +134,7 @@ def run(args) -> None:
         for label, s in ablation_settings(base, args.ablation):
             keys.append((label, recovery_experiment(ctx, suite, train, unseen, [args.ablation_d], seeds, s,
                                                     seen_names=seen).key))
-    _log_run({"command": command, "prompt_kind": args.prompt_kind, "ablation": args.ablation or "main",
+    _log_run(Path(args.runs_log), {"command": command, "prompt_kind": args.prompt_kind, "ablation": args.ablation or "main",
               "seconds": round(time.time() - t0, 1), "load_before": round(load0, 2),
               "load_after": round(os.getloadavg()[0], 2), "device": str(ctx.device), "date": time.strftime("%Y-%m-%d %H:%M"),
               "split": {"train": train, "unseen": unseen, "seen": seen, "heldout_family": held}, "entries": keys})
@@ -141,7 +146,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--suite", default=str(SUITE))
     ap.add_argument("--cache", default=None)
     ap.add_argument("--prompt-kind", choices=["shallow", "deep"], default="shallow")
-    ap.add_argument("--budget", choices=["cpu", "paper"], default="cpu")
+    ap.add_argument("--budget", choices=["cpu", "paper", "smoke"], default="cpu")
     ap.add_argument("--dims", default="4,16,64")
     ap.add_argument("--seeds", type=int, default=1)
     ap.add_argument("--max-seen", type=int, default=6, help="training tasks re-tuned on new data as the seen set")
@@ -149,6 +154,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--ablation", choices=ABLATIONS, default=None)
     ap.add_argument("--ablation-d", type=int, default=16)
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--backbone", default="encoder-sim", help="as the CLI's (e.g. encoder-sim:.device/minilm on the GPU)")
+    ap.add_argument("--runs-log", default=str(RUNS_LOG), help="where each run's command, wall time and entries are logged")
     ap.add_argument("--report", action="store_true", help="write --out from the store and the runs' log; train nothing")
     ap.add_argument("--out", default=str(ROOT / "bench" / "IPT_REAL.md"))
     argv = sys.argv[1:] if argv is None else argv
@@ -162,7 +169,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.report:
         from bench.ipt_real_report import write_report
 
-        write_report(Store(args.cache), RUNS_LOG, Path(args.out))
+        write_report(Store(args.cache), Path(args.runs_log), Path(args.out))
     else:
         run(args)
 

@@ -383,3 +383,17 @@ def test_ipt_max_seen_and_the_ablation_flags_reach_the_settings():
     s = cli_args.ipt_settings(a)
     assert a.max_seen == 3 and s.msf.norm == "none" and s.msf.task_loss is False and s.msf.alpha == 0.1
     assert cli_args.ipt_settings(cli.parse(["ipt", "--suite", "demo"])).msf.task_loss is True
+
+
+@pytest.mark.parametrize("argv", [
+    ["tune", "--suite", "demo", "--tasks", "sms_spam", "--budget", "quick"],
+    ["ipt", "--suite", "demo", "--dims", "4,16", "--max-seen", "2"],
+    ["pipeline", "--suite", "demo", "--budget", "paper"],
+    ["compare", "--suite", "demo", "--tasks", "sms_spam,cr", "--methods", "pt,vip"],
+    ["ist", "--suite", "demo", "--tasks", "sms_spam", "--d", "8"],
+])
+def test_a_parser_of_one_command_parses_it_as_the_whole_parser_does(argv):
+    """The app's cost estimate registers only the command it parses (the others' flags import torch)."""
+    from ipt_core import cli
+
+    assert vars(cli.build_parser(only=argv[0]).parse_args(argv)) == vars(cli.build_parser().parse_args(argv))

@@ -71,10 +71,10 @@ export SMOKE=$W/smoke-suite
 mkdir -p "$SMOKE"
 for t in sms_spam cr trec tweeteval_hate; do ln -s "$KIT/tasks-real/$t" "$SMOKE/$t"; done
 if (( REHEARSE )); then
-  export S_STEPS=2 S_EVAL=1 S_DIMS=2 REAL=$SMOKE DIMS=2,4 IPT_STEPS="--steps 2 --eval-every 1 --msf-steps 2 --ist-steps 2"
+  export S_STEPS=2 S_EVAL=1 S_DIMS=2 REAL=$SMOKE DIMS=2,4 IPT_BUDGET=smoke
   FWD_ROWS=8 FWD_TASKS=trec TP_ARGS="--device cpu --quick --runs 1,8"
 else
-  export S_STEPS=6 S_EVAL=3 S_DIMS=2,4 REAL=$KIT/tasks-real DIMS=4,16,64,250 IPT_STEPS=""
+  export S_STEPS=6 S_EVAL=3 S_DIMS=2,4 REAL=$KIT/tasks-real DIMS=4,16,64,250 IPT_BUDGET=paper
   FWD_ROWS=64 FWD_TASKS=sms_spam,cr,trec TP_ARGS="--device cuda --timeout 90"
 fi
 
@@ -136,12 +136,13 @@ mkdir -p "$IPT_STORE"
 if [[ -f "$KIT/store-in.tar.gz" ]]; then  # an earlier call's export: resume from its entries
   tar -xzf "$KIT/store-in.tar.gz" -C "$IPT_STORE" && echo "resumed the store from .device/store-in.tar.gz"
 fi
-run_ipt() {  # KIND SEEDS
-  $PY -m ipt_core ipt --suite "$REAL" --backbone "$BB" --device "$DEV_B" --cache "$IPT_STORE" --json \
-    --prompt-kind "$1" --dims "$DIMS" --seeds "$2" $IPT_STEPS > "$W/ipt-$1-seeds$2.json"
+run_ipt() {  # KIND SEEDS: bench/ipt_real.py's 30-task split (a held-out family), found and random subspace
+  $PY bench/ipt_real.py --suite "$KIT/tasks-real" --backbone "$BB" --device "$DEV_B" --cache "$IPT_STORE" \
+    --prompt-kind "$1" --dims "$DIMS" --seeds "$2" --budget "$IPT_BUDGET" --runs-log "$OUT/ipt_real_runs.json" \
+    > "$W/ipt-$1-seeds$2.json"
 }
 export -f run_ipt
-export IPT_STORE W
+export IPT_STORE W OUT KIT IPT_BUDGET
 for ks in "shallow 1" "deep 1" "shallow 2" "deep 2"; do
   set -- $ks
   (( REHEARSE )) && [[ $2 == 2 ]] && continue  # the same code path as seeds 1: not worth this CPU's minutes
