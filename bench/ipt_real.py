@@ -114,7 +114,7 @@ def run(args) -> None:
     from ipt_core.progress import Reporter
 
     suite = load_suite(args.suite)
-    train, unseen, held, held_tasks = real_split(suite, args.heldout_family)
+    train, unseen, held, _ = real_split(suite, args.heldout_family)
     seen = seen_subset(suite, train, args.max_seen)
     base = settings_for(args.prompt_kind, args.budget)
     seeds = list(range(args.seeds))
