@@ -37,10 +37,10 @@ def _cell(rows: list[dict], field: str) -> str:
     return f"{np.mean(v):.2f}{spread} ({n})"
 
 
-def _pooled(rows: list[dict], split: str = "test") -> str:
-    """Pooled gain recovery: sum over tasks of (IST - zero-shot) / sum of (PT - zero-shot), per seed, then
-    mean (± std) over seeds. Unlike the mean of per-task ratios it is not ruled by a task whose PT barely
-    beats zero-shot (one such task at a gap of 0.01 gives a ratio of -11)."""
+def _pooled_per_seed(rows: list[dict], split: str = "test") -> list[float]:
+    """Pooled gain recovery: sum over tasks of (IST - zero-shot) / sum of (PT - zero-shot), one number per
+    seed. Unlike the mean of per-task ratios it is not ruled by a task whose PT barely beats zero-shot
+    (one such task at a gap of 0.01 gives a ratio of -11)."""
     f = {"test": ("ist_test_acc", "pt_test_acc", "zero_shot_test_acc"),
          "dev": ("ist_dev_acc", "pt_dev_acc", "zero_shot_dev_acc")}[split]
     vals = []
@@ -49,6 +49,12 @@ def _pooled(rows: list[dict], split: str = "test") -> str:
         gap = sum(r[f[1]] - r[f[2]] for r in sel)
         if sel and gap > 1e-9:
             vals.append(sum(r[f[0]] - r[f[2]] for r in sel) / gap)
+    return vals
+
+
+def _pooled(rows: list[dict], split: str = "test") -> str:
+    """:func:`_pooled_per_seed`, mean (± std) over seeds."""
+    vals = _pooled_per_seed(rows, split)
     if not vals:
         return "n/a"
     return f"{np.mean(vals):.2f}" + (f" ± {np.std(vals):.2f}" if len(vals) > 1 else "")
@@ -89,8 +95,8 @@ def _main_section(run: dict, e) -> list[str]:
             fr, rr = _sel(rows, d=d, subspace="found", setting=setting), _sel(rows, d=d, subspace="random", setting=setting)
             f, r = _per_seed(fr, "gain_recovery"), _per_seed(rr, "gain_recovery")
             diff.append(_fmt(np.mean(f) - np.mean(r)) if f and r else "n/a")
-            pf, pr = _pooled(fr), _pooled(rr)
-            diff.append(_fmt(float(pf.split()[0]) - float(pr.split()[0])) if "n/a" not in (pf, pr) else "n/a")
+            pf, pr = _pooled_per_seed(fr), _pooled_per_seed(rr)
+            diff.append(_fmt(np.mean(pf) - np.mean(pr)) if pf and pr else "n/a")
         out.append(f"| {d} | " + " | ".join(diff) + " |")
     out += ["", "Per task (test accuracy; gain recovery of the found subspace per d_I):", "",
             "| task | family | setting | zero-shot | PT | " + " | ".join(f"d_I {d}" for d in e.meta["dims"]) + " |",

@@ -238,12 +238,11 @@ def _train_step(bank: BankState, step: int, backbone: Backbone, pools, label_tab
         gold = torch.tensor([b[2].label for b in chunk], device=device)
         with autocast_for(device):
             prompt = method.prompts(run_ids, task_ids, enc)
-            if method.task_loss_weight:
-                logits = backbone.logits(enc, task_ids, label_table, prompt, method.prompt_kind).float()
-        if method.task_loss_weight:
-            row_loss = F.cross_entropy(logits, gold, reduction="none") * method.task_loss_weight
-        else:  # only the method's own loss trains: the frozen model is not run
-            row_loss = torch.zeros(len(chunk), device=device)
+            # weight 0: only the method's own loss trains, and the frozen model is not run
+            logits = backbone.logits(enc, task_ids, label_table, prompt, method.prompt_kind).float() \
+                if method.task_loss_weight else None
+        row_loss = torch.zeros(len(chunk), device=device) if logits is None \
+            else F.cross_entropy(logits, gold, reduction="none") * method.task_loss_weight
         per_run = torch.zeros(R, device=device).index_add_(0, run_ids, row_loss) / counts
         extra = method.extra_loss(run_ids, task_ids, counts)
         if extra is not None:
