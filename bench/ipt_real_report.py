@@ -10,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ipt_core.ipt_config import MSFConfig
+from ipt_core.metrics import pooled_gain_recovery
 from ipt_core.store import Store
 
 
@@ -38,18 +40,9 @@ def _cell(rows: list[dict], field: str) -> str:
 
 
 def _pooled_per_seed(rows: list[dict], split: str = "test") -> list[float]:
-    """Pooled gain recovery: sum over tasks of (IST - zero-shot) / sum of (PT - zero-shot), one number per
-    seed. Unlike the mean of per-task ratios it is not ruled by a task whose PT barely beats zero-shot
-    (one such task at a gap of 0.01 gives a ratio of -11)."""
-    f = {"test": ("ist_test_acc", "pt_test_acc", "zero_shot_test_acc"),
-         "dev": ("ist_dev_acc", "pt_dev_acc", "zero_shot_dev_acc")}[split]
-    vals = []
-    for s in sorted({r["seed"] for r in rows}):
-        sel = [r for r in rows if r["seed"] == s and all(r.get(k) is not None for k in f)]
-        gap = sum(r[f[1]] - r[f[2]] for r in sel)
-        if sel and gap > 1e-9:
-            vals.append(sum(r[f[0]] - r[f[2]] for r in sel) / gap)
-    return vals
+    """Pooled gain recovery (:func:`ipt_core.metrics.pooled_gain_recovery`), one number per seed."""
+    vals = [pooled_gain_recovery([r for r in rows if r["seed"] == s], split) for s in sorted({r["seed"] for r in rows})]
+    return [v for v in vals if not np.isnan(v)]
 
 
 def _pooled(rows: list[dict], split: str = "test") -> str:
@@ -71,7 +64,8 @@ def _main_section(run: dict, e) -> list[str]:
     kind = e.meta["prompt_kind"]
     out = [f"### {kind} prompts: recovery versus d_I", "",
            f"`{run['command']}`: {run['seconds']:.0f} s wall on {run['device']} (load average {run['load_before']} before, "
-           f"{run['load_after']} after; {run['date']}); seeds {e.meta['seeds']}; store key `{e.key[:16]}`.", "",
+           f"{run['load_after']} after; {run['date']}); seeds {e.meta['seeds']}; store key `{e.key[:16]}` (every run's wall time: "
+           "*Runs* above).", "",
            "Cells: mean over tasks (± std over seeds where there are several; the number of tasks in brackets). "
            "Recovery = IST/PT test accuracy; gain recovery = (IST − zero-shot)/(PT − zero-shot), over tasks where PT "
            "beats zero-shot; *dev* = the same on the dev split (what settings are chosen on).", "",
@@ -120,35 +114,137 @@ def _ablation_rows(label: str, e) -> str:
             f"{_cell(s, 'gain_recovery')} | {_cell(u, 'gain_recovery')} |")
 
 
+def default_labels() -> set[str]:
+    """The ablation labels (as ``bench/ipt_real.py`` names them) of the settings ``ipt`` uses with no flags."""
+    m = MSFConfig()
+    return {f"norm {m.norm}", f"alpha {m.alpha:g}", f"MSF task loss {'on' if m.task_loss else 'off'}"}
+
+
+def _mean(vals: list[float]) -> float:
+    return float(np.mean(vals)) if vals else float("nan")
+
+
+def _runs_table(runs: list[dict], store: Store) -> list[str]:
+    out = ["## Runs", "",
+           "Every command below landed its results in the store; *wall* is what it took with the store as it found it "
+           "(a command run after another reuses the PT prompts, subspaces and IST runs they share, so a `--seeds 2` run "
+           "after the `--seeds 1` one costs the second seed alone). Load average: the 1-minute figure before and after, "
+           "on 2 cores.", "",
+           "| command | wall | load before → after | device | date | in this store |", "|---|---|---|---|---|---|"]
+    for run in runs:
+        here = all(store.get(key) is not None for _, key in run["entries"])
+        out.append(f"| `{run['command']}` | {run['seconds']:.0f} s | {run['load_before']} → {run['load_after']} | "
+                   f"{run['device']} | {run['date']} | {'yes' if here else 'no'} |")
+    return out + [""]
+
+
+def _kinds_table(mains: dict[str, tuple[dict, object]]) -> list[str]:
+    """Both prompt kinds side by side: pooled gain recovery, found and random, seen / unseen / held out."""
+    out = ["## Both prompt kinds side by side", "",
+           "Pooled gain recovery, mean ± std over seeds (0 = zero-shot's accuracy, 1 = PT's); *found − random* per "
+           "seed, then averaged. The dev columns are what settings are chosen on; the rest is test.", "",
+           "| prompt kind | d_I | seeds | seen: found | seen: random | seen: found − random | seen (dev): found | "
+           "unseen: found | unseen: random | unseen: found − random | unseen (dev): found | held-out family: found |",
+           "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for kind, (run, e) in mains.items():
+        rows = e.meta["rows"]
+        held = run["split"]["heldout_family"]
+        for d in e.meta["dims"]:
+            cells = []
+            for setting in ("seen", "unseen"):
+                f, r = _sel(rows, d=d, subspace="found", setting=setting), _sel(rows, d=d, subspace="random", setting=setting)
+                pf, pr = _pooled_per_seed(f), _pooled_per_seed(r)
+                diff = [a - b for a, b in zip(pf, pr)]
+                cells += [_pooled(f), _pooled(r),
+                          (f"{np.mean(diff):.2f}" + (f" ± {np.std(diff):.2f}" if len(diff) > 1 else "")) if diff else "n/a",
+                          _pooled(f, "dev")]
+            h = [r for r in _sel(rows, d=d, subspace="found", setting="unseen") if r["family"] == held]
+            out.append(f"| {kind} | {d} | {len(e.meta['seeds'])} | " + " | ".join(cells) + f" | {_pooled(h)} |")
+    return out + [""]
+
+
+def _glance_table(ablations: list[tuple[str, str, object]]) -> list[str]:
+    """Every ablation setting in one table, the default marked, and what the dev split prefers."""
+    defaults = default_labels()
+    out = ["## Ablations at a glance", "",
+           "Found subspace, pooled gain recovery (mean ± std over seeds); **bold**: the setting `ipt` uses with no flags. "
+           "*dev prefers*: the setting with the higher dev-split score for unseen tasks (the question this tool asks) "
+           "and for seen tasks; a difference within the seeds' spread is called a tie.", "",
+           "| ablation | setting | seeds | seen (dev) | unseen (dev) | seen (test) | unseen (test) |", "|---|---|---|---|---|---|---|"]
+    by_ablation: dict[str, list[tuple[str, object]]] = {}
+    for ablation, label, e in ablations:
+        by_ablation.setdefault(ablation, []).append((label, e))
+    verdicts = []
+    for ablation, items in by_ablation.items():
+        scores = {}
+        for label, e in items:
+            rows = e.meta["rows"]
+            s, u = _sel(rows, subspace="found", setting="seen"), _sel(rows, subspace="found", setting="unseen")
+            name = f"**{label}**" if label in defaults else label
+            out.append(f"| {ablation} | {name} | {len(e.meta['seeds'])} | {_pooled(s, 'dev')} | {_pooled(u, 'dev')} | "
+                       f"{_pooled(s)} | {_pooled(u)} |")
+            scores[label] = {k: _pooled_per_seed(v, "dev") for k, v in (("seen", s), ("unseen", u))}
+        for setting in ("unseen", "seen"):
+            ranked = sorted(scores, key=lambda lab: _mean(scores[lab][setting]), reverse=True)
+            if len(ranked) < 2:
+                continue
+            best, second = scores[ranked[0]][setting], scores[ranked[1]][setting]
+            spread = max([float(np.std(v)) for v in (best, second) if len(v) > 1] or [0.0])
+            tie = len(best) > 1 and _mean(best) - _mean(second) <= spread
+            verdicts.append(f"- {ablation}, {setting} tasks (dev): {ranked[0]} ({_mean(best):.2f})"
+                            + (f", a tie with {ranked[1]} ({_mean(second):.2f}; seeds' spread {spread:.2f})" if tie
+                               else f" over {ranked[1]} ({_mean(second):.2f})"))
+    return out + ["", "*dev prefers*:", ""] + verdicts + [""]
+
+
 def write_report(store: Store, runs_log: Path, out: Path) -> None:
     runs = json.loads(runs_log.read_text()) if runs_log.exists() else []
     lines = ["# IPT on the real suite (30 tasks)", "",
              "Written by `python bench/ipt_real.py --report` from the store and `bench/ipt_real_runs.json`; each "
              "section names the command that made it and its wall time. Model: the packaged all-MiniLM-L6-v2 "
              "(encoder-sim backbone).", ""]
-    missing = []
-    split_said = False
+    lines += _runs_table(runs, store)
+    present = []
     for run in runs:
         entries = [(label, store.get(key)) for label, key in run["entries"]]
-        if any(e is None for _, e in entries):
-            missing.append(run["command"])
-            continue
-        if not split_said:
-            sp = run["split"]
-            lines += ["## Split", "",
-                      f"Training ({len(sp['train'])}): {', '.join(sp['train'])}.  ",
-                      f"Seen (re-tuned on a new few-shot sample, data seed 1; {len(sp['seen'])}): {', '.join(sp['seen'])}.  ",
-                      f"Unseen ({len(sp['unseen'])}; every family but `{sp['heldout_family']}` has a relative in training, "
-                      f"`{sp['heldout_family']}` is held out whole): {', '.join(sp['unseen'])}.", ""]
-            split_said = True
+        if all(e is not None for _, e in entries):
+            present.append((run, entries))
+    if present:
+        sp = present[0][0]["split"]
+        lines += ["## Split", "",
+                  f"Training ({len(sp['train'])}): {', '.join(sp['train'])}.  ",
+                  f"Seen (re-tuned on a new few-shot sample, data seed 1; {len(sp['seen'])}): {', '.join(sp['seen'])}.  ",
+                  f"Unseen ({len(sp['unseen'])}; every family but `{sp['heldout_family']}` has a relative in training, "
+                  f"`{sp['heldout_family']}` is held out whole): {', '.join(sp['unseen'])}.", ""]
+    # per prompt kind, the main run with the most seeds (then dims) is the one shown
+    mains: dict[str, tuple[dict, object]] = {}
+    for run, entries in present:
         if run["ablation"] == "main":
-            lines += _main_section(run, entries[0][1])
-        elif run["ablation"] == "task-count":
+            e = entries[0][1]
+            kind = e.meta["prompt_kind"]
+            rank = lambda x: (len(x.meta["seeds"]), len(x.meta["dims"]))
+            if kind not in mains or rank(e) >= rank(mains[kind][1]):
+                mains[kind] = (run, e)
+    if mains:
+        lines += _kinds_table(mains)
+    ablations = []
+    for run, entries in present:
+        if run["ablation"] not in ("main", "task-count"):
+            ablations += [(run["ablation"], label, e) for label, e in entries]
+    if ablations:
+        lines += _glance_table(ablations)
+    for kind, (run, e) in mains.items():
+        lines += _main_section(run, e)
+    for run, entries in present:
+        if run["ablation"] == "task-count":
             e = entries[0][1]
             rows = e.meta["rows"]
             lines += [f"### Recovery versus the number of training tasks ({run['prompt_kind']}, d_I = {e.meta['d']})", "",
-                      f"`{run['command']}`: {run['seconds']:.0f} s wall (load {run['load_before']} → {run['load_after']}).", "",
-                      "Found subspace; pooled gain recovery; the random control (at the full size) in the last row.", "",
+                      f"`{run['command']}`: {run['seconds']:.0f} s wall (load {run['load_before']} → {run['load_after']}); "
+                      f"seeds {e.meta['seeds']}.", "",
+                      "Found subspace; pooled gain recovery (± std over seeds), the same seen and unseen tasks at every "
+                      "size; the random control (at the full size) in the last row. The Recovery page draws this as a "
+                      "curve with a band of ± one std.", "",
                       "| training tasks | seen (dev) | unseen (dev) | seen | unseen | seen recovery | unseen recovery |",
                       "|---|---|---|---|---|---|---|"]
             for n in e.meta["sizes"]:
@@ -162,14 +258,13 @@ def write_report(store: Store, runs_log: Path, out: Path) -> None:
             lines.append(f"| random subspace ({n}) | {_pooled(s, 'dev')} | {_pooled(u, 'dev')} | {_pooled(s)} | "
                          f"{_pooled(u)} | {_cell(s, 'recovery')} | {_cell(u, 'recovery')} |")
             lines.append("")
-        else:
+        elif run["ablation"] != "main":
             lines += [f"### Ablation: {run['ablation']} ({run['prompt_kind']}, d_I = {entries[0][1].meta['dims'][0]})", "",
-                      f"`{run['command']}`: {run['seconds']:.0f} s wall (load {run['load_before']} → {run['load_after']}).", "",
+                      f"`{run['command']}`: {run['seconds']:.0f} s wall (load {run['load_before']} → {run['load_after']}); "
+                      f"seeds {entries[0][1].meta['seeds']}.", "",
                       "Pooled gain recovery unless said; the dev columns are what the default is chosen on.", "",
                       "| setting | seen (dev) | unseen (dev) | seen | unseen | random: seen | random: unseen | seen mean gain | unseen mean gain |",
                       "|---|---|---|---|---|---|---|---|---|"]
             lines += [_ablation_rows(label, e) for label, e in entries] + [""]
-    if missing:
-        lines += ["## Runs not in this store", ""] + [f"- `{c}`" for c in missing] + [""]
     out.write_text("\n".join(lines) + "\n")
     print(out.read_text())

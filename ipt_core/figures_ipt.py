@@ -15,6 +15,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from .metrics import pooled_gain_recovery
 from .plotting import colour_map, styled, as_float, pstd, rgba
 
 PAPER_REFERENCE: tuple[dict, ...] = (
@@ -50,13 +51,32 @@ def _agg_over_seeds(df: pd.DataFrame, keys: list[str], value: str) -> pd.DataFra
     return out
 
 
+def _pooled_over_seeds(rows: Sequence[Mapping], keys: list[str], split: str = "test") -> pd.DataFrame:
+    """Pooled gain recovery (:func:`~ipt_core.metrics.pooled_gain_recovery`) per ``keys`` and seed, over the
+    tasks; then mean and std over seeds. Columns: ``keys + [mean, std, n_seeds]``."""
+    groups: dict[tuple, list] = {}
+    for r in rows:
+        groups.setdefault(tuple(r.get(k) for k in keys + ["seed"]), []).append(r)
+    per_seed = pd.DataFrame([dict(zip(keys + ["seed"], k), v=pooled_gain_recovery(g, split)) for k, g in groups.items()],
+                            columns=keys + ["seed", "v"])
+    per_seed = per_seed.dropna(subset=["v"])
+    if per_seed.empty:
+        return pd.DataFrame(columns=keys + ["mean", "std", "n_seeds"])
+    out = per_seed.groupby(keys, sort=True)["v"].agg(["mean", pstd, "count"]).reset_index()
+    out = out.rename(columns={"count": "n_seeds", "pstd": "std"})
+    out["std"] = out["std"].fillna(0.0)
+    return out
+
+
 def recovery_table(rows: Sequence[Mapping], x: str = "d", summary: Mapping | None = None) -> pd.DataFrame:
     """Recovery and gain recovery per (x, setting, subspace): mean and std over seeds.
 
     ``rows`` are an ``ipt_*`` entry's ``meta["rows"]``. Per seed, a setting's score is the mean over
     tasks (gain recovery skips rows where it is null); mean and std are then over seeds. With
     ``x == "d"`` and the entry's ``summary``, the summary's numbers are used as they are (they are
-    the producer's own). Columns: ``x, setting, subspace, metric, mean, std, n_seeds``.
+    the producer's own). Metric ``pooled_gain_recovery`` is always computed from the rows (where they
+    hold the accuracies): per seed, Σ(IST − zero-shot) / Σ(PT − zero-shot) over the tasks, then mean
+    and std over seeds. Columns: ``x, setting, subspace, metric, mean, std, n_seeds``.
 
     Example:
         >>> rows = [{"d": 4, "setting": "seen", "subspace": "found", "task": "a", "seed": s,
@@ -81,6 +101,11 @@ def recovery_table(rows: Sequence[Mapping], x: str = "d", summary: Mapping | Non
                                     "std": as_float(s.get(f"{metric}_std")) if s.get(f"{metric}_std") is not None else 0.0,
                                     "n_seeds": n})
         df = pd.DataFrame(out, columns=cols)
+        pooled = _pooled_over_seeds(rows, [x, "setting", "subspace"])
+        if len(pooled):
+            pooled["metric"] = "pooled_gain_recovery"
+            pooled[x] = [int(v) if str(v).lstrip("-").isdigit() else v for v in pooled[x]]
+            df = pd.concat([df, pooled[cols]], ignore_index=True) if len(df) else pooled[cols]
     else:
         df0 = pd.DataFrame([{x: r.get(x), "setting": r.get("setting"), "subspace": r.get("subspace"),
                              "seed": r.get("seed"), "recovery": as_float(r.get("recovery")),
@@ -91,19 +116,31 @@ def recovery_table(rows: Sequence[Mapping], x: str = "d", summary: Mapping | Non
                 a = _agg_over_seeds(df0, [x, "setting", "subspace"], metric)
                 a["metric"] = metric
                 parts.append(a)
+            pooled = _pooled_over_seeds(rows, [x, "setting", "subspace"])
+            if len(pooled):
+                pooled["metric"] = "pooled_gain_recovery"
+                parts.append(pooled)
         df = pd.concat(parts, ignore_index=True)[cols] if parts else pd.DataFrame(columns=cols)
     return df.sort_values(["metric", "subspace", "setting", x], kind="stable").reset_index(drop=True)
 
 
+GAIN_TITLES = {"gain_recovery": "gain recovery: mean over tasks of (IST - ZS) / (PT - ZS)",
+               "pooled_gain_recovery": "pooled gain recovery: Σ(IST - ZS) / Σ(PT - ZS)"}
+
+
 def recovery_figure(table: pd.DataFrame, x: str = "d", *, reference: bool = True,
-                    title: str = "Recovery of prompt tuning in the intrinsic subspace") -> go.Figure:
-    """Two panels (recovery, gain recovery) vs ``x``: a line per setting x subspace with a band of
-    ± one std over seeds; the paper's reference points on the recovery panel (``x == "d"``)."""
-    fig = make_subplots(rows=1, cols=2, subplot_titles=("recovery: IST / PT",
-                                                        "gain recovery: (IST - ZS) / (PT - ZS)"),
+                    title: str = "Recovery of prompt tuning in the intrinsic subspace",
+                    gain: str = "gain_recovery") -> go.Figure:
+    """Two panels (recovery, and ``gain``: the mean of per-task gain recoveries or the pooled one) vs ``x``:
+    a line per setting x subspace with a band of ± one std over seeds; the paper's reference points on the
+    recovery panel (``x == "d"``); 1 is PT's level, and 0 on the gain panel zero-shot's."""
+    if gain not in GAIN_TITLES:
+        raise ValueError(f"gain {gain!r}: one of {', '.join(GAIN_TITLES)}")
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("recovery: IST / PT", GAIN_TITLES[gain]),
                         horizontal_spacing=0.12)
     numeric = pd.api.types.is_numeric_dtype(table[x]) if len(table) else True
-    for col, metric in ((1, "recovery"), (2, "gain_recovery")):
+    fig.add_hline(y=0.0, line={"color": "#bbb", "dash": "dot", "width": 1}, row=1, col=2)  # zero-shot's level
+    for col, metric in ((1, "recovery"), (2, gain)):
         t = table[table["metric"] == metric]
         for (setting, subspace), g in t.groupby(["setting", "subspace"], sort=False):
             colour, dash = _SERIES_STYLE.get((setting, subspace), ("#9467bd", "dash"))
@@ -187,13 +224,17 @@ def recovery_bars_figure(table: pd.DataFrame, metric: str = "recovery", title: s
     return styled(fig, title or f"Per-task {metric.replace('_', ' ')}")
 
 
-def sweep_comparison_table(sweeps: Sequence[tuple[str, Sequence[Mapping]]], d: Any) -> pd.DataFrame:
+def sweep_comparison_table(sweeps: Sequence[tuple[str, Sequence[Mapping]]], d: Any,
+                           gain: str = "gain_recovery") -> pd.DataFrame:
     """Several IPT sweeps (ablations) side by side at one d_I: gain recovery of the found and the random
-    subspace on seen and unseen tasks, test and dev split, mean over tasks then over seeds.
+    subspace on seen and unseen tasks, test and dev split, over tasks then mean over seeds.
 
-    ``sweeps``: ``(label, rows)`` pairs, rows as in ``recovery_table``. The dev columns are what a
-    setting is chosen on; rows without dev scores (older sweeps) give NaN there. Columns: ``sweep,
-    setting, subspace, split, mean, std, n_seeds, n_tasks``."""
+    ``sweeps``: ``(label, rows)`` pairs, rows as in ``recovery_table``. ``gain``: ``gain_recovery`` (the
+    mean of per-task ratios) or ``pooled_gain_recovery`` (Σ(IST − ZS) / Σ(PT − ZS) per seed). The dev
+    columns are what a setting is chosen on; rows without dev scores (older sweeps) give NaN there.
+    Columns: ``sweep, setting, subspace, split, mean, std, n_seeds, n_tasks``."""
+    if gain not in GAIN_TITLES:
+        raise ValueError(f"gain {gain!r}: one of {', '.join(GAIN_TITLES)}")
     cols = ["sweep", "setting", "subspace", "split", "mean", "std", "n_seeds", "n_tasks"]
     out = []
     for label, rows in sweeps:
@@ -203,7 +244,10 @@ def sweep_comparison_table(sweeps: Sequence[tuple[str, Sequence[Mapping]]], d: A
                                 "task": r.get("task"), "v": as_float(r.get(field))} for r in sel])
             if df.empty or df["v"].isna().all():
                 continue
-            agg = _agg_over_seeds(df, ["setting", "subspace"], "v")
+            if gain == "pooled_gain_recovery":
+                agg = _pooled_over_seeds(sel, ["setting", "subspace"], split)
+            else:
+                agg = _agg_over_seeds(df, ["setting", "subspace"], "v")
             tasks = df.dropna(subset=["v"]).groupby(["setting", "subspace"])["task"].nunique()
             for _, a in agg.iterrows():
                 out.append({"sweep": label, "setting": a["setting"], "subspace": a["subspace"], "split": split,
@@ -212,8 +256,10 @@ def sweep_comparison_table(sweeps: Sequence[tuple[str, Sequence[Mapping]]], d: A
     return pd.DataFrame(out, columns=cols)
 
 
-def sweep_comparison_figure(table: pd.DataFrame, split: str = "dev", title: str = "") -> go.Figure:
-    """Gain recovery per sweep (bars), seen and unseen, found against the random control (hatched)."""
+def sweep_comparison_figure(table: pd.DataFrame, split: str = "dev", title: str = "",
+                            gain: str = "gain_recovery") -> go.Figure:
+    """Gain recovery (``gain``, as the table was made) per sweep (bars), seen and unseen, found against the
+    random control (hatched)."""
     fig = go.Figure()
     sel = table[table["split"] == split]
     for (setting, subspace), g in sel.groupby(["setting", "subspace"], sort=False):
@@ -224,8 +270,9 @@ def sweep_comparison_figure(table: pd.DataFrame, split: str = "dev", title: str 
                     customdata=np.stack([g["n_tasks"], g["n_seeds"]], axis=-1),
                     hovertemplate="%{x}<br>%{y:.3f} over %{customdata[0]} tasks, %{customdata[1]} seeds<extra></extra>")
     fig.add_hline(y=0.0, line={"color": "#999", "dash": "dash", "width": 1})  # zero-shot's level
-    fig.update_layout(barmode="group", yaxis={"title": f"gain recovery ({split} split)"}, xaxis={"tickangle": -20})
-    return styled(fig, title or f"Sweeps side by side: gain recovery on the {split} split")
+    what = gain.replace("_", " ")
+    fig.update_layout(barmode="group", yaxis={"title": f"{what} ({split} split)"}, xaxis={"tickangle": -20})
+    return styled(fig, title or f"Sweeps side by side: {what} on the {split} split")
 
 
 def ist_runs_table(runs: Sequence[Mapping], zero_shot: Mapping[str, float] | None = None) -> pd.DataFrame:

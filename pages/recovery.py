@@ -18,6 +18,10 @@ st.markdown(
     "which is not inflated when zero-shot is already high. *Seen*: training tasks of the subspace on new few-shot data; "
     "*unseen*: held-out tasks; *random*: a random subspace of the same dimension, the control."
 )
+GAINS = {"pooled_gain_recovery": "pooled over tasks", "gain_recovery": "mean of per-task ratios"}
+gain = st.radio("Gain recovery", list(GAINS), format_func=GAINS.get, horizontal=True, key="rec-gain",
+                help="Pooled: Σ(IST − zero-shot) / Σ(PT − zero-shot) over the tasks, per seed. The mean of per-task "
+                     "ratios is ruled by any task whose PT barely beats zero-shot (a gap of 0.01 gives a ratio of −11).")
 info = suite_info(c["suite"])
 names = info.get("names", [])
 suite_problem(c, info)
@@ -42,7 +46,7 @@ else:
     else:
         ref = st.checkbox("Show the paper's reference points (BART-base, 100 training tasks)", value=True, key="rec-ref")
         spread = "Bands: ± one std over seeds. " if n_seeds > 1 else "One seed: no spread over seeds to show. "
-        show_figure(figures.recovery_figure(table, "d", reference=ref), table, name="recovery_vs_dim",
+        show_figure(figures.recovery_figure(table, "d", reference=ref, gain=gain), table, name="recovery_vs_dim",
                     commands=[entry.command], key="rec-main",
                     caption=spread + "Found subspace: circles, solid; random: crosses, dotted. Reference points are "
                             "from the paper's setting, not this model.")
@@ -87,11 +91,11 @@ if len(dims_entries) > 1:
     with_d = sorted([e for e in dims_entries if any(r.get("d") == d_cmp for r in e.meta.get("rows", []))],
                     key=lambda e: e.created)
     labels = [f"{sweep_label(e)} ({e.key[:6]})" for e in with_d]
-    cmp = figures.sweep_comparison_table([(lab, e.meta.get("rows", [])) for lab, e in zip(labels, with_d)], d_cmp)
+    cmp = figures.sweep_comparison_table([(lab, e.meta.get("rows", [])) for lab, e in zip(labels, with_d)], d_cmp, gain)
     if cmp[cmp["split"] == split].empty:
         st.info(f"No sweep here has {split}-split scores at d_I = {d_cmp} (sweeps before dev scores were kept).")
     else:
-        show_figure(figures.sweep_comparison_figure(cmp, split), cmp, name=f"ipt_sweeps_d{d_cmp}",
+        show_figure(figures.sweep_comparison_figure(cmp, split, gain=gain), cmp, name=f"ipt_sweeps_d{d_cmp}",
                     commands=[e.command for e in with_d], key="rec-cmp", beside=False)
 
 counts = [e for e in entries(c["root"], "ipt_task_count") if suite_matches(e.meta.get("suite"), c["suite"])]
@@ -102,9 +106,12 @@ if counts:
     if t.empty:
         st.warning("This run has no rows with scores.")
     else:
-        show_figure(figures.recovery_figure(t, "n_train_tasks", reference=False,
+        show_figure(figures.recovery_figure(t, "n_train_tasks", reference=False, gain=gain,
                                             title=f"Recovery at d_I = {e.meta.get('d', '?')} versus training tasks"),
-                    t, name="ipt_task_count", commands=[e.command], key="rec-count")
+                    t, name="ipt_task_count", commands=[e.command], key="rec-count",
+                    caption=(f"Bands: ± one std over {len(e.meta.get('seeds', []))} seeds. " if len(e.meta.get("seeds", [])) > 1
+                             else "One seed: no spread over seeds to show. ")
+                            + "The same seen and unseen tasks at every size; the paper's claim is that the curve rises.")
 
 held = [e for e in entries(c["root"], "ipt_heldout_family") if suite_matches(e.meta.get("suite"), c["suite"])]
 if held:
@@ -118,7 +125,7 @@ if held:
     if t.empty:
         st.warning("These runs have no rows with scores.")
     else:
-        show_figure(figures.recovery_figure(t, "heldout_family", reference=False,
+        show_figure(figures.recovery_figure(t, "heldout_family", reference=False, gain=gain,
                                             title="Recovery of the held-out family's tasks"),
                     t, name="ipt_heldout_family", commands=[e.command for e in latest.values()], key="rec-held")
 

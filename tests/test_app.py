@@ -465,7 +465,8 @@ def test_recovery_puts_sweeps_side_by_side(tmp_path, monkeypatch):
     seed_results(tmp_path)
     store = Store(tmp_path)
     [sweep] = store.query("ipt_dims")
-    rows = [dict(r, dev_gain_recovery=r["gain_recovery"]) for r in sweep.meta["rows"]]
+    rows = [dict(r, dev_gain_recovery=r["gain_recovery"], ist_dev_acc=r["ist_test_acc"], pt_dev_acc=r["pt_test_acc"],
+                 zero_shot_dev_acc=r["zero_shot_test_acc"]) for r in sweep.meta["rows"]]
     store.put("ipt_dims", dict(sweep.spec, settings={"msf": {"norm": "none"}}), dict(sweep.meta, rows=rows),
               command=sweep.command + " --norm none")
     at = goto(app(), "recovery")
@@ -483,3 +484,10 @@ def test_recovery_puts_sweeps_side_by_side(tmp_path, monkeypatch):
     assert not at.exception and not at.error
     title, sweeps = side_by_side()
     assert "test split" in title and len(sweeps) == 2
+    # gain recovery pooled over tasks by default (a task whose PT barely beats zero-shot cannot rule it); the
+    # mean of per-task ratios on request
+    assert "pooled gain recovery" in title and at.radio(key="rec-gain").value == "pooled_gain_recovery"
+    at.radio(key="rec-gain").set_value("gain_recovery").run()
+    assert not at.exception and not at.error
+    title, sweeps = side_by_side()
+    assert "pooled" not in title and "gain recovery on the test split" in title

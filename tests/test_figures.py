@@ -269,3 +269,57 @@ def test_sweeps_side_by_side_compare_found_and_random_on_dev_and_test():
     assert 9.0 not in set(t["mean"])  # only the chosen d_I
     fig = figures.sweep_comparison_figure(t, "dev")
     assert len(fig.data) == 4 and list(fig.data[0].x) == ["norm layer", "norm none"]
+
+
+def acc_rows():
+    """Two tasks x two seeds of IST/PT/zero-shot accuracies; task b's PT barely beats zero-shot."""
+    rows = []
+    for seed, (ist_a, ist_b) in enumerate([(0.6, 0.49), (0.7, 0.50)]):
+        for task, ist, pt, zs in (("a", ist_a, 0.7, 0.5), ("b", ist_b, 0.51, 0.5)):
+            g = (ist - zs) / (pt - zs)
+            rows.append({"d": 16, "setting": "unseen", "subspace": "found", "task": task, "seed": seed,
+                         "recovery": ist / pt, "gain_recovery": g, "ist_test_acc": ist, "pt_test_acc": pt,
+                         "zero_shot_test_acc": zs, "ist_dev_acc": ist, "pt_dev_acc": pt + 0.1, "zero_shot_dev_acc": zs,
+                         "dev_gain_recovery": (ist - zs) / (pt + 0.1 - zs)})
+    return rows
+
+
+def test_pooled_gain_recovery_weighs_tasks_by_pt_gain():
+    from ipt_core.metrics import pooled_gain_recovery
+
+    rows = acc_rows()
+    seed0 = [r for r in rows if r["seed"] == 0]
+    assert pooled_gain_recovery(seed0) == pytest.approx((0.1 - 0.01) / (0.2 + 0.01))
+    assert np.mean([r["gain_recovery"] for r in seed0]) == pytest.approx(-0.25)  # what pooling avoids
+    assert pooled_gain_recovery(seed0, "dev") == pytest.approx((0.1 - 0.01) / (0.3 + 0.11))
+    assert math.isnan(pooled_gain_recovery([dict(seed0[0], pt_test_acc=0.5)]))  # PT gains nothing: undefined
+    assert math.isnan(pooled_gain_recovery([{"ist_test_acc": 0.6}]))  # rows without the scores are left out
+    with pytest.raises(ValueError, match="split 'val'"):
+        pooled_gain_recovery(seed0, "val")
+
+
+def test_recovery_table_and_figure_pooled_gain_with_spread():
+    t = figures.recovery_table(acc_rows())
+    p = t[t.metric == "pooled_gain_recovery"].iloc[0]
+    per_seed = [(0.1 - 0.01) / 0.21, (0.2 + 0.0) / 0.21]
+    assert p["mean"] == pytest.approx(np.mean(per_seed)) and p["std"] == pytest.approx(np.std(per_seed))
+    assert p.n_seeds == 2
+    # the stored-summary path adds the pooled metric from the rows too
+    summary = {"found": {"unseen": {"16": {"recovery": 0.9, "gain_recovery": 0.1}}}}
+    assert "pooled_gain_recovery" in set(figures.recovery_table(acc_rows(), "d", summary)["metric"])
+    fig = figures.recovery_figure(t, gain="pooled_gain_recovery")
+    assert "pooled" in fig.layout.annotations[1].text
+    gain_line = [tr for tr in fig.data if tr.name and "subspace" in tr.name and tr.xaxis == "x2"][0]
+    assert list(gain_line.y) == [pytest.approx(p["mean"])]
+    with pytest.raises(ValueError, match="gain 'nope'"):
+        figures.recovery_figure(t, gain="nope")
+
+
+def test_sweep_comparison_pooled():
+    t = figures.sweep_comparison_table([("a", acc_rows())], 16, "pooled_gain_recovery")
+    test = t[t["split"] == "test"].iloc[0]
+    assert test["mean"] == pytest.approx(np.mean([0.09 / 0.21, 0.2 / 0.21])) and test.n_tasks == 2
+    dev = t[t["split"] == "dev"].iloc[0]
+    assert dev["mean"] == pytest.approx(np.mean([0.09 / 0.41, 0.2 / 0.41]))
+    fig = figures.sweep_comparison_figure(t, "test", gain="pooled_gain_recovery")
+    assert "pooled gain recovery" in fig.layout.yaxis.title.text
