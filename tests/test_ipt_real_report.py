@@ -98,3 +98,21 @@ def test_default_labels_name_the_msf_defaults():
 def test_an_empty_log_writes_a_header(tmp_path: Path):
     write_report(Store(tmp_path / "s"), tmp_path / "none.json", tmp_path / "r.md")
     assert (tmp_path / "r.md").read_text().startswith("# IPT on the real suite")
+
+
+def test_ist_progress_from_each_runs_dev_curve(tmp_path: Path):
+    """Whether IST moved from its start is read from each IST run's stored dev curve."""
+    store = Store(tmp_path / "store")
+    moved = put(store, "ist_run", "moved", {"dev_curve": [[0, 0.5], [20, 0.58]]})
+    stuck = put(store, "ist_run", "stuck", {"dev_curve": [[0, 0.56], [20, 0.52]]})
+    r = rows(0.0, seeds=(0,), dims=(16,))
+    for row in r:
+        row["ist_key"] = moved if row["task"] == "u" else stuck
+        row["ist_dev_acc"] = 0.58 if row["task"] == "u" else 0.56
+    sh = put(store, "ipt_dims", "sh", dims_meta("shallow", r, seeds=(0,), dims=(16,)))
+    log = tmp_path / "runs.json"
+    log.write_text(json.dumps([run_record("c", "main", "shallow", [["main", sh]])]))
+    write_report(store, log, tmp_path / "r.md")
+    text = (tmp_path / "r.md").read_text()
+    assert "| 16 | found | unseen | 0.530 | 0.570 | 0.500 | 1/2 |" in text  # u moved, h kept its start
+    assert "| 16 | found | seen | 0.560 | 0.560 | 0.500 | 0/1 |" in text
