@@ -117,6 +117,8 @@ def run(args) -> None:
     train, unseen, held, _ = real_split(suite, args.heldout_family)
     seen = seen_subset(suite, train, args.max_seen)
     base = settings_for(args.prompt_kind, args.budget)
+    if args.alpha is not None:
+        base = replace(base, msf=replace(base.msf, alpha=args.alpha))
     seeds = list(range(args.seeds))
     dims = [int(d) for d in args.dims.split(",")]
     command = "python bench/ipt_real.py " + " ".join(shlex.quote(a) for a in args.argv if a)
@@ -153,6 +155,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--heldout-family", default=None)
     ap.add_argument("--ablation", choices=ABLATIONS, default=None)
     ap.add_argument("--ablation-d", type=int, default=16)
+    ap.add_argument("--alpha", type=float, default=None, help="MSF's reconstruction weight (default: MSFConfig's)")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--backbone", default="encoder-sim", help="as the CLI's (e.g. encoder-sim:.device/minilm on the GPU)")
     ap.add_argument("--runs-log", default=str(RUNS_LOG), help="where each run's command, wall time and entries are logged")

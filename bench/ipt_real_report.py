@@ -57,12 +57,13 @@ def _sel(rows, **kw):
     return [r for r in rows if all(r.get(k) == v for k, v in kw.items())]
 
 
-def _main_section(run: dict, e, store: Store) -> list[str]:
+def _main_section(run: dict, e, store: Store, msf: str = "", default: bool = True) -> list[str]:
     rows, split = e.meta["rows"], run["split"]
     held = split["heldout_family"]
     held_tasks = [t for t in split["unseen"] if any(r["task"] == t and r["family"] == held for r in rows)]
     kind = e.meta["prompt_kind"]
-    out = [f"### {kind} prompts: recovery versus d_I", "",
+    title = f"### {kind} prompts: recovery versus d_I" + (f" (MSF: {msf}{'; the defaults' if default else ''})" if msf else "")
+    out = [title, "",
            f"`{run['command']}`: {run['seconds']:.0f} s wall on {run['device']} (load average {run['load_before']} before, "
            f"{run['load_after']} after; {run['date']}); seeds {e.meta['seeds']}; store key `{e.key[:16]}` (every run's wall time: "
            "*Runs* above).", "",
@@ -148,6 +149,42 @@ def default_labels() -> set[str]:
     return {f"norm {m.norm}", f"alpha {m.alpha:g}", f"MSF task loss {'on' if m.task_loss else 'off'}"}
 
 
+MSF_FIELDS = ("alpha", "norm", "task_loss")  # what the ablations vary
+
+
+def _msf(e) -> dict | None:
+    """The MSF settings an entry was computed with (a field left out of the key is at its default), or None."""
+    msf = (e.spec.get("settings") or {}).get("msf") if isinstance(e.spec, dict) else None
+    if msf is None:
+        return None
+    m = MSFConfig()
+    return {f: msf.get(f, getattr(m, f)) for f in MSF_FIELDS}
+
+
+def _msf_text(values: dict) -> str:
+    parts = {"alpha": lambda v: f"alpha {v:g}", "norm": lambda v: f"norm {v}",
+             "task_loss": lambda v: f"task loss {'on' if v else 'off'}"}
+    return ", ".join(parts[f](v) for f, v in values.items())
+
+
+def is_default(label: str, e) -> bool:
+    """Whether an entry ran at the MSF settings ``ipt`` uses with no flags (read from its stored spec;
+    by its label where the spec has no settings)."""
+    msf = _msf(e)
+    if msf is None:
+        return label in default_labels()
+    m = MSFConfig()
+    return all(msf[f] == getattr(m, f) for f in MSF_FIELDS)
+
+
+def _shared_msf(entries) -> str:
+    """The MSF settings every entry shares (the ones an ablation did not vary), as text."""
+    settings = [_msf(e) for _, e in entries]
+    if not settings or any(s is None for s in settings):
+        return ""
+    return _msf_text({f: settings[0][f] for f in MSF_FIELDS if all(s[f] == settings[0][f] for s in settings)})
+
+
 def _mean(vals: list[float]) -> float:
     return float(np.mean(vals)) if vals else float("nan")
 
@@ -166,15 +203,15 @@ def _runs_table(runs: list[dict], store: Store) -> list[str]:
     return out + [""]
 
 
-def _kinds_table(mains: dict[str, tuple[dict, object]]) -> list[str]:
+def _kinds_table(mains: dict[tuple[str, str], tuple[dict, object]]) -> list[str]:
     """Both prompt kinds side by side: pooled gain recovery, found and random, seen / unseen / held out."""
     out = ["## Both prompt kinds side by side", "",
            "Pooled gain recovery, mean ± std over seeds (0 = zero-shot's accuracy, 1 = PT's); *found − random* per "
            "seed, then averaged. The dev columns are what settings are chosen on; the rest is test.", "",
-           "| prompt kind | d_I | seeds | seen: found | seen: random | seen: found − random | seen (dev): found | "
+           "| prompt kind | MSF | d_I | seeds | seen: found | seen: random | seen: found − random | seen (dev): found | "
            "unseen: found | unseen: random | unseen: found − random | unseen (dev): found | held-out family: found |",
-           "|---|---|---|---|---|---|---|---|---|---|---|---|"]
-    for kind, (run, e) in mains.items():
+           "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for (kind, msf), (run, e) in mains.items():
         rows = e.meta["rows"]
         held = run["split"]["heldout_family"]
         for d in e.meta["dims"]:
@@ -187,29 +224,29 @@ def _kinds_table(mains: dict[str, tuple[dict, object]]) -> list[str]:
                           (f"{np.mean(diff):.2f}" + (f" ± {np.std(diff):.2f}" if len(diff) > 1 else "")) if diff else "n/a",
                           _pooled(f, "dev")]
             h = [r for r in _sel(rows, d=d, subspace="found", setting="unseen") if r["family"] == held]
-            out.append(f"| {kind} | {d} | {len(e.meta['seeds'])} | " + " | ".join(cells) + f" | {_pooled(h)} |")
+            out.append(f"| {kind} | {msf or 'n/a'} | {d} | {len(e.meta['seeds'])} | " + " | ".join(cells) + f" | {_pooled(h)} |")
     return out + [""]
 
 
-def _glance_table(ablations: list[tuple[str, str, object]]) -> list[str]:
+def _glance_table(ablations: list[tuple[str, str, str, object]]) -> list[str]:
     """Every ablation setting in one table, the default marked, and what the dev split prefers."""
-    defaults = default_labels()
     out = ["## Ablations at a glance", "",
            "Found subspace, pooled gain recovery (mean ± std over seeds); **bold**: the setting `ipt` uses with no flags. "
            "*dev prefers*: the setting with the higher dev-split score for unseen tasks (the question this tool asks) "
            "and for seen tasks; a difference within the seeds' spread is called a tie.", "",
-           "| ablation | setting | seeds | seen (dev) | unseen (dev) | seen (test) | unseen (test) |", "|---|---|---|---|---|---|---|"]
-    by_ablation: dict[str, list[tuple[str, object]]] = {}
-    for ablation, label, e in ablations:
-        by_ablation.setdefault(ablation, []).append((label, e))
+           "| prompt kind | ablation | setting | seeds | seen (dev) | unseen (dev) | seen (test) | unseen (test) |",
+           "|---|---|---|---|---|---|---|---|"]
+    by_ablation: dict[tuple[str, str], list[tuple[str, object]]] = {}
+    for kind, ablation, label, e in ablations:
+        by_ablation.setdefault((kind, ablation), []).append((label, e))
     verdicts = []
-    for ablation, items in by_ablation.items():
+    for (kind, ablation), items in by_ablation.items():
         scores = {}
         for label, e in items:
             rows = e.meta["rows"]
             s, u = _sel(rows, subspace="found", setting="seen"), _sel(rows, subspace="found", setting="unseen")
-            name = f"**{label}**" if label in defaults else label
-            out.append(f"| {ablation} | {name} | {len(e.meta['seeds'])} | {_pooled(s, 'dev')} | {_pooled(u, 'dev')} | "
+            name = f"**{label}**" if is_default(label, e) else label
+            out.append(f"| {kind} | {ablation} | {name} | {len(e.meta['seeds'])} | {_pooled(s, 'dev')} | {_pooled(u, 'dev')} | "
                        f"{_pooled(s)} | {_pooled(u)} |")
             scores[label] = {k: _pooled_per_seed(v, "dev") for k, v in (("seen", s), ("unseen", u))}
         for setting in ("unseen", "seen"):
@@ -219,7 +256,7 @@ def _glance_table(ablations: list[tuple[str, str, object]]) -> list[str]:
             best, second = scores[ranked[0]][setting], scores[ranked[1]][setting]
             spread = max([float(np.std(v)) for v in (best, second) if len(v) > 1] or [0.0])
             tie = len(best) > 1 and _mean(best) - _mean(second) <= spread
-            verdicts.append(f"- {ablation}, {setting} tasks (dev): {ranked[0]} ({_mean(best):.2f})"
+            verdicts.append(f"- {kind}, {ablation}, {setting} tasks (dev): {ranked[0]} ({_mean(best):.2f})"
                             + (f", a tie with {ranked[1]} ({_mean(second):.2f}; seeds' spread {spread:.2f})" if tie
                                else f" over {ranked[1]} ({_mean(second):.2f})"))
     return out + ["", "*dev prefers*:", ""] + verdicts + [""]
@@ -244,30 +281,34 @@ def write_report(store: Store, runs_log: Path, out: Path) -> None:
                   f"Seen (re-tuned on a new few-shot sample, data seed 1; {len(sp['seen'])}): {', '.join(sp['seen'])}.  ",
                   f"Unseen ({len(sp['unseen'])}; every family but `{sp['heldout_family']}` has a relative in training, "
                   f"`{sp['heldout_family']}` is held out whole): {', '.join(sp['unseen'])}.", ""]
-    # per prompt kind, the main run with the most seeds (then dims) is the one shown
-    mains: dict[str, tuple[dict, object]] = {}
+    # per prompt kind and MSF settings, the main run with the most seeds (then dims); the defaults first
+    mains: dict[tuple[str, str], tuple[dict, object]] = {}
     for run, entries in present:
         if run["ablation"] == "main":
             e = entries[0][1]
-            kind = e.meta["prompt_kind"]
+            slot = (e.meta["prompt_kind"], _shared_msf(entries))
             rank = lambda x: (len(x.meta["seeds"]), len(x.meta["dims"]))
-            if kind not in mains or rank(e) >= rank(mains[kind][1]):
-                mains[kind] = (run, e)
+            if slot not in mains or rank(e) >= rank(mains[slot][1]):
+                mains[slot] = (run, e)
+    mains = dict(sorted(mains.items(), key=lambda kv: (kv[0][0], not is_default("", kv[1][1]), kv[0][1])))
     if mains:
         lines += _kinds_table(mains)
     ablations = []
     for run, entries in present:
         if run["ablation"] not in ("main", "task-count"):
-            ablations += [(run["ablation"], label, e) for label, e in entries]
+            ablations += [(run["prompt_kind"], run["ablation"], label, e) for label, e in entries]
     if ablations:
         lines += _glance_table(ablations)
-    for kind, (run, e) in mains.items():
-        lines += _main_section(run, e, store)
+    for (kind, msf), (run, e) in mains.items():
+        lines += _main_section(run, e, store, msf, is_default("", e))
     for run, entries in present:
         if run["ablation"] == "task-count":
             e = entries[0][1]
             rows = e.meta["rows"]
-            lines += [f"### Recovery versus the number of training tasks ({run['prompt_kind']}, d_I = {e.meta['d']})", "",
+            parts = [(None, store.get(k)) for k in (e.spec.get("parts") or [])]  # its ipt_dims runs, one per size
+            shared = _shared_msf(parts) if parts and all(pe is not None for _, pe in parts) else ""
+            lines += [f"### Recovery versus the number of training tasks ({run['prompt_kind']}, d_I = {e.meta['d']}"
+                      + (f"; MSF at {shared}" if shared else "") + ")", "",
                       f"`{run['command']}`: {run['seconds']:.0f} s wall (load {run['load_before']} → {run['load_after']}); "
                       f"seeds {e.meta['seeds']}.", "",
                       "Found subspace; pooled gain recovery (± std over seeds), the same seen and unseen tasks at every "
@@ -287,7 +328,9 @@ def write_report(store: Store, runs_log: Path, out: Path) -> None:
                          f"{_pooled(u)} | {_cell(s, 'recovery')} | {_cell(u, 'recovery')} |")
             lines.append("")
         elif run["ablation"] != "main":
-            lines += [f"### Ablation: {run['ablation']} ({run['prompt_kind']}, d_I = {entries[0][1].meta['dims'][0]})", "",
+            shared = _shared_msf(entries)
+            lines += [f"### Ablation: {run['ablation']} ({run['prompt_kind']}, d_I = {entries[0][1].meta['dims'][0]}"
+                      + (f"; MSF otherwise at {shared}" if shared else "") + ")", "",
                       f"`{run['command']}`: {run['seconds']:.0f} s wall (load {run['load_before']} → {run['load_after']}); "
                       f"seeds {entries[0][1].meta['seeds']}.", "",
                       "Pooled gain recovery unless said; the dev columns are what the default is chosen on.", "",

@@ -8,8 +8,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.ipt_real_report import default_labels, write_report  # noqa: E402
+from bench.ipt_real_report import default_labels, is_default, write_report  # noqa: E402
+from ipt_core.ipt_config import MSFConfig  # noqa: E402
 from ipt_core.store import Store  # noqa: E402
+
+DEFAULT_MSF = {"alpha": MSFConfig().alpha, "norm": MSFConfig().norm}  # task_loss at its default: left out, as in keys
 
 SPLIT = {"train": ["a", "b"], "unseen": ["u", "h"], "seen": ["a"], "heldout_family": "H"}
 
@@ -30,8 +33,9 @@ def rows(kind_shift: float, seeds=(0, 1), dims=(4, 16)):
     return out
 
 
-def put(store, kind, key_seed, meta):
-    return store.put(kind, {"test": key_seed}, meta, command="python bench/ipt_real.py ...").key
+def put(store, kind, key_seed, meta, msf=None):
+    spec = {"test": key_seed} | ({"settings": {"msf": msf}} if msf is not None else {})
+    return store.put(kind, spec, meta, command="python bench/ipt_real.py ...").key
 
 
 def run_record(command, ablation, kind, entries, seconds=10.0):
@@ -45,11 +49,13 @@ def dims_meta(kind, r, seeds=(0, 1), dims=(4, 16)):
 
 def test_report_tables_from_the_store(tmp_path: Path):
     store = Store(tmp_path / "store")
-    sh1 = put(store, "ipt_dims", "sh1", dims_meta("shallow", rows(0.0, seeds=(0,)), seeds=(0,)))
-    sh2 = put(store, "ipt_dims", "sh2", dims_meta("shallow", rows(0.0)))
-    deep = put(store, "ipt_dims", "deep", dims_meta("deep", rows(-0.3)))
-    a1 = put(store, "ipt_dims", "a1", dims_meta("shallow", rows(0.0, dims=(16,)), dims=(16,)))
-    a10 = put(store, "ipt_dims", "a10", dims_meta("shallow", rows(0.3, dims=(16,)), dims=(16,)))
+    sh1 = put(store, "ipt_dims", "sh1", dims_meta("shallow", rows(0.0, seeds=(0,)), seeds=(0,)), msf=DEFAULT_MSF)
+    sh2 = put(store, "ipt_dims", "sh2", dims_meta("shallow", rows(0.0)), msf=DEFAULT_MSF)
+    other = dict(DEFAULT_MSF, alpha=DEFAULT_MSF["alpha"] * 10)
+    sh_other = put(store, "ipt_dims", "sh_other", dims_meta("shallow", rows(0.1)), msf=other)
+    deep = put(store, "ipt_dims", "deep", dims_meta("deep", rows(-0.3)), msf=DEFAULT_MSF)
+    a1 = put(store, "ipt_dims", "a1", dims_meta("shallow", rows(0.0, dims=(16,)), dims=(16,)), msf=DEFAULT_MSF)
+    a10 = put(store, "ipt_dims", "a10", dims_meta("shallow", rows(0.3, dims=(16,)), dims=(16,)), msf=other)
     tc_rows = [dict(r, n_train_tasks=n) for n, shift in ((1, -0.2), (2, 0.0)) for r in rows(shift, dims=(16,))]
     tc = put(store, "ipt_task_count", "tc", {"prompt_kind": "shallow", "d": 16, "sizes": [1, 2], "seeds": [0, 1],
                                              "rows": tc_rows})
@@ -57,8 +63,9 @@ def test_report_tables_from_the_store(tmp_path: Path):
     log.write_text(json.dumps([
         run_record("python bench/ipt_real.py --prompt-kind shallow", "main", "shallow", [["main", sh1]], 1700),
         run_record("python bench/ipt_real.py --prompt-kind shallow --seeds 2", "main", "shallow", [["main", sh2]], 1500),
+        run_record("python bench/ipt_real.py --prompt-kind shallow --seeds 2 --alpha X", "main", "shallow", [["main", sh_other]]),
         run_record("python bench/ipt_real.py --prompt-kind deep --seeds 2", "main", "deep", [["main", deep]]),
-        run_record("python bench/ipt_real.py --ablation alpha", "alpha", "shallow", [["alpha 1", a1], ["alpha 10", a10]]),
+        run_record("python bench/ipt_real.py --ablation alpha", "alpha", "shallow", [["alpha A", a1], ["alpha B", a10]]),
         run_record("python bench/ipt_real.py --ablation task-count", "task-count", "shallow", [["task-count", tc]]),
         run_record("python bench/ipt_real.py --ablation norm", "norm", "shallow", [["norm none", "0" * 64]]),
     ]))
@@ -69,13 +76,21 @@ def test_report_tables_from_the_store(tmp_path: Path):
     assert "| `python bench/ipt_real.py --prompt-kind shallow` | 1700 s |" in text
     assert "| `python bench/ipt_real.py --ablation norm` | 10 s | 1.0 → 2.0 | cpu | 2026-12-04 10:00 | no |" in text
     # both kinds side by side, from the two-seed shallow run: found 0.5/0.6 per seed, random 0.1
-    assert "| shallow | 16 | 2 | 0.55 ± 0.05 | 0.10 ± 0.00 | 0.45 ± 0.05 | 0.55 ± 0.05 | 0.55 ± 0.05 | 0.10 ± 0.00 | 0.45 ± 0.05 |" in text
-    assert "| deep | 4 | 2 | 0.25 ± 0.05 | 0.10 ± 0.00 | 0.15 ± 0.05 |" in text
-    assert text.count("### shallow prompts: recovery versus d_I") == 1  # the run with more seeds is shown
+    dflt = f"alpha {DEFAULT_MSF['alpha']:g}, norm layer, task loss on"
+    assert (f"| shallow | {dflt} | 16 | 2 | 0.55 ± 0.05 | 0.10 ± 0.00 | 0.45 ± 0.05 | 0.55 ± 0.05 | 0.55 ± 0.05 | "
+            "0.10 ± 0.00 | 0.45 ± 0.05 |") in text
+    assert f"| deep | {dflt} | 4 | 2 | 0.25 ± 0.05 | 0.10 ± 0.00 | 0.15 ± 0.05 |" in text
+    # per kind and MSF settings, the run with more seeds is shown; the defaults' section first, and named so
+    assert text.count("### shallow prompts: recovery versus d_I") == 2
+    assert f"### shallow prompts: recovery versus d_I (MSF: {dflt}; the defaults)" in text
+    other_title = f"### shallow prompts: recovery versus d_I (MSF: alpha {other['alpha']:g}, norm layer, task loss on)"
+    assert text.index(f"(MSF: {dflt}; the defaults)") < text.index(other_title)
     assert "seeds [0, 1]; store key `" + sh2[:16] in text
     # ablations at a glance: the default in bold, the dev split's preference beyond the seeds' spread
-    assert "| alpha | **alpha 1** | 2 | 0.55 ± 0.05 |" in text and "| alpha | alpha 10 | 2 | 0.85 ± 0.05 |" in text
-    assert "- alpha, unseen tasks (dev): alpha 10 (0.85) over alpha 1 (0.55)" in text
+    assert "| shallow | alpha | **alpha A** | 2 | 0.55 ± 0.05 |" in text
+    assert "| shallow | alpha | alpha B | 2 | 0.85 ± 0.05 |" in text
+    assert "- shallow, alpha, unseen tasks (dev): alpha B (0.85) over alpha A (0.55)" in text
+    assert "### Ablation: alpha (shallow, d_I = 16; MSF otherwise at norm layer, task loss on)" in text
     # the task-count curve with its spread, and the random control at the full size
     assert "| 1 | 0.35 ± 0.05 | 0.35 ± 0.05 | 0.35 ± 0.05 | 0.35 ± 0.05 |" in text
     assert "| random subspace (2) | 0.10 ± 0.00 | 0.10 ± 0.00 |" in text
@@ -92,7 +107,21 @@ def test_close_settings_are_called_a_tie(tmp_path: Path):
 
 
 def test_default_labels_name_the_msf_defaults():
-    assert default_labels() == {"norm layer", "alpha 1", "MSF task loss on"}
+    m = MSFConfig()
+    assert default_labels() == {f"norm {m.norm}", f"alpha {m.alpha:g}", "MSF task loss on"}
+
+
+def test_the_default_is_read_from_the_stored_settings(tmp_path: Path):
+    """An ablation run at other base settings is not marked default by its label alone."""
+    store = Store(tmp_path / "s")
+    m = MSFConfig()
+    at_default = store.get(put(store, "ipt_dims", "d", {}, msf=DEFAULT_MSF))
+    off_default = store.get(put(store, "ipt_dims", "o", {}, msf=dict(DEFAULT_MSF, alpha=m.alpha * 10)))
+    no_spec = store.get(put(store, "ipt_dims", "n", {}))
+    assert is_default(f"norm {m.norm}", at_default)
+    assert not is_default(f"norm {m.norm}", off_default)
+    assert not is_default("MSF task loss on", store.get(put(store, "ipt_dims", "t", {}, msf=dict(DEFAULT_MSF, task_loss=False))))
+    assert is_default(f"norm {m.norm}", no_spec) and not is_default("norm none", no_spec)
 
 
 def test_an_empty_log_writes_a_header(tmp_path: Path):
