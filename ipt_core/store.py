@@ -10,14 +10,21 @@ Layout under the store root (``$IPT_CACHE`` or ``<repo>/cache``)::
 
     objects/<key[:2]>/<key>/entry.json            key, kind, spec, meta, command, created, checksum ...
     objects/<key[:2]>/<key>/tensors.safetensors   only when the entry has tensors
-    tmp/<uuid>/                                   entries being written (never visible)
-    corrupt/<key>-<timestamp>/                    entries found corrupt (moved aside, never shown)
+    tmp/w-<host>-<pid>-<uuid>/                    entries being written (never visible); the writer's
+                                                  host and pid let a dead writer's leftovers go at once
+    corrupt/<key>-<timestamp>/                    entries found corrupt (moved aside, never shown), each
+                                                  with quarantine.json: what it was, why, when
     checkpoints/<key>/                            scratch space of resumable runs
 
 A write builds the entry in ``tmp/``, fsyncs it and renames the directory into ``objects/``; readers
 (the Streamlit app, other CLI jobs) therefore see a whole entry or none. Every read verifies the JSON
 checksum and the sha256 of the tensor file; a corrupt entry is logged, moved to ``corrupt/`` and
-reported as absent so that the caller recomputes it. Pickles are never loaded.
+reported as absent so that the caller recomputes it: whatever is wrong with it (bad JSON, nesting deep
+enough to overflow the parser, a wrong type at any depth of the record, a damaged file). Pickles are
+never loaded. A write that fails for any reason (a full disk inside safetensors included) is one
+:class:`StoreError` and leaves nothing behind. Temp items of writers killed mid-write are removed the
+first time a process opens the store (:meth:`Store.sweep_tmp`); ``python -m ipt_core verify`` checks
+everything (:meth:`Store.check`).
 
 Example:
     >>> import tempfile, torch
@@ -41,6 +48,8 @@ import errno
 import json
 import logging
 import os
+import re
+import socket
 import threading
 import time
 import uuid
@@ -53,6 +62,7 @@ from .store_entry import (ENTRY_JSON, FORMAT_VERSION, KEY_RE, TENSOR_FILE, Corru
                           EntryCorrupt, EntryGone, StoreError, entry_from_record, read_entry_dir, rmtree,
                           stat_sig)
 from .store_json import canonical, check_json, sha256_bytes, spec_key
+from . import store_quarantine
 
 if TYPE_CHECKING:  # torch is imported lazily: listing the store does not need it
     import torch
@@ -67,6 +77,36 @@ __all__ = [
 ]
 
 log = logging.getLogger("ipt_core.store")
+
+STALE_TMP_S = 3600.0
+"""A temp item whose writer cannot be checked (another host, an old name) is stale after this long
+untouched: live writers finish an entry in seconds, and write to it all along."""
+
+_TMP_RE = re.compile(r"^w-(?P<host>.+)-(?P<pid>[0-9]{1,10})-(?P<id>[0-9a-f]{32})(?:\.deleted)?$")
+
+
+def _host_tag() -> str:
+    """This machine and pid namespace: pids are comparable only between writers with the same tag.
+
+    The pid namespace matters: containers started with the host's network share its host name but
+    not its pids.
+    """
+    host = re.sub(r"[^A-Za-z0-9.]", "_", socket.gethostname())[:64] or "host"
+    try:
+        ns = re.sub(r"[^0-9]", "", os.readlink("/proc/self/ns/pid"))
+    except OSError:
+        ns = ""
+    return f"{host}.{ns}" if ns else host
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, ValueError):
+        return True  # another user's live process (or a number we cannot check): keep its files
+    return True
 
 
 def default_root() -> Path:
@@ -94,6 +134,10 @@ class Store:
         >>> [x.meta["acc"] for x in store.query("probe", task="sst2")]  # doctest: +SKIP
         [0.64]
     """
+
+    # store roots whose tmp/ this process swept already (sweep_tmp): once per process per root
+    _swept: set[Path] = set()
+    _swept_lock = threading.Lock()
 
     def __init__(self, root: str | Path | None = None) -> None:
         self.root: Path = default_root() if root is None else Path(root).expanduser().resolve()
@@ -143,22 +187,36 @@ class Store:
 
     # -- corruption --------------------------------------------------------------------------------
     def _quarantine(self, path: Path, key: str, reason: str) -> None:
-        """Move a corrupt entry dir to root/corrupt/<key>-<timestamp> and log a warning."""
+        """Move a corrupt entry to root/corrupt/<key>-<timestamp>/, record why in its quarantine.json
+        (:mod:`ipt_core.store_quarantine`: the app tells the user) and log a warning."""
         with self._lock:
-            self._cache.pop(path, None)
+            hit = self._cache.pop(path, None)
+        # what the entry was: its last valid read, else what of its entry.json still parses
+        if hit is not None:
+            kind, spec = hit[1].get("kind"), hit[1].get("spec")
+        else:
+            kind, spec = store_quarantine.summary_of_damaged(path) if os.path.isdir(path) else (None, None)
         stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
         dest = self.corrupt_dir / f"{key}-{stamp}"
         try:
             self.corrupt_dir.mkdir(parents=True, exist_ok=True)
             if os.path.lexists(dest):
                 dest = dest.with_name(f"{dest.name}-{uuid.uuid4().hex[:8]}")
-            os.rename(path, dest)
+            if os.path.isdir(path) and not os.path.islink(path):
+                os.rename(path, dest)
+            else:  # a file (or link) where the entry directory should be: keep one directory per quarantine
+                dest.mkdir()
+                os.rename(path, dest / key)
         except FileNotFoundError:
             return  # another process moved or deleted it first
         except OSError as e:
             log.warning("store %s: entry %s is corrupt (%s) and could not be moved aside (%s); ignoring it",
                         self.root, key, reason, e)
             return
+        try:
+            store_quarantine.write_record(dest, key, kind, spec, reason)
+        except OSError as e:  # the entry is aside already; only the notice is lost
+            log.warning("store %s: cannot record the quarantine of %s in %s (%s)", self.root, key, dest, e)
         log.warning("store %s: entry %s is corrupt (%s); moved to %s, it will be recomputed",
                     self.root, key, reason, dest)
 
@@ -174,8 +232,8 @@ class Store:
         except EntryCorrupt as e:
             self._quarantine(path, key, str(e))
             return None
-        except OSError as e:
-            raise StoreError(f"store {self.root}: cannot read entry {key}: {e}") from e
+        except (OSError, MemoryError) as e:  # says nothing about the entry: not quarantined
+            raise StoreError(f"store {self.root}: cannot read entry {key}: {e or type(e).__name__}") from e
         with self._lock:
             self._cache[path] = (sigs, rec)
         return entry_from_record(rec, path)
@@ -210,8 +268,11 @@ class Store:
                 if KEY_RE.match(it.name) and it.name[:2] == shard.name:
                     yield it.name, Path(it.path)
 
-    def _cached_or_load(self, key: str, path: Path, *, use_cache: bool) -> dict | None:
-        """Record of one entry dir for scans: from the cache when its files' stats are unchanged."""
+    def _cached_or_load(self, key: str, path: Path, *, use_cache: bool, quarantine: bool = True) -> dict | None:
+        """Record of one entry dir for scans: from the cache when its files' stats are unchanged.
+
+        Raises EntryCorrupt (after quarantining the entry, when ``quarantine``) for a corrupt one.
+        """
         if use_cache:
             with self._lock:
                 hit = self._cache.get(path)
@@ -229,25 +290,31 @@ class Store:
                 self._cache.pop(path, None)
             return None
         except EntryCorrupt as e:
-            self._quarantine(path, key, str(e))
+            if quarantine:
+                self._quarantine(path, key, str(e))
             raise
-        except OSError as e:
-            log.warning("store %s: cannot read entry %s (%s); skipping it", self.root, key, e)
+        except (OSError, MemoryError) as e:  # says nothing about the entry: skipped, not quarantined
+            log.warning("store %s: cannot read entry %s (%s); skipping it", self.root, key, e or type(e).__name__)
             return None
         with self._lock:
             self._cache[path] = (sigs, rec)
         return rec
 
-    def _scan(self, *, use_cache: bool) -> tuple[list[tuple[str, Path, dict]], list[str]]:
+    def _scan(self, *, use_cache: bool, quarantine: bool = True
+              ) -> tuple[list[tuple[str, Path, dict]], list[tuple[str, str]]]:
+        """(valid entries, corrupt (key, reason) pairs) of the whole store; without ``quarantine`` it
+        changes nothing on disk (``verify`` without ``--repair``)."""
+        if quarantine:
+            self.sweep_tmp()
         valid: list[tuple[str, Path, dict]] = []
-        corrupt: list[str] = []
+        corrupt: list[tuple[str, str]] = []
         seen: set[Path] = set()
         for key, path in self._iter_entry_dirs():
             seen.add(path)
             try:
-                rec = self._cached_or_load(key, path, use_cache=use_cache)
-            except EntryCorrupt:
-                corrupt.append(key)
+                rec = self._cached_or_load(key, path, use_cache=use_cache, quarantine=quarantine)
+            except EntryCorrupt as e:
+                corrupt.append((key, str(e)))
                 continue
             if rec is not None:
                 valid.append((key, path, rec))
@@ -260,7 +327,8 @@ class Store:
         """All valid entries, sorted by creation time, filtered by kind and top-level spec fields.
 
         A ``where`` value matches by equality, or is a predicate called with the field's value. An
-        entry whose spec lacks a field in ``where`` does not match. Corrupt entries are skipped (and
+        entry whose spec lacks a field in ``where``, or whose field makes the predicate raise (a string
+        where the predicate compares numbers), does not match. Corrupt entries are skipped (and
         quarantined). Parsed entry.json files are cached per instance while their files' stats do not
         change, so repeated queries cost one stat per file.
 
@@ -280,7 +348,11 @@ class Store:
                     ok = False
                     break
                 if callable(want):
-                    if not want(spec[name]):
+                    try:
+                        hit = bool(want(spec[name]))
+                    except (TypeError, ValueError, KeyError, IndexError, AttributeError):
+                        hit = False  # a value of another type than the caller expects: not a match
+                    if not hit:
                         ok = False
                         break
                 elif spec[name] != want:
@@ -297,7 +369,35 @@ class Store:
         Returns ``{"ok": number_of_valid_entries, "corrupt": [keys quarantined]}``.
         """
         valid, corrupt = self._scan(use_cache=False)
-        return {"ok": len(valid), "corrupt": sorted(corrupt)}
+        return {"ok": len(valid), "corrupt": sorted(k for k, _ in corrupt)}
+
+    def check(self, *, repair: bool = False) -> dict:
+        """Re-read and re-hash every entry and look at the temp folder: ``python -m ipt_core verify``.
+
+        Without ``repair`` nothing is changed (corrupt entries stay where they are and are reported);
+        with it corrupt entries are quarantined and stale temp items removed. Returns::
+
+            {"root", "ok": valid entries, "corrupt": [{"key", "reason"}], "quarantined": items in corrupt/,
+             "unseen_quarantines": records not yet shown, "tmp_stale": [names], "tmp_live": [names],
+             "tmp_stale_bytes": int, "tmp_removed": int, "repaired": bool}
+        """
+        valid, corrupt = self._scan(use_cache=False, quarantine=repair)
+        stale, live = self._tmp_items()
+        stale_bytes = sum(_tree_bytes(p) for p in stale)
+        removed = 0
+        if repair:
+            for p in stale:
+                rmtree(p)
+                removed += not os.path.lexists(p)
+        try:
+            quarantined = sum(1 for _ in os.scandir(self.corrupt_dir))
+        except OSError:
+            quarantined = 0
+        return {"root": str(self.root), "ok": len(valid),
+                "corrupt": [{"key": k, "reason": r} for k, r in sorted(corrupt)], "quarantined": quarantined,
+                "unseen_quarantines": len(store_quarantine.list_quarantines(self.root, unseen_only=True)),
+                "tmp_stale": sorted(p.name for p in stale), "tmp_live": sorted(p.name for p in live),
+                "tmp_stale_bytes": stale_bytes, "tmp_removed": removed, "repaired": repair}
 
     # -- writing -----------------------------------------------------------------------------------
     def put(
@@ -347,7 +447,8 @@ class Store:
             {"name": n, "dtype": str(t.dtype).removeprefix("torch."), "shape": list(t.shape)}
             for n, t in prepared.items()
         ]
-        tmp = self.tmp_dir / uuid.uuid4().hex
+        self.sweep_tmp()
+        tmp = self._new_tmp()
         final = self._entry_dir(key)
         try:
             try:
@@ -379,10 +480,18 @@ class Store:
                 fsync_dir(tmp)
                 final.parent.mkdir(parents=True, exist_ok=True)
                 entry = self._publish(tmp, final, key)
+            except StoreError:
+                raise
             except OSError as e:
                 reason = "no space left" if e.errno == errno.ENOSPC else (e.strerror or str(e))
                 raise StoreError(
                     f"store {self.root}: {reason} writing entry {key} ({kind}): {e}"
+                ) from e
+            except Exception as e:  # noqa: BLE001 - safetensors' own SafetensorError (disk full inside Rust), ...
+                text = " ".join(str(e).split())[:300] or type(e).__name__
+                reason = "no space left" if "no space left" in text.lower() else f"{type(e).__name__}"
+                raise StoreError(
+                    f"store {self.root}: {reason} writing entry {key} ({kind}): {text}"
                 ) from e
         finally:
             if tmp.exists():
@@ -495,7 +604,7 @@ class Store:
             self._cache.pop(path, None)
         if not os.path.lexists(path):
             return False
-        trash = self.tmp_dir / f"{uuid.uuid4().hex}.deleted"
+        trash = self._new_tmp(".deleted")
         try:
             self.tmp_dir.mkdir(parents=True, exist_ok=True)
             os.rename(path, trash)
@@ -506,19 +615,31 @@ class Store:
         rmtree(trash)
         return True
 
-    def clean_tmp(self, older_than_s: float = 3600) -> int:
-        """Remove temp dirs (left by killed writers) not modified for ``older_than_s`` seconds.
+    def _new_tmp(self, suffix: str = "") -> Path:
+        """A fresh temp path named after this writer (host, pid): :meth:`sweep_tmp` can tell whether it lives."""
+        return self.tmp_dir / f"w-{_host_tag()}-{os.getpid()}-{uuid.uuid4().hex}{suffix}"
 
-        Returns how many were removed. Live writers finish in seconds, so the default hour is safe.
+    def _tmp_items(self, older_than_s: float = STALE_TMP_S) -> tuple[list[Path], list[Path]]:
+        """(stale, live) items of ``tmp/``.
+
+        Stale: written by a process of this host (and pid namespace) that is no longer running, at
+        once; else (another host, or a name without a writer) untouched for ``older_than_s`` seconds.
+        A live writer's item is never stale: its pid runs, or it was touched recently.
         """
         try:
             items = list(os.scandir(self.tmp_dir))
         except (FileNotFoundError, NotADirectoryError):
-            return 0
-        cutoff = time.time() - older_than_s
-        removed = 0
+            return [], []
+        here, cutoff = _host_tag(), time.time() - older_than_s
+        stale: list[Path] = []
+        live: list[Path] = []
         for it in items:
             p = Path(it.path)
+            m = _TMP_RE.match(it.name)
+            if m and m["host"] == here:
+                pid = int(m["pid"])
+                (live if pid == os.getpid() or _pid_alive(pid) else stale).append(p)
+                continue
             try:
                 newest = it.stat(follow_symlinks=False).st_mtime
                 if it.is_dir(follow_symlinks=False):
@@ -526,8 +647,44 @@ class Store:
                         newest = max(newest, sub.stat(follow_symlinks=False).st_mtime)
             except FileNotFoundError:
                 continue
-            if newest <= cutoff:
-                rmtree(p)
-                if not os.path.lexists(p):
-                    removed += 1
+            (stale if newest <= cutoff else live).append(p)
+        return stale, live
+
+    def clean_tmp(self, older_than_s: float = STALE_TMP_S) -> int:
+        """Remove temp items left by killed writers: at once when the writer was a process of this host
+        that no longer runs, else when untouched for ``older_than_s`` seconds.
+
+        Returns how many were removed. Live writers finish in seconds, so the default hour is safe.
+        """
+        removed = 0
+        for p in self._tmp_items(older_than_s)[0]:
+            rmtree(p)
+            if not os.path.lexists(p):
+                removed += 1
         return removed
+
+    def sweep_tmp(self) -> int:
+        """:meth:`clean_tmp` once per process per store root (called when a process first reads or
+        writes the store), so a ``kill -9`` mid-write leaves no 400 MB temp file for long. Never raises."""
+        with Store._swept_lock:
+            if self.root in Store._swept:
+                return 0
+            Store._swept.add(self.root)
+        try:
+            n = self.clean_tmp()
+        except OSError as e:
+            log.warning("store %s: cannot clean temp items (%s)", self.root, e)
+            return 0
+        if n:
+            log.warning("store %s: removed %d temp item(s) left by writers that were killed", self.root, n)
+        return n
+
+
+def _tree_bytes(path: Path) -> int:
+    """Bytes of the files under ``path`` (a file: its size); 0 when gone."""
+    try:
+        if not path.is_dir() or path.is_symlink():
+            return path.lstat().st_size
+        return sum(f.lstat().st_size for f in path.rglob("*") if not f.is_dir())
+    except OSError:
+        return 0

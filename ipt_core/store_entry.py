@@ -13,6 +13,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import shutil
@@ -25,13 +26,16 @@ from .store_json import canonical, copy_json, sha256_bytes, strict_loads
 if TYPE_CHECKING:  # torch is imported lazily: listing the store does not need it
     import torch
 
-__all__ = ["ENTRY_JSON", "TENSOR_FILE", "FORMAT_VERSION", "KEY_RE", "RECORD_FIELDS", "StoreError",
+__all__ = ["ENTRY_JSON", "TENSOR_FILE", "FORMAT_VERSION", "MAX_ENTRY_JSON_BYTES", "KEY_RE", "RECORD_FIELDS", "StoreError",
            "CorruptEntryError", "EntryCorrupt", "EntryGone", "Entry", "validate_record", "read_entry_dir",
            "entry_from_record", "rmtree", "stat_sig"]
 
 ENTRY_JSON = "entry.json"
 TENSOR_FILE = "tensors.safetensors"
 FORMAT_VERSION = 1
+MAX_ENTRY_JSON_BYTES = 256 * 1024 * 1024
+"""An entry.json larger than this is corrupt (the largest results' meta is a few MB): parsing it could
+exhaust memory, and a MemoryError says nothing about the file, so the limit decides instead."""
 KEY_RE = re.compile(r"^[0-9a-f]{64}$")
 RECORD_FIELDS = frozenset(
     {"format", "key", "kind", "spec", "meta", "command", "created", "code_version", "files", "tensors",
@@ -148,13 +152,24 @@ class Entry:
         return self.tensors()[name]
 
 
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
 def validate_record(rec: Any, key: str) -> dict:
-    """Check the parsed entry.json of the entry ``key``; raise EntryCorrupt with the reason."""
+    """Check the parsed entry.json of the entry ``key``; raise EntryCorrupt with the reason.
+
+    Every field the store (and :func:`entry_from_record`) reads is type-checked at every depth it is
+    read, so a record that passes cannot raise later: a hand-edited record whose checksum was made to
+    match is refused as surely as a damaged one. ``spec`` and ``meta`` are free-form JSON objects.
+    """
     if not isinstance(rec, dict):
         raise EntryCorrupt(f"{ENTRY_JSON} is not a JSON object")
     missing = RECORD_FIELDS - rec.keys()
     if missing:
         raise EntryCorrupt(f"{ENTRY_JSON} lacks fields {sorted(missing)}")
+    if not isinstance(rec["checksum"], str):
+        raise EntryCorrupt("checksum has the wrong type")
     body = {k: v for k, v in rec.items() if k != "checksum"}
     if sha256_bytes(canonical(body)) != rec["checksum"]:
         raise EntryCorrupt(f"{ENTRY_JSON} checksum mismatch (file edited or damaged)")
@@ -164,15 +179,22 @@ def validate_record(rec: Any, key: str) -> dict:
         raise EntryCorrupt("spec or meta is not a JSON object")
     if sha256_bytes(canonical(rec["spec"])) != key:
         raise EntryCorrupt("the spec does not hash to the entry's key")
-    if not isinstance(rec["kind"], str) or not isinstance(rec["created"], (int, float)):
+    if not isinstance(rec["kind"], str) or not rec["kind"] or not _is_number(rec["created"]):
         raise EntryCorrupt("kind or created has the wrong type")
     if rec["command"] is not None and not isinstance(rec["command"], str):
         raise EntryCorrupt("command has the wrong type")
     files, tensors = rec["files"], rec["tensors"]
     if not isinstance(files, dict) or not isinstance(tensors, list):
         raise EntryCorrupt("files or tensors has the wrong type")
-    if any(not isinstance(t, dict) or not isinstance(t.get("name"), str) for t in tensors):
-        raise EntryCorrupt("tensors list is malformed")
+    if any(not isinstance(v, str) for v in files.values()):
+        raise EntryCorrupt("files has a checksum that is not a string")
+    for t in tensors:
+        if (not isinstance(t, dict) or not isinstance(t.get("name"), str) or not isinstance(t.get("dtype"), str)
+                or not isinstance(t.get("shape"), list)
+                or any(not isinstance(n, int) or isinstance(n, bool) or n < 0 for n in t["shape"])):
+            raise EntryCorrupt("tensors list is malformed")
+    if len({t["name"] for t in tensors}) != len(tensors):
+        raise EntryCorrupt("tensors list names a tensor twice")
     if bool(tensors) != (TENSOR_FILE in files) or set(files) - {TENSOR_FILE}:
         raise EntryCorrupt("files and tensors disagree")
     return rec
@@ -198,12 +220,27 @@ def read_entry_dir(path: Path, key: str) -> tuple[dict, dict[str, tuple[int, int
     OSErrors (permission, I/O) unchanged.
     """
     sigs: dict[str, tuple[int, int, int]] = {}
+    try:
+        size = os.stat(path / ENTRY_JSON).st_size
+    except OSError:
+        size = 0  # _read_signed says why
+    if size > MAX_ENTRY_JSON_BYTES:
+        raise EntryCorrupt(f"{ENTRY_JSON} is {size} bytes, more than any entry writes ({MAX_ENTRY_JSON_BYTES})")
     raw = _read_signed(path, ENTRY_JSON, sigs, "is missing or not a file")
     try:
         rec = strict_loads(raw)
-    except (ValueError, UnicodeDecodeError) as e:
+    except (ValueError, UnicodeError) as e:
         raise EntryCorrupt(f"{ENTRY_JSON} is not valid JSON ({e})") from None
-    rec = validate_record(rec, key)
+    except RecursionError:  # '[' * 100000: not ours, and it must not take the whole store down
+        raise EntryCorrupt(f"{ENTRY_JSON} is nested too deeply to parse") from None
+    try:
+        rec = validate_record(rec, key)
+    except EntryCorrupt:
+        raise
+    except RecursionError:
+        raise EntryCorrupt(f"{ENTRY_JSON} is nested too deeply to check") from None
+    except Exception as e:  # noqa: BLE001 - a record validate_record did not foresee is corrupt, never fatal
+        raise EntryCorrupt(f"{ENTRY_JSON} is malformed ({type(e).__name__}: {str(e)[:200]})") from None
     for name, want in rec["files"].items():
         data = _read_signed(path, name, sigs, "is missing")
         if sha256_bytes(data) != want:

@@ -465,3 +465,227 @@ def test_hypothesis_round_trip(spec, meta, command, kind):
         assert g == e
         assert g.spec == spec and g.meta == meta and g.command == command and g.kind == kind
         assert s.query(kind) == [e]
+
+
+# ------------------------------------------------------------------ hostile entries (issue 32)
+
+
+def _rewrite_record(e: Entry, change) -> None:
+    """Edit entry.json through ``change(rec)`` and re-sign it: a record that passes the checksum."""
+    from ipt_core.store_json import canonical, sha256_bytes
+
+    f = e.path / "entry.json"
+    rec = json.loads(f.read_text())
+    change(rec)
+    body = {k: v for k, v in rec.items() if k != "checksum"}
+    rec["checksum"] = sha256_bytes(canonical(body))
+    f.write_text(json.dumps(rec))
+
+
+def _raw(text: str | bytes):
+    def damage(e: Entry) -> None:
+        (e.path / "entry.json").write_bytes(text if isinstance(text, bytes) else text.encode())
+    return damage
+
+
+def _field(name, value):
+    return lambda e: _rewrite_record(e, lambda rec: rec.__setitem__(name, value))
+
+
+HOSTILE_ENTRIES = {
+    "deep_list_nesting": _raw("[" * 100000 + "]" * 100000),
+    "deep_dict_nesting": _raw('{"a":' * 100000 + "1" + "}" * 100000),
+    "nested_meta_deep_but_parseable": lambda e: (e.path / "entry.json").write_text(
+        (e.path / "entry.json").read_text().replace('"acc": 0.75', '"acc": ' + "[" * 5000 + "]" * 5000)),
+    "invalid_utf8": _raw(b'{"key": "\xff\xfe"}'),
+    "utf16_bom": _raw("\ufeff{}".encode("utf-16")),
+    "lone_surrogate_escape": _raw('{"key": "\\ud800"}'),
+    "huge_int": _raw('{"created": ' + "9" * 5000 + "}"),
+    "top_level_list": _raw("[]"),
+    "top_level_number": _raw("3"),
+    "meta_is_list": _field("meta", [1, 2]),
+    "spec_is_string": _field("spec", "x"),
+    "kind_is_number": _field("kind", 3),
+    "kind_is_empty": _field("kind", ""),
+    "created_is_string": _field("created", "yesterday"),
+    "created_is_bool": _field("created", True),
+    "created_is_huge_int": _field("created", 10 ** 400),
+    "command_is_dict": _field("command", {"a": 1}),
+    "files_is_list": _field("files", []),
+    "files_value_is_number": lambda e: _rewrite_record(e, lambda r: r["files"].__setitem__("tensors.safetensors", 3)),
+    "tensors_is_dict": _field("tensors", {}),
+    "tensor_item_is_number": _field("tensors", [3]),
+    "tensor_shape_is_string": lambda e: _rewrite_record(e, lambda r: r["tensors"][0].__setitem__("shape", "16x32")),
+    "tensor_shape_negative": lambda e: _rewrite_record(e, lambda r: r["tensors"][0].__setitem__("shape", [-1])),
+    "tensor_name_twice": lambda e: _rewrite_record(e, lambda r: r["tensors"].append(dict(r["tensors"][0]))),
+    "checksum_is_number": lambda e: (e.path / "entry.json").write_text(
+        json.dumps(json.loads((e.path / "entry.json").read_text()) | {"checksum": 5})),
+    "entry_json_is_a_dir": lambda e: ((e.path / "entry.json").unlink(), (e.path / "entry.json").mkdir()),
+    "entry_dir_is_a_file": lambda e: (store_mod.rmtree(e.path), e.path.write_text("x")),
+}
+
+
+@pytest.mark.parametrize("damage", list(HOSTILE_ENTRIES.values()), ids=list(HOSTILE_ENTRIES))
+def test_any_malformed_entry_is_quarantined_and_treated_as_missing(store, caplog, damage):
+    """One hostile entry.json (a RecursionError, a wrong type at any depth...) must neither raise nor
+    hide the store's other entries: it is quarantined, recorded, and recomputed."""
+    from ipt_core.store_quarantine import list_quarantines
+
+    good = store.put("probe", {"task": "other"}, {"acc": 0.5})
+    spec = {"task": "sms_spam", "seed": 0}
+    e = store.put("pt_run", spec, {"acc": 0.75}, {"prompt": torch.randn(16, 32)})
+    store.query()  # the valid record is cached: the quarantine record names it from there
+    damage(e)
+    with caplog.at_level(logging.WARNING, logger="ipt_core.store"):
+        assert store.query() == [good]
+        assert store.get(spec) is None
+        assert Store(store.root).get(spec) is None  # a fresh instance (no cache) too
+    assert not os.path.lexists(e.path)
+    moved = list(store.corrupt_dir.iterdir())
+    assert len(moved) == 1 and moved[0].name.startswith(e.key + "-") and moved[0].is_dir()
+    [q] = list_quarantines(store.root)
+    assert q["key"] == e.key and q["what"] == "pt_run sms_spam seed 0" and q["reason"] and not q["seen"]
+    again = store.put("pt_run", spec, {"acc": 0.75}, {"prompt": torch.zeros(16, 32)})
+    assert store.get(spec) == again and store.verify() == {"ok": 2, "corrupt": []}
+
+
+def test_quarantine_of_an_entry_never_read_valid_names_what_still_parses(store):
+    from ipt_core.store_quarantine import list_quarantines, mark_seen
+
+    e = store.put("pt_run", {"task": "sms_spam", "seed": 1}, {"acc": 0.75}, {"prompt": torch.ones(2)})
+    _truncate_tensors(e)
+    assert Store(store.root).get(e.key) is None  # a new process: nothing cached
+    [q] = list_quarantines(store.root, unseen_only=True)
+    assert q["what"] == "pt_run sms_spam seed 1" and "sha256 mismatch" in q["reason"]
+    e2 = store.put("probe", {"task": "x"}, {"acc": 0.5})
+    _raw("[" * 100000)(e2)
+    assert store.get(e2.key) is None
+    assert [q["what"] for q in list_quarantines(store.root)] == [f"entry {e2.key[:12]}", "pt_run sms_spam seed 1"]
+    assert mark_seen(store.root) == 2
+    assert list_quarantines(store.root, unseen_only=True) == [] and len(list_quarantines(store.root)) == 2
+
+
+def test_query_predicate_that_raises_on_a_strange_value_does_not_match(store):
+    store.put("pt_run", {"task": "a", "seed": "zero"}, {"acc": 0.5})
+    ok = store.put("pt_run", {"task": "b", "seed": 1}, {"acc": 0.5})
+    assert store.query("pt_run", seed=lambda s: s < 3) == [ok]
+
+
+def test_oversized_entry_json_is_corrupt_without_parsing(store, monkeypatch):
+    from ipt_core import store_entry
+
+    e = store.put("probe", {"a": 1}, {"acc": 0.5, "pad": "x" * 2000})
+    monkeypatch.setattr(store_entry, "MAX_ENTRY_JSON_BYTES", 1000)
+    assert store.get(e.key) is None and len(list(store.corrupt_dir.iterdir())) == 1
+
+
+def test_memory_error_while_reading_is_not_a_quarantine(store, monkeypatch):
+    from ipt_core import store_entry
+
+    e = store.put("probe", {"a": 1}, {"acc": 0.5})
+
+    def oom(data):
+        raise MemoryError()
+
+    monkeypatch.setattr(store_entry, "strict_loads", oom)
+    with pytest.raises(StoreError, match="cannot read entry"):
+        Store(store.root).get(e.key)
+    assert Store(store.root).query() == []  # skipped with a warning, not raised
+    monkeypatch.undo()
+    assert store.get(e.key) == e and not store.corrupt_dir.exists()
+
+
+@pytest.mark.parametrize("exc", ["safetensors", "runtime", "oserror_in_rust"])
+def test_any_write_error_is_one_store_error_and_leaves_nothing(store, monkeypatch, exc):
+    import safetensors
+    import safetensors.torch
+
+    def full(tensors, filename, *a, **kw):
+        Path(filename).write_bytes(b"\x00" * 100)  # half-written, like a disk that filled up
+        if exc == "safetensors":
+            raise safetensors.SafetensorError("Error while serializing: IoError(Os { code: 28, kind: "
+                                              "StorageFull, message: \"No space left on device\" })")
+        if exc == "runtime":
+            raise RuntimeError("something inside the serialiser")
+        raise safetensors.SafetensorError("Error while serializing: IoError(Permission denied)")
+
+    monkeypatch.setattr(safetensors.torch, "save_file", full)
+    key = spec_key({"a": 1})
+    with pytest.raises(StoreError) as info:
+        store.put("probe", {"a": 1}, {"acc": 1.0}, {"w": torch.ones(3)})
+    msg = str(info.value)
+    assert key in msg and str(store.root) in msg and "\n" not in msg
+    assert ("no space left" in msg) == (exc == "safetensors")
+    assert _visible(store) == [] and _tmp_items(store) == []
+    assert store.get(key) is None
+
+
+def test_put_validation_errors_stay_type_and_value_errors(store):
+    with pytest.raises(TypeError):
+        store.put("probe", {"a": 1}, {"acc": 1.0}, {"w": [1, 2]})
+    with pytest.raises(ValueError):
+        store.put("probe", {"a": 1}, {"acc": float("nan")})
+
+
+# -------------------------------------------------------------- orphaned temp items (issue 32)
+
+
+def _dead_pid() -> int:
+    p = mp.get_context("spawn").Process(target=time.sleep, args=(0,))
+    p.start()
+    p.join()
+    return p.pid
+
+
+def test_temp_of_a_dead_writer_goes_when_the_store_opens_and_a_live_one_stays(tmp_path):
+    root = tmp_path / "cache"
+    tag = store_mod._host_tag()
+    dead = root / "tmp" / f"w-{tag}-{_dead_pid()}-{'a' * 32}"
+    mine = root / "tmp" / f"w-{tag}-{os.getpid()}-{'b' * 32}"
+    other_host = root / "tmp" / f"w-otherhost.1-{os.getpid()}-{'c' * 32}"
+    parent = root / "tmp" / f"w-{tag}-{os.getppid()}-{'d' * 32}.deleted"  # a live process: kept
+    for d in (dead, mine, other_host, parent):
+        d.mkdir(parents=True)
+        (d / "tensors.safetensors").write_bytes(b"\x00" * 4096)
+    store_mod.Store._swept.discard(root.resolve())
+    s = Store(root)
+    assert s.check()["tmp_stale"] == [dead.name]
+    assert s.query() == []  # the first read of this root in this process sweeps it
+    assert not dead.exists() and mine.exists() and other_host.exists() and parent.exists()
+    old = time.time() - 2 * store_mod.STALE_TMP_S
+    for p in (other_host, *other_host.iterdir()):
+        os.utime(p, (old, old))
+    assert s.clean_tmp() == 1 and not other_host.exists() and mine.exists()
+    # once per process per root: a second Store of the same root does not scan again
+    dead.mkdir()
+    assert Store(root).sweep_tmp() == 0 and dead.exists()
+
+
+def test_put_writes_under_a_name_that_carries_its_pid(store, monkeypatch):
+    import safetensors.torch
+
+    seen = []
+    real = safetensors.torch.save_file
+    monkeypatch.setattr(safetensors.torch, "save_file", lambda t, f, *a, **k: (seen.append(f), real(t, f, *a, **k)))
+    store.put("probe", {"a": 1}, {"acc": 1.0}, {"w": torch.ones(3)})
+    name = Path(seen[0]).parent.name
+    m = store_mod._TMP_RE.match(name)
+    assert m and int(m["pid"]) == os.getpid() and m["host"] == store_mod._host_tag()
+
+
+def test_check_reports_without_changing_and_repairs_with_repair(store):
+    good = store.put("probe", {"a": 1}, {"acc": 1.0})
+    bad = store.put("probe", {"a": 2}, {"acc": 1.0}, {"w": torch.ones(4)})
+    _truncate_tensors(bad)
+    stale = store.tmp_dir / f"w-{store_mod._host_tag()}-{_dead_pid()}-{'e' * 32}"
+    stale.mkdir()
+    (stale / "x").write_bytes(b"1234")
+    rep = store.check()
+    assert rep["ok"] == 1 and [c["key"] for c in rep["corrupt"]] == [bad.key] and "sha256" in rep["corrupt"][0]["reason"]
+    assert rep["tmp_stale"] == [stale.name] and rep["tmp_stale_bytes"] == 4 and rep["tmp_removed"] == 0
+    assert bad.path.exists() and stale.exists() and rep["quarantined"] == 0  # nothing changed
+    rep = store.check(repair=True)
+    assert rep["repaired"] and rep["tmp_removed"] == 1 and rep["quarantined"] == 1 and rep["unseen_quarantines"] == 1
+    assert not bad.path.exists() and not stale.exists()
+    rep = store.check()
+    assert rep["corrupt"] == [] and rep["ok"] == 1 and rep["tmp_stale"] == [] and store.get(good.key) == good
