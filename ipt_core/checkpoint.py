@@ -10,9 +10,11 @@ A checkpoint is two files in the bank's checkpoint directory, both named by the 
 
 Each file is written under a temporary name, fsynced and renamed into place, the JSON last, and
 older checkpoints are deleted only after that; so a process killed at any point leaves the
-previous checkpoint (or the new one) complete. A checkpoint whose JSON, checksum or fingerprint
-does not match is logged and ignored: the bank then starts from step 0, which is slower but never
-wrong. Nothing is ever unpickled.
+previous checkpoint (or the new one) complete. A checkpoint that fails to parse or check in any
+way (bad JSON, nesting deep enough to overflow the parser, a wrong type at any depth, a checksum or
+fingerprint that does not match, tensors of the wrong shape or dtype) is logged and ignored: the
+bank resumes from an older valid one or starts from step 0, which is slower but never wrong, and
+never a crash. Nothing is ever unpickled.
 
 The experiment layer names a bank's directory after the specs of the runs it computes
 (:func:`bank_dir`), so resubmitting the same request finds its checkpoint, and removes it once
@@ -44,6 +46,7 @@ from .atomic import fsync_dir, write_bytes  # save() turns their OSError into a 
 log = logging.getLogger("ipt_core.checkpoint")
 
 FORMAT = 1
+MAX_JSON_BYTES = 256 * 1024 * 1024  # a bank's curves and scores are far smaller; bigger is not ours
 _NAME_RE = re.compile(r"^step-(\d{8})\.json$")
 
 
@@ -223,9 +226,14 @@ def _read(jpath: Path, fp: str) -> tuple[dict, dict[str, torch.Tensor]]:
     import safetensors.torch
 
     try:
+        size = jpath.stat().st_size
+        if size > MAX_JSON_BYTES:
+            raise CheckpointError(f"{jpath}: {size} bytes, more than a checkpoint's JSON holds ({MAX_JSON_BYTES})")
         doc = json.loads(jpath.read_bytes())
-    except (OSError, ValueError, UnicodeDecodeError) as e:
+    except (OSError, ValueError, UnicodeError) as e:
         raise CheckpointError(f"{jpath}: not readable JSON ({e})") from None
+    except RecursionError:  # '[' * 100000: must not end every resume in a crash
+        raise CheckpointError(f"{jpath}: JSON nested too deeply to parse") from None
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         raise CheckpointError(f"{jpath}: field 'format' is {doc.get('format') if isinstance(doc, dict) else doc!r}, "
                               f"expected {FORMAT}")
@@ -240,7 +248,7 @@ def _read(jpath: Path, fp: str) -> tuple[dict, dict[str, torch.Tensor]]:
     try:
         data, digest = _sha256_file(tpath)
     except OSError as e:
-        raise CheckpointError(f"{tpath}: cannot read ({e})") from None
+        raise CheckpointError(f"{jpath}: its tensor file {tpath.name} cannot be read ({e})") from None
     if digest != doc.get("tensor_sha256"):
         raise CheckpointError(f"{tpath}: sha256 {digest[:12]}... != field 'tensor_sha256' of {jpath.name}")
     try:
@@ -248,6 +256,25 @@ def _read(jpath: Path, fp: str) -> tuple[dict, dict[str, torch.Tensor]]:
     except Exception as e:  # safetensors raises its own error types on a malformed header
         raise CheckpointError(f"{tpath}: not a safetensors file ({e})") from None
     return doc, tensors
+
+
+def _num(v: Any) -> bool:
+    """A JSON number (inf too: an untried run's best dev accuracy starts at -inf), not a bool."""
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _same_kind(a: Any, b: Any) -> bool:
+    if _num(b) or b is None:
+        return _num(a) or a is None
+    if isinstance(b, (tuple, list)):
+        return isinstance(a, list) and len(a) == len(b) and all(_same_kind(x, y) for x, y in zip(a, b))
+    return type(a) is type(b)
+
+
+def _check_gen_state(t: torch.Tensor, gen: torch.Generator, name: str, where: Path) -> None:
+    want = gen.get_state()
+    if t.dtype != want.dtype or t.shape != want.shape:
+        raise CheckpointError(f"{where}: tensor {name!r} is not a state of this kind of random generator")
 
 
 def _need(tensors: dict, name: str, where: Path) -> torch.Tensor:
@@ -270,23 +297,67 @@ def load(directory: Path | None, fp: str, *, method: torch.nn.Module, optimizer,
         try:
             doc, tensors = _read(jpath, fp)
             plan = _plan(doc, tensors, jpath, method, optimizer, samplers)
+            state = _loop_state(doc, tensors, device)
         except CheckpointError as e:
             log.warning("ignoring checkpoint: %s", e)
             continue
-        _apply(plan, doc, tensors, method=method, optimizer=optimizer, samplers=samplers, device=device)
+        except Exception as e:  # noqa: BLE001 - a malformation _plan did not foresee: ignored, never a crash
+            log.warning("ignoring checkpoint: %s: malformed (%s: %s)", jpath, type(e).__name__, str(e)[:200])
+            continue
+        saved = _snapshot(method, optimizer, samplers)
+        try:
+            _apply(plan, doc, tensors, method=method, optimizer=optimizer, samplers=samplers, device=device)
+        except Exception as e:  # noqa: BLE001 - put the bank back as it was, then try an older checkpoint
+            _restore(saved, method, optimizer, samplers)
+            log.warning("ignoring checkpoint: %s: cannot be applied (%s: %s)", jpath, type(e).__name__, str(e)[:200])
+            continue
         # a warning so that the CLI (no logging set up) says it on stderr: the user sees the resume
         log.warning("resuming bank from checkpoint %s (step %d)", jpath, doc["step"])
-        best = []
-        for r, b in enumerate(doc["best"]):
-            st = {k: tensors[f"best/{r}/{k}"].to(device) for k in b["state"]}
-            best.append({k: v for k, v in b.items() if k != "state"} | {"state": st})
-        return LoopState(
-            step=int(doc["step"]), elapsed=float(doc["elapsed"]), active=list(doc["active"]),
-            status=list(doc["status"]), best=best, since_best=list(doc["since_best"]),
-            dev_curves=[[tuple(p) for p in c] for c in doc["dev_curves"]],
-            loss_curves=[[tuple(p) for p in c] for c in doc["loss_curves"]],
-        )
+        return state
     return None
+
+
+def _loop_state(doc: dict, tensors: dict, device: torch.device) -> LoopState:
+    """The loop state of a checked checkpoint (built before anything is applied: it may still raise)."""
+    best = []
+    for r, b in enumerate(doc["best"]):
+        st = {k: tensors[f"best/{r}/{k}"].to(device) for k in b["state"]}
+        best.append({k: v for k, v in b.items() if k != "state"} | {"state": st})
+    return LoopState(
+        step=int(doc["step"]), elapsed=float(doc["elapsed"]), active=list(doc["active"]),
+        status=list(doc["status"]), best=best, since_best=list(doc["since_best"]),
+        dev_curves=[[tuple(p) for p in c] for c in doc["dev_curves"]],
+        loss_curves=[[tuple(p) for p in c] for c in doc["loss_curves"]],
+    )
+
+
+def _snapshot(method, optimizer, samplers) -> dict:
+    """What :func:`_apply` changes, copied, so that a failure half-way can be undone."""
+    import copy
+
+    return {"method": {k: v.detach().clone() for k, v in method.state_dict().items()},
+            "gens": {k: g.get_state() for k, g in method.generators().items()},
+            "optim": copy.deepcopy(optimizer.state_dict()) if optimizer is not None else None,
+            "groups": [dict(g) for g in optimizer.param_groups] if optimizer is not None else None,
+            "samplers": [(s.gen.get_state(), list(s.order)) for s in samplers],
+            "rng": torch.get_rng_state()}
+
+
+def _restore(saved: dict, method, optimizer, samplers) -> None:
+    method.load_state_dict(saved["method"])
+    for k, g in method.generators().items():
+        g.set_state(saved["gens"][k])
+    if optimizer is not None:
+        old = list(optimizer.param_groups)
+        optimizer.load_state_dict(saved["optim"])
+        for i, (o, before) in enumerate(zip(old, saved["groups"])):
+            o.clear()
+            o.update(before)
+            optimizer.param_groups[i] = o  # the bank holds references to these dicts
+    for s, (g, order) in zip(samplers, saved["samplers"]):
+        s.gen.set_state(g)
+        s.order = order
+    torch.set_rng_state(saved["rng"])
 
 
 def _plan(doc: dict, tensors: dict, where: Path, method, optimizer, samplers) -> dict:
@@ -295,19 +366,45 @@ def _plan(doc: dict, tensors: dict, where: Path, method, optimizer, samplers) ->
     for name in ("active", "status", "since_best", "dev_curves", "loss_curves", "best"):
         if not isinstance(doc.get(name), list) or len(doc[name]) != R:
             raise CheckpointError(f"{where}: field {name!r} is not a list of {R} runs")
-    if not isinstance(doc.get("step"), int) or doc["step"] < 1:
+    if not isinstance(doc.get("step"), int) or isinstance(doc["step"], bool) or doc["step"] < 1:
         raise CheckpointError(f"{where}: field 'step' is {doc.get('step')!r}")
+    if not _num(doc.get("elapsed")):
+        raise CheckpointError(f"{where}: field 'elapsed' is not a number")
+    if not all(isinstance(a, bool) for a in doc["active"]) or not all(isinstance(a, str) for a in doc["status"]):
+        raise CheckpointError(f"{where}: field 'active' or 'status' holds a value of the wrong type")
+    if not all(isinstance(n, int) and not isinstance(n, bool) for n in doc["since_best"]):
+        raise CheckpointError(f"{where}: field 'since_best' holds a value that is not an integer")
+    for name in ("dev_curves", "loss_curves"):
+        for c in doc[name]:
+            if not isinstance(c, list) or any(not isinstance(p, list) or len(p) != 2 or not all(_num(x) for x in p)
+                                              for p in c):
+                raise CheckpointError(f"{where}: field {name!r} is not a list of (step, value) pairs per run")
+    for r, b in enumerate(doc["best"]):
+        if (not isinstance(b, dict) or not _num(b.get("acc")) or not _num(b.get("loss"))
+                or not (b.get("step") is None or _num(b.get("step")))
+                or ("dev" in b and not isinstance(b["dev"], dict))):
+            raise CheckpointError(f"{where}: field best[{r}] is malformed")
+    for k in ("rng/torch", "rng/cuda"):
+        if k in tensors and (tensors[k].dtype != torch.uint8 or tensors[k].dim() != 1):
+            raise CheckpointError(f"{where}: tensor {k!r} is not a random generator state")
     for k, v in method.state_dict().items():
         t = _need(tensors, f"method/{k}", where)
-        if t.shape != v.shape:
-            raise CheckpointError(f"{where}: tensor 'method/{k}' has shape {tuple(t.shape)}, the method {tuple(v.shape)}")
-    if sorted(doc.get("generators") or []) != sorted(method.generators()):
+        if t.shape != v.shape or t.dtype != v.dtype:
+            raise CheckpointError(f"{where}: tensor 'method/{k}' is {tuple(t.shape)} {t.dtype}, the method's "
+                                  f"{tuple(v.shape)} {v.dtype}")
+    gens = method.generators()
+    if not isinstance(doc.get("generators"), list) or not all(isinstance(k, str) for k in doc["generators"]) \
+            or sorted(doc["generators"]) != sorted(gens):
         raise CheckpointError(f"{where}: field 'generators' does not match the method's generators")
     for k in doc["generators"]:
-        _need(tensors, f"gen/{k}", where)
+        _check_gen_state(_need(tensors, f"gen/{k}", where), gens[k], f"gen/{k}", where)
     for r in range(R):
-        _need(tensors, f"sampler/{r}/gen", where)
-        _need(tensors, f"sampler/{r}/order", where)
+        _check_gen_state(_need(tensors, f"sampler/{r}/gen", where), samplers[r].gen, f"sampler/{r}/gen", where)
+        order = _need(tensors, f"sampler/{r}/order", where)
+        n = getattr(samplers[r], "n", None)
+        if order.dtype != torch.int64 or order.dim() != 1 or (
+                n is not None and order.numel() and (int(order.min()) < 0 or int(order.max()) >= n)):
+            raise CheckpointError(f"{where}: tensor 'sampler/{r}/order' is not an order of the run's {n} rows")
         b = doc["best"][r]
         if not isinstance(b, dict) or not isinstance(b.get("state"), list):
             raise CheckpointError(f"{where}: field best[{r}] is malformed")
@@ -321,15 +418,30 @@ def _plan(doc: dict, tensors: dict, where: Path, method, optimizer, samplers) ->
     if optimizer is None:
         return {}
     oj = doc["optimizer"]
+    if not isinstance(oj, dict) or not isinstance(oj.get("state", {}), dict):
+        raise CheckpointError(f"{where}: field 'optimizer' is malformed")
     groups = oj.get("param_groups")
     if not isinstance(groups, list) or len(groups) != len(optimizer.param_groups):
         raise CheckpointError(f"{where}: field 'optimizer.param_groups' has another number of groups")
     for g, mine in zip(groups, optimizer.param_groups):
-        if len(g.get("params", [])) != len(mine["params"]):
+        if not isinstance(g, dict) or not isinstance(g.get("params"), list) or len(g["params"]) != len(mine["params"]):
             raise CheckpointError(f"{where}: field 'optimizer.param_groups' has another number of parameters")
+        for k, v in mine.items():  # every hyper-parameter of ours, of the same JSON type (lr a number, ...)
+            if k != "params" and k in g and not _same_kind(g[k], v):
+                raise CheckpointError(f"{where}: field 'optimizer.param_groups.{k}' has the wrong type")
+    params = [p for g in optimizer.param_groups for p in g["params"]]
+    n_params = len(params)
     state = {}
     for idx, names in oj.get("state", {}).items():
+        if not idx.isdigit() or int(idx) >= n_params or not isinstance(names, list) \
+                or not all(isinstance(n, str) for n in names):
+            raise CheckpointError(f"{where}: field 'optimizer.state' is malformed")
         state[int(idx)] = {n: _need(tensors, f"optim/{idx}/{n}", where) for n in names}
+        param = params[int(idx)]
+        for n, t in state[int(idx)].items():  # Adam's moments have their parameter's shape; its step is a scalar
+            if t.dim() and t.shape != param.shape:
+                raise CheckpointError(f"{where}: tensor 'optim/{idx}/{n}' has shape {tuple(t.shape)}, its parameter "
+                                      f"{tuple(param.shape)}")
     groups = [dict(g, betas=tuple(g["betas"])) if "betas" in g else dict(g) for g in groups]
     return {"state": state, "param_groups": groups}
 

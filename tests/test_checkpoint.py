@@ -213,3 +213,138 @@ def test_checkpoint_every_must_be_positive(bb, tasks, tmp_path):
     build, runs = _pt_bank(bb, tasks)
     with pytest.raises(ValueError, match="checkpoint_every must be at least 1, got 0"):
         train_bank(bb, tasks, build(), runs, device="cpu", checkpoint_dir=tmp_path, checkpoint_every=0)
+
+
+# --------------------------------------------------------------------- hostile checkpoints (issue 32)
+
+
+def _resign(doc: dict) -> dict:
+    doc["checksum"] = checkpoint._doc_checksum(doc)
+    return doc
+
+
+def _set(path, value):
+    """Set ``doc[path...] = value`` (a re-signed checkpoint: the checksum matches, the content is wrong)."""
+    def change(doc, tensors):
+        d = doc
+        for p in path[:-1]:
+            d = d[p]
+        d[path[-1]] = value
+    return change
+
+
+def _tensor(name, value):
+    def change(doc, tensors):
+        tensors[name] = value
+    return change
+
+
+HOSTILE_CHECKPOINTS = {
+    # raw bytes: the checksum cannot even be read
+    "deep_list_nesting": b"[" * 100000 + b"]" * 100000,
+    "deep_dict_nesting": b'{"a":' * 100000 + b"1" + b"}" * 100000,
+    "invalid_utf8": b'{"format": 1, "x": "\xff"}',
+    "top_level_list": b"[1, 2]",
+    "top_level_string": b'"step"',
+    # re-signed documents: a wrong type at some depth
+    "step_is_bool": _set(["step"], True),
+    "step_is_string": _set(["step"], "6"),
+    "elapsed_is_string": _set(["elapsed"], "1s"),
+    "active_holds_int": _set(["active"], [1]),
+    "status_holds_number": _set(["status"], [3]),
+    "since_best_holds_string": _set(["since_best"], ["x"]),
+    "dev_curve_point_is_string": _set(["dev_curves"], [[["a", 1]]]),
+    "loss_curve_point_is_number": _set(["loss_curves"], [[1]]),
+    "best_is_number": _set(["best"], [3]),
+    "best_acc_is_string": _set(["best", 0, "acc"], "high"),
+    "best_state_is_dict": _set(["best", 0, "state"], {"prompt": 1}),
+    "optimizer_is_list": _set(["optimizer"], []),
+    "param_group_is_number": _set(["optimizer", "param_groups"], [3]),
+    "lr_is_string": _set(["optimizer", "param_groups", 0, "lr"], "fast"),
+    "betas_is_number": _set(["optimizer", "param_groups", 0, "betas"], 0.9),
+    "optim_state_index_not_int": _set(["optimizer", "state"], {"x": ["exp_avg"]}),
+    "optim_state_index_too_big": _set(["optimizer", "state"], {"99": ["exp_avg"]}),
+    "optim_state_names_is_string": _set(["optimizer", "state"], {"0": "exp_avg"}),
+    "generators_is_string": _set(["generators"], "abc"),
+    "tensor_file_is_number": _set(["tensor_file"], 3),
+    # re-signed tensors: the file's sha256 matches, its content is wrong
+    "sampler_order_out_of_range": _tensor("sampler/0/order", torch.tensor([10 ** 6, 0], dtype=torch.int64)),
+    "sampler_order_is_float": _tensor("sampler/0/order", torch.zeros(2)),
+    "sampler_gen_state_truncated": _tensor("sampler/0/gen", torch.zeros(7, dtype=torch.uint8)),
+    "rng_state_is_float": _tensor("rng/torch", torch.zeros(5)),
+    "method_param_wrong_dtype": _tensor("method/params.0", torch.zeros(N, 32, dtype=torch.float64)),
+    "adam_moment_wrong_shape": _tensor("optim/0/exp_avg", torch.zeros(2, 2)),
+}
+
+
+def test_any_malformed_checkpoint_is_skipped_for_the_previous_one(bb, tasks, tmp_path, caplog):
+    """A newer hostile checkpoint (RecursionError, wrong types at any depth, bad tensors) is ignored
+    with a warning and the bank resumes from the older valid one, to the uninterrupted result."""
+    import hashlib
+    import shutil
+
+    import safetensors.torch
+
+    build, runs = _pt_bank(bb, tasks)
+    torch.manual_seed(0)
+    straight = train_bank(bb, tasks, build(), runs, device="cpu")
+    pristine = tmp_path / "pristine"
+    torch.manual_seed(0)
+    with pytest.raises(Killed):
+        train_bank(bb, tasks, build(), runs, device="cpu", checkpoint_dir=pristine, checkpoint_every=2,
+                   progress=lambda s, t, m: (_ for _ in ()).throw(Killed()) if s == 5 else None)
+    good = json.loads((pristine / "step-00000004.json").read_text())
+    hidden = build().state_dict()["params.0"].shape[-1]
+    assert hidden == 32, "the tensor cases above assume the tiny backbone's width"
+    for name, damage in HOSTILE_CHECKPOINTS.items():
+        ck = tmp_path / name
+        shutil.copytree(pristine, ck)
+        j, t = ck / "step-00000006.json", ck / "step-00000006.safetensors"
+        if isinstance(damage, bytes):
+            j.write_bytes(damage)
+        else:
+            doc = json.loads(json.dumps(good)) | {"step": 6, "tensor_file": t.name}
+            tensors = safetensors.torch.load_file(str(ck / "step-00000004.safetensors"))
+            damage(doc, tensors)
+            blob = safetensors.torch.save(tensors)
+            t.write_bytes(blob)
+            if doc.get("tensor_file") == t.name:
+                doc["tensor_sha256"] = hashlib.sha256(blob).hexdigest()
+            j.write_text(json.dumps(_resign(doc)))
+        seen = []
+        caplog.clear()
+        torch.manual_seed(12345)
+        with caplog.at_level(logging.WARNING, logger="ipt_core.checkpoint"):
+            again = train_bank(bb, tasks, build(), runs, device="cpu", checkpoint_dir=ck, checkpoint_every=2,
+                               progress=lambda s, t, m: seen.append(s))
+        assert seen[0] == 5, name  # resumed from step 4, the older valid checkpoint
+        assert any("ignoring checkpoint" in r.getMessage() and "step-00000006" in r.getMessage()
+                   for r in caplog.records), name
+        _assert_identical(straight, again)
+
+
+def test_a_checkpoint_that_fails_half_way_through_applying_leaves_the_bank_as_it_was(bb, tasks, tmp_path,
+                                                                                     monkeypatch, caplog):
+    build, runs = _pt_bank(bb, tasks)
+    torch.manual_seed(0)
+    straight = train_bank(bb, tasks, build(), runs, device="cpu")
+    ck = tmp_path / "ck"
+    torch.manual_seed(0)
+    with pytest.raises(Killed):
+        train_bank(bb, tasks, build(), runs, device="cpu", checkpoint_dir=ck, checkpoint_every=2,
+                   progress=lambda s, t, m: (_ for _ in ()).throw(Killed()) if s == 5 else None)
+    real = checkpoint._apply
+
+    def half(plan, doc, tensors, *, method, optimizer, samplers, device):
+        method.load_state_dict({k[len("method/"):]: v for k, v in tensors.items() if k.startswith("method/")})
+        raise RuntimeError("set_state: wrong size")  # after the method's state changed
+
+    monkeypatch.setattr(checkpoint, "_apply", half)
+    seen = []
+    torch.manual_seed(0)
+    with caplog.at_level(logging.WARNING, logger="ipt_core.checkpoint"):
+        again = train_bank(bb, tasks, build(), runs, device="cpu", checkpoint_dir=ck, checkpoint_every=2,
+                           progress=lambda s, t, m: seen.append(s))
+    monkeypatch.setattr(checkpoint, "_apply", real)
+    assert seen[0] == 1 and any("cannot be applied" in r.getMessage() for r in caplog.records)
+    _assert_identical(straight, again)  # a fresh start, as if there had been no checkpoint
