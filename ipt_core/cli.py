@@ -4,6 +4,7 @@
     python -m ipt_core tune  --suite demo --tasks movie_sentiment,sms_spam --seeds 2 --steps 100 [--json]
     python -m ipt_core probe --suite demo [--json]
     python -m ipt_core export --suite demo --task sms_spam --seed 0 --out DIR [--format peft|safetensors]
+    python -m ipt_core verify [--repair] [--json] [--cache DIR]   (exit 1: corrupt entries left in place)
 
 With ``--json`` the last line of stdout is one JSON object. Bad input prints one clear message
 (no traceback) and exits 2: a flag out of its range (``ipt_core.limits``), a device that is not
@@ -132,6 +133,10 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         from .analysis_cli import register as register_analysis
 
         register_analysis(sub)  # map-quality, transfer (their own module; dispatched through args.func)
+    if only in (None, "verify"):
+        from .verify_cli import register as register_verify
+
+        register_verify(sub)  # verify: check (and --repair) the result store; exit 1 when corrupt entries remain
     return parser
 
 

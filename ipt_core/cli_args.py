@@ -351,8 +351,45 @@ def _check_against_model(args, command: str) -> None:
                                     f"--prompt-len x d{' x layers' if args.prompt_kind == 'deep' else ''}), got {max(dims[1])}")
 
 
+def check_store_root(value: str | None) -> None:
+    """The result store folder (``--cache``, else ``$IPT_CACHE``, else ``./cache``) must be a folder or
+    creatable as one: :class:`ArgError` when it, or the nearest existing folder above it, is a file.
+
+    Checked at parse time, so ``--cache /dev/null`` is one line before any model loads rather than a
+    ``NotADirectoryError`` after it.
+    """
+    import os
+    from pathlib import Path
+
+    from .store import default_root
+
+    flag = "--cache" if value is not None else ("$IPT_CACHE" if os.environ.get("IPT_CACHE") else "(default store)")
+    try:
+        root = Path(value).expanduser() if value is not None else default_root()
+    except (RuntimeError, ValueError) as exc:  # "~nosuchuser", a NUL byte
+        raise ArgError(flag, f"not a usable folder name {value!r} ({exc})") from None
+    if not str(root).strip():
+        raise ArgError(flag, "the result store folder is empty")
+    p = root
+    while True:
+        try:
+            exists = p.exists()
+        except (OSError, ValueError) as exc:
+            raise ArgError(flag, f"cannot use {root} as the result store ({exc})") from None
+        if exists:
+            break
+        if p.parent == p:
+            return
+        p = p.parent
+    if not p.is_dir():
+        where = "is a file" if p == root else f"cannot be created: {p} is a file"
+        raise ArgError(flag, f"the result store {root} {where}, not a folder; give a folder (it is created if absent)")
+
+
 def validate(args, command: str) -> None:
     """The boundary checks after parsing: configs build, device present, sizes fit the model. Raises :class:`ArgError`."""
+    if hasattr(args, "cache"):
+        check_store_root(args.cache)
     if getattr(args, "init", None) == "text" and not (args.init_text or "").strip():
         raise ArgError("--init-text", "--init text needs the text to start from: --init-text TEXT")
     if hasattr(args, "device"):

@@ -397,3 +397,120 @@ def test_a_parser_of_one_command_parses_it_as_the_whole_parser_does(argv):
     from ipt_core import cli
 
     assert vars(cli.build_parser(only=argv[0]).parse_args(argv)) == vars(cli.build_parser().parse_args(argv))
+
+
+# ------------------------------------------------------------------ the result store at the boundary (issue 32)
+
+
+@pytest.mark.parametrize("command", ["tune", "probe", "ipt", "stability", "ist", "pipeline", "export", "compare",
+                                     "map-quality", "transfer", "verify"])
+@pytest.mark.parametrize("where", ["dev_null", "a_file", "under_a_file", "env_file"])
+def test_a_cache_that_is_a_file_is_one_line_before_any_model_loads(command, where, tmp_path, monkeypatch, capsys):
+    from ipt_core import backbones
+
+    monkeypatch.setattr(backbones, "load_backbone", lambda *a, **k: pytest.fail("a model was loaded"))
+    f = tmp_path / "file"
+    f.write_text("x")
+    cache = {"dev_null": "/dev/null", "a_file": str(f), "under_a_file": str(f / "store"), "env_file": None}[where]
+    if cache is None:
+        monkeypatch.setenv("IPT_CACHE", str(f))
+    sub = _subparsers(cli.build_parser())[command]
+    required = {a.dest for a in sub._actions if a.required}
+    argv = [command] + (["--cache", cache] if cache else [])
+    argv += ["--tasks", "sms_spam"] if "tasks" in required else []
+    argv += ["--task", "sms_spam"] if "task" in required else []
+    argv += ["--out", str(tmp_path / "out")] if "out" in required else []
+    argv += ["--targets", "sms_spam"] if "targets" in required else []
+    assert required <= {"tasks", "task", "out", "targets", "command"}, required
+    assert _main_exit(argv) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    flag = "--cache" if cache else "$IPT_CACHE"
+    assert f"argument {flag}:" in err and "is a file" in err and "not a folder" in err, err
+
+
+def test_a_cache_folder_that_does_not_exist_yet_is_fine(tmp_path, capsys):
+    assert cli_args.check_store_root(str(tmp_path / "new" / "store")) is None
+    assert _main_exit(["verify", "--cache", str(tmp_path / "new")]) == 0
+    assert not (tmp_path / "new").exists()  # verify created nothing
+
+
+def _main_exit(argv):
+    """``cli.main(argv)``'s exit status, whether returned or raised by the parser."""
+    try:
+        return cli.main(argv)
+    except SystemExit as exc:
+        return exc.code
+
+
+def _tiny_store(root: Path):
+    from ipt_core.store import Store
+
+    s = Store(root)
+    good = s.put("probe", {"task": "a"}, {"acc": 0.5})
+    bad = s.put("pt_run", {"task": "sms_spam", "seed": 0}, {"acc": 0.5}, {"prompt": torch.ones(4)})
+    f = bad.path / "tensors.safetensors"
+    f.write_bytes(f.read_bytes()[:-3])
+    return s, good, bad
+
+
+def test_verify_reports_corrupt_entries_with_exit_1_and_changes_nothing(tmp_path, capsys):
+    s, good, bad = _tiny_store(tmp_path / "cache")
+    assert _main_exit(["verify", "--cache", str(s.root)]) == 1
+    out = capsys.readouterr().out
+    assert "1 valid, 1 corrupt" in out and bad.key in out and "--repair" in out
+    assert bad.path.exists()
+    assert _main_exit(["verify", "--cache", str(s.root), "--json"]) == 1
+    rep = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert rep["ok"] == 1 and [c["key"] for c in rep["corrupt"]] == [bad.key] and rep["quarantined"] == 0
+
+
+def test_verify_repair_quarantines_and_removes_stale_temp_then_exit_0(tmp_path, capsys):
+    import multiprocessing as mp
+
+    from ipt_core import store as store_mod
+
+    s, good, bad = _tiny_store(tmp_path / "cache")
+    p = mp.get_context("spawn").Process(target=sorted, args=([],))
+    p.start()
+    p.join()
+    stale = s.tmp_dir / f"w-{store_mod._host_tag()}-{p.pid}-{'f' * 32}"
+    stale.mkdir(parents=True)
+    (stale / "tensors.safetensors").write_bytes(b"\0" * 1000)
+    assert _main_exit(["verify", "--cache", str(s.root), "--repair", "--json"]) == 0
+    rep = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert rep["repaired"] and rep["quarantined"] == 1 and rep["tmp_removed"] == 1 and rep["tmp_stale"] == [stale.name]
+    assert not bad.path.exists() and not stale.exists() and s.get(good.key) == good
+    assert _main_exit(["verify", "--cache", str(s.root)]) == 0
+    assert "1 valid, 0 corrupt, 1 quarantined" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("error", ["safetensors", "oserror"])
+def test_a_full_disk_while_storing_is_one_line_exit_2_and_leaves_nothing(error, tiny_dir, tmp_path, monkeypatch,
+                                                                        capsys):
+    import errno
+
+    import safetensors
+    import safetensors.torch
+
+    from ipt_core.store import Store
+
+    def full(tensors, filename, *a, **k):
+        Path(filename).write_bytes(b"\0" * 64)  # what a filling disk leaves
+        if error == "safetensors":
+            raise safetensors.SafetensorError("Error while serializing: IoError(Os { code: 28, kind: StorageFull, "
+                                              "message: \"No space left on device\" })")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(safetensors.torch, "save_file", full)
+    cache = tmp_path / "cache"
+    code = cli.main(["tune", "--suite", "demo", "--tasks", "sms_spam", "--steps", "2", "--batch-size", "4",
+                     "--eval-every", "2", "--no-baselines", "--checkpoint-every", "0",
+                     "--backbone", f"encoder-sim:{tiny_dir}", "--device", "cpu", "--cache", str(cache)])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    lines = [l for l in err.splitlines() if l.startswith("error:")]
+    assert len(lines) == 1 and "no space left" in lines[0] and str(cache.resolve()) in lines[0], err
+    assert "Traceback" not in err and "SafetensorError" not in err.replace(lines[0], "")
+    leftovers = [p for d in ("tmp", "objects") for p in (cache / d).rglob("*") if p.is_file()] if cache.exists() else []
+    assert leftovers == [] and Store(cache).query("pt_run") == []
