@@ -15,6 +15,8 @@ import streamlit as st
 from ipt_core import store as store_mod, tasks as tasks_mod
 from ipt_core.backbone_spec import DEFAULT_BACKBONE  # noqa: F401 (torch-free; re-exported to the pages)
 
+from .escape import md_code, md_escape
+
 
 def ctx() -> dict:
     """The sidebar's choices: ``root`` (Path), ``suite`` (spec), ``suite_name``, ``backbone``, ``results_only``."""
@@ -71,10 +73,10 @@ def suite_problem(c: dict, info: dict) -> None:
     if "error" not in info:
         return
     if c.get("results_only"):
-        st.warning(f"The data of suite `{c['suite_name']}` is not on this machine (its results are in the store); "
+        st.warning(f"The data of suite {md_code(c['suite_name'])} is not on this machine (its results are in the store); "
                    "results are shown, but tasks cannot be listed or tuned.")
     else:
-        st.error(f"Cannot load suite {c['suite']!r}: {info['error']}")
+        st.error(md_escape(f"Cannot load suite {c['suite']!r}: {info['error']}"))  # names, paths, values: issue 32
 
 
 def _path_signature(spec: str) -> str:

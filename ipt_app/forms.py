@@ -19,6 +19,7 @@ from .cost import Estimate, estimate, fmt_seconds, machine_rate, summary
 from .job_panel import submit_job
 from .store_reads import stores
 from ipt_core.limits import widget_kwargs as limit_of  # the CLI's ranges: a form offers no more
+from .escape import md_code
 
 LONG_S = 30 * 60  # above this an estimate is a warning, not a caption
 
@@ -115,7 +116,7 @@ def tune_form(key: str = "tune") -> None:
     c, info = got
     gpu = bool(st.session_state.get("ctx_gpu_name"))
     with st.container(border=True):
-        st.markdown(f"**Prompt tuning** on suite `{c['suite_name']}` with `{c['backbone']}`")
+        st.markdown(f"**Prompt tuning** on suite {md_code(c['suite_name'])} with {md_code(c['backbone'])}")
         tasks = st.multiselect(f"Tasks (none = all {len(info['names'])})", info["names"], key=f"{key}-tasks")
         a, b, d = st.columns(3)
         seeds = a.number_input("Seeds", value=1, **limit_of("seeds", at_most=20), key=f"{key}-seeds")

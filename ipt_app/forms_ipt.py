@@ -15,6 +15,7 @@ from .context import device_options
 from .store_reads import subspace_label, subspaces
 from ipt_core.budgets import QUICK_IST_STEPS, QUICK_MSF_STEPS, QUICK_PT
 from ipt_core.limits import widget_kwargs as limit_of  # the CLI's ranges: a form offers no more
+from .escape import md_code
 
 BUDGET_HELP = (f"quick: the CLI's CPU schedule, --budget quick (PT {QUICK_PT['steps']} steps x {QUICK_PT['batch_size']} "
                f"rows, subspace finding {QUICK_MSF_STEPS} steps, intrinsic tuning {QUICK_IST_STEPS} steps); paper: the "
@@ -51,7 +52,7 @@ def ipt_form(key: str = "ipt") -> None:
     names = info["names"]
     train0, test0 = default_split(names)
     with st.container(border=True):
-        st.markdown(f"**Intrinsic prompt tuning** on suite `{c['suite_name']}`: find the subspace on the training "
+        st.markdown(f"**Intrinsic prompt tuning** on suite {md_code(c['suite_name'])}: find the subspace on the training "
                     "tasks (seen), tune in it on new data of those tasks and on held-out tasks (unseen)")
         train = st.multiselect("Training tasks (seen)", names, default=train0, key=f"{key}-train")
         test = st.multiselect("Held-out tasks (unseen)", names, default=test0, key=f"{key}-test")
@@ -87,10 +88,10 @@ def ist_form(key: str = "ist") -> None:
     c, info = got
     found = subspaces(c["root"], info["names"])
     with st.container(border=True):
-        st.markdown(f"**Intrinsic tuning** on suite `{c['suite_name']}`: tune chosen tasks inside a subspace that was "
+        st.markdown(f"**Intrinsic tuning** on suite {md_code(c['suite_name'])}: tune chosen tasks inside a subspace that was "
                     "already found; only the intrinsic vector z trains")
         if not found:
-            st.warning(f"No subspace for suite `{c['suite_name']}` in the store yet: intrinsic tuning needs one. "
+            st.warning(f"No subspace for suite {md_code(c['suite_name'])} in the store yet: intrinsic tuning needs one. "
                        "Find one first (one click below), then tune in it.", icon=":material/info:")
             find_subspace_button(c, info, 8, key)
             return
@@ -123,7 +124,7 @@ def stability_form(key: str = "stability") -> None:
         return
     c, info = got
     with st.container(border=True):
-        st.markdown(f"**Seed stability** on suite `{c['suite_name']}`: PT from a random init against PT initialised "
+        st.markdown(f"**Seed stability** on suite {md_code(c['suite_name'])}: PT from a random init against PT initialised "
                     "from the intrinsic-subspace solution (the subspace is found on every other task)")
         tasks = st.multiselect("Tasks", info["names"], default=info["names"][:1], key=f"{key}-tasks")
         a, b, d = st.columns(3)
@@ -157,7 +158,7 @@ def compare_form(key: str = "compare") -> None:
     names = info["names"]
     gpu = bool(st.session_state.get("ctx_gpu_name"))
     with st.container(border=True):
-        st.markdown(f"**Method comparison** on suite `{c['suite_name']}`: every method on the same tasks, model and "
+        st.markdown(f"**Method comparison** on suite {md_code(c['suite_name'])}: every method on the same tasks, model and "
                     "step budget; IPT's subspace and ATTEMPT's source prompts come from the tasks not compared")
         tasks = st.multiselect("Tasks to compare", names, default=names[:2], key=f"{key}-tasks")
         methods = st.multiselect("Methods", list(METHODS), default=list(DEFAULT_METHODS), key=f"{key}-methods")

@@ -16,6 +16,7 @@ from ipt_core import jobs
 
 from .cost import Estimate, write_estimate
 from .job_state import RESULT_PAGES, JobState, job_state, read_estimate
+from .escape import md_code, md_escape
 
 POLL_SECONDS = 1.5
 
@@ -31,7 +32,7 @@ def submit_job(root: Path, argv: Sequence[str], *, label: str, resource: str = "
     try:
         job = jobs.submit(root, list(argv), label=label, resource=resource)
     except (ValueError, OSError) as e:
-        st.error(f"Could not queue the job: {e}")
+        st.error(f"Could not queue the job: {md_escape(e)}")
         return None
     if estimate is not None:
         write_estimate(job.dir, estimate)
@@ -39,8 +40,8 @@ def submit_job(root: Path, argv: Sequence[str], *, label: str, resource: str = "
         try:
             jobs.ensure_worker(root)
         except OSError as e:
-            st.warning(f"Job queued, but the worker could not be started: {e}")
-    st.success(f"Queued job {job.id}: {job.label}")
+            st.warning(f"Job queued, but the worker could not be started: {md_escape(e)}")
+    st.success(f"Queued job {job.id}: {md_escape(job.label)}")  # labels name suites and tasks: issue 32
     return job
 
 
@@ -71,21 +72,21 @@ def render_job(job: jobs.Job, *, key: str, log_lines: int = 8, expanded: bool = 
     """Overall progress bar with ETA, status, wrapped log tail, cancel or the result's page, of one job."""
     s = state_of(job)
     with st.container(border=True):
-        st.markdown(f"**{job.label or job.argv[0]}** · `{job.status}`")
+        st.markdown(f"**{md_escape(job.label or job.argv[0])}** · {md_code(job.status)}")
         if job.status == "running":
-            st.progress(s.overall or 0.0, text=s.text)
+            st.progress(s.overall or 0.0, text=md_escape(s.text))
         elif job.status == "done":
-            st.progress(1.0, text=s.text)
+            st.progress(1.0, text=md_escape(s.text))
         else:
-            st.caption(s.text)
+            st.caption(md_escape(s.text))
         if job.status == "failed":
             # red only where one looks at this job; elsewhere an old failure should not shout on every visit
             (st.error if expanded else st.warning)(
-                f"Job failed (exit code {job.returncode}){': ' + job.error if job.error else ''}; see the log.")
+                md_escape(f"Job failed (exit code {job.returncode}){': ' + job.error if job.error else ''}; see the log."))
         tail = jobs.log_tail(job, log_lines)
         if tail and (expanded or job.status in ("running", "failed")):
             st.code(tail, language=None, wrap_lines=True)
-        st.caption(f"`{job.command}`")
+        st.caption(md_code(job.command))
         result_link(job, key)
         if not job.finished:
             if st.button("Cancel", key=f"cancel-{key}-{job.id}", icon=":material/cancel:"):

@@ -8,8 +8,10 @@ import streamlit as st
 
 from ipt_core import jobs, store as store_mod, uploads
 from ipt_core.paths import PathNotAllowed, check_allowed, looks_like_path
+from ipt_core.store_folder import NotAStoreFolder, check_store_folder
 
 from .context import DEFAULT_BACKBONE, gpu_name
+from .escape import md_code, md_escape
 from .job_state import worker_text
 from .store_reads import backbone_of, entries
 
@@ -26,11 +28,14 @@ def sidebar() -> None:
     if root != store_mod.default_root():  # the default comes from the environment, not from a visitor
         try:
             check_allowed(root, "result store")
-        except PathNotAllowed as e:
-            sb.error(f"{e}; using the default store")
+            # the app queues jobs in a store and a worker runs them: never in an upload's folder or any
+            # other folder someone filled, only a new, empty or store-shaped one (issue 32)
+            check_store_folder(root, "result store")
+        except (PathNotAllowed, NotAStoreFolder) as e:
+            sb.error(f"{md_escape(e)}; using the default store")
             root = store_mod.default_root()
     if root.exists() and not root.is_dir():
-        sb.error(f"{root} is a file, not a folder; using the default store")
+        sb.error(f"{md_escape(root)} is a file, not a folder; using the default store")
         root = store_mod.default_root()
     ss["ctx_root"] = str(root.resolve())
 
@@ -72,7 +77,7 @@ def sidebar() -> None:
             try:
                 check_allowed(local, "suite path")
             except PathNotAllowed as e:
-                sb.error(f"{e}; using the demo suite")
+                sb.error(f"{md_escape(e)}; using the demo suite")
                 spec = "demo"
         name = Path(spec).name or spec
     ss["ctx_suite"], ss["ctx_suite_name"] = spec, name
@@ -92,7 +97,7 @@ def sidebar() -> None:
             try:
                 check_allowed(model, "model folder")
             except PathNotAllowed as e:
-                sb.error(f"{e}; using {DEFAULT_BACKBONE}")
+                sb.error(f"{md_escape(e)}; using {DEFAULT_BACKBONE}")
                 bb = DEFAULT_BACKBONE
     ss["ctx_backbone"] = bb
 
@@ -101,4 +106,4 @@ def sidebar() -> None:
     sb.markdown(f"**Device:** {name_gpu + ' (CUDA)' if name_gpu else 'CPU (no GPU found)'}")
     pid = jobs.worker_pid(root)
     active = [j for j in jobs.list_jobs(root) if not j.finished]
-    sb.caption(f"Store: `{root}`  \nJobs: {len(active)} queued or running · {worker_text(pid)}")
+    sb.caption(f"Store: {md_code(root)}  \nJobs: {len(active)} queued or running · {worker_text(pid)}")

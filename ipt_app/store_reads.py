@@ -11,6 +11,7 @@ import streamlit as st
 
 from ipt_core import store as store_mod
 from ipt_core.ipt_config import MSFConfig
+from .escape import md_escape
 
 SHIPPED_ROOT = Path(store_mod.__file__).resolve().parent / "shipped_results"
 
@@ -38,7 +39,7 @@ def entries(root: Path, kind: str, **where: Any) -> list[store_mod.Entry]:
         try:
             found = s.query(kind, **where)
         except store_mod.StoreError as e:
-            st.warning(f"cannot read the store at {s.root}: {e}")
+            st.warning(md_escape(f"cannot read the store at {s.root}: {e}"))
             continue
         for e in found:
             if e.key not in seen:

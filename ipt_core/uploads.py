@@ -9,11 +9,36 @@ that loads is renamed into place; on any failure nothing is left behind. Errors 
 :class:`UploadError` or the loader's :class:`~ipt_core.tasks.TaskDataError` (naming the file inside
 the upload, the line and the field).
 
+An upload carries task data only (security audit, issue 32: data must never become code). Every
+member must be a file the task loaders read, at most :data:`MAX_DEPTH` path parts deep
+(``suite/task/train.jsonl``):
+
+- ``task.json``, ``train.jsonl``, ``dev.jsonl``, ``test.jsonl`` (task folders);
+- ``{task}_{k}_{seed}_{train|dev|test}.tsv`` and ``ontology.json`` (CrossFit-style folders);
+
+in folders whose names do not start with ``.`` or ``_`` and are not the names of a result store's
+own folders (:data:`RESERVED_FOLDERS`: ``jobs``, ``objects``, ``uploads``, ...). Any other member
+refuses the whole upload with an :class:`UploadError` naming it: refusing (rather than silently
+skipping) tells the uploader what was wrong, and makes it impossible for an upload to hold a job's
+``request.json``/``status.json``, a store entry or a script, whatever the folder is later taken
+for. Only well-known harmless junk is skipped without a word, and never extracted: ``__MACOSX/``,
+``._*`` AppleDouble files, ``.DS_Store``, ``Thumbs.db``, ``desktop.ini``, and ``README``/``LICENSE``
+notes (``.md``/``.txt``/``.rst`` or no extension). A CSV/TSV upload is stored as
+``<name>/<name>.csv`` (or ``.tsv``), ``<name>`` made by :func:`safe_name`.
+
+Publishing is atomic and exclusive: the suite is built in ``uploads/.tmp-*`` and renamed into
+place while holding ``uploads/.lock`` (``flock``), so of several callers saving one name without
+``overwrite`` exactly one succeeds and the others get "name taken". With ``overwrite`` the new
+folder is swapped in with ``renameat2(RENAME_EXCHANGE)`` where the kernel offers it, so a reader
+sees the old suite or the new one, never neither; elsewhere the old folder is moved aside and the
+new one renamed in at once (a window of microseconds without the name).
+
 Layout::
 
     <store root>/uploads/<name>/                 the suite folder (task folders, or a CrossFit folder)
     <store root>/uploads/<name>/<name>.csv       for a CSV upload, the suite is this file
     <store root>/uploads/<name>/_upload.json     name, kind, spec, original file name, tasks, created
+    <store root>/uploads/.lock                   held while a name is claimed, replaced or deleted
 
 Example:
     >>> info = save_upload(root, "my_tasks.zip", data)     # doctest: +SKIP
@@ -24,6 +49,10 @@ Example:
 """
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import errno
+import fcntl
 import io
 import json
 import os
@@ -35,15 +64,19 @@ import uuid
 import zipfile
 import zlib
 from pathlib import Path, PurePosixPath
-from typing import BinaryIO
+from typing import BinaryIO, Iterator
 
 from .tasks import TaskDataError, load_suite
+from .tasks.crossfit import CROSSFIT_RE
 
 __all__ = [
     "UploadError",
     "MAX_TOTAL_BYTES",
     "MAX_FILES",
     "MAX_RATIO",
+    "MAX_DEPTH",
+    "TASK_FILES",
+    "RESERVED_FOLDERS",
     "safe_name",
     "check_zip",
     "extract_zip",
@@ -56,8 +89,18 @@ MAX_TOTAL_BYTES = 50 * 1024 * 1024
 MAX_FILES = 2000
 MAX_RATIO = 100  # text compresses ~5-10x; far beyond that is a zip bomb
 _RATIO_MIN_BYTES = 1024 * 1024  # tiny members can have silly ratios harmlessly (e.g. a file of spaces)
+MAX_DEPTH = 3  # suite/task/train.jsonl: the deepest file a loader reads (one top folder is lifted)
+TASK_FILES = frozenset({"task.json", "train.jsonl", "dev.jsonl", "test.jsonl", "ontology.json"})
+"""File names the task loaders read, besides CrossFit's ``{task}_{k}_{seed}_{split}.tsv``."""
+RESERVED_FOLDERS = frozenset({"objects", "tmp", "corrupt", "checkpoints", "jobs", "uploads"})
+"""A result store's own folders (store.py, jobs/, uploads.py): never a folder inside an upload."""
 _IGNORED_PREFIXES = ("__MACOSX/",)  # macOS Finder metadata in zips
+_JUNK_NAMES = frozenset({".ds_store", "thumbs.db", "desktop.ini"})
+_NOTE_RE = re.compile(r"^(readme|license|licence)(\.(md|txt|rst))?$", re.IGNORECASE)
+_ALLOWED = ("an upload may hold only task folders (task.json, train.jsonl, dev.jsonl, test.jsonl) "
+            "or CrossFit files ({task}_{k}_{seed}_{train|dev|test}.tsv, ontology.json)")
 _INFO = "_upload.json"
+_LOCK = ".lock"
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
@@ -93,9 +136,32 @@ def _member_path(info: zipfile.ZipInfo) -> PurePosixPath | None:
     parts = [p for p in name.split("/") if p not in ("", ".")]
     if any(p == ".." for p in parts):
         raise UploadError(f"zip member {raw!r}: '..' in a path is not allowed (path traversal)")
-    if not parts or name.startswith(_IGNORED_PREFIXES) or parts[-1] == ".DS_Store":
+    if not parts or name.startswith(_IGNORED_PREFIXES) or _is_junk(parts[-1]) and not info.is_dir():
         return None
     return PurePosixPath(*parts)
+
+
+def _is_junk(basename: str) -> bool:
+    """Harmless clutter that zip tools and people add: skipped, never extracted (module docstring)."""
+    return basename.lower() in _JUNK_NAMES or basename.startswith("._") or bool(_NOTE_RE.match(basename))
+
+
+def _not_task_data(info: zipfile.ZipInfo, rel: PurePosixPath) -> str | None:
+    """Why the member is outside the allow-list of task data (module docstring), None when inside."""
+    if any(ord(c) < 32 or c == "\x7f" for c in str(rel)):
+        return "a control character in its name"
+    base = rel.parts[-1]
+    if not info.is_dir() and (base.startswith((".", "_"))
+                              or not (base in TASK_FILES or CROSSFIT_RE.match(base))):
+        return "not a task file"
+    if len(rel.parts) > MAX_DEPTH:
+        return f"{len(rel.parts)} levels deep (at most {MAX_DEPTH}: suite/task/train.jsonl)"
+    for part in rel.parts if info.is_dir() else rel.parts[:-1]:
+        if part.startswith((".", "_")):
+            return f"folder {part!r} starts with {part[0]!r} (hidden and reserved names are not task folders)"
+        if part.lower() in RESERVED_FOLDERS:
+            return f"folder {part!r} has the name of a result store's own folder (rename the task folder)"
+    return None
 
 
 def check_zip(zf: zipfile.ZipFile, *, max_total: int = MAX_TOTAL_BYTES, max_files: int = MAX_FILES,
@@ -104,7 +170,8 @@ def check_zip(zf: zipfile.ZipFile, *, max_total: int = MAX_TOTAL_BYTES, max_file
 
     Raises:
         UploadError: unsafe path, symlink or special file, encrypted member, duplicate path, too many
-            files, too many declared bytes, or a compression ratio above ``max_ratio``.
+            files, too many declared bytes, a compression ratio above ``max_ratio``, or a member
+            that is not task data (see the module's docstring: the allow-list).
 
     Example:
         >>> buf = io.BytesIO(); zipfile.ZipFile(buf, "w").writestr("../x", "hi")
@@ -143,6 +210,12 @@ def check_zip(zf: zipfile.ZipFile, *, max_total: int = MAX_TOTAL_BYTES, max_file
         if info.file_size > _RATIO_MIN_BYTES and info.file_size > max_ratio * max(info.compress_size, 1):
             raise UploadError(f"zip member {info.filename!r}: compressed {info.file_size / max(info.compress_size, 1):.0f}x "
                               f"(more than {max_ratio}x): refused as a possible zip bomb")
+    # the allow-list last, so that an unsafe zip is named for its worst fault (traversal, link, bomb)
+    for info in zf.infolist():
+        rel = _member_path(info)
+        why = None if rel is None else _not_task_data(info, rel)
+        if why:
+            raise UploadError(f"zip member {info.filename!r}: {why}; {_ALLOWED}")
     # a file and a folder of one name ("a" and "a/b") cannot both exist
     files = {str(rel).lower() for _, rel in members}
     for _, rel in members:
@@ -232,7 +305,9 @@ def save_upload(root: str | os.PathLike, filename: str, data: bytes, *, name: st
     ``spec`` is what :func:`ipt_core.tasks.load_suite` (and ``--suite`` of the CLI) takes.
 
     Raises:
-        UploadError: unsupported file type, unsafe zip, too large, name taken (without overwrite).
+        UploadError: unsupported file type, unsafe zip or a member that is not task data, too
+            large, name taken (without ``overwrite``; of concurrent callers saving one name,
+            exactly one succeeds).
         TaskDataError: the data does not load; the message names the file inside the upload.
 
     Example:
@@ -251,9 +326,9 @@ def save_upload(root: str | os.PathLike, filename: str, data: bytes, *, name: st
     uploads = Path(root).expanduser().resolve() / "uploads"
     uploads.mkdir(parents=True, exist_ok=True)
     final = uploads / name
-    if final.exists() and not overwrite:
-        raise UploadError(f"an uploaded suite named {name!r} exists already; delete it or choose another name")
-    tmp = uploads / f".tmp-{uuid.uuid4().hex}"
+    if os.path.lexists(final) and not overwrite:  # fail fast; decided under the lock when publishing
+        raise UploadError(_taken(name))
+    tmp: Path | None = uploads / f".tmp-{uuid.uuid4().hex}"
     try:
         if kind == "zip":
             extract_zip(bytes(data), tmp)
@@ -276,17 +351,71 @@ def save_upload(root: str | os.PathLike, filename: str, data: bytes, *, name: st
         info = {"name": name, "kind": kind, "spec_relative": rel_spec, "source": str(filename),
                 "tasks": suite.names(), "created": time.time()}
         (tmp / _INFO).write_text(json.dumps(info, indent=1), encoding="utf-8")
-        if final.exists():
-            old = uploads / f".old-{uuid.uuid4().hex}"
-            os.rename(final, old)
-            os.rename(tmp, final)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.rename(tmp, final)
+        # claim and publish under the lock: checking that ``final`` is free and renaming into it must
+        # be one step, else concurrent callers all see it free and all "succeed" (and on Linux
+        # rename(dir, empty dir) replaces the empty one silently)
+        with _names_locked(uploads):
+            if os.path.lexists(final):
+                if not overwrite:
+                    raise UploadError(_taken(name))
+                if not _exchange(tmp, final):  # no RENAME_EXCHANGE here: aside, then in
+                    old = uploads / f".old-{uuid.uuid4().hex}"
+                    os.rename(final, old)
+                    os.rename(tmp, final)
+                    tmp = old
+                # tmp now holds the old suite: removed below, outside the lock
+            else:
+                os.rename(tmp, final)
+                tmp = None
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
         raise
+    if tmp is not None:
+        shutil.rmtree(tmp, ignore_errors=True)
     return _info_with_spec(final, info)
+
+
+def _taken(name: str) -> str:
+    return (f"name taken: an uploaded suite named {name!r} exists already; delete it or choose "
+            "another name")
+
+
+@contextlib.contextmanager
+def _names_locked(uploads: Path) -> Iterator[None]:
+    """Hold ``uploads/.lock`` exclusively: one process or thread at a time claims, replaces or deletes
+    a name. ``flock`` locks belong to the open file, so threads of one process exclude each other too."""
+    fd = os.open(uploads / _LOCK, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+_AT_FDCWD = -100
+_RENAME_EXCHANGE = 2
+_libc: ctypes.CDLL | None = None
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two existing paths atomically (Linux ``renameat2(RENAME_EXCHANGE)``); False where the C
+    library, kernel or file system does not offer it (the caller then falls back)."""
+    global _libc
+    try:
+        if _libc is None:
+            _libc = ctypes.CDLL(None, use_errno=True)
+        fn = _libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    fn.restype = ctypes.c_int
+    if fn(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP):
+        return False
+    raise OSError(err, os.strerror(err), str(b))
 
 
 def _info_with_spec(folder: Path, info: dict) -> dict:
@@ -322,6 +451,10 @@ def delete_upload(root: str | os.PathLike, name: str) -> bool:
     if not folder.is_dir():
         return False
     trash = uploads / f".del-{uuid.uuid4().hex}"
-    os.rename(folder, trash)
+    with _names_locked(uploads):  # not while another caller swaps a new suite in under this name
+        try:
+            os.rename(folder, trash)
+        except FileNotFoundError:
+            return False  # deleted by another caller meanwhile
     shutil.rmtree(trash, ignore_errors=True)
     return True

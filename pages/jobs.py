@@ -14,6 +14,7 @@ from ipt_app.cost import fmt_seconds
 from ipt_app.job_panel import live, render_job, state_of
 from ipt_app.job_state import worker_text
 from ipt_app.widgets import pretty_json
+from ipt_app.escape import md_code
 
 c = ctx()
 root = c["root"]
@@ -40,7 +41,7 @@ def _draw(all_jobs: list[jobs.Job]) -> None:
     """Everything that changes while jobs run, redrawn together from one read of the job records."""
     pid = jobs.worker_pid(root)
     a, b = st.columns([4, 1])
-    a.markdown(f"{worker_text(pid).capitalize()} · store `{root}`")
+    a.markdown(f"{worker_text(pid).capitalize()} · store {md_code(root)}")  # a typed path: issue 32
     if not pid and b.button("Start worker", key="jobs-start-worker"):
         jobs.ensure_worker(root)
         st.rerun()

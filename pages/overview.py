@@ -5,6 +5,7 @@ import streamlit as st
 
 from ipt_core import figures, maps
 from ipt_app.context import ctx, suite_info, suite_matches, suite_problem
+from ipt_app.escape import md_code, md_escape
 from ipt_app.forms import pipeline_launcher
 from ipt_app.job_panel import job_panel
 from ipt_app.store_reads import SHIPPED_ROOT, backbone_of, entries
@@ -35,8 +36,8 @@ cols[1].metric("Prompt-tuning runs", len(pt))
 cols[2].metric("Tasks with PT results", len({e.meta.get("task") for e in pt}))
 cols[3].metric("IPT sweeps", len(ipt))
 cols[4].metric("Stability runs", len(stab))
-st.caption(f"Suite `{c['suite_name']}` · backbone `{c['backbone']}` · store `{c['root']}`"
-           + (f" · also reading shipped results in `{SHIPPED_ROOT}`" if SHIPPED_ROOT.is_dir() else ""))
+st.caption(f"Suite {md_code(c['suite_name'])} · backbone {md_code(c['backbone'])} · store {md_code(c['root'])}"
+           + (f" · also reading shipped results in {md_code(SHIPPED_ROOT)}" if SHIPPED_ROOT.is_dir() else ""))
 
 st.subheader("Prompt tuning at a glance")
 if pt:
@@ -45,7 +46,7 @@ if pt:
         groups.setdefault(maps.pt_config_id(e.spec, e.meta), []).append(e)
     best = max(groups.values(), key=lambda g: (len({e.meta.get("task") for e in g}), len(g), max(x.created for x in g)))
     label = maps.pt_config_label(best[0].spec, best[0].meta)
-    st.caption(f"Configuration with the most tasks: {label} ({len(best)} runs; other configurations on the "
+    st.caption(f"Configuration with the most tasks: {md_escape(label)} ({len(best)} runs; other configurations on the "
                "Prompt tuning page)")
     table = figures.pt_results_table([e.meta for e in best], [e.meta for e in zs], [e.meta for e in lp])
     table = table[table["n_seeds"] > 0].reset_index(drop=True)
@@ -61,11 +62,11 @@ if pt:
         a, b = st.columns([1, 3])
         a.download_button("Download CSV", table.to_csv(index=False).encode("utf-8"), file_name="overview_pt_results.csv",
                           mime="text/csv", key="csv-overview-headline", on_click="ignore", icon=":material/download:")
-        b.caption("Per task, in the CSV. Reproduce with: " + " · ".join(f"`{cmd}`" for cmd in cmds[:2])
+        b.caption("Per task, in the CSV. Reproduce with: " + " · ".join(md_code(cmd) for cmd in cmds[:2])
                   + (f" and {len(cmds) - 2} more (all of them: with the chart)" if len(cmds) > 2 else ""))
 else:
     empty_state(
-        f"No prompt-tuning results for suite `{c['suite_name']}` with `{c['backbone']}` yet. Queue a run on the "
+        f"No prompt-tuning results for suite {md_code(c['suite_name'])} with {md_code(c['backbone'])} yet. Queue a run on the "
         "Prompt tuning page, or run this in a terminal (it writes into the same store):",
         f"python -m ipt_core tune --suite {c['suite']} --tasks {','.join(names[:2]) or 'TASK'} --steps 50 "
         "--eval-every 10 --prompt-kind shallow",

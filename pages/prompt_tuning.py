@@ -7,13 +7,14 @@ import streamlit as st
 from ipt_core import figures, maps
 from ipt_app.context import ctx, suite_info, suite_problem
 from ipt_app.forms import probe_button, tune_form
+from ipt_app.escape import md_code
 from ipt_app.job_panel import job_panel
 from ipt_app.store_reads import backbone_of, entries, stores
 from ipt_app.widgets import empty_state, show_commands, show_figure
 
 c = ctx()
 st.title("Prompt tuning")
-st.caption(f"Suite `{c['suite_name']}` · backbone `{c['backbone']}`")
+st.caption(f"Suite {md_code(c['suite_name'])} · backbone {md_code(c['backbone'])}")  # user strings: issue 32
 
 info = suite_info(c["suite"])
 suite_problem(c, info)

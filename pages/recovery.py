@@ -10,6 +10,7 @@ from ipt_app.forms_ipt import ipt_form, ist_form
 from ipt_app.job_panel import job_panel
 from ipt_app.store_reads import entries, pick_entry, sweep_label, sweep_rank
 from ipt_app.widgets import empty_state, show_figure
+from ipt_app.escape import md_code, md_escape
 
 c = ctx()
 st.title("Recovery")
@@ -38,7 +39,7 @@ else:
     entry = pick_entry(dims_entries, "IPT sweep", key="rec-entry", describe=sweep_label, rank=sweep_rank)
     m = entry.meta
     n_seeds = len(m.get("seeds", [])) if isinstance(m.get("seeds"), list) else 1
-    st.caption(f"{sweep_label(entry)} · seeds {m.get('seeds')} · key `{entry.key[:12]}`")
+    st.caption(md_escape(f"{sweep_label(entry)} · seeds {m.get('seeds')}") + f" · key {md_code(entry.key[:12])}")
     rows = m.get("rows", [])
     table = figures.recovery_table(rows, "d", m.get("summary"))
     if table.empty:

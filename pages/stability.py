@@ -10,6 +10,7 @@ from ipt_app.forms_ipt import stability_form
 from ipt_app.job_panel import job_panel
 from ipt_app.store_reads import entries, pick_entry
 from ipt_app.widgets import empty_state, show_figure
+from ipt_app.escape import md_escape
 
 c = ctx()
 st.title("Stability")
@@ -29,7 +30,7 @@ else:
     m = entry.meta
     curves = m.get("curves", [])
     tasks = sorted({cv["task"] for cv in curves})
-    st.caption(f"d_I = {m.get('d')} · seeds {m.get('seeds')} · tasks {', '.join(tasks)}")
+    st.caption(md_escape(f"d_I = {m.get('d')} · seeds {m.get('seeds')} · tasks {', '.join(tasks)}"))  # issue 32
     a, b = st.columns([3, 1])
     task = a.selectbox("Task", ["all tasks (mean)"] + tasks, key="stab-task")
     traces = b.checkbox("Per-seed traces", value=True, key="stab-traces")

@@ -16,6 +16,7 @@ from ipt_core import figures, jobs, map_figures, maps
 from ipt_core import map_quality as mq
 from ipt_core.tasks import TaskDataError, load_suite
 from ipt_app.context import ctx, suite_info, suite_matches, suite_problem
+from ipt_app.escape import md_code, md_escape
 from ipt_app.job_panel import job_panel, submit_job
 from ipt_app.store_reads import SHIPPED_ROOT, backbone_of, entries, stores
 from ipt_app.widgets import empty_state, show_commands, show_figure
@@ -103,7 +104,7 @@ def _stored_umap(root: str, vectors: np.ndarray, names: list[str]) -> tuple[list
 c = ctx()
 root = str(c["root"])
 st.title("Subspace and task map")
-st.caption(f"Suite `{c['suite_name']}` · backbone `{c['backbone']}`")
+st.caption(f"Suite {md_code(c['suite_name'])} · backbone {md_code(c['backbone'])}")  # user strings: issue 32
 info = suite_info(c["suite"])
 suite_problem(c, info)
 suite_names = info.get("names", [])
@@ -176,7 +177,7 @@ method = d.radio("Projection", ["PCA", "UMAP"], horizontal=True, key="map-projec
 finite = np.isfinite(vectors).all(axis=1)
 if not finite.all():  # e.g. tasks with no IST solution at this d_I have NaN rows in the "ist" space
     missing = [n for n, ok in zip(names, finite) if not ok]
-    st.caption(f"Left out (no vector in this space): {', '.join(missing)}")
+    st.caption(f"Left out (no vector in this space): {md_escape(', '.join(missing))}")
     if stored_umap is not None and len(stored_umap) == len(names):
         stored_umap = [xy for xy, ok in zip(stored_umap, finite) if ok]
     names = [n for n, ok in zip(names, finite) if ok]
@@ -308,7 +309,7 @@ reports = _transfer_reports(root, info.get("name", c["suite_name"]))
 if reports:
     key, rep, cmd = reports[0]
     tt = map_figures.transfer_table(rep["pairs"])
-    st.caption(f"Prompt tuning of {', '.join(rep['targets'])} started from every source task's prompt, "
+    st.caption(f"Prompt tuning of {md_escape(', '.join(map(str, rep['targets'])))} started from every source task's prompt, "
                f"{rep['config']['steps']} steps each, against the default initialisation at the same budget "
                f"(mean gain {rep['mean_gain']:+.3f}). Spearman rank correlation between the gain and the similarity "
                "of source and target, per space (SPoT, Vu et al. 2022, found a positive one).")

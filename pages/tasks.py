@@ -6,12 +6,15 @@ import streamlit as st
 
 from ipt_core import tasks as tasks_mod, uploads
 from ipt_app.context import ctx, suite_info, suite_problem
+from ipt_app.escape import md_escape
 
 c = ctx()
 st.title("Tasks")
 if flash := st.session_state.pop("upload_flash", None):
     st.success(flash)
-st.caption(f"Suite `{c['suite_name']}`" + (f" (`{c['suite']}`)" if c["suite"] != c["suite_name"] else ""))
+# every user-supplied string (suite, task, upload names, descriptions, labels, errors) is escaped: issue 32
+st.caption(f"Suite **{md_escape(c['suite_name'])}**"
+           + (f" ({md_escape(c['suite'])})" if c["suite"] != c["suite_name"] else ""))
 
 info = suite_info(c["suite"])
 suite_problem(c, info)
@@ -26,7 +29,7 @@ if "error" not in info:
                  column_config={"description": st.column_config.TextColumn(width="large")})
     st.download_button("Download CSV", df.to_csv(index=False).encode(), file_name=f"{c['suite_name']}_tasks.csv",
                        mime="text/csv", key="tasks-csv", on_click="ignore", icon=":material/download:")
-    st.markdown("**Families:** " + " · ".join(f"{f} ({len(t)})" for f, t in fam.items()))
+    st.markdown("**Families:** " + " · ".join(f"{md_escape(f)} ({len(t)})" for f, t in fam.items()))
     st.code(f"python -m ipt_core tasks --suite {c['suite']}", language="bash")
 
     st.subheader("Examples")
@@ -34,7 +37,7 @@ if "error" not in info:
     if task:
         row = next(r for r in info["rows"] if r["task"] == task)
         desc = str(row.get("description") or "").strip()
-        st.markdown((f"*{desc}*  \n" if desc else "") + f"Labels: {row['labels']}")
+        st.markdown((f"*{md_escape(desc)}*  \n" if desc else "") + f"Labels: {md_escape(row['labels'])}")
         st.dataframe(pd.DataFrame(info["examples"][task]), hide_index=True, key="tasks-examples")
 
 st.divider()
@@ -60,12 +63,12 @@ if go:
             res = uploads.save_upload(c["root"], file.name, file.getvalue(), name=name.strip() or None,
                                       overwrite=overwrite)
         except (uploads.UploadError, tasks_mod.TaskDataError) as e:
-            st.error(f"Upload refused: {e}")
+            st.error(f"Upload refused: {md_escape(e)}")
         except OSError as e:
-            st.error(f"Upload failed while writing to {c['root']}: {e}")
+            st.error(f"Upload failed while writing to {md_escape(c['root'])}: {md_escape(e)}")
         else:
-            st.session_state["upload_flash"] = (f"Added suite {res['name']!r} with {len(res['tasks'])} tasks "
-                                                f"({', '.join(res['tasks'])}); it is now selected in the sidebar.")
+            st.session_state["upload_flash"] = md_escape(f"Added suite {res['name']!r} with {len(res['tasks'])} tasks "
+                                                         f"({', '.join(res['tasks'])}); it is now selected in the sidebar.")
             st.session_state["pending_suite"] = f"{res['name']} (uploaded)"  # the sidebar selects it on the rerun
             st.session_state["ctx_suite"], st.session_state["ctx_suite_name"] = res["spec"], res["name"]
             st.rerun()
@@ -75,7 +78,8 @@ if listed:
     st.markdown("**Uploaded suites**")
     for u in listed:
         a, b = st.columns([5, 1])
-        a.markdown(f"`{u['name']}` · {u['kind']} · {len(u['tasks'])} tasks · from `{u['source']}`")
+        a.markdown(f"**{md_escape(u['name'])}** · {md_escape(u['kind'])} · {len(u['tasks'])} tasks "
+                   f"· from {md_escape(u['source'])}")
         if b.button("Delete", key=f"upload-del-{u['name']}"):
             uploads.delete_upload(c["root"], u["name"])
             st.rerun()
