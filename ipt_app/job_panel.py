@@ -105,7 +105,7 @@ def _in_fragment() -> bool:
 
 
 def select_jobs(root: Path, subcommands: Sequence[str] | None, which: str, limit: int) -> list[jobs.Job]:
-    found = [j for j in jobs.list_jobs(root) if subcommands is None or j.argv[0] in subcommands]
+    found = [j for j in jobs.list_jobs(root) if subcommands is None or j.argv[:1] and j.argv[0] in subcommands]
     if which == "active":
         found = [j for j in found if not j.finished]
     elif which == "finished":
@@ -167,7 +167,7 @@ def job_panel(root: Path, subcommands: Sequence[str] | None = None, *, limit: in
     progress, log tail and cancel; live while a job of the store is queued or running."""
 
     def draw(all_jobs: list[jobs.Job]) -> None:
-        shown = [j for j in all_jobs if subcommands is None or j.argv[0] in subcommands]
+        shown = [j for j in all_jobs if subcommands is None or j.argv[:1] and j.argv[0] in subcommands]
         if which == "active":
             shown = [j for j in shown if not j.finished]
         elif which == "finished":

@@ -1,7 +1,8 @@
-"""The ``map-quality`` and ``transfer`` commands (cli.py calls :func:`register`): parsing and printing only.
+"""The ``map-quality``, ``transfer`` and ``umap`` commands (cli.py calls :func:`register`): parsing and printing only.
 
-The work is done by :mod:`ipt_core.analysis` (map quality, text baselines) and
-:mod:`ipt_core.transfer` (the transfer bank and its correlations).
+The work is done by :mod:`ipt_core.analysis` (map quality, text baselines),
+:mod:`ipt_core.transfer` (the transfer bank and its correlations) and :mod:`ipt_core.maps` (UMAP
+coordinates of a task map, run as a job by the app because UMAP's first fit compiles for ~20 s).
 """
 from __future__ import annotations
 
@@ -52,6 +53,68 @@ def register(sub) -> None:
     p.add_argument("--no-compute", action="store_true", help="only baselines already in the store (no model load)")
     p.set_defaults(func=cmd_map_quality)
     add_transfer_parser(sub, _add_common)
+    add_umap_parser(sub)
+
+
+# --------------------------------------------------------------------------------------------------
+# umap
+
+
+def add_umap_parser(sub) -> None:
+    u = sub.add_parser("umap", help="UMAP coordinates of a task map, stored as a task_map_umap entry")
+    u.add_argument("--cache", default=None, help="result store folder (default $IPT_CACHE or ./cache)")
+    u.add_argument("--extra-store", action="append", default=[], help="read-only store to read entries from")
+    u.add_argument("--entry", default=None, help="key of a task_map entry")
+    u.add_argument("--space", choices=["prompt", "intrinsic", "ist"], default="prompt",
+                   help="tensor of the task_map entry")
+    u.add_argument("--suite", default=None, help="with --pt-config: the prompt space of a suite's pt_run entries")
+    u.add_argument("--pt-config", default=None, help="pt_config_id of the pt_run entries")
+    u.add_argument("--random-state", type=limits.argtype("seed"), default=0)
+    u.add_argument("--json", action="store_true", help="print one JSON object as the last line of stdout")
+    u.set_defaults(func=cmd_umap)
+
+
+def cmd_umap(args) -> int:
+    """``umap (--entry KEY --space S | --suite S --pt-config ID)``: fit UMAP, store the coordinates."""
+    from pathlib import Path
+
+    import numpy as np
+
+    from .maps import compute_umap_entry, prompt_space, pt_config_id
+
+    store = Store(args.cache)
+    stores = [store] + [Store(Path(s)) for s in args.extra_store]
+    argv = getattr(args, "_argv", None) or ["umap"]
+    command = reproducible_command("python -m ipt_core", argv)
+    if args.entry:
+        entry = next((e for s in stores if (e := s.get(args.entry)) is not None), None)
+        if entry is None:
+            raise ValueError(f"no entry {args.entry} in {[str(s.root) for s in stores]}")
+        names = list(entry.meta["tasks"])
+        x = entry.tensor(args.space).float().numpy().reshape(len(names), -1)
+        keep = np.isfinite(x).all(axis=1)  # tasks without a vector in this space (NaN rows) are left out, as on the page
+        names, x = [n for n, k in zip(names, keep) if k], x[keep]
+        suite = entry.meta.get("suite", "")
+    elif args.suite and args.pt_config:
+        wanted = load_suite(args.suite).names()
+        seen: set[str] = set()
+        runs = []
+        for s in stores:
+            for e in s.query("pt_run", task=lambda t: t in wanted):
+                if e.key not in seen and pt_config_id(e.spec, e.meta) == args.pt_config:
+                    seen.add(e.key)
+                    runs.append(e)
+        names, _, x = prompt_space(runs, wanted)
+        suite = args.suite
+    else:
+        raise ValueError("give --entry KEY, or --suite S with --pt-config ID")
+    if not names:
+        raise ValueError("no task vectors found")
+    e = compute_umap_entry(store, x, names, space=args.space, suite=suite, random_state=args.random_state,
+                           command=command)
+    out = {"key": e.key, "tasks": e.meta["tasks"], "vectors": e.spec["vectors"]}
+    print(json.dumps(out) if args.json else f"stored UMAP coordinates of {len(names)} tasks as {e.key}")
+    return 0
 
 
 

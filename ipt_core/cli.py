@@ -129,10 +129,10 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 
     if only in (None, "compare"):
         cli_args.add_compare_parser(sub)
-    if only in (None, "map-quality", "transfer"):
+    if only in (None, "map-quality", "transfer", "umap"):
         from .analysis_cli import register as register_analysis
 
-        register_analysis(sub)  # map-quality, transfer (their own module; dispatched through args.func)
+        register_analysis(sub)  # map-quality, transfer, umap (their own module; dispatched through args.func)
     if only in (None, "verify"):
         from .verify_cli import register as register_verify
 

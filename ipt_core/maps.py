@@ -3,7 +3,7 @@
 Pure functions over an ``[N, D]`` array of task vectors (flattened prompts, intrinsic vectors ...),
 shaped like scikit-learn: ``random_state`` fixes randomness, inputs are array-likes. UMAP
 (``umap-learn``) is imported only when asked for, because its first fit compiles with numba for
-~20 s: the app therefore never calls it in a page; it runs ``python -m ipt_core.maps umap`` as a
+~20 s: the app therefore never calls it in a page; it runs ``python -m ipt_core umap`` as a
 job, which stores the coordinates as a ``task_map_umap`` entry keyed by the vectors' fingerprint.
 
 Example:
@@ -309,79 +309,3 @@ def compute_umap_entry(store: "Store", vectors: Any, names: Sequence[str], *, sp
     coords = project(vectors, "umap", random_state, n_neighbors=n_neighbors)
     meta = {"tasks": list(names), "coords": [[float(a), float(b)] for a, b in coords], "space": space, "suite": suite}
     return store.put("task_map_umap", spec, meta, command=command)
-
-
-def _main(argv: list[str] | None = None) -> int:
-    """``python -m ipt_core.maps umap --cache ROOT (--entry KEY --space S | --suite S --pt-config ID)``."""
-    import argparse
-    import shlex
-    import sys
-    from pathlib import Path
-
-    from .store import Store
-
-    p = argparse.ArgumentParser(prog="python -m ipt_core.maps")
-    sub = p.add_subparsers(dest="command", required=True)
-    u = sub.add_parser("umap", help="UMAP coordinates of a task map, stored as a task_map_umap entry")
-    u.add_argument("--cache", default=None)
-    u.add_argument("--extra-store", action="append", default=[], help="read-only store to read entries from")
-    u.add_argument("--entry", default=None, help="key of a task_map entry")
-    u.add_argument("--space", default="prompt", help="tensor of the task_map entry: prompt | intrinsic | ist")
-    u.add_argument("--suite", default=None, help="with --pt-config: the prompt space of a suite's pt_run entries")
-    u.add_argument("--pt-config", default=None, help="pt_config_id of the pt_run entries")
-    u.add_argument("--random-state", type=int, default=0)
-    u.add_argument("--json", action="store_true")
-    args = p.parse_args(argv)
-    store = Store(args.cache)
-    stores = [store] + [Store(Path(s)) for s in args.extra_store]
-    raw = list(argv if argv is not None else sys.argv[1:])
-    shown, skip = [], False
-    for a in raw:  # the reproducing command leaves out this machine's store paths
-        if skip:
-            skip = False
-        elif a in ("--cache", "--extra-store"):
-            skip = True
-        elif a != "--json":
-            shown.append(a)
-    command = shlex.join(["python", "-m", "ipt_core.maps", *shown])
-    try:
-        if args.entry:
-            entry = next((e for s in stores if (e := s.get(args.entry)) is not None), None)
-            if entry is None:
-                raise ValueError(f"no entry {args.entry} in {[str(s.root) for s in stores]}")
-            names = list(entry.meta["tasks"])
-            x = entry.tensor(args.space).float().numpy().reshape(len(names), -1)
-            keep = np.isfinite(x).all(axis=1)  # tasks without a vector in this space (NaN rows) are left out, as on the page
-            names, x = [n for n, k in zip(names, keep) if k], x[keep]
-            suite = entry.meta.get("suite", "")
-        elif args.suite and args.pt_config:
-            from .tasks import load_suite
-
-            wanted = load_suite(args.suite).names()
-            seen: set[str] = set()
-            runs = []
-            for s in stores:
-                for e in s.query("pt_run", task=lambda t: t in wanted):
-                    if e.key not in seen and pt_config_id(e.spec, e.meta) == args.pt_config:
-                        seen.add(e.key)
-                        runs.append(e)
-            names, _, x = prompt_space(runs, wanted)
-            suite = args.suite
-        else:
-            raise ValueError("give --entry KEY, or --suite S with --pt-config ID")
-        if not names:
-            raise ValueError("no task vectors found")
-        e = compute_umap_entry(store, x, names, space=args.space, suite=suite, random_state=args.random_state,
-                               command=command)
-    except (ValueError, KeyError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    out = {"key": e.key, "tasks": e.meta["tasks"], "vectors": e.spec["vectors"]}
-    print(json.dumps(out) if args.json else f"stored UMAP coordinates of {len(names)} tasks as {e.key}")
-    return 0
-
-
-if __name__ == "__main__":
-    import sys
-
-    sys.exit(_main())

@@ -246,19 +246,18 @@ def test_task_map_umap_runs_as_a_job_or_comes_from_the_store(seeded):
     job = [j for j in jobs.list_jobs(seeded) if j.argv[0] == "umap"][0]
     entry = Store(seeded).query("task_map")[0]
     assert job.argv[:5] == ("umap", "--entry", entry.key, "--space", "prompt")
-    assert job.module == "ipt_core.maps"
     jobs.cancel(seeded, job.id)
     # coordinates stored for exactly these vectors are shown, with no job offered
     x = entry.tensor("prompt").float().numpy().astype(np.float64)
     names = entry.meta["tasks"]
     Store(seeded).put("task_map_umap", maps.umap_spec(maps.vectors_fingerprint(x, names)),
                       {"tasks": names, "coords": np.random.default_rng(0).normal(size=(len(names), 2)).tolist()},
-                      command="python -m ipt_core.maps umap --entry K --space prompt")
+                      command="python -m ipt_core umap --entry K --space prompt")
     at = goto(app(), "task_map")
     at.radio(key="map-space").set_value("prompt").run()
     at.radio(key="map-projection").set_value("UMAP").run()
     assert not any(b.key == "map-umap-job" for b in at.button)
-    assert any("ipt_core.maps umap" in c.value for c in at.code)
+    assert any("ipt_core umap" in c.value for c in at.code)
 
 
 @pytest.mark.slow  # a job subprocess loads the real model
@@ -279,7 +278,7 @@ def test_umap_job_from_pt_prompts_end_to_end(store_root):
     assert done.status == "done", jobs.log_tail(done, 20)
     at.run()
     assert not any(b.key == "map-umap-job" for b in at.button)
-    assert any("python -m ipt_core.maps umap --suite demo" in c.value for c in at.code)
+    assert any("python -m ipt_core umap --suite demo" in c.value for c in at.code)
 
 
 @pytest.mark.slow  # a job subprocess loads the real model

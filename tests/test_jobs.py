@@ -64,7 +64,7 @@ def test_submit_validates_and_completes_argv(tmp_path):
     assert job.command.startswith("python -m ipt_core tune --suite demo --json --cache ")
     # the CLI's `tasks` takes no --cache; --json is not doubled
     assert jobs.submit(tmp_path, ["tasks", "--json"]).argv == ("tasks", "--json")
-    with pytest.raises(ValueError, match="unknown subcommand 'train'"):
+    with pytest.raises(ValueError, match="job command .train. is not one of"):
         jobs.submit(tmp_path, ["train"])
     with pytest.raises(ValueError, match="empty command"):
         jobs.submit(tmp_path, [])
@@ -73,7 +73,7 @@ def test_submit_validates_and_completes_argv(tmp_path):
     with pytest.raises(ValueError, match="resource"):
         jobs.submit(tmp_path, ["tasks"], resource="tpu")
     for sub in ("tasks", "tune", "probe", "export", "ipt", "stability", "pipeline", "compare"):
-        assert sub in jobs.SUBCOMMANDS
+        assert sub in jobs.JOB_COMMANDS
     # nothing half-made is visible: only finished job folders, newest first
     listed = jobs.list_jobs(tmp_path)
     assert [j.argv[0] for j in listed] == ["tasks", "tune"]
@@ -188,7 +188,7 @@ def test_orphaned_running_job_is_failed(tmp_path):
     job = jobs.submit(tmp_path, ["tasks"])
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
-    jobs._set_status(job.dir, status="running", worker=dead.pid, pid=dead.pid, started=time.time())
+    jobs.set_status(job.dir, status="running", worker=dead.pid, pid=dead.pid, started=time.time())
     jobs.Worker(tmp_path)._recover_orphans()
     j = jobs.get_job(tmp_path, job.id)
     assert j.status == "failed" and "worker" in j.error

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from ipt_core import maps
+from ipt_core import cli, maps
 from ipt_core.store import Store
 
 
@@ -146,15 +146,15 @@ def test_umap_projection_and_job_entry_point(tmp_path, capsys):
     tm = store.put("task_map", {"method": "task_map", "t": 1},
                    {"suite": "demo", "tasks": names, "families": [n[0] for n in names], "spaces": ["prompt"]},
                    {"prompt": t}, command="python -m ipt_core ipt --suite demo")
-    assert maps._main(["umap", "--cache", str(tmp_path), "--entry", tm.key, "--space", "prompt", "--json"]) == 0
+    assert cli.main(["umap", "--cache", str(tmp_path), "--entry", tm.key, "--space", "prompt", "--json"]) == 0
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     e = store.get(out["key"])
     assert e.kind == "task_map_umap" and e.meta["tasks"] == names and np.asarray(e.meta["coords"]).shape == (12, 2)
     # the page finds it by the fingerprint of the vectors it holds
     fp = maps.vectors_fingerprint(t.numpy().astype(np.float64), names)
     assert store.get(maps.umap_spec(fp)).key == e.key
-    assert "--cache" not in e.command and e.command.startswith("python -m ipt_core.maps umap --entry")
+    assert "--cache" not in e.command and e.command.startswith("python -m ipt_core umap --entry")
     # bad requests are one clear error line, exit 2
-    assert maps._main(["umap", "--cache", str(tmp_path), "--entry", "0" * 64]) == 2
+    assert cli.main(["umap", "--cache", str(tmp_path), "--entry", "0" * 64]) == 2
     assert "no entry" in capsys.readouterr().err
-    assert maps._main(["umap", "--cache", str(tmp_path)]) == 2
+    assert cli.main(["umap", "--cache", str(tmp_path)]) == 2

@@ -4,7 +4,7 @@ The Streamlit pages never train in their own process: they :func:`submit` a comm
 ``python -m ipt_core`` and read the store when it is done. Everything about a job is a file, so a
 browser refresh, a second browser tab or a restarted app sees the same queue::
 
-    <store root>/jobs/<job_id>/request.json    argv, module, label, resource ("cpu"|"gpu"), created
+    <store root>/jobs/<job_id>/request.json    format 2: command, args, label, resource ("cpu"|"gpu"), created
     <store root>/jobs/<job_id>/status.json     queued|running|done|failed|cancelled, pid, started, ended, returncode
     <store root>/jobs/<job_id>/log.txt         the command's stdout + stderr
     <store root>/jobs/<job_id>/progress.json   written by the CLI itself (IPT_PROGRESS_FILE, see progress.py)
@@ -12,6 +12,11 @@ browser refresh, a second browser tab or a restarted app sees the same queue::
     <store root>/jobs/<job_id>/cancel          present once a cancel was asked for a running job
     <store root>/jobs/worker.pid               the pid of the last worker started for this store
     <store root>/jobs/.lock                    fcntl lock held while a job changes state
+
+A store folder is not trusted, so neither is a job record: a request names a command of the
+project's CLI and its arguments, never a module or an executable; the worker rebuilds the argv,
+checks it with the CLI's own parser, ``limits`` and the allowed folders, and runs nothing else
+(:mod:`~ipt_core.jobs.request`). Any other record is marked failed with a one-line reason.
 
 Every JSON file is written atomically (temp file + ``os.replace``). A worker (``python -m
 ipt_core.jobs worker --cache ROOT``) claims queued jobs oldest first under the lock, so several
@@ -31,7 +36,8 @@ Example:
 
 The package: :mod:`~ipt_core.jobs.files` (atomic JSON, the lock), :mod:`~ipt_core.jobs.job` (the
 :class:`Job` record), :mod:`~ipt_core.jobs.launch` (what a job runs), :mod:`~ipt_core.jobs.queue`
-(submit/list/get/cancel/delete/log), :mod:`~ipt_core.jobs.worker` (:class:`Worker`) and
+(submit/list/get/cancel/delete/log), :mod:`~ipt_core.jobs.request` (what a job may run),
+:mod:`~ipt_core.jobs.worker` (:class:`Worker`) and
 ``__main__`` (the worker's command line). Everything public is re-exported here.
 """
 
@@ -39,15 +45,15 @@ from __future__ import annotations
 
 import subprocess  # noqa: F401  (tests patch jobs.subprocess.Popen, the module the worker starts jobs with)
 
-from .job import FINAL_STATES, RESOURCES, STATES, Job, set_status
-from .launch import DISTRIBUTED_SUBCOMMANDS, SUBCOMMANDS, launch_argv
+from .job import FINAL_STATES, STATES, Job, set_status
+from .launch import DISTRIBUTED_SUBCOMMANDS, launch_argv
 from .queue import cancel, delete_job, get_job, list_jobs, log_tail, submit
+from .request import JOB_COMMANDS, RESOURCES, RequestRefused
 from .worker import EXIT_CANCELLED, KILL_AFTER_S, Worker, ensure_worker, run_job_inline, worker_pid
 
-_set_status = set_status  # the name it had before the split (tests/test_jobs.py uses it)
-
 __all__ = [
-    "SUBCOMMANDS",
+    "JOB_COMMANDS",
+    "RequestRefused",
     "STATES",
     "FINAL_STATES",
     "Job",

@@ -32,10 +32,19 @@ def write_text(path: Path, text: str) -> None:
     atomic.write_text(path, text)
 
 
-def read_json(path: Path) -> Any:
+MAX_RECORD_BYTES = 1024 * 1024  # a job record is a few hundred bytes; anything huge is not ours
+
+
+def read_json(path: Path, max_bytes: int = MAX_RECORD_BYTES) -> Any:
+    """The parsed file, or None when it is missing, too large, or not JSON at all (a store folder is
+    not trusted: deep nesting raises RecursionError, bad bytes UnicodeError, both are None here)."""
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        with open(path, "rb") as f:
+            data = f.read(max_bytes + 1)
+        if len(data) > max_bytes:
+            return None
+        return json.loads(data.decode("utf-8"))
+    except (OSError, ValueError, RecursionError):  # UnicodeDecodeError and JSONDecodeError are ValueErrors
         return None
 
 

@@ -1,5 +1,5 @@
-"""What a job runs: the known subcommands, the process a worker starts (plain, or under torchrun with
-``IPT_JOBS_NPROC``), and the environment it gets.
+"""The process a worker starts for a checked job (plain, or under torchrun with ``IPT_JOBS_NPROC``),
+and the environment it gets. What a job may run at all is decided by :mod:`ipt_core.jobs.request`.
 """
 
 from __future__ import annotations
@@ -9,26 +9,12 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from .job import RESOURCES, Job
+from .job import Job
+from .request import RESOURCES
 
-__all__ = ["SUBCOMMANDS", "NO_CACHE_FLAG", "REPO_ROOT", "DISTRIBUTED_SUBCOMMANDS", "env_nproc", "env_nproc_resources", "launch_argv", "child_env"]
+__all__ = ["REPO_ROOT", "DISTRIBUTED_SUBCOMMANDS", "env_nproc", "env_nproc_resources", "launch_argv", "child_env"]
 
 
-# subcommand -> the module run as ``python -m <module> <subcommand> ...``
-SUBCOMMANDS: dict[str, str] = {
-    "tasks": "ipt_core",
-    "tune": "ipt_core",
-    "probe": "ipt_core",
-    "export": "ipt_core",
-    "ipt": "ipt_core",
-    "ist": "ipt_core",
-    "stability": "ipt_core",
-    "pipeline": "ipt_core",
-    "compare": "ipt_core",
-    "umap": "ipt_core.maps",  # UMAP coordinates of a task map (numba's compile must not block a page)
-}
-# the CLI's ``tasks`` never touches the store and takes no --cache flag
-NO_CACHE_FLAG = frozenset({"tasks"})
 REPO_ROOT = Path(__file__).resolve().parents[2]  # the checkout holding ipt_core/
 # subcommands that train and so may run under torchrun (see launch_argv and ipt_core.distributed)
 DISTRIBUTED_SUBCOMMANDS = frozenset({"tune", "ipt", "ist", "stability", "pipeline", "compare", "export"})
@@ -63,8 +49,9 @@ def env_nproc_resources() -> tuple[str, ...]:
 def launch_argv(job: Job, nproc: int = 1, resources: Sequence[str] = ("gpu",)) -> list[str]:
     """The process a worker starts for ``job``.
 
-    ``python -m <module> <argv>``; with ``nproc > 1``, a training subcommand of ``ipt_core`` and a
-    resource in ``resources``, the same under torchrun on this machine::
+    ``python -m ipt_core <argv>`` (``job.argv`` was rebuilt from a checked request, see
+    :mod:`ipt_core.jobs.request`); with ``nproc > 1``, a training subcommand and a resource in
+    ``resources``, the same under torchrun on this machine::
 
         python -m torch.distributed.run --standalone --nproc-per-node N -m ipt_core tune ...
 
@@ -75,11 +62,12 @@ def launch_argv(job: Job, nproc: int = 1, resources: Sequence[str] = ("gpu",)) -
         >>> launch_argv(job, 4)[:6]                           # doctest: +SKIP
         ['/usr/bin/python3', '-m', 'torch.distributed.run', '--standalone', '--nproc-per-node', '4']
     """
-    if (nproc > 1 and job.module == "ipt_core" and job.resource in resources and job.argv
-            and job.argv[0] in DISTRIBUTED_SUBCOMMANDS):
+    if not job.argv:
+        raise ValueError(f"job {job.id} has no command to run ({job.error or 'refused request'})")
+    if nproc > 1 and job.resource in resources and job.argv[0] in DISTRIBUTED_SUBCOMMANDS:
         return [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(nproc),
-                "-m", job.module, *job.argv]
-    return [sys.executable, "-m", job.module, *job.argv]
+                "-m", "ipt_core", *job.argv]
+    return [sys.executable, "-m", "ipt_core", *job.argv]
 
 
 def child_env(job_dir: Path | None, root: Path) -> dict[str, str]:

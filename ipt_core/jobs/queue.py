@@ -11,18 +11,21 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from .files import ID_RE, check_id, locked, read_json, write_json
-from .job import RESOURCES, Job, load_job, set_status
-from .launch import NO_CACHE_FLAG, SUBCOMMANDS
+from .job import Job, load_job, set_status
+from .request import JOB_COMMANDS, MAX_LABEL_CHARS, REQUEST_FORMAT, RESOURCES, RequestRefused, check_args
 
-__all__ = ["submit", "list_jobs", "get_job", "cancel", "delete_job", "log_tail", "last_json_line"]
+__all__ = ["submit", "list_jobs", "get_job", "cancel", "runs_job", "delete_job", "log_tail", "last_json_line"]
 
 
 def submit(root: str | os.PathLike, argv: Sequence[str], *, label: str = "", resource: str = "cpu") -> Job:
     """Queue ``python -m ipt_core <argv> --json --cache <root>``; returns the queued Job.
 
-    ``argv[0]`` must be a known subcommand (:data:`SUBCOMMANDS`); ``--json`` and ``--cache`` are
-    added here (``--cache`` is refused in ``argv``: results must land in this store). The job is
-    made in a hidden folder and renamed into place, so it is never seen half-written.
+    ``argv[0]`` must be a job command (:data:`~ipt_core.jobs.request.JOB_COMMANDS`); the request
+    records the command and its arguments only, and ``--json`` and ``--cache <root>`` are added
+    when the job is run (``--cache`` is refused in ``argv``: results must land in this store). The
+    worker checks the command line with the CLI's own parser before it starts it
+    (:func:`~ipt_core.jobs.request.check_with_cli`). The job is made in a hidden folder and renamed
+    into place, so it is never seen half-written.
 
     Raises:
         ValueError: unknown subcommand, bad resource, a non-string argument or ``--cache`` in argv.
@@ -35,19 +38,13 @@ def submit(root: str | os.PathLike, argv: Sequence[str], *, label: str = "", res
     root_p = Path(root).expanduser().resolve()
     argv = list(argv)
     if not argv:
-        raise ValueError(f"empty command; expected a subcommand, one of {sorted(SUBCOMMANDS)}")
-    bad = [a for a in argv if not isinstance(a, str) or "\x00" in a]
-    if bad:
-        raise ValueError(f"command arguments must be strings without NUL bytes, got {bad[0]!r}")
-    if argv[0] not in SUBCOMMANDS:
-        raise ValueError(f"unknown subcommand {argv[0]!r}; expected one of {sorted(SUBCOMMANDS)}")
-    if any(a == "--cache" or a.startswith("--cache=") for a in argv):
-        raise ValueError("do not pass --cache: submit() adds the store's own --cache")
+        raise ValueError(f"empty command; expected a subcommand, one of {list(JOB_COMMANDS)}")
+    try:
+        command, args = check_args(argv[0], [a for a in argv[1:] if a != "--json"])
+    except RequestRefused as exc:
+        raise ValueError(str(exc)) from None
     if resource not in RESOURCES:
         raise ValueError(f"resource must be one of {list(RESOURCES)}, got {resource!r}")
-    full = argv + ([] if "--json" in argv else ["--json"])
-    if argv[0] not in NO_CACHE_FLAG:
-        full += ["--cache", str(root_p)]
     created = time.time()
     stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(created)) + f"-{int(created % 1 * 1e6):06d}"
     job_id = f"{stamp}-{uuid.uuid4().hex[:8]}"
@@ -56,8 +53,9 @@ def submit(root: str | os.PathLike, argv: Sequence[str], *, label: str = "", res
     tmp = jobs / f".new-{job_id}"
     tmp.mkdir()
     try:
-        write_json(tmp / "request.json", {"argv": full, "module": SUBCOMMANDS[argv[0]], "label": str(label),
-                                           "resource": resource, "created": created})
+        write_json(tmp / "request.json", {"format": REQUEST_FORMAT, "command": command, "args": list(args),
+                                           "label": str(label)[:MAX_LABEL_CHARS], "resource": resource,
+                                           "created": created})
         write_json(tmp / "status.json", {"status": "queued"})
         os.rename(tmp, jobs / job_id)
     except BaseException:
@@ -107,19 +105,35 @@ def cancel(root: str | os.PathLike, job_id: str) -> Job:
     job = get_job(root_p, job_id)
     pid = None
     with locked(root_p):
-        st = read_json(job.dir / "status.json") or {}
-        state = st.get("status")
+        st = read_json(job.dir / "status.json")
+        state = st.get("status") if isinstance(st, dict) else None
         if state == "queued":
             set_status(job.dir, status="cancelled", ended=time.time())
         elif state == "running":
             (job.dir / "cancel").touch()
-            pid = st.get("pid")
-    if pid:
+            pid = job.pid
+    # status.json is not trusted (a planted record could name any pid): signal the pid only when it
+    # runs this job's own command line; otherwise the worker, which watches the cancel marker, does
+    if pid and runs_job(pid, job):
         try:
-            os.killpg(int(pid), signal.SIGTERM)
+            os.killpg(pid, signal.SIGTERM)
         except (ProcessLookupError, PermissionError):
             pass  # ended meanwhile; the worker sees the cancel marker and records it
     return get_job(root_p, job_id)
+
+
+def runs_job(pid: int, job: Job) -> bool:
+    """Does process ``pid`` run ``job``'s command (``... -m ipt_core <job.argv>``, torchrun included)?"""
+    if not job.argv:
+        return False
+    try:
+        cmd = [a.decode("utf-8", "replace") for a in Path(f"/proc/{int(pid)}/cmdline").read_bytes().split(b"\0")]
+    except (OSError, ValueError):
+        return False  # no /proc (not Linux) or no such process: leave it to the worker
+    while cmd and not cmd[-1]:
+        cmd.pop()
+    n = len(job.argv)
+    return len(cmd) > n + 1 and cmd[-n:] == list(job.argv) and cmd[-n - 1] == "ipt_core"
 
 
 def delete_job(root: str | os.PathLike, job_id: str) -> bool:
@@ -178,6 +192,6 @@ def last_json_line(path: Path, max_bytes: int = 4 * 1024 * 1024) -> Any:
         if line.startswith("{") and line.endswith("}"):
             try:
                 return json.loads(line)
-            except ValueError:
+            except (ValueError, RecursionError):
                 continue
     return None

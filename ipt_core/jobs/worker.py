@@ -4,6 +4,7 @@ records how they ended; plus the helpers that start one in the background.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shlex
 import signal
@@ -17,6 +18,7 @@ from .files import ID_RE, jobs_dir, locked, pid_alive, read_json, write_json, wr
 from .job import Job, load_job, set_status
 from .launch import child_env, env_nproc, env_nproc_resources, launch_argv
 from .queue import get_job, last_json_line, list_jobs
+from .request import RequestRefused, check_record, check_with_cli
 
 __all__ = ["EXIT_CANCELLED", "KILL_AFTER_S", "Worker", "run_job_inline", "worker_pid", "ensure_worker"]
 
@@ -73,6 +75,9 @@ class Worker:
             states = self._states()
             queued = [j for j in (load_job(self.root, n) for n, st in states.items() if st.get("status") == "queued")
                       if j is not None]
+            for job in [j for j in queued if not j.argv]:  # a request of another shape: never run
+                self._refuse(job, job.error or "refused: not a job request of this version")
+            queued = [j for j in queued if j.argv]
             running = [load_job(self.root, n) for n, st in states.items() if st.get("status") == "running"]
             gpu_busy = any(j is not None and j.resource == "gpu" for j in running)
             cpu_used = sum(1 for rec in self.running.values() if rec[1].resource == "cpu")
@@ -92,10 +97,44 @@ class Worker:
                 claimed.append(get_job(self.root, job.id))
         return claimed
 
+    def _refuse(self, job: Job, reason: str) -> None:
+        """Mark ``job`` failed with a one-line ``reason`` (under the lock held by the caller, or none)."""
+        reason = " ".join(reason.split())[:2000]
+        try:
+            with open(job.dir / "log.txt", "ab") as log:
+                log.write(f"# job {job.id} not run by worker {os.getpid()}: {reason}\n".encode())
+        except OSError:
+            pass
+        set_status(job.dir, status="failed", ended=time.time(), returncode=None, pid=None, error=reason)
+
+    def _checked(self, job: Job) -> Job | None:
+        """``job`` with the argv the CLI's own parser and the path checks accept, rebuilt from its
+        request file as it is now; None (and the job failed with the reason) when it is refused."""
+        try:
+            req = check_record(read_json(job.dir / "request.json"))
+            argv = check_with_cli(req.command, req.args, self.root)
+        except RequestRefused as exc:
+            with locked(self.root):
+                self._refuse(job, f"refused: {exc}")
+            return None
+        except Exception as exc:  # noqa: BLE001 - a bug in a check must not take the worker down
+            import traceback
+
+            with locked(self.root):
+                self._refuse(job, f"refused: checking the request failed ({type(exc).__name__}: {exc})")
+            with open(job.dir / "log.txt", "ab") as log:
+                log.write(traceback.format_exc().encode())
+            return None
+        return dataclasses.replace(job, argv=tuple(argv), resource=req.resource)
+
     def _start(self, job: Job) -> None:
+        checked = self._checked(job)
+        if checked is None:
+            return
+        job = checked
         argv = launch_argv(job, self.nproc, self.nproc_resources)
         log = open(job.dir / "log.txt", "ab")
-        shown = job.command if argv[2] == job.module else shlex.join(["python", *argv[1:]])
+        shown = job.command if argv[2] == "ipt_core" else shlex.join(["python", *argv[1:]])
         log.write(f"# job {job.id} started by worker {os.getpid()} at "
                   f"{time.strftime('%Y-%m-%d %H:%M:%S')}: {shown}\n".encode())
         log.flush()
