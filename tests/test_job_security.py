@@ -242,3 +242,50 @@ def test_fuzzed_job_records_start_nothing_but_the_cli(tmp_path_factory, monkeypa
           "refused: not JSON" if "not a JSON object" in err else
           "refused: path outside the allowed folders" if "outside the allowed" in err else
           "refused: CLI parser or limits" if "python -m ipt_core" in err else "refused: record shape")
+
+
+# --------------------------------------------------------------------------------------------------
+# the same chain through the app: a store folder with planted jobs, opened in the sidebar
+
+
+def test_planted_jobs_in_a_store_opened_by_the_app_run_nothing(tmp_path, monkeypatch):
+    """A store-shaped folder (e.g. a store copied from elsewhere) holding an old-format timeit job and
+    a current-format job with a path outside the allowed folders, typed into the sidebar with the
+    worker's autostart on: the app shows both as failed with a reason, the worker it starts refuses
+    the second, and no marker appears."""
+    import signal
+
+    from streamlit.testing.v1 import AppTest
+
+    app_file = str(Path(__file__).resolve().parents[1] / "app.py")
+    default = tmp_path / "default"
+    planted = tmp_path / "copied-store"
+    marker = tmp_path / "marker"
+    monkeypatch.setenv("IPT_CACHE", str(default))
+    monkeypatch.setenv("IPT_ALLOWED_ROOTS", str(tmp_path))
+    monkeypatch.setenv("IPT_SHIPPED_RESULTS", "0")
+    monkeypatch.setenv("IPT_WARMUP", "0")
+    monkeypatch.setenv("IPT_JOBS_AUTOSTART", "1")
+    old = plant(planted, {"argv": ["-s", marker_code(marker), "pass"], "module": "timeit", "label": "planted-old",
+                          "resource": "cpu", "created": 1.0}, job_id="20260101-000000-000000-00000001")
+    new = plant(planted, v2("tasks", ["--suite", "/etc"], label="planted-new"), job_id="20260101-000000-000000-00000002")
+    at = AppTest.from_file(app_file, default_timeout=90)
+    at.session_state["ctx_root_input"] = str(planted)
+    try:
+        at.run()
+        assert not at.exception, at.exception
+        assert at.session_state["ctx_root"] == str(planted.resolve())
+        at.switch_page("pages/jobs.py").run()
+        assert not at.exception, at.exception
+        deadline = time.time() + 60
+        while time.time() < deadline and json.loads((new / "status.json").read_text())["status"] == "queued":
+            time.sleep(0.2)
+    finally:
+        pid = jobs.worker_pid(planted)
+        if pid:
+            os.kill(pid, signal.SIGTERM)
+    assert not marker.exists()
+    for d, reason in ((old, "unknown fields ['argv', 'module']"), (new, "outside the allowed folders")):
+        job = jobs.get_job(planted, d.name)
+        assert job.status == "failed" and job.error.startswith("refused: ") and reason in job.error, job
+    assert "not run by worker" in (new / "log.txt").read_text()
