@@ -4,6 +4,10 @@ app.py draws the sidebar (:mod:`ipt_app.sidebar`), which stores its choices as p
 that pages read with :func:`ctx`. A page also works when Streamlit runs its file without the entry
 script (the first request of a fresh server that deep-links to a page, and ``AppTest.switch_page``):
 it then gets the last choices, or the defaults.
+
+Every suite the app loads is first checked against the allowed folders (:mod:`ipt_core.paths`),
+symlinks inside its folder included, wherever its spec came from: typed, an upload, or a result's
+``meta["suite"]`` (issue 32). A refused suite reads as a suite with an error; nothing of it is read.
 """
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ from typing import Any
 import streamlit as st
 
 from ipt_core import store as store_mod, tasks as tasks_mod
+from ipt_core.paths import PathNotAllowed, allowed_roots, check_suite_allowed, suite_local_path
 from ipt_core.backbone_spec import DEFAULT_BACKBONE  # noqa: F401 (torch-free; re-exported to the pages)
 
 from .escape import md_code, md_escape
@@ -73,26 +78,63 @@ def suite_problem(c: dict, info: dict) -> None:
     if "error" not in info:
         return
     if c.get("results_only"):
-        st.warning(f"The data of suite {md_code(c['suite_name'])} is not on this machine (its results are in the store); "
+        where = "outside the folders this app may read" if info.get("refused") else "not on this machine"
+        st.warning(f"The data of suite {md_code(c['suite_name'])} is {where} (its results are in the store); "
                    "results are shown, but tasks cannot be listed or tuned.")
     else:
         st.error(md_escape(f"Cannot load suite {c['suite']!r}: {info['error']}"))  # names, paths, values: issue 32
 
 
-def _path_signature(spec: str) -> str:
-    """Changes when an uploaded/local suite changes on disk, so the cached listing is refreshed."""
-    if spec == "demo" or spec.startswith("hf:"):
-        return ""
-    p = Path(spec).expanduser()
+def _mtimes(p: Path) -> list[int]:
+    """The entry's own mtime (lstat: a file swapped for a symlink changes it) and its target's."""
+    out = [p.lstat().st_mtime_ns]
     try:
-        mt = [p.stat().st_mtime_ns] + ([c.stat().st_mtime_ns for c in p.iterdir()] if p.is_dir() else [])
+        out.append(p.stat().st_mtime_ns)
+    except OSError:  # a dangling link: its lstat time is enough
+        pass
+    return out
+
+
+def _path_signature(spec: str) -> str:
+    """Changes when an uploaded/local suite changes on disk (a task folder's mtime changes when a
+    file in it is replaced, by a symlink too), so the cached listing and its path check are redone."""
+    local = suite_local_path(spec)
+    if local is None:
+        return ""
+    p = Path(local).expanduser()
+    try:
+        mt = _mtimes(p) + ([t for c in p.iterdir() for t in _mtimes(c)] if p.is_dir() else [])
     except OSError:
         return "missing"
     return str(max(mt))
 
 
+def suite_extra_roots(root: str | Path | None = None) -> tuple[str, ...]:
+    """Folders the app reads suites from besides the allowed roots: the uploads of the store in use
+    (``root``, default the sidebar's), which the sidebar checked or took from the environment."""
+    root = root if root is not None else st.session_state.get("ctx_root") or store_mod.default_root()
+    return (str(Path(root).expanduser() / "uploads"),)
+
+
+def suite_read_problem(spec: str, root: str | Path | None = None) -> str | None:
+    """Why the app must not read suite ``spec`` (it, or a link inside it, resolves outside the
+    allowed folders), as one line; None when it may. ``root``: the store in use (see
+    :func:`suite_extra_roots`)."""
+    try:
+        check_suite_allowed(spec, "suite", extra_roots=suite_extra_roots(root))
+    except PathNotAllowed as e:
+        return str(e)
+    return None
+
+
 @st.cache_data(show_spinner=False, max_entries=32)
-def _suite_info(spec: str, signature: str) -> dict:
+def _suite_info(spec: str, signature: str, roots: tuple[str, ...]) -> dict:
+    # checked here, before the loader opens anything; ``roots`` (the allowed roots and the store's
+    # uploads) is part of the cache key so a listing made under other roots is never reused
+    try:
+        check_suite_allowed(spec, "suite", extra_roots=roots)
+    except PathNotAllowed as e:
+        return {"error": str(e), "refused": True}
     try:
         suite = tasks_mod.load_suite(spec)
     except tasks_mod.TaskDataError as e:
@@ -109,8 +151,10 @@ def _suite_info(spec: str, signature: str) -> dict:
 
 
 def suite_info(spec: str) -> dict:
-    """``{"names", "families", "rows", "examples"}`` of a suite, or ``{"error": loader's message}``."""
-    return _suite_info(spec, _path_signature(spec))
+    """``{"names", "families", "rows", "examples"}`` of a suite, or ``{"error": loader's message}``
+    (``{"error", "refused": True}`` for a suite outside the allowed folders, which is never read)."""
+    roots = tuple(str(r) for r in allowed_roots()) + suite_extra_roots()
+    return _suite_info(spec, _path_signature(spec), roots)
 
 
 def device_options() -> list[str]:

@@ -7,10 +7,10 @@ from pathlib import Path
 import streamlit as st
 
 from ipt_core import jobs, store as store_mod, uploads
-from ipt_core.paths import PathNotAllowed, check_allowed, looks_like_path
+from ipt_core.paths import PathNotAllowed, check_allowed, check_suite_allowed, looks_like_path, suite_local_path
 from ipt_core.store_folder import NotAStoreFolder, check_store_folder
 
-from .context import DEFAULT_BACKBONE, gpu_name
+from .context import DEFAULT_BACKBONE, gpu_name, suite_read_problem
 from .escape import md_code, md_escape
 from .job_state import worker_text
 from .store_reads import backbone_of, entries
@@ -51,7 +51,10 @@ def sidebar() -> None:
             s = e.meta.get("suite")
             if isinstance(s, str) and s and s not in known:
                 known.add(s)
-                if Path(s).expanduser().exists():
+                local = suite_local_path(s)
+                # a store's word is no more trusted than a typed path: a suite outside the allowed
+                # folders (or with a link inside that points out) is offered as results only, never read
+                if local is not None and Path(local).expanduser().exists() and suite_read_problem(s, root) is None:
                     options[f"{Path(s).name} ({s})"] = (s, Path(s).name)
                 else:  # computed elsewhere (e.g. on a GPU server) on data this machine does not have
                     options[f"{s} (results only)"] = (s, s)
@@ -72,13 +75,11 @@ def sidebar() -> None:
     spec, name = options[choice]
     if not spec:
         spec = sb.text_input("Suite path (folder, CSV, or hf:NAME)", key="ctx_suite_path").strip() or "demo"
-        local = spec[3:] if spec.startswith("hf:") else spec
-        if spec != "demo" and (not spec.startswith("hf:") or looks_like_path(local)):
-            try:
-                check_allowed(local, "suite path")
-            except PathNotAllowed as e:
-                sb.error(f"{md_escape(e)}; using the demo suite")
-                spec = "demo"
+        try:  # the path, an hf: path, and every symlink inside the folder (issue 32)
+            check_suite_allowed(spec, "suite path")
+        except PathNotAllowed as e:
+            sb.error(f"{md_escape(e)}; using the demo suite")
+            spec = "demo"
         name = Path(spec).name or spec
     ss["ctx_suite"], ss["ctx_suite_name"] = spec, name
     ss["ctx_results_only"] = spec in results_only

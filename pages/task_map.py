@@ -15,7 +15,7 @@ import streamlit as st
 from ipt_core import figures, jobs, map_figures, maps
 from ipt_core import map_quality as mq
 from ipt_core.tasks import TaskDataError, load_suite
-from ipt_app.context import ctx, suite_info, suite_matches, suite_problem
+from ipt_app.context import ctx, suite_info, suite_matches, suite_problem, suite_read_problem
 from ipt_app.escape import md_code, md_escape
 from ipt_app.job_panel import job_panel, submit_job
 from ipt_app.store_reads import SHIPPED_ROOT, backbone_of, entries, stores
@@ -72,12 +72,15 @@ def _quality(root: str, key: str | None, suite_spec: str, backbone: str, centre:
     for name, x, names, lay in extra:
         spaces[name] = (x, list(names))
         layers[name] = lay
-    try:
-        suite = load_suite(suite_spec)
-        fams = {**fams, **{t.name: t.type for t in suite.tasks}}
-        base = mq.stored_baselines(sts, list(suite.tasks), backbone)
-    except TaskDataError:
-        base = {}
+    base = {}
+    # a suite outside the allowed folders (a results-only one named by a stored result) is never read
+    if suite_read_problem(suite_spec, root) is None:
+        try:
+            suite = load_suite(suite_spec)
+            fams = {**fams, **{t.name: t.type for t in suite.tasks}}
+            base = mq.stored_baselines(sts, list(suite.tasks), backbone)
+        except TaskDataError:
+            pass
     return mq.quality_report(spaces, fams, base, centre=centre, layers=layers)
 
 
