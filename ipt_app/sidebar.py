@@ -108,3 +108,8 @@ def sidebar() -> None:
     pid = jobs.worker_pid(root)
     active = [j for j in jobs.list_jobs(root) if not j.finished]
     sb.caption(f"Store: {md_code(root)}  \nJobs: {len(active)} queued or running · {worker_text(pid)}")
+
+    # results the store found corrupt and set aside: the user is told, not only the server log (issue 32)
+    from .quarantine_notice import quarantine_notice
+
+    quarantine_notice(root)
