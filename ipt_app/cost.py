@@ -22,7 +22,6 @@ Example::
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Sequence
 
 from ipt_core import store as store_mod
@@ -216,16 +215,3 @@ def summary(est: Estimate) -> str:
     return (f"**Estimated cost:** at most {est.rows:,} training rows, about **{fmt_seconds(est.seconds)}** at "
             f"{est.rate:.0f} rows/s ({est.rate_source}); parts already in the store are skipped.  \n"
             + " · ".join(parts))
-
-
-def write_estimate(job_dir: Path, est: Estimate) -> None:
-    """Kept beside the job's records, for its overall progress and ETA (:mod:`ipt_app.job_state`)."""
-    import json
-    import os
-
-    tmp = job_dir / "estimate.json.tmp"
-    try:
-        tmp.write_text(json.dumps(est.to_json()))
-        os.replace(tmp, job_dir / "estimate.json")
-    except OSError:
-        pass  # only the ETA is lost

@@ -14,8 +14,8 @@ import streamlit as st
 
 from ipt_core import jobs
 
-from .cost import Estimate, write_estimate
-from .job_state import RESULT_PAGES, JobState, job_state, read_estimate
+from .cost import Estimate
+from .job_state import RESULT_PAGES, JobState, job_state
 from .escape import md_code, md_escape
 
 POLL_SECONDS = 1.5
@@ -35,7 +35,7 @@ def submit_job(root: Path, argv: Sequence[str], *, label: str, resource: str = "
         st.error(f"Could not queue the job: {md_escape(e)}")
         return None
     if estimate is not None:
-        write_estimate(job.dir, estimate)
+        jobs.write_estimate(job, estimate.to_json())
     if autostart_worker():
         try:
             jobs.ensure_worker(root)
@@ -47,7 +47,7 @@ def submit_job(root: Path, argv: Sequence[str], *, label: str, resource: str = "
 
 def state_of(job: jobs.Job) -> JobState:
     """:func:`job_state` with the job's estimate; the overall fraction never goes back in a session."""
-    s = job_state(job, read_estimate(job.dir))
+    s = job_state(job, jobs.read_estimate(job))
     if s.overall is not None and not s.finished:
         k = f"_overall-{job.id}"
         best = max(s.overall, st.session_state.get(k, 0.0))

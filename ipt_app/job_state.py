@@ -2,7 +2,7 @@
 
 One pure function, :func:`job_state`, turns a job's records (``ipt_core.jobs.Job``: status,
 ``progress.json`` of the current stage) and the estimate written when it was queued
-(``estimate.json``, see :mod:`ipt_app.cost`) into what the pages draw, so the sidebar, the job
+(``estimate.json``, see :mod:`ipt_app.cost`, kept and read by ``ipt_core.jobs``) into what the pages draw, so the sidebar, the job
 panels and the Jobs page can never disagree. The pages poll it from one fragment
 (:func:`ipt_app.job_panel.job_panel`); tests call it directly (AppTest does not run timed fragments).
 
@@ -15,10 +15,8 @@ the remaining rows at the rate this job has shown so far (or the estimate's rate
 """
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from .cost import fmt_seconds
@@ -47,12 +45,11 @@ class JobState:
         return self.status in ("done", "failed", "cancelled")
 
 
-def read_estimate(job_dir: Path) -> dict | None:
-    try:
-        est = json.loads((Path(job_dir) / "estimate.json").read_text())
-    except (OSError, ValueError):
-        return None
-    return est if isinstance(est, dict) else None
+def _num(v: Any) -> float:
+    """A number from a job's records (not trusted: any other value counts as 0)."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or v != v or v in (float("inf"), float("-inf")):
+        return 0.0
+    return float(v)
 
 
 def _plan_index(stages: list[dict], stage: str) -> int | None:
@@ -69,32 +66,30 @@ def job_state(job: Any, estimate: dict | None = None, now: float | None = None) 
 
     Example::
 
-        st = job_state(jobs.get_job(root, job_id), read_estimate(job.dir))
+        st = job_state(jobs.get_job(root, job_id), jobs.read_estimate(job))
         st.overall, st.eta_s, st.text   # 0.42, 95.0, "running · subspace finding · 42% · 1 min so far · about 2 min left"
     """
     now = time.time() if now is None else now
     p = job.progress or {}
     stage = str(p.get("stage") or "")
-    try:
-        step, total = float(p.get("step") or 0), float(p.get("total") or 0)
-    except (TypeError, ValueError):
-        step, total = 0.0, 0.0
+    step, total = _num(p.get("step")), _num(p.get("total"))
     frac = max(0.0, min(1.0, step / total)) if total > 0 else None
     started, ended = getattr(job, "started", None), getattr(job, "ended", None)
     elapsed = None if started is None else max(0.0, (ended or now) - started)
-    est_s = float(estimate["seconds"]) if estimate and isinstance(estimate.get("seconds"), (int, float)) else None
+    est_s = _num(estimate["seconds"]) if estimate and _num(estimate.get("seconds")) > 0 else None
     overall = eta = None
     status = job.status
     if status == "done":
         overall, eta = 1.0, 0.0
     elif status == "running":
-        stages = [s for s in (estimate or {}).get("stages", []) if isinstance(s, dict)]
-        total_rows = sum(float(s.get("rows") or 0) for s in stages)
+        raw = (estimate or {}).get("stages")
+        stages = [s for s in raw if isinstance(s, dict)] if isinstance(raw, list) else []
+        total_rows = sum(_num(s.get("rows")) for s in stages)
         i = _plan_index(stages, stage) if stage and total_rows > 0 else None
         if i is not None:
-            done_rows = sum(float(s.get("rows") or 0) for s in stages[:i]) + (frac or 0.0) * float(stages[i].get("rows") or 0)
+            done_rows = sum(_num(s.get("rows")) for s in stages[:i]) + (frac or 0.0) * _num(stages[i].get("rows"))
             overall = min(0.99, done_rows / total_rows)
-            rate = done_rows / elapsed if elapsed and elapsed > 5 and done_rows > 0 else float((estimate or {}).get("rate") or 0)
+            rate = done_rows / elapsed if elapsed and elapsed > 5 and done_rows > 0 else _num((estimate or {}).get("rate"))
             eta = (total_rows - done_rows) / rate if rate > 0 else None
         elif est_s and elapsed is not None:
             overall = min(0.99, elapsed / est_s) if est_s > 0 else None

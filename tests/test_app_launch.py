@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from ipt_app import cost
-from ipt_app.job_state import job_state, read_estimate, worker_text
+from ipt_app.job_state import job_state, worker_text
 from ipt_app.store_reads import sweep_label, sweep_rank
 from ipt_core import jobs
 from ipt_core.store import Store
@@ -78,7 +78,7 @@ def test_machine_rate_is_measured_from_the_stores_banks(tmp_path):
 
 
 def _job(status: str, progress: dict | None = None, started: float | None = 1000.0, ended: float | None = None):
-    return jobs.Job(id="j", root=Path("/nowhere"), argv=("stability",), module="ipt_core", label="x", resource="cpu",
+    return jobs.Job(id="j", root=Path("/nowhere"), argv=("stability",), label="x", resource="cpu",
                     created=990.0, status=status, started=started, ended=ended, progress=progress)
 
 
@@ -120,7 +120,7 @@ def test_estimate_is_kept_beside_the_job(store_root):
     assert any("Estimated cost" in c.value and "112 rows" in c.value for c in at.caption)  # 1 x 7 x 16, follows the input
     button(at, "Queue prompt tuning").click().run()
     [job] = jobs.list_jobs(store_root)
-    est = read_estimate(job.dir)
+    est = jobs.read_estimate(job)
     assert est["rows"] == 7 * 16 and est["stages"][0]["match"] == "prompt tuning"
 
 

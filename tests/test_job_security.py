@@ -232,7 +232,7 @@ def test_fuzzed_job_records_start_nothing_but_the_cli(tmp_path_factory, monkeypa
     monkeypatch.setattr(subprocess, "Popen", fake_popen)
     d = plant(root, None, raw=raw)
     w = Worker(root, idle_exit=0, poll=0)
-    for job in w._claim():  # noqa: SLF001 - the worker's own claim and start, without its sleep loop
+    for job in w._claim():  # the worker's own claim and start, without its sleep loop
         w._start(job)
     assert all(_allowed_start(a) for a in started), started
     status = json.loads((d / "status.json").read_text())
@@ -289,3 +289,18 @@ def test_planted_jobs_in_a_store_opened_by_the_app_run_nothing(tmp_path, monkeyp
         job = jobs.get_job(planted, d.name)
         assert job.status == "failed" and job.error.startswith("refused: ") and reason in job.error, job
     assert "not run by worker" in (new / "log.txt").read_text()
+
+
+@pytest.mark.parametrize("estimate", [b"[" * 100000 + b"]" * 100000, b'{"stages": 5, "seconds": "x", "rate": []}',
+                                      b'{"stages": [{"rows": "1e999", "match": 3}], "seconds": 1e999}', b"\xff"])
+def test_a_hostile_estimate_or_progress_file_is_ignored(tmp_path, estimate):
+    from ipt_app.job_state import job_state
+
+    job = jobs.submit(tmp_path, ["tasks", "--suite", "demo"])
+    (job.dir / "estimate.json").write_bytes(estimate)
+    (job.dir / "progress.json").write_text('{"stage": "x", "step": "nan", "total": [1]}')
+    jobs.set_status(job.dir, status="running", started=time.time())
+    job = jobs.get_job(tmp_path, job.id)
+    est = jobs.read_estimate(job)
+    assert est is None or isinstance(est, dict)
+    assert job_state(job, est).status == "running"

@@ -9,6 +9,7 @@ browser refresh, a second browser tab or a restarted app sees the same queue::
     <store root>/jobs/<job_id>/log.txt         the command's stdout + stderr
     <store root>/jobs/<job_id>/progress.json   written by the CLI itself (IPT_PROGRESS_FILE, see progress.py)
     <store root>/jobs/<job_id>/result.json     the last stdout line of the ``--json`` command, parsed
+    <store root>/jobs/<job_id>/estimate.json   the app's cost estimate, for overall progress and ETA
     <store root>/jobs/<job_id>/cancel          present once a cancel was asked for a running job
     <store root>/jobs/worker.pid               the pid of the last worker started for this store
     <store root>/jobs/.lock                    fcntl lock held while a job changes state
@@ -47,7 +48,7 @@ import subprocess  # noqa: F401  (tests patch jobs.subprocess.Popen, the module 
 
 from .job import FINAL_STATES, STATES, Job, set_status
 from .launch import DISTRIBUTED_SUBCOMMANDS, launch_argv
-from .queue import cancel, delete_job, get_job, list_jobs, log_tail, submit
+from .queue import cancel, delete_job, get_job, list_jobs, log_tail, read_estimate, submit, write_estimate
 from .request import JOB_COMMANDS, RESOURCES, RequestRefused
 from .worker import EXIT_CANCELLED, KILL_AFTER_S, Worker, ensure_worker, run_job_inline, worker_pid
 
@@ -63,6 +64,8 @@ __all__ = [
     "cancel",
     "delete_job",
     "log_tail",
+    "write_estimate",
+    "read_estimate",
     "ensure_worker",
     "worker_pid",
     "run_job_inline",

@@ -14,7 +14,8 @@ from .files import ID_RE, check_id, locked, read_json, write_json
 from .job import Job, load_job, set_status
 from .request import JOB_COMMANDS, MAX_LABEL_CHARS, REQUEST_FORMAT, RESOURCES, RequestRefused, check_args
 
-__all__ = ["submit", "list_jobs", "get_job", "cancel", "runs_job", "delete_job", "log_tail", "last_json_line"]
+__all__ = ["submit", "list_jobs", "get_job", "cancel", "runs_job", "delete_job", "log_tail", "last_json_line",
+           "write_estimate", "read_estimate"]
 
 
 def submit(root: str | os.PathLike, argv: Sequence[str], *, label: str = "", resource: str = "cpu") -> Job:
@@ -66,6 +67,22 @@ def submit(root: str | os.PathLike, argv: Sequence[str], *, label: str = "", res
     job = load_job(root_p, job_id)
     assert job is not None
     return job
+
+
+def write_estimate(job: Job, estimate: dict) -> bool:
+    """Keep the cost estimate made when ``job`` was queued beside its records (``estimate.json``,
+    for its overall progress and ETA); False when it could not be written (only the ETA is lost)."""
+    try:
+        write_json(job.dir / "estimate.json", estimate)
+    except (OSError, TypeError, ValueError):
+        return False
+    return True
+
+
+def read_estimate(job: Job) -> dict | None:
+    """The estimate kept by :func:`write_estimate`, or None (missing, unreadable, not an object)."""
+    est = read_json(job.dir / "estimate.json")
+    return est if isinstance(est, dict) else None
 
 
 def list_jobs(root: str | os.PathLike) -> list[Job]:
