@@ -304,3 +304,20 @@ def test_a_hostile_estimate_or_progress_file_is_ignored(tmp_path, estimate):
     est = jobs.read_estimate(job)
     assert est is None or isinstance(est, dict)
     assert job_state(job, est).status == "running"
+
+
+def test_a_dataset_script_in_an_hf_suite_folder_is_never_run(tmp_path, monkeypatch):
+    """``--suite hf:FOLDER`` with a loading script: the datasets release we pin refuses scripts; the
+    suite fails to load with one clear error and the script's code never runs."""
+    pytest.importorskip("datasets", reason="the optional Hugging Face source (requirements-dev.txt installs it)")
+    from ipt_core.tasks import TaskDataError, load_suite
+
+    marker = tmp_path / "marker"
+    folder = tmp_path / "evil"
+    folder.mkdir()
+    (folder / "evil.py").write_text(f"{marker_code(marker)}\nimport datasets\n"
+                                    "class Evil(datasets.GeneratorBasedBuilder):\n    pass\n")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(TaskDataError, match="could not load the dataset"):
+        load_suite(f"hf:{folder}")
+    assert not marker.exists()
