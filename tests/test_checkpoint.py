@@ -348,3 +348,26 @@ def test_a_checkpoint_that_fails_half_way_through_applying_leaves_the_bank_as_it
     monkeypatch.setattr(checkpoint, "_apply", real)
     assert seen[0] == 1 and any("cannot be applied" in r.getMessage() for r in caplog.records)
     _assert_identical(straight, again)  # a fresh start, as if there had been no checkpoint
+
+
+RESUME_ATOL = 1e-5  # the README's resume guarantee with several threads (bench/resume_diff.py measures it)
+
+
+def test_resume_with_several_threads_keeps_the_stated_guarantee(bb, tasks, tmp_path):
+    """The README's guarantee: scores (status, best step, accuracies, F1, curves, predictions) exactly,
+    tensors within RESUME_ATOL, whatever the thread count (bit for bit with one thread: the tests above)."""
+    build, runs = _pt_bank(bb, tasks)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        torch.manual_seed(0)
+        straight = train_bank(bb, tasks, build(), runs, device="cpu")
+        torch.manual_seed(0)
+        resumed, _ = _interrupted_then_resumed(bb, tasks, build, runs, tmp_path, every=2, kill_at=5)
+    finally:
+        torch.set_num_threads(threads)
+    for x, y in zip(straight, resumed, strict=True):
+        assert (x.status, x.best_step, x.dev_acc, x.test_acc, x.test_f1) == (y.status, y.best_step, y.dev_acc, y.test_acc, y.test_f1)
+        assert x.dev_curve == y.dev_curve and x.test_pred == y.test_pred and x.per_task == y.per_task
+        for k in x.state:
+            assert torch.allclose(x.state[k], y.state[k], rtol=0, atol=RESUME_ATOL), k
