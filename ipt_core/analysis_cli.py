@@ -69,7 +69,7 @@ def add_umap_parser(sub) -> None:
                    help="tensor of the task_map entry")
     u.add_argument("--suite", default=None, help="with --pt-config: the prompt space of a suite's pt_run entries")
     u.add_argument("--pt-config", default=None, help="pt_config_id of the pt_run entries")
-    u.add_argument("--random-state", type=limits.argtype("seed"), default=0)
+    u.add_argument("--seed", type=limits.argtype("seed"), default=0, help="UMAP's random_state")
     u.add_argument("--json", action="store_true", help="print one JSON object as the last line of stdout")
     u.set_defaults(func=cmd_umap)
 
@@ -110,7 +110,7 @@ def cmd_umap(args) -> int:
         raise ValueError("give --entry KEY, or --suite S with --pt-config ID")
     if not names:
         raise ValueError("no task vectors found")
-    e = compute_umap_entry(store, x, names, space=args.space, suite=suite, random_state=args.random_state,
+    e = compute_umap_entry(store, x, names, space=args.space, suite=suite, random_state=args.seed,
                            command=command)
     out = {"key": e.key, "tasks": e.meta["tasks"], "vectors": e.spec["vectors"]}
     print(json.dumps(out) if args.json else f"stored UMAP coordinates of {len(names)} tasks as {e.key}")

@@ -38,8 +38,9 @@ Example:
     ['sst2']
 
 The parts: :mod:`ipt_core.store_json` (canonical JSON, :func:`spec_key`), :mod:`ipt_core.store_entry`
-(the files of one entry, their verification, :class:`Entry`), :mod:`ipt_core.atomic` (fsynced writes);
-this module holds :class:`Store` itself.
+(the files of one entry, their verification, :class:`Entry`), :mod:`ipt_core.store_tmp` (temp names
+and stale leftovers), :mod:`ipt_core.store_quarantine` (what was set aside, for the app),
+:mod:`ipt_core.atomic` (fsynced writes); this module holds :class:`Store` itself.
 """
 
 from __future__ import annotations
@@ -48,8 +49,6 @@ import errno
 import json
 import logging
 import os
-import re
-import socket
 import threading
 import time
 import uuid
@@ -62,7 +61,7 @@ from .store_entry import (ENTRY_JSON, FORMAT_VERSION, KEY_RE, TENSOR_FILE, Corru
                           EntryCorrupt, EntryGone, StoreError, entry_from_record, read_entry_dir, rmtree,
                           stat_sig)
 from .store_json import canonical, check_json, sha256_bytes, spec_key
-from . import store_quarantine
+from . import store_quarantine, store_tmp
 
 if TYPE_CHECKING:  # torch is imported lazily: listing the store does not need it
     import torch
@@ -77,37 +76,6 @@ __all__ = [
 ]
 
 log = logging.getLogger("ipt_core.store")
-
-STALE_TMP_S = 3600.0
-"""A temp item whose writer cannot be checked (another host, an old name) is stale after this long
-untouched: live writers finish an entry in seconds, and write to it all along."""
-
-_TMP_RE = re.compile(r"^w-(?P<host>.+)-(?P<pid>[0-9]{1,10})-(?P<id>[0-9a-f]{32})(?:\.deleted)?$")
-
-
-def _host_tag() -> str:
-    """This machine and pid namespace: pids are comparable only between writers with the same tag.
-
-    The pid namespace matters: containers started with the host's network share its host name but
-    not its pids.
-    """
-    host = re.sub(r"[^A-Za-z0-9.]", "_", socket.gethostname())[:64] or "host"
-    try:
-        ns = re.sub(r"[^0-9]", "", os.readlink("/proc/self/ns/pid"))
-    except OSError:
-        ns = ""
-    return f"{host}.{ns}" if ns else host
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, OverflowError, ValueError):
-        return True  # another user's live process (or a number we cannot check): keep its files
-    return True
-
 
 def default_root() -> Path:
     """The default store root: ``$IPT_CACHE`` if set, else ``<repo root>/cache``.
@@ -382,13 +350,9 @@ class Store:
              "tmp_stale_bytes": int, "tmp_removed": int, "repaired": bool}
         """
         valid, corrupt = self._scan(use_cache=False, quarantine=repair)
-        stale, live = self._tmp_items()
-        stale_bytes = sum(_tree_bytes(p) for p in stale)
-        removed = 0
-        if repair:
-            for p in stale:
-                rmtree(p)
-                removed += not os.path.lexists(p)
+        stale, live = store_tmp.stale_and_live(self.tmp_dir)
+        stale_bytes = sum(store_tmp.tree_bytes(p) for p in stale)
+        removed = store_tmp.clean(self.tmp_dir) if repair else 0
         try:
             quarantined = sum(1 for _ in os.scandir(self.corrupt_dir))
         except OSError:
@@ -448,7 +412,7 @@ class Store:
             for n, t in prepared.items()
         ]
         self.sweep_tmp()
-        tmp = self._new_tmp()
+        tmp = store_tmp.new_tmp_path(self.tmp_dir)
         final = self._entry_dir(key)
         try:
             try:
@@ -604,7 +568,7 @@ class Store:
             self._cache.pop(path, None)
         if not os.path.lexists(path):
             return False
-        trash = self._new_tmp(".deleted")
+        trash = store_tmp.new_tmp_path(self.tmp_dir, ".deleted")
         try:
             self.tmp_dir.mkdir(parents=True, exist_ok=True)
             os.rename(path, trash)
@@ -615,53 +579,9 @@ class Store:
         rmtree(trash)
         return True
 
-    def _new_tmp(self, suffix: str = "") -> Path:
-        """A fresh temp path named after this writer (host, pid): :meth:`sweep_tmp` can tell whether it lives."""
-        return self.tmp_dir / f"w-{_host_tag()}-{os.getpid()}-{uuid.uuid4().hex}{suffix}"
-
-    def _tmp_items(self, older_than_s: float = STALE_TMP_S) -> tuple[list[Path], list[Path]]:
-        """(stale, live) items of ``tmp/``.
-
-        Stale: written by a process of this host (and pid namespace) that is no longer running, at
-        once; else (another host, or a name without a writer) untouched for ``older_than_s`` seconds.
-        A live writer's item is never stale: its pid runs, or it was touched recently.
-        """
-        try:
-            items = list(os.scandir(self.tmp_dir))
-        except (FileNotFoundError, NotADirectoryError):
-            return [], []
-        here, cutoff = _host_tag(), time.time() - older_than_s
-        stale: list[Path] = []
-        live: list[Path] = []
-        for it in items:
-            p = Path(it.path)
-            m = _TMP_RE.match(it.name)
-            if m and m["host"] == here:
-                pid = int(m["pid"])
-                (live if pid == os.getpid() or _pid_alive(pid) else stale).append(p)
-                continue
-            try:
-                newest = it.stat(follow_symlinks=False).st_mtime
-                if it.is_dir(follow_symlinks=False):
-                    for sub in os.scandir(p):
-                        newest = max(newest, sub.stat(follow_symlinks=False).st_mtime)
-            except FileNotFoundError:
-                continue
-            (stale if newest <= cutoff else live).append(p)
-        return stale, live
-
-    def clean_tmp(self, older_than_s: float = STALE_TMP_S) -> int:
-        """Remove temp items left by killed writers: at once when the writer was a process of this host
-        that no longer runs, else when untouched for ``older_than_s`` seconds.
-
-        Returns how many were removed. Live writers finish in seconds, so the default hour is safe.
-        """
-        removed = 0
-        for p in self._tmp_items(older_than_s)[0]:
-            rmtree(p)
-            if not os.path.lexists(p):
-                removed += 1
-        return removed
+    def clean_tmp(self, older_than_s: float = store_tmp.STALE_TMP_S) -> int:
+        """Remove temp items left by killed writers (:func:`ipt_core.store_tmp.stale_and_live`); how many."""
+        return store_tmp.clean(self.tmp_dir, older_than_s)
 
     def sweep_tmp(self) -> int:
         """:meth:`clean_tmp` once per process per store root (called when a process first reads or
@@ -673,18 +593,8 @@ class Store:
         try:
             n = self.clean_tmp()
         except OSError as e:
+            n = 0
             log.warning("store %s: cannot clean temp items (%s)", self.root, e)
-            return 0
         if n:
             log.warning("store %s: removed %d temp item(s) left by writers that were killed", self.root, n)
         return n
-
-
-def _tree_bytes(path: Path) -> int:
-    """Bytes of the files under ``path`` (a file: its size); 0 when gone."""
-    try:
-        if not path.is_dir() or path.is_symlink():
-            return path.lstat().st_size
-        return sum(f.lstat().st_size for f in path.rglob("*") if not f.is_dir())
-    except OSError:
-        return 0

@@ -16,7 +16,7 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ipt_core import store as store_mod
+from ipt_core import store as store_mod, store_tmp
 from ipt_core.store import CorruptEntryError, Entry, Store, StoreError, default_root, spec_key
 
 SPEC = {"method": "pt", "task": "sst2", "seed": 0, "lr": 0.03, "backbone": {"id": "minilm", "sha": "ab12"},
@@ -639,7 +639,7 @@ def _dead_pid() -> int:
 
 def test_temp_of_a_dead_writer_goes_when_the_store_opens_and_a_live_one_stays(tmp_path):
     root = tmp_path / "cache"
-    tag = store_mod._host_tag()
+    tag = store_tmp.host_tag()
     dead = root / "tmp" / f"w-{tag}-{_dead_pid()}-{'a' * 32}"
     mine = root / "tmp" / f"w-{tag}-{os.getpid()}-{'b' * 32}"
     other_host = root / "tmp" / f"w-otherhost.1-{os.getpid()}-{'c' * 32}"
@@ -652,7 +652,7 @@ def test_temp_of_a_dead_writer_goes_when_the_store_opens_and_a_live_one_stays(tm
     assert s.check()["tmp_stale"] == [dead.name]
     assert s.query() == []  # the first read of this root in this process sweeps it
     assert not dead.exists() and mine.exists() and other_host.exists() and parent.exists()
-    old = time.time() - 2 * store_mod.STALE_TMP_S
+    old = time.time() - 2 * store_tmp.STALE_TMP_S
     for p in (other_host, *other_host.iterdir()):
         os.utime(p, (old, old))
     assert s.clean_tmp() == 1 and not other_host.exists() and mine.exists()
@@ -669,15 +669,15 @@ def test_put_writes_under_a_name_that_carries_its_pid(store, monkeypatch):
     monkeypatch.setattr(safetensors.torch, "save_file", lambda t, f, *a, **k: (seen.append(f), real(t, f, *a, **k)))
     store.put("probe", {"a": 1}, {"acc": 1.0}, {"w": torch.ones(3)})
     name = Path(seen[0]).parent.name
-    m = store_mod._TMP_RE.match(name)
-    assert m and int(m["pid"]) == os.getpid() and m["host"] == store_mod._host_tag()
+    m = store_tmp.TMP_NAME_RE.match(name)
+    assert m and int(m["pid"]) == os.getpid() and m["host"] == store_tmp.host_tag()
 
 
 def test_check_reports_without_changing_and_repairs_with_repair(store):
     good = store.put("probe", {"a": 1}, {"acc": 1.0})
     bad = store.put("probe", {"a": 2}, {"acc": 1.0}, {"w": torch.ones(4)})
     _truncate_tensors(bad)
-    stale = store.tmp_dir / f"w-{store_mod._host_tag()}-{_dead_pid()}-{'e' * 32}"
+    stale = store.tmp_dir / f"w-{store_tmp.host_tag()}-{_dead_pid()}-{'e' * 32}"
     stale.mkdir()
     (stale / "x").write_bytes(b"1234")
     rep = store.check()
