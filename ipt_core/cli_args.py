@@ -325,7 +325,9 @@ def _longest_selected(args, command: str) -> int | None:
     """The longest input of the tasks the command uses (``--tasks`` of tune/probe, ``--task`` of export, else all)."""
     names = args.tasks if command in ("tune", "probe") and getattr(args, "tasks", None) else (
         [args.task] if command == "export" else [])
-    return _longest_in_suite(args.backbone, args.suite, args.k, args.data_seed, tuple(names))
+    # not every command resamples its suite (transfer has no --k/--data-seed)
+    return _longest_in_suite(args.backbone, args.suite, getattr(args, "k", None), getattr(args, "data_seed", None),
+                             tuple(names))
 
 
 def _check_against_model(args, command: str) -> None:

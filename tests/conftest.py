@@ -24,6 +24,19 @@ import torch
 from ipt_core.backbones import Backbone, from_model, load_backbone, packaged_model_path
 from ipt_core.tasks import Example, Task
 
+# One seed per run for the fuzzers (hypothesis draws), printed at the end of the run, so a failure
+# found on some draw replays exactly: IPT_FUZZ_SEED=<seed> python -m pytest tests/test_cli_fuzz.py
+FUZZ_SEED = int(os.environ.setdefault("IPT_FUZZ_SEED", str(random.SystemRandom().randrange(2**32))))
+
+
+def pytest_report_header(config):
+    return f"fuzz seed: IPT_FUZZ_SEED={FUZZ_SEED}"
+
+
+def pytest_terminal_summary(terminalreporter):
+    terminalreporter.write_line(f"fuzz seed: IPT_FUZZ_SEED={FUZZ_SEED} (replays the fuzzers' draws)")
+
+
 TINY_HIDDEN = 32
 TINY_LAYERS = 2
 TINY_MAX_LENGTH = 64

@@ -519,3 +519,15 @@ def test_a_full_disk_while_storing_is_one_line_exit_2_and_leaves_nothing(error, 
     assert "Traceback" not in err and "SafetensorError" not in err.replace(lines[0], "")
     leftovers = [p for d in ("tmp", "objects") for p in (cache / d).rglob("*") if p.is_file()] if cache.exists() else []
     assert leftovers == [] and Store(cache).query("pt_run") == []
+
+
+@pytest.mark.parametrize("targets", ["sms_spam", ""])
+def test_a_long_prompt_on_a_command_without_resampling_flags_is_checked_not_a_traceback(targets):
+    """``transfer`` has no --k/--data-seed: the prompt-length check read them and raised AttributeError
+    (issue 31, found by the argument fuzzer on some draws)."""
+    try:
+        args = cli.parse(["transfer", "--prompt-len", "385", "--suite", "demo", "--targets", targets])
+    except SystemExit as exc:
+        assert exc.code == 2
+    else:
+        assert args.prompt_len == 385

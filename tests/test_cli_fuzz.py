@@ -16,10 +16,12 @@ import io
 import os
 
 import pytest
-from hypothesis import HealthCheck, event, given, settings, strategies as st
+from hypothesis import HealthCheck, event, given, seed, settings, strategies as st
 
 from ipt_core import cli, cli_args
 from ipt_core.limits import LIMITS
+
+FUZZ_SEED = int(os.environ.get("IPT_FUZZ_SEED", "0"))  # one per run, printed by conftest.py
 
 N_EXAMPLES = int(os.environ.get("IPT_FUZZ_EXAMPLES", "300"))
 SETTINGS = settings(max_examples=N_EXAMPLES, deadline=None, database=None, print_blob=True,
@@ -125,6 +127,7 @@ def argv_vectors(draw) -> list[str]:
 
 
 @pytest.mark.slow  # 300 vectors: about 40 s on a busy 2-core machine
+@seed(FUZZ_SEED)
 @SETTINGS
 @given(argv=argv_vectors())
 def test_no_argument_vector_escapes_the_boundary(argv, monkeypatch):

@@ -17,12 +17,14 @@ import time
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import HealthCheck, event, given, seed, settings
 from hypothesis import strategies as st
 
 from ipt_core import cli, jobs
 from ipt_core.jobs import request as jreq
 from ipt_core.jobs.worker import Worker
+
+FUZZ_SEED = int(os.environ.get("IPT_FUZZ_SEED", "0"))  # one per run, printed by conftest.py
 
 JOB_ID = "20260101-000000-000000-0a1b2c3d"
 
@@ -219,6 +221,7 @@ def _allowed_start(argv: list[str]) -> bool:
 
 @settings(max_examples=N_FUZZ, deadline=None, database=None, print_blob=True,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture, HealthCheck.data_too_large])
+@seed(FUZZ_SEED)
 @given(raw=raw_files)
 def test_fuzzed_job_records_start_nothing_but_the_cli(tmp_path_factory, monkeypatch, raw):
     root = tmp_path_factory.mktemp("fuzz")

@@ -17,9 +17,11 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, event, given, settings, strategies as st
+from hypothesis import HealthCheck, event, given, seed, settings, strategies as st
 
 from ipt_core.tasks import Example, Suite, Task, TaskDataError, load_suite
+
+FUZZ_SEED = int(os.environ.get("IPT_FUZZ_SEED", "0"))  # one per run, printed by conftest.py
 
 N_EXAMPLES = int(os.environ.get("IPT_FUZZ_EXAMPLES", "100"))
 SETTINGS = settings(max_examples=N_EXAMPLES, deadline=None, database=None, print_blob=True,
@@ -197,6 +199,7 @@ def check_load(suite: Path, reference=None) -> None:
         assert loaded == reference(suite)
 
 
+@seed(FUZZ_SEED)
 @SETTINGS
 @given(data=st.data())
 def test_corrupted_folder_suite(template, data):
@@ -240,6 +243,7 @@ def table_template(tmp_path_factory) -> Path:
     return f.parent
 
 
+@seed(FUZZ_SEED)
 @settings(max_examples=N_EXAMPLES, deadline=None, database=None, print_blob=True)
 @given(data=st.data())
 def test_corrupted_table(table_template, data):
@@ -284,6 +288,7 @@ def crossfit_template(tmp_path_factory) -> Path:
     return d
 
 
+@seed(FUZZ_SEED)
 @settings(max_examples=N_EXAMPLES, deadline=None, database=None, print_blob=True)
 @given(data=st.data())
 def test_corrupted_crossfit(crossfit_template, data):
