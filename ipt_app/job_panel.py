@@ -72,7 +72,8 @@ def render_job(job: jobs.Job, *, key: str, log_lines: int = 8, expanded: bool = 
     """Overall progress bar with ETA, status, wrapped log tail, cancel or the result's page, of one job."""
     s = state_of(job)
     with st.container(border=True):
-        st.markdown(f"**{md_escape(job.label or job.argv[0])}** · {md_code(job.status)}")
+        shown = "cancelling…" if job.cancel_requested else job.status
+        st.markdown(f"**{md_escape(job.label or job.argv[0])}** · {md_code(shown)}")
         if job.status == "running":
             st.progress(s.overall or 0.0, text=md_escape(s.text))
         elif job.status == "done":
@@ -82,14 +83,16 @@ def render_job(job: jobs.Job, *, key: str, log_lines: int = 8, expanded: bool = 
         if job.status == "failed":
             # red only where one looks at this job; elsewhere an old failure should not shout on every visit
             (st.error if expanded else st.warning)(
-                md_escape(f"Job failed (exit code {job.returncode}){': ' + job.error if job.error else ''}; see the log."))
+                md_escape(f"Job failed{f' (exit code {job.returncode})' if job.returncode is not None else ''}"
+                          f"{': ' + job.error if job.error else ''}; see the log."))
         tail = jobs.log_tail(job, log_lines)
         if tail and (expanded or job.status in ("running", "failed")):
             st.code(tail, language=None, wrap_lines=True)
         st.caption(md_code(job.command))
         result_link(job, key)
         if not job.finished:
-            if st.button("Cancel", key=f"cancel-{key}-{job.id}", icon=":material/cancel:"):
+            if st.button("Cancel", key=f"cancel-{key}-{job.id}", icon=":material/cancel:",
+                         disabled=job.cancel_requested, help="cancelling…" if job.cancel_requested else None):
                 jobs.cancel(job.root, job.id)
                 st.rerun(scope="fragment") if _in_fragment() else st.rerun()
 

@@ -96,7 +96,8 @@ def job_state(job: Any, estimate: dict | None = None, now: float | None = None) 
             eta = max(0.0, est_s - elapsed)
         elif frac is not None and not stages:
             overall = frac  # a one-stage job without an estimate: its stage is the whole job
-    bits = [status]
+    # a cancel takes a step or two to land (the job stops at its next step): say so at once
+    bits = ["cancelling…" if status == "running" and getattr(job, "cancel_requested", False) else status]
     if stage and not job.finished:
         bits.append(stage + (f" {frac:.0%}" if frac is not None else ""))
     elif status == "running":

@@ -198,3 +198,18 @@ def test_worker_exits_when_idle(tmp_path, spawned):
     p = start_worker(tmp_path, spawned, "--idle-exit", "0.5")
     assert p.wait(timeout=30) == 0
     assert not (tmp_path / "jobs" / "worker.pid").exists()
+
+
+def test_a_cancel_under_way_shows_at_once(tmp_path):
+    """After Cancel the job runs until its next step: its state says "cancelling…" from the click on."""
+    from ipt_app.job_state import job_state
+
+    job = jobs.submit(tmp_path, ["tasks", "--suite", "demo"])
+    jobs.set_status(job.dir, status="running", started=time.time())
+    assert not jobs.get_job(tmp_path, job.id).cancel_requested
+    jobs.cancel(tmp_path, job.id)  # no process runs it here: only the marker is left
+    job = jobs.get_job(tmp_path, job.id)
+    assert job.status == "running" and job.cancel_requested
+    assert job_state(job).text.startswith("cancelling…")
+    jobs.set_status(job.dir, status="cancelled", ended=time.time())
+    assert not jobs.get_job(tmp_path, job.id).cancel_requested

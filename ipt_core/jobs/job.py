@@ -48,6 +48,7 @@ class Job:
     error: str | None = None
     progress: dict | None = None
     result: Any = None
+    cancel_requested: bool = False  # a cancel was asked (the marker file); the job is still running
 
     @property
     def dir(self) -> Path:
@@ -109,6 +110,7 @@ def load_job(root: Path, job_id: str) -> Job | None:
         started=_number(st.get("started")), ended=_number(st.get("ended")), returncode=_int(st.get("returncode")),
         error=str(st["error"])[:2000] if st.get("error") is not None else None,
         progress=prog if isinstance(prog, dict) else None, result=res,
+        cancel_requested=status == "running" and (d / "cancel").exists(),
     )
 
 
