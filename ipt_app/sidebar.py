@@ -105,11 +105,25 @@ def sidebar() -> None:
     name_gpu = gpu_name()
     ss["ctx_gpu_name"] = name_gpu
     sb.markdown(f"**Device:** {name_gpu + ' (CUDA)' if name_gpu else 'CPU (no GPU found)'}")
-    pid = jobs.worker_pid(root)
-    active = [j for j in jobs.list_jobs(root) if not j.finished]
-    sb.caption(f"Store: {md_code(root)}  \nJobs: {len(active)} queued or running · {worker_text(pid)}")
+    with sb:
+        _jobs_status(root)
 
     # results the store found corrupt and set aside: the user is told, not only the server log (issue 32)
     from .quarantine_notice import quarantine_notice
 
     quarantine_notice(root)
+
+
+def _jobs_status(root: Path) -> None:
+    """The store and its job count and worker state; while a job is queued or running it redraws itself
+    every 2 s (a fragment), so the count and the worker's state stay live on every page."""
+    def draw() -> None:
+        pid = jobs.worker_pid(root)
+        active = [j for j in jobs.list_jobs(root) if not j.finished]
+        st.caption(f"Store: {md_code(root)}  \nJobs: {len(active)} queued or running · {worker_text(pid)}")
+
+    if any(not j.finished for j in jobs.list_jobs(root)):
+        st.fragment(run_every=2.0)(draw)()
+    else:
+        draw()
+
