@@ -23,6 +23,7 @@ import sys
 from . import cli_args
 from .backbone_spec import BackboneError
 from .cli_args import add_common, add_ipt_args, add_pt_args, add_seeds, csv_names, lim
+from . import progress
 from .progress import CancelFlag, Reporter
 
 EXIT_BAD_INPUT = 2
@@ -140,15 +141,26 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
-def parse(argv: list[str] | None = None) -> argparse.Namespace:
+# every command's name: ``parse`` registers only the command named first (the others' flags load torch)
+COMMAND_NAMES = ("tasks", "tune", "probe", "ipt", "stability", "ist", "pipeline", "export", "compare",
+                 "map-quality", "transfer", "umap", "verify")
+LIGHT_COMMANDS = {"tasks"}  # commands that never import torch (nor transformers)
+
+
+def parse(argv: list[str] | None = None, *, announce: bool = False) -> argparse.Namespace:
     """Parse and check ``argv`` at the boundary, loading no model: the arguments, or ``SystemExit(2)`` with one line.
 
     ``SystemExit(0)`` for ``--help``. Every flag's range, the device, the prompt length against the
     model's positions and the intrinsic dimensions against the prompt size are checked here.
+    ``announce``: once the flags parse, print the command's one status line on a terminal (see :func:`_announce`).
     """
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    args._argv = list(argv) if argv is not None else sys.argv[1:]
+    argv_list = list(argv) if argv is not None else sys.argv[1:]
+    # the parser of the named command alone (same flags, same messages); the full one for --help or a typo
+    parser = build_parser(only=argv_list[0] if argv_list and argv_list[0] in COMMAND_NAMES else None)
+    args = parser.parse_args(argv_list)
+    args._argv = argv_list
+    if announce:
+        _announce(args)
     if args.command != "pipeline":  # the pipeline's budget names its own presets (ipt_core.pipeline)
         from .budgets import apply
 
@@ -185,6 +197,15 @@ def refusal(argv: list[str]) -> str | None:
     return None
 
 
+def _announce(args) -> None:
+    """The first line, right after the flags parse (before the device and model checks import torch):
+    on a terminal and without --json, what the command is about to load. ``tasks`` prints none."""
+    if args.command in LIGHT_COMMANDS or getattr(args, "json", False):
+        return
+    backbone = getattr(args, "backbone", None)
+    progress.status(f"{args.command}: starting" + (f", loading {backbone} ..." if backbone else " ..."))
+
+
 def _message(exc: BaseException) -> str:
     return str(exc.args[0] if isinstance(exc, KeyError) and exc.args else exc)
 
@@ -202,10 +223,14 @@ def _suite(args):
     return load_and_resample(args.suite, args.k, args.data_seed if args.k is not None else None)
 
 
-def _emit(args, payload: dict, text: str) -> None:
-    from .distributed import is_main
+def _is_main() -> bool:
+    """Rank 0, or not distributed (no process group exists unless ``ipt_core.dist_comm`` was imported)."""
+    comm = sys.modules.get("ipt_core.dist_comm")
+    return True if comm is None else comm.is_main()
 
-    if not is_main():  # under torchrun every rank has the result; rank 0 prints it
+
+def _emit(args, payload: dict, text: str) -> None:
+    if not _is_main():  # under torchrun every rank has the result; rank 0 prints it
         return
     if args.json:
         print(text, file=sys.stderr) if text else None
@@ -395,36 +420,66 @@ def _out_of_memory(args, exc: BaseException) -> str:
             "again: results already stored are kept, the bank that ran out stored nothing")
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run one command: 0 done, 2 bad input (one line on stderr, no traceback), 130 cancelled."""
-    import torch
+def _env_world_size() -> int:
+    """``WORLD_SIZE`` (torchrun sets it), 1 when absent: read here so that ``tasks`` need not import torch."""
+    try:
+        return int(os.environ.get("WORLD_SIZE", "1"))
+    except ValueError:
+        return 1
 
-    from .bank import Cancelled
+
+def _out_of_memory_errors() -> tuple:
+    """MemoryError, plus CUDA's out-of-memory error once torch is loaded (``tasks`` never loads it)."""
+    torch = sys.modules.get("torch")
+    cuda_oom = getattr(getattr(torch, "cuda", None), "OutOfMemoryError", None)
+    return (MemoryError,) + ((cuda_oom,) if cuda_oom is not None else ())
+
+
+def _cancelled_error() -> type:
+    """The loop's ``Cancelled``, when the loop (and so torch) is loaded; only it raises it."""
+    state = sys.modules.get("ipt_core.loop.state")
+    return state.Cancelled if state is not None else _NeverRaised
+
+
+class _NeverRaised(Exception):
+    pass
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one command: 0 done, 2 bad input (one line on stderr, no traceback), 130 cancelled.
+
+    torch is imported by the commands that need it, never by ``tasks`` nor by a refused flag. On a
+    terminal (and without --json) the first line says what is loading, and each stage draws a bar.
+    """
     from .store import StoreError
     from .tasks import TaskDataError
 
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    args = parse(argv)
-    from . import distributed
-
+    args = parse(argv, announce=True)
+    bars_before = progress.bars(not getattr(args, "json", False))  # --json: no bar, the progress file alone
     started_group = False
-    if distributed.env_world_size() > 1 and not distributed.is_distributed():
-        # under torchrun: one process per GPU (or CPU share); see ipt_core.distributed
-        started_group = distributed.init_from_env(getattr(args, "device", None))
-    if not distributed.is_main():
-        os.environ.pop("IPT_PROGRESS_FILE", None)  # progress from rank 0 only
+    distributed = None
+    if _env_world_size() > 1 or "ipt_core.distributed" in sys.modules:
+        from . import distributed
+
+        if _env_world_size() > 1 and not distributed.is_distributed():
+            # under torchrun: one process per GPU (or CPU share); see ipt_core.distributed
+            started_group = distributed.init_from_env(getattr(args, "device", None))
+        if not distributed.is_main():
+            os.environ.pop("IPT_PROGRESS_FILE", None)  # progress from rank 0 only
     try:
         return (COMMANDS.get(args.command) or args.func)(args)
     except (TaskDataError, BackboneError, StoreError, KeyError, ValueError) as exc:  # IPTInputError is a ValueError
         print(f"error: {_message(exc)}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    except (torch.cuda.OutOfMemoryError, MemoryError) as exc:  # per bank: nothing of the bank was stored
+    except _out_of_memory_errors() as exc:  # per bank: nothing of the bank was stored
         print(f"error: {_out_of_memory(args, exc)}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    except Cancelled as exc:
+    except _cancelled_error() as exc:
         print(f"cancelled: {exc}", file=sys.stderr)
         return EXIT_CANCELLED
     finally:
+        progress.bars(bars_before)
         if started_group:
             distributed.shutdown()

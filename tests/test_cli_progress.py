@@ -1,0 +1,148 @@
+"""CLI progress (issue 31, point 6): a tqdm bar per stage on a terminal's stderr, nothing extra with
+--json or when stderr is not a terminal, the progress file as before; ``tasks`` never imports torch."""
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+from argparse import Namespace
+from pathlib import Path
+
+import pytest
+
+from ipt_core import cli, progress
+from ipt_core.progress import Reporter
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+class FakeTTY(io.StringIO):
+    """A stderr that says it is a terminal."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def _modules_after(argv: list[str]) -> dict:
+    """Run ``cli.main(argv)`` in a fresh interpreter; which heavy modules it imported, and the exit status."""
+    code = (
+        "import json, sys\n"
+        "from ipt_core import cli\n"
+        "try:\n"
+        f"    rc = cli.main({argv!r})\n"
+        "except SystemExit as exc:\n"
+        "    rc = exc.code\n"
+        "print(json.dumps({'rc': rc, 'torch': 'torch' in sys.modules, 'transformers': 'transformers' in sys.modules}))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("argv, rc", [
+    (["tasks", "--suite", "demo"], 0),
+    (["tasks", "--suite", "demo", "--json"], 0),
+    (["tasks", "--suite", "no_such_suite_here"], cli.EXIT_BAD_INPUT),
+    (["tasks", "--no-such-flag"], cli.EXIT_BAD_INPUT),
+    (["tune", "--lr", "nan"], cli.EXIT_BAD_INPUT),  # refused by the flag's type: before any model check
+])
+def test_tasks_and_flag_errors_import_neither_torch_nor_transformers(argv, rc):
+    got = _modules_after(argv)
+    assert got == {"rc": rc, "torch": False, "transformers": False}
+
+
+def _drive(reporter: Reporter) -> None:
+    reporter.set_stage("stage one")
+    for step in range(1, 4):
+        reporter(step, 3, "1/1 runs active")
+    reporter.set_stage("stage two")
+    for step in range(1, 6):
+        reporter(step, 5, "2/2 runs active")
+    reporter.close()
+
+
+def test_a_terminal_gets_one_bar_per_stage(monkeypatch):
+    err = FakeTTY()
+    monkeypatch.setattr(sys, "stderr", err)
+    _drive(Reporter("start"))
+    text = err.getvalue()
+    assert "stage one" in text and "3/3" in text
+    assert "stage two" in text and "5/5" in text
+    assert text.index("stage one") < text.index("stage two")
+
+
+def test_a_new_bank_in_the_same_stage_starts_a_new_bar(monkeypatch):
+    err = FakeTTY()
+    monkeypatch.setattr(sys, "stderr", err)
+    r = Reporter("tuning")
+    for total in (4, 2):  # two banks one after the other, no set_stage between them
+        for step in range(1, total + 1):
+            r(step, total)
+    r.close()
+    assert "4/4" in err.getvalue() and "2/2" in err.getvalue()
+
+
+def test_no_bar_when_stderr_is_not_a_terminal(monkeypatch):
+    err = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", err)
+    _drive(Reporter("start"))
+    assert err.getvalue() == ""
+
+
+def test_no_bar_when_bars_are_off_json(monkeypatch, tmp_path):
+    err = FakeTTY()
+    monkeypatch.setattr(sys, "stderr", err)
+    before = progress.bars(False)
+    try:
+        _drive(Reporter("start", path=tmp_path / "progress.json"))
+    finally:
+        progress.bars(before)
+    assert err.getvalue() == ""
+    got = json.loads((tmp_path / "progress.json").read_text())  # the file sink is unaffected
+    assert (got["stage"], got["step"], got["total"]) == ("stage two", 5, 5)
+
+
+def _fake_command(seen: list):
+    """Stands in for a training command: reports two stages through a Reporter, as the real ones do."""
+
+    def run(args) -> int:
+        _drive(Reporter("fake"))
+        seen.append(args.json)
+        cli._emit(args, {"ok": True}, "ok")
+        return 0
+
+    return run
+
+
+@pytest.mark.parametrize("json_flag", [False, True])
+def test_main_draws_bars_on_a_terminal_and_none_with_json(monkeypatch, tmp_path, json_flag):
+    err, seen = FakeTTY(), []
+    monkeypatch.setattr(sys, "stderr", err)
+    monkeypatch.setitem(cli.COMMANDS, "tasks", _fake_command(seen))
+    progress_file = tmp_path / "progress.json"
+    monkeypatch.setenv("IPT_PROGRESS_FILE", str(progress_file))
+    assert cli.main(["tasks", "--suite", "demo"] + (["--json"] if json_flag else [])) == 0
+    assert seen == [json_flag]
+    if json_flag:
+        assert err.getvalue() == "ok\n"  # the job worker's runs: the command's own text (--json puts it on stderr), no bar
+    else:
+        assert "stage one" in err.getvalue() and "stage two" in err.getvalue()
+    got = json.loads(progress_file.read_text())
+    assert (got["stage"], got["step"], got["total"]) == ("stage two", 5, 5) and "time" in got
+    assert progress._BARS["enabled"] is True  # main restores the setting
+
+
+def test_the_first_line_says_what_loads_on_a_terminal_only(monkeypatch):
+    err = FakeTTY()
+    monkeypatch.setattr(sys, "stderr", err)
+    cli._announce(Namespace(command="tune", backbone="encoder-sim", json=False))
+    assert err.getvalue() == "tune: starting, loading encoder-sim ...\n"
+    for args in (Namespace(command="tune", backbone="encoder-sim", json=True), Namespace(command="tasks", json=False)):
+        err.seek(0), err.truncate()
+        cli._announce(args)
+        assert err.getvalue() == ""
+    plain = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", plain)
+    cli._announce(Namespace(command="tune", backbone="encoder-sim", json=False))
+    assert plain.getvalue() == ""
