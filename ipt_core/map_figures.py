@@ -22,7 +22,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from .map_quality import SPACE_NAMES, off_diagonal, robust_range
+from .map_quality import off_diagonal, robust_range
 from .plotting import colour_map, family_colors, styled  # one colour per family for every chart of a suite
 
 __all__ = ["family_colors", "pca_axis_titles", "label_mask", "task_map_figure", "similarity_heatmap",
@@ -180,21 +180,32 @@ def transfer_table(pairs: Sequence[Mapping]) -> pd.DataFrame:
     return pd.DataFrame(list(pairs))
 
 
+# short names for the transfer panels' titles (narrow panels; SPACE_NAMES says the long ones)
+SHORT_SPACE_NAMES = {"prompt": "raw prompt", "intrinsic": "intrinsic (Proj)", "ist": "intrinsic (IST)",
+                     "attention": "ATTEMPT attention", "text": "text baseline", "zero_shot_profile": "zero-shot profile"}
+PANEL_PX, GAP_PX = 240, 110  # a panel's height; between rows: tick labels, x title, the next row's two-line title
+
+
 def transfer_figure(table: pd.DataFrame, correlations: Mapping[str, Mapping], *, colours: Mapping[str, str] | None = None,
-                    title: str = "Does similarity predict transfer? Gain over the default init vs similarity") -> go.Figure:
-    """One panel per space: each (target, source) pair's gain against their similarity, coloured
-    by target; the Spearman correlation in the panel's title."""
+                    title: str = "Does similarity predict transfer?") -> go.Figure:
+    """One panel per space (two per row: the chart sits in a column about 560 px wide): each
+    (target, source) pair's gain against their similarity, coloured by target, diamonds for a source
+    of the target's family (a legend entry, not a footnote); the space and its Spearman correlation in
+    the panel's two-line title, with room between rows for it and the x-axis title above it."""
     spaces = [s for s in correlations if f"sim_{s}" in table.columns]
-    cols = min(3, max(1, len(spaces)))
+    cols = min(2, max(1, len(spaces)))
     rows = max(1, -(-len(spaces) // cols))
 
     def name(s: str) -> str:
         c = correlations[s]
         rho = "n/a" if c.get("spearman") is None else f"{c['spearman']:+.2f}"
-        return f"{s}: Spearman {rho} (n={c.get('n_pairs', 0)})"
+        return f"{SHORT_SPACE_NAMES.get(s, s)}<br>Spearman {rho} (n={c.get('n_pairs', 0)})"
 
+    plot_h = rows * PANEL_PX + (rows - 1) * GAP_PX
     fig = make_subplots(rows=rows, cols=cols, subplot_titles=[name(s) for s in spaces] or [""],
-                        horizontal_spacing=0.08, vertical_spacing=0.16)
+                        horizontal_spacing=0.14, vertical_spacing=GAP_PX / plot_h if rows > 1 else 0.1)
+    for ann in fig.layout.annotations:
+        ann.font = {"size": 13}
     targets = list(dict.fromkeys(table["target"])) if len(table) else []
     colours = dict(colours or colour_map(targets))
     for i, s in enumerate(spaces):
@@ -208,9 +219,14 @@ def transfer_figure(table: pd.DataFrame, correlations: Mapping[str, Mapping], *,
                             hovertemplate=f"target {t}<br>source %{{customdata[0]}}<br>similarity %{{x:.3f}}"
                                           "<br>gain %{y:+.3f}<extra></extra>", row=r, col=c)
         fig.add_hline(y=0, line={"color": "#999", "dash": "dash", "width": 1}, row=r, col=c)
-        fig.update_xaxes(title_text=f"centred cosine ({SPACE_NAMES.get(s, s).split(' (')[0]})", row=r, col=c)
+        fig.update_xaxes(title_text="centred cosine", title_standoff=8, row=r, col=c)
+    for symbol, label in (("diamond", "source of the target's family"), ("circle", "source of another family")):
+        fig.add_scatter(x=[None], y=[None], mode="markers", name=label, legendgroup="symbols",
+                        marker={"size": 8, "color": "#777", "symbol": symbol}, hoverinfo="skip")
     fig.update_yaxes(title_text="test-accuracy gain", col=1)
-    styled(fig, title, height=320 * rows + 120)
-    fig.add_annotation(text="diamonds: source of the target's family", xref="paper", yref="paper", x=0, y=-0.12,
-                       showarrow=False, xanchor="left", font={"size": 11, "color": "#555"})
+    top, bottom = (110 if title else 70), 140  # top: the title above the first row's two-line titles
+    styled(fig, title, height=plot_h + top + bottom)
+    # the legend under the last row's x-axis title, across the width (on the right it would halve the panels)
+    fig.update_layout(margin={"l": 60, "r": 20, "t": top, "b": bottom},
+                      legend={"orientation": "h", "x": 0, "xanchor": "left", "y": -62 / plot_h, "yanchor": "top"})
     return fig

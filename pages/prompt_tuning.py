@@ -57,7 +57,8 @@ with tab_results:
         cols[2].metric("Linear probe", "–" if pd.isna(means["probe"]) else f"{means['probe']:.3f}")
         show_figure(figures.pt_results_figure(table), table, name="pt_results",
                     commands=[e.command for e in runs + zs + lp], key="pt-results",
-                    caption="Bars: PT mean ± std over seeds; zero-shot and probe are one row per task.")
+                    caption="Bars: PT mean over seeds (± std where a task has two or more; the legend says); "
+                            "zero-shot and probe are one row per task; red tick: chance (1 / number of labels).")
 
         st.subheader("Dev accuracy during training")
         run_tasks = sorted({e.meta["task"] for e in runs})

@@ -2,12 +2,16 @@
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
+import pandas as pd
 import plotly.graph_objects as go
 import pytest
 
 from ipt_core import figures, maps
+from ipt_core import map_figures as mf
+from ipt_core import map_quality as mq
 
 
 def names_of(fig: go.Figure) -> list[str]:
@@ -34,8 +38,8 @@ def test_pt_results_table_and_figure():
     fig = figures.pt_results_figure(t)
     assert isinstance(fig, go.Figure)
     assert [tr.type for tr in fig.data] == ["bar"] * 3
-    assert list(fig.data[0].y[:1]) == [pytest.approx(0.7)]
-    assert list(fig.data[0].error_y.array[:1]) == [pytest.approx(b.pt_std)]
+    assert list(fig.data[0].y[:1]) == ["b"] and list(fig.data[0].x[:1]) == [pytest.approx(0.7)]  # horizontal bars
+    assert list(fig.data[0].error_x.array[:1]) == [pytest.approx(b.pt_std)]
     assert "zero-shot" in names_of(fig) and "linear probe" in names_of(fig)
     assert figures.pt_results_table([]).empty
     figures.pt_results_figure(figures.pt_results_table([]))  # empty data draws an empty chart
@@ -323,3 +327,274 @@ def test_sweep_comparison_pooled():
     assert dev["mean"] == pytest.approx(np.mean([0.09 / 0.41, 0.2 / 0.41]))
     fig = figures.sweep_comparison_figure(t, "test", gain="pooled_gain_recovery")
     assert "pooled gain recovery" in fig.layout.yaxis.title.text
+
+
+# --------------------------------------------------------------------------------------------------
+# layout checks without a browser (issue 31, point 5: figures a teacher projects must read at 1,400 px)
+
+# The chart's width on a 1,400 px screen: the wide layout less the sidebar and padding, then the
+# [3, 2] column that show_figure puts beside the plotted numbers.
+CHART_WIDTH = 560
+# plotly's own rule: a category axis in auto mode labels every category only where each has
+# round(1.2 * tick font size) px, 14 at the default 12 px; below that it skips every other label.
+MIN_PX_PER_CATEGORY = 14
+MIN_GAP_PX = 20
+
+
+def _text_box(text: str | None, size: float) -> tuple[float, float]:
+    """Estimated (width, height) in px of a plotly text (``<br>`` lines, tags ignored)."""
+    lines = re.split(r"<br\s*/?>", text or "")
+    plain = [re.sub(r"<[^>]+>", "", ln) for ln in lines]
+    return max((len(ln) for ln in plain), default=0) * 0.55 * size, len(lines) * 1.3 * size
+
+
+def _span(pos: float, extent: float, anchor: str | None, lo: str, hi: str) -> tuple[float, float]:
+    if anchor == lo:
+        return pos, pos + extent
+    if anchor == hi:
+        return pos - extent, pos
+    return pos - extent / 2, pos + extent / 2
+
+
+def _auto_anchor(v: float, lo: str, mid: str, hi: str) -> str:
+    # plotly's "auto" anchor of a paper-referenced annotation without an arrow
+    return lo if v <= 1 / 3 else hi if v >= 2 / 3 else mid
+
+
+def _apart(a: tuple[float, float], b: tuple[float, float], gap: float = 0.0) -> bool:
+    return a[1] + gap <= b[0] or b[1] + gap <= a[0]
+
+
+def layout_defects(fig: go.Figure, width: int = CHART_WIDTH) -> list[str]:
+    """Obvious layout defects of a plotly figure, from its layout and data alone (no browser):
+
+    1. a categorical axis (string values, or an array of tick values) that does not label every
+       category: a ``dtick``/``nticks``/``tickvals`` that drops some, or under 14 px per category;
+    2. annotations (subplot titles, footnotes) outside the figure (the plot area plus its margins),
+       e.g. ``yref='paper'`` at y < 0 needs |y| * plot height + 20 px <= margin.b; the title wider
+       than the figure or on top of an annotation;
+    3. an annotation within 20 px of an x axis's tick labels and title, annotations on top of each other, x-axis
+       titles on top of each other.
+
+    Sizes are estimates (0.55 em per character, 1.3 em per line); ``width`` is used when the
+    figure has none (the page sizes it to its column). Returns one line per defect.
+    """
+    lay = fig.layout
+    W = lay.width or width
+    H = lay.height or 450
+    m = lay.margin
+    l, r = (m.l if m.l is not None else 80), (m.r if m.r is not None else 80)
+    t, b = (m.t if m.t is not None else 100), (m.b if m.b is not None else 80)
+    shown = [tr.name for tr in fig.data if tr.name and tr.showlegend is not False]
+    legend_w = 0.0
+    shows_legend = bool(shown) and (lay.showlegend or (lay.showlegend is None and len(fig.data) > 1))
+    if shows_legend and lay.legend.orientation != "h" and (lay.legend.x is None or lay.legend.x >= 1):
+        legend_w = max(_text_box(n, 12)[0] for n in shown) + 40  # plotly pushes the right margin for it
+    pw, ph = W - l - r - legend_w, H - t - b
+    out: list[str] = []
+    if pw <= 0 or ph <= 0:
+        return [f"no room for the plot: {pw:.0f} x {ph:.0f} px"]
+
+    axes = {k: getattr(lay, k) for k in lay.to_plotly_json() if re.fullmatch(r"[xy]axis\d*", k)}
+    for k in ("xaxis", "yaxis"):
+        axes.setdefault(k, getattr(lay, k))
+
+    def dom(ax) -> tuple[float, float]:
+        return tuple(ax.domain) if ax.domain is not None else (0.0, 1.0)
+
+    # 1. categorical axes
+    cats: dict[str, list] = {k: [] for k in axes}
+    for tr in fig.data:
+        for letter in "xy":
+            ref = getattr(tr, f"{letter}axis", None) or letter
+            key = f"{letter}axis{ref[1:]}"
+            vals = getattr(tr, letter, None)
+            if key in cats and vals is not None:
+                cats[key] += [v for v in vals if isinstance(v, str)]
+    for k, ax in axes.items():
+        c = list(dict.fromkeys(cats.get(k, [])))
+        labelled = c
+        if ax.tickmode == "array" and ax.tickvals is not None:
+            if c:
+                missing = [v for v in c if v not in set(ax.tickvals)]
+                if missing:
+                    out.append(f"{k}: {len(missing)} of {len(c)} categories have no tick value")
+            else:
+                labelled = list(ax.tickvals)
+        elif c:
+            if ax.dtick is not None and float(ax.dtick) > 1:
+                out.append(f"{k}: dtick {ax.dtick} labels one category in {ax.dtick}")
+            if ax.nticks and ax.nticks < len(c):
+                out.append(f"{k}: nticks {ax.nticks} < {len(c)} categories")
+        if not labelled or ax.showticklabels is False:
+            continue
+        length = (dom(ax)[1] - dom(ax)[0]) * (pw if k[0] == "x" else ph)
+        if length / len(labelled) < MIN_PX_PER_CATEGORY:
+            out.append(f"{k}: {len(labelled)} categories in {length:.0f} px ({length / len(labelled):.1f} px each, "
+                       f"under {MIN_PX_PER_CATEGORY}): labels skipped or piled up")
+
+    # boxes in px, origin at the plot area's bottom left, y up
+    boxes: list[tuple[str, tuple[float, float], tuple[float, float]]] = []
+    for i, a in enumerate(lay.annotations or ()):
+        if a.xref != "paper" or a.yref != "paper" or a.showarrow is not False and a.showarrow is not None:
+            continue
+        size = (a.font.size if a.font and a.font.size else 12)
+        w, h = _text_box(a.text, size)
+        xa = a.xanchor if a.xanchor not in (None, "auto") else _auto_anchor(a.x, "left", "center", "right")
+        ya = a.yanchor if a.yanchor not in (None, "auto") else _auto_anchor(a.y, "bottom", "middle", "top")
+        xs, ys = _span(a.x * pw, w, xa, "left", "right"), _span(a.y * ph, h, ya, "bottom", "top")
+        name = f"annotation {i} {re.sub(r'<[^>]+>', ' ', a.text or '')[:40]!r}"
+        boxes.append((name, xs, ys))
+        # 2. inside the figure
+        if a.y < 0 and abs(a.y) * ph + MIN_GAP_PX > b:
+            out.append(f"{name}: y={a.y:.3f} is {abs(a.y) * ph:.0f} px under the plot, bottom margin {b} px "
+                       f"(needs {abs(a.y) * ph + MIN_GAP_PX:.0f})")
+        if a.y > 1 and (a.y - 1) * ph + MIN_GAP_PX > t:
+            out.append(f"{name}: y={a.y:.3f} is {(a.y - 1) * ph:.0f} px over the plot, top margin {t} px")
+        if ys[0] < -b or ys[1] > ph + t:
+            out.append(f"{name}: spans {ys[0]:.0f}..{ys[1]:.0f} px, the figure {-b}..{ph + t:.0f}: clipped")
+        if xs[0] < -l or xs[1] > pw + r + legend_w:
+            out.append(f"{name}: spans x {xs[0]:.0f}..{xs[1]:.0f} px, the figure {-l}..{pw + r + legend_w:.0f}: clipped")
+
+    title = lay.title.text if lay.title else None
+    if title:
+        size = lay.title.font.size if lay.title.font and lay.title.font.size else 17
+        w, h = _text_box(title, size)
+        if w > W * 0.98:
+            out.append(f"title: about {w:.0f} px wide, the figure {W} px")
+        # plotly's "auto" title sits in the middle of the top margin
+        tb = (ph + t / 2 - h / 2, ph + t / 2 + h / 2)
+        txs = (-l + 0.01 * W, -l + 0.01 * W + w)
+        for name, xs, ys in boxes:
+            if not _apart(ys, tb, 4) and not _apart(xs, txs):
+                out.append(f"{name}: on the title")
+
+    # 3. x-axis titles
+    ytitle_boxes = []
+    for k, ax in axes.items():
+        if k[0] != "x" or not (ax.title and ax.title.text):
+            continue
+        anchor = axes.get(f"yaxis{(ax.anchor or 'y')[1:]}")
+        y0 = (dom(anchor)[0] if anchor is not None else 0.0) * ph
+        labels = [str(v) for v in (ax.ticktext or list(dict.fromkeys(cats.get(k, []))) or ["0.00"])]
+        angle = math.radians(abs(ax.tickangle or 0)) if ax.tickangle not in (None, "auto") else 0.0
+        depth = max(_text_box(v, 12)[0] for v in labels) * math.sin(angle) + 12 * math.cos(angle) + 6
+        standoff = ax.title.standoff if ax.title.standoff is not None else 15
+        size = ax.title.font.size if ax.title.font and ax.title.font.size else 14
+        w, h = _text_box(ax.title.text, size)
+        top = y0 - depth - standoff
+        xs = _span((dom(ax)[0] + dom(ax)[1]) / 2 * pw, w, "center", "left", "right")
+        # the block under the axis: its tick labels, then its title
+        ytitle_boxes.append((f"{k} title {ax.title.text!r}", xs, (top - h, y0)))
+    for name, xs, ys in boxes:
+        for tname, txs, tys in ytitle_boxes:
+            if not _apart(xs, txs) and not _apart(ys, tys, MIN_GAP_PX):
+                out.append(f"{name}: within {MIN_GAP_PX} px of {tname}")
+    for group in (boxes, ytitle_boxes):
+        for i, (n1, x1, y1) in enumerate(group):
+            for n2, x2, y2 in group[i + 1:]:
+                if not _apart(x1, x2, 4) and not _apart(y1, y2, 4):
+                    out.append(f"{n1} and {n2} overlap")
+    return out
+
+
+def pt_table(n_tasks: int = 24, seeds: int = 1) -> pd.DataFrame:
+    rng = np.random.default_rng(n_tasks + seeds)
+    runs, zs, lp = [], [], []
+    for i in range(n_tasks):
+        task, labels = f"task_{i:02d}_{'long_name' if i % 3 == 0 else 'x'}", ["a", "b", "c"][: 2 + i % 2]
+        runs += [{"task": task, "family": f"fam{i % 4}", "seed": s, "test_acc": float(rng.uniform(0.5, 0.9)),
+                  "labels": labels} for s in range(seeds)]
+        zs.append({"task": task, "test_acc": 0.5, "labels": labels})
+        lp.append({"task": task, "test_acc": 0.6})
+    return figures.pt_results_table(runs, zs, lp)
+
+
+def transfer_inputs(n_spaces: int, n_targets: int = 3):
+    rng = np.random.default_rng(n_spaces)
+    names = [f"task_{i}" for i in range(10)]
+    fams = dict(zip(names, ["spam", "sentiment", "nli", "topic", "paraphrase"] * 2))
+    spaces = {s: (rng.normal(size=(10, 6)), names) for s in list(mq.SPACE_NAMES)[:n_spaces]}
+    transfers = [{"target": tgt, "runs": [{"source": s, "gain": float(rng.normal(0, 0.05)), "dev_gain": 0.0}
+                                          for s in names if s != tgt]} for tgt in names[:n_targets]]
+    corr, pairs = mq.correlations(transfers, spaces, fams)
+    return mf.transfer_table(pairs), corr
+
+
+def test_layout_defects_finds_the_defects_it_is_for():
+    """The checker itself: a squeezed category axis, a dtick that skips, a clipped footnote, a subplot
+    title on an x-axis title."""
+    from plotly.subplots import make_subplots
+    cats = [f"c{i}" for i in range(40)]
+    squeezed = go.Figure(go.Bar(x=cats, y=[1] * 40)).update_layout(height=400, margin={"l": 60, "r": 20, "t": 30, "b": 60})
+    assert any("40 categories" in d for d in layout_defects(squeezed, width=400))
+    assert layout_defects(squeezed, width=1400) == []
+    skipping = go.Figure(go.Bar(x=cats[:5], y=[1] * 5)).update_layout(xaxis={"dtick": 2})
+    assert any("dtick" in d for d in layout_defects(skipping))
+    clipped = go.Figure(go.Scatter(x=[0], y=[0])).update_layout(height=400, margin={"b": 60})
+    clipped.add_annotation(text="footnote", xref="paper", yref="paper", x=0, y=-0.2, showarrow=False, xanchor="left")
+    assert any("bottom margin" in d for d in layout_defects(clipped))
+    packed = make_subplots(rows=2, cols=1, subplot_titles=["a", "b"], vertical_spacing=0.02)
+    packed.update_xaxes(title_text="x").update_layout(height=500, margin={"l": 60, "r": 20, "t": 60, "b": 60})
+    assert any("within 20 px" in d for d in layout_defects(packed))
+
+
+@pytest.mark.parametrize("seeds", [1, 3])
+def test_pt_results_figure_reads_at_1400_px(seeds):
+    t = pt_table(24, seeds)
+    by = t.set_index("task")
+    assert by.loc["task_00_long_name", "chance"] == 0.5 and by.loc["task_01_x", "chance"] == pytest.approx(1 / 3)
+    assert by.loc["task_01_x", "n_labels"] == 3
+    fig = figures.pt_results_figure(t)
+    assert layout_defects(fig) == []
+    bars = [tr for tr in fig.data if tr.type == "bar"]
+    assert all(tr.orientation == "h" for tr in bars) and len(set(fig.data[0].y)) == 24  # every task on the y axis
+    assert fig.layout.height >= 24 * 22 + 100
+    chance = [tr for tr in fig.data if tr.name == "chance (1/labels)"]
+    assert len(chance) == 1 and list(chance[0].x) == t["chance"].tolist()  # a tick per task at its own chance
+    pt = fig.data[0]
+    if seeds == 1:
+        assert pt.name == "prompt tuning (one seed)" and not pt.error_x.visible and "±" not in pt.name
+    else:
+        assert pt.name == "prompt tuning (mean ± std over 3 seeds)" and pt.error_x.visible
+        assert list(pt.error_x.array) == pytest.approx(t["pt_std"].tolist())
+
+
+def test_pt_results_figure_mixed_seeds_and_no_labels():
+    t = figures.pt_results_table([{"task": "a", "seed": s, "test_acc": 0.5 + s / 10} for s in range(2)]
+                                 + [{"task": "b", "seed": 0, "test_acc": 0.7}])
+    fig = figures.pt_results_figure(t)
+    assert fig.data[0].name == "prompt tuning (mean ± std where 2+ seeds; else one seed)"
+    assert list(fig.data[0].error_x.array) == [pytest.approx(0.05), 0.0]  # no std for the one-seed task
+    assert "chance (1/labels)" not in names_of(fig)  # no label count: no chance tick
+    ref = figures.pt_results_figure(figures.pt_results_table([], [{"task": "a", "test_acc": 0.5}]))
+    assert ref.data[0].name == "prompt tuning (no runs)" and layout_defects(ref) == []
+
+
+@pytest.mark.parametrize("n_spaces", [1, 2, 3, 5, 6])
+def test_transfer_figure_reads_at_1400_px(n_spaces):
+    tt, corr = transfer_inputs(n_spaces)
+    fig = mf.transfer_figure(tt, corr)
+    assert layout_defects(fig) == []
+    titles = [a.text for a in fig.layout.annotations]
+    assert len(titles) == n_spaces and all("Spearman" in x for x in titles)
+    assert "source of the target's family" in names_of(fig)  # the symbols explained in the legend, not a footnote
+
+
+def test_other_figures_read_at_1400_px():
+    """The layout check on the builders where it is cheap: the ones whose axes already scale."""
+    rng = np.random.default_rng(0)
+    names = [f"task_{i:02d}" for i in range(24)]
+    x = rng.normal(size=(24, 8))
+    sim = maps.cosine_similarity(x)
+    st = figures.similarity_table(sim, names, maps.cluster_order(sim))
+    report = mq.quality_report({"prompt": (x, names)}, dict(zip(names, ["a", "b", "c"] * 8)),
+                               {"text": (x[:12], names[:12])})
+    for fig in (mf.similarity_heatmap(st), mf.dendrogram_figure(maps.dendrogram_data(sim, names)),
+                mf.quality_figure(mf.quality_table(report)),
+                mf.task_map_figure(figures.task_map_table(maps.project(x), names, ["a", "b", "c"] * 8)),
+                figures.method_compare_figure(pd.DataFrame([{"task": t, "method": m, "test_acc": 0.6, "test_acc_std": 0.01}
+                                                            for t in names for m in ("PT", "IPT", "ATTEMPT")])),
+                figures.attention_heatmap(figures.attention_table({"weights": sim.tolist(), "targets": names,
+                                                                   "sources": names}))):
+        assert layout_defects(fig) == [], fig.layout.title.text
