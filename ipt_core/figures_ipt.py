@@ -15,7 +15,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from .metrics import pooled_gain_recovery
+from .metrics import gain_recovery, pooled_gain_recovery, recovery
 from .plotting import colour_map, styled, as_float, pstd, rgba
 
 PAPER_REFERENCE: tuple[dict, ...] = (
@@ -189,39 +189,135 @@ def recovery_figure(table: pd.DataFrame, x: str = "d", *, reference: bool = True
 
 def recovery_bars_table(rows: Sequence[Mapping], d: Any, x: str = "d") -> pd.DataFrame:
     """Per task at ``x == d``: recovery and gain recovery, mean and std over seeds, per
-    setting x subspace. Columns: ``task, family, setting, subspace, recovery, recovery_std,
-    gain_recovery, gain_recovery_std, n_seeds``."""
+    setting x subspace, and zero-shot's own recovery (zero-shot / PT, mean over seeds; NaN where the
+    rows lack ``zero_shot_test_acc`` or ``pt_test_acc``): where zero-shot already sits on the
+    recovery axis. Columns: ``task, family, setting, subspace, recovery, recovery_std, gain_recovery,
+    gain_recovery_std, n_seeds, zero_shot_recovery``.
+
+    Example:
+        >>> rows = [{"d": 4, "setting": "unseen", "subspace": "found", "task": "a", "seed": 0, "recovery": 0.9,
+        ...          "gain_recovery": 0.5, "zero_shot_test_acc": 0.4, "pt_test_acc": 0.8}]
+        >>> recovery_bars_table(rows, 4)[["task", "recovery", "zero_shot_recovery"]].values.tolist()
+        [['a', 0.9, 0.5]]
+    """
     cols = ["task", "family", "setting", "subspace", "recovery", "recovery_std", "gain_recovery",
-            "gain_recovery_std", "n_seeds"]
+            "gain_recovery_std", "n_seeds", "zero_shot_recovery"]
     sel = [r for r in rows if str(r.get(x)) == str(d)]
     if not sel:
         return pd.DataFrame(columns=cols)
     df = pd.DataFrame([{"task": r.get("task"), "family": r.get("family", ""), "setting": r.get("setting"),
                         "subspace": r.get("subspace"), "seed": r.get("seed"), "recovery": as_float(r.get("recovery")),
-                        "gain_recovery": as_float(r.get("gain_recovery"))} for r in sel])
+                        "gain_recovery": as_float(r.get("gain_recovery")),
+                        "zs_rec": recovery(as_float(r.get("zero_shot_test_acc")), as_float(r.get("pt_test_acc")))}
+                       for r in sel])
     g = df.groupby(["task", "family", "setting", "subspace"], sort=False)
     out = g.agg(recovery=("recovery", "mean"), recovery_std=("recovery", pstd),
                 gain_recovery=("gain_recovery", "mean"), gain_recovery_std=("gain_recovery", pstd),
-                n_seeds=("seed", "nunique")).reset_index()
+                n_seeds=("seed", "nunique"), zero_shot_recovery=("zs_rec", "mean")).reset_index()
     out[["recovery_std", "gain_recovery_std"]] = out[["recovery_std", "gain_recovery_std"]].fillna(0.0)
     return out[cols].sort_values(["setting", "subspace", "family", "task"], kind="stable").reset_index(drop=True)
 
 
+PX_PER_TASK = 24  # a task's row of horizontal bars (as figures.pt_results_figure): every task name labelled
+RECOVERY_AXIS = {"recovery": "recovery = IST accuracy / PT accuracy",
+                 "gain_recovery": "gain recovery = (IST − zero-shot) / (PT − zero-shot)"}
+_REF_LINES = ((0.0, "0 = zero-shot level", "#999", "dot"), (1.0, "1 = PT level", "#555", "dash"))
+
+
+def seeds_note(n_seeds: pd.Series) -> str:
+    """What the bars of one series are, for its legend name: "one seed", "mean ± std over 3 seeds", ...
+    ("± std" only where a task has two or more seeds: one seed has no spread to show).
+
+    Example:
+        >>> seeds_note(pd.Series([1, 1])), seeds_note(pd.Series([3, 3])), seeds_note(pd.Series([1, 2]))
+        ('one seed', 'mean ± std over 3 seeds', 'mean ± std where 2+ seeds; else one seed')
+    """
+    n = pd.Series(n_seeds).fillna(0).astype(int)
+    n = n[n > 0]
+    if not len(n):
+        return "no runs"
+    lo, hi = int(n.min()), int(n.max())
+    if hi < 2:
+        return "one seed"
+    if lo >= 2:
+        return f"mean ± std over {lo} seeds" if lo == hi else f"mean ± std over {lo}–{hi} seeds"
+    return "mean ± std where 2+ seeds; else one seed"
+
+
+def _std_where_seeds(std: pd.Series, n_seeds: pd.Series) -> dict:
+    several = pd.Series(n_seeds).fillna(0).astype(int) >= 2
+    return {"type": "data", "array": pd.Series(std).where(several.to_numpy(), 0.0).fillna(0.0).tolist(),
+            "visible": bool(several.any()), "thickness": 1.5}
+
+
+def _legend_rows(names: Sequence[str], width: float = 500) -> int:
+    """Rows a horizontal legend of ``names`` takes in ``width`` px (12 px text, 0.55 em a character,
+    40 px for the symbol and the gap)."""
+    rows, used = 1, 0.0
+    for n in names:
+        w = len(n) * 0.55 * 12 + 40
+        if used and used + w > width:
+            rows, used = rows + 1, 0.0
+        used += w
+    return rows
+
+
+def _horizontal_layout(fig: go.Figure, title: str, n_tasks: int, px_per_task: int, legend_names: Sequence[str],
+                       **axes: Any) -> go.Figure:
+    """Height from the number of tasks (``px_per_task`` each), the legend under the x axis across the
+    width (on the right it would take a third of a narrow chart from the bars), its rows counted."""
+    plot_h = px_per_task * max(n_tasks, 3)
+    top, bottom = (70 if title else 30), 64 + 22 * _legend_rows(legend_names) + 16
+    fig.update_layout(barmode="group", bargap=0.2, bargroupgap=0.05, **axes)
+    styled(fig, title, height=plot_h + top + bottom)
+    fig.update_layout(margin={"l": 60, "r": 20, "t": top, "b": bottom},
+                      legend={"orientation": "h", "x": 0, "xanchor": "left", "y": -64 / plot_h, "yanchor": "top"})
+    return fig
+
+
+def _reference_lines(fig: go.Figure, **where: Any) -> None:
+    """The 0 (zero-shot) and 1 (PT) lines of a recovery axis, named in the legend (a shape has no entry)."""
+    for x0, name, colour, dash in _REF_LINES:
+        fig.add_vline(x=x0, line={"color": colour, "dash": dash, "width": 1.5}, **where)
+        fig.add_scatter(x=[None], y=[None], mode="lines", name=name, line={"color": colour, "dash": dash, "width": 1.5},
+                        hoverinfo="skip")
+
+
 def recovery_bars_figure(table: pd.DataFrame, metric: str = "recovery", title: str = "") -> go.Figure:
-    """Bars per task (grouped by setting x subspace) of ``metric`` with ± std over seeds."""
+    """Horizontal bars, one row per task (every task labelled; the height grows with the number of
+    tasks; seen tasks first, as the table is sorted): ``metric`` per subspace (found solid, random
+    hatched; blue seen, red unseen), with ± std error bars only where a task has two or more seeds
+    (the legend says which); lines at 0 (zero-shot's level) and 1 (PT's), named in the legend; for
+    ``recovery`` (IST / PT) a tick per task at zero-shot / PT, where the table has it."""
     if metric not in ("recovery", "gain_recovery"):
         raise ValueError(f"metric must be 'recovery' or 'gain_recovery', got {metric!r}")
     fig = go.Figure()
+    tasks = [str(t) for t in dict.fromkeys(table["task"])]
+    what = RECOVERY_AXIS[metric].split(" = ")[1]
     for (setting, subspace), g in table.groupby(["setting", "subspace"], sort=False):
-        colour, dash = _SERIES_STYLE.get((setting, subspace), ("#9467bd", "dash"))
-        fig.add_bar(x=g["task"], y=g[metric], name=f"{setting} tasks, {subspace} subspace",
+        colour, _ = _SERIES_STYLE.get((setting, subspace), ("#9467bd", "dash"))
+        n_seeds = g["n_seeds"].fillna(0).astype(int)
+        # seen and unseen tasks never share a row: one slot per subspace, not per setting x subspace
+        fig.add_bar(y=[str(t) for t in g["task"]], x=g[metric], orientation="h", offsetgroup=str(subspace),
+                    name=f"{setting} tasks, {subspace} subspace ({seeds_note(n_seeds)})",
                     marker={"color": colour, "pattern": {"shape": "/" if subspace == "random" else ""}},
-                    error_y={"type": "data", "array": g[f"{metric}_std"], "visible": True},
-                    customdata=np.stack([g["family"], g["n_seeds"]], axis=-1),
-                    hovertemplate="%{x} (%{customdata[0]})<br>%{y:.3f} over %{customdata[1]} seeds<extra></extra>")
-    fig.add_hline(y=1.0, line={"color": "#999", "dash": "dash", "width": 1})
-    fig.update_layout(barmode="group", yaxis={"title": metric.replace("_", " ")}, xaxis={"tickangle": -40})
-    return styled(fig, title or f"Per-task {metric.replace('_', ' ')}")
+                    error_x=_std_where_seeds(g[f"{metric}_std"], n_seeds),
+                    customdata=np.stack([g["family"], n_seeds, g[f"{metric}_std"]], axis=-1),
+                    hovertemplate=f"%{{y}} (%{{customdata[0]}}), {setting} task, {subspace} subspace<br>"
+                                  f"{metric.replace('_', ' ')} %{{x:.3f}} (std %{{customdata[2]:.3f}} over "
+                                  f"%{{customdata[1]}} seed(s))<br>= {what}<extra></extra>")
+    if metric == "recovery" and "zero_shot_recovery" in table.columns and table["zero_shot_recovery"].notna().any():
+        zs = table.drop_duplicates("task")
+        fig.add_scatter(y=[str(t) for t in zs["task"]], x=zs["zero_shot_recovery"], mode="markers",
+                        name="zero-shot / PT (no tuning)",
+                        marker={"symbol": "line-ns-open", "size": PX_PER_TASK - 4, "color": "#333", "line": {"width": 2.5}},
+                        hovertemplate="%{y}<br>zero-shot accuracy / PT accuracy %{x:.3f}<extra></extra>")
+    _reference_lines(fig)
+    names = [tr.name for tr in fig.data if tr.name]
+    return _horizontal_layout(fig, title or f"Per-task {metric.replace('_', ' ')}", len(tasks), PX_PER_TASK, names,
+                              xaxis={"title": RECOVERY_AXIS[metric], "automargin": True, "zeroline": False},
+                              yaxis={"title": "task", "autorange": "reversed", "automargin": True,
+                                     "tickmode": "linear", "tick0": 0, "dtick": 1})
 
 
 def sweep_comparison_table(sweeps: Sequence[tuple[str, Sequence[Mapping]]], d: Any,
@@ -277,47 +373,94 @@ def sweep_comparison_figure(table: pd.DataFrame, split: str = "dev", title: str 
 
 def ist_runs_table(runs: Sequence[Mapping], zero_shot: Mapping[str, float] | None = None) -> pd.DataFrame:
     """Intrinsic-tuning runs (``ist_run`` metas) per task, d_I and subspace: test accuracy (mean and
-    std over seeds) beside the task's zero-shot accuracy. Columns: ``task, family, setting, d,
-    subspace, ist_test_acc, ist_std, n_seeds, zero_shot``.
+    std over seeds) beside the task's zero-shot accuracy and, where a run carries it
+    (``pt_test_acc``: the page adds the PT runs of the subspace's PT configuration), PT's; then
+    recovery = IST / PT and gain recovery = (IST − zero-shot) / (PT − zero-shot), of the means (NaN
+    where a score is missing or PT does not beat zero-shot). ``zero_shot`` maps a task to its accuracy;
+    a run's own ``zero_shot_test_acc`` wins. Columns: ``task, family, setting, d, subspace,
+    ist_test_acc, ist_std, n_seeds, zero_shot, pt_test_acc, recovery, gain_recovery``.
 
     Example:
         >>> t = ist_runs_table([{"task": "a", "d": 8, "subspace": "found", "setting": "unseen", "seed": 0,
-        ...                      "test_acc": 0.7}], {"a": 0.5})
-        >>> t[["task", "ist_test_acc", "zero_shot"]].values.tolist()
-        [['a', 0.7, 0.5]]
+        ...                      "test_acc": 0.7, "pt_test_acc": 0.8}], {"a": 0.5})
+        >>> t[["task", "ist_test_acc", "zero_shot", "pt_test_acc"]].values.tolist(), round(float(t.gain_recovery[0]), 3)
+        ([['a', 0.7, 0.5, 0.8]], 0.667)
     """
-    cols = ["task", "family", "setting", "d", "subspace", "ist_test_acc", "ist_std", "n_seeds", "zero_shot"]
+    cols = ["task", "family", "setting", "d", "subspace", "ist_test_acc", "ist_std", "n_seeds", "zero_shot",
+            "pt_test_acc", "recovery", "gain_recovery"]
     if not runs:
         return pd.DataFrame(columns=cols)
     df = pd.DataFrame([{"task": r.get("task"), "family": r.get("family", ""), "setting": r.get("setting", ""),
                         "d": r.get("d"), "subspace": r.get("subspace", "found"), "seed": r.get("seed"),
-                        "acc": as_float(r.get("test_acc"))} for r in runs])
+                        "acc": as_float(r.get("test_acc")), "pt": as_float(r.get("pt_test_acc")),
+                        "zs": as_float(r.get("zero_shot_test_acc"))} for r in runs])
     g = df.groupby(["task", "family", "setting", "d", "subspace"], sort=True, dropna=False)
-    out = g.agg(ist_test_acc=("acc", "mean"), ist_std=("acc", pstd), n_seeds=("seed", "nunique")).reset_index()
+    out = g.agg(ist_test_acc=("acc", "mean"), ist_std=("acc", pstd), n_seeds=("seed", "nunique"),
+                pt_test_acc=("pt", "mean"), zs=("zs", "mean")).reset_index()
     out["ist_std"] = out["ist_std"].fillna(0.0)
-    out["zero_shot"] = [as_float((zero_shot or {}).get(t)) for t in out["task"]]
+    given = pd.Series([as_float((zero_shot or {}).get(t)) for t in out["task"]], index=out.index)
+    out["zero_shot"] = out["zs"].where(out["zs"].notna(), given)
+    out["recovery"] = [recovery(i, p) if not (math.isnan(i) or math.isnan(p)) else math.nan
+                       for i, p in zip(out["ist_test_acc"], out["pt_test_acc"])]
+    out["gain_recovery"] = [gain_recovery(i, p, z) if not any(map(math.isnan, (i, p, z))) else math.nan
+                            for i, p, z in zip(out["ist_test_acc"], out["pt_test_acc"], out["zero_shot"])]
     return out[cols].reset_index(drop=True)
 
 
 def ist_runs_figure(table: pd.DataFrame, title: str = "Intrinsic tuning: test accuracy per task") -> go.Figure:
-    """Bars of IST test accuracy per task (one group per d_I x subspace, random hatched) with a
-    zero-shot marker per task."""
-    fig = go.Figure()
-    for (d, subspace), g in table.groupby(["d", "subspace"], sort=True):
+    """Horizontal bars, one row per task (every task labelled; the row grows with the number of d_I x
+    subspace groups): IST test accuracy per d_I x subspace (random hatched; ± std error bars only
+    where a task has two or more seeds), a tick at the task's zero-shot accuracy and a diamond at its
+    PT accuracy. Where the table has PT, a second panel beside it, on the same rows: gain recovery =
+    (IST − zero-shot) / (PT − zero-shot), with lines at 0 (zero-shot's level) and 1 (PT's); the hover
+    gives recovery = IST / PT too."""
+    has_pt = "pt_test_acc" in table.columns and table["pt_test_acc"].notna().any()
+    cols = 2 if has_pt else 1
+    fig = make_subplots(rows=1, cols=cols, shared_yaxes=True, horizontal_spacing=0.05,
+                        column_widths=[0.6, 0.4] if has_pt else None)
+    tasks = [str(t) for t in dict.fromkeys(table["task"])]
+    groups = list(table.groupby(["d", "subspace"], sort=True))
+    for i, ((d, subspace), g) in enumerate(groups):
         colour = _SERIES_STYLE.get(("seen", subspace), ("#9467bd", ""))[0] if subspace == "found" else "#7f7f7f"
-        fig.add_bar(x=g["task"], y=g["ist_test_acc"], name=f"IST, d_I {d}, {subspace} subspace",
-                    marker={"color": colour, "pattern": {"shape": "/" if subspace == "random" else ""}},
-                    error_y={"type": "data", "array": g["ist_std"], "visible": bool((g["n_seeds"] > 1).any())},
-                    customdata=np.stack([g["setting"], g["n_seeds"]], axis=-1),
-                    hovertemplate="%{x} (%{customdata[0]})<br>IST test acc %{y:.3f} over %{customdata[1]} seed(s)"
-                                  "<extra></extra>")
+        n_seeds = g["n_seeds"].fillna(0).astype(int)
+        name = f"IST, d_I {d}, {subspace} subspace ({seeds_note(n_seeds)})"
+        marker = {"color": colour, "pattern": {"shape": "/" if subspace == "random" else ""}}
+        y = [str(t) for t in g["task"]]
+        fig.add_bar(y=y, x=g["ist_test_acc"], orientation="h", name=name, legendgroup=name, offsetgroup=str(i),
+                    marker=marker, error_x=_std_where_seeds(g["ist_std"], n_seeds),
+                    customdata=np.stack([g["setting"], n_seeds, g["ist_std"]], axis=-1),
+                    hovertemplate=f"%{{y}} (%{{customdata[0]}} task)<br>IST (intrinsic subspace tuning: only the d_I = "
+                                  f"{d} coordinates train) test acc %{{x:.3f}}<br>std %{{customdata[2]:.3f}} over "
+                                  "%{customdata[1]} seed(s)<extra></extra>", row=1, col=1)
+        if has_pt:
+            fig.add_bar(y=y, x=g["gain_recovery"], orientation="h", name=name, legendgroup=name, offsetgroup=str(i),
+                        showlegend=False, marker=marker,
+                        customdata=np.stack([g["recovery"], g["ist_test_acc"], g["pt_test_acc"], g["zero_shot"]], axis=-1),
+                        hovertemplate="%{y}<br>gain recovery %{x:.3f} = (IST %{customdata[1]:.3f} − zero-shot "
+                                      "%{customdata[3]:.3f}) / (PT %{customdata[2]:.3f} − zero-shot)<br>recovery = IST / PT "
+                                      "%{customdata[0]:.3f}<extra></extra>", row=1, col=2)
     zs = table.drop_duplicates("task")
+    row_px = max(PX_PER_TASK, 9 * len(groups) + 10)
     if zs["zero_shot"].notna().any():
-        fig.add_scatter(x=zs["task"], y=zs["zero_shot"], mode="markers", name="zero-shot",
-                        marker={"symbol": "line-ew-open", "size": 28, "color": "#333", "line": {"width": 3}},
-                        hovertemplate="%{x}<br>zero-shot %{y:.3f}<extra></extra>")
-    fig.update_layout(barmode="group", yaxis={"title": "test accuracy", "range": [0, 1]}, xaxis={"tickangle": -30})
-    return styled(fig, title)
+        fig.add_scatter(y=[str(t) for t in zs["task"]], x=zs["zero_shot"], mode="markers", name="zero-shot (ZS: no tuning)",
+                        marker={"symbol": "line-ns-open", "size": row_px - 4, "color": "#333", "line": {"width": 2.5}},
+                        hovertemplate="%{y}<br>zero-shot %{x:.3f}<extra></extra>", row=1, col=1)
+    if has_pt:
+        fig.add_scatter(y=[str(t) for t in zs["task"]], x=zs["pt_test_acc"], mode="markers",
+                        name="PT: prompt tuning (the whole prompt trains)",
+                        marker={"symbol": "diamond", "size": 10, "color": "#ff7f0e", "line": {"color": "#333", "width": 1}},
+                        hovertemplate="%{y}<br>PT %{x:.3f}<extra></extra>", row=1, col=1)
+        _reference_lines(fig, row=1, col=2)
+    names = [tr.name for tr in fig.data if tr.name and tr.showlegend is not False]
+    _horizontal_layout(fig, title, len(tasks), row_px, names)
+    fig.update_xaxes(title_text="test accuracy", range=[0, 1.02], automargin=True, row=1, col=1)
+    fig.update_yaxes(title_text="task", autorange="reversed", automargin=True, tickmode="linear", tick0=0, dtick=1,
+                     row=1, col=1)
+    if has_pt:
+        fig.update_xaxes(title_text="gain recovery<br>(IST − ZS) / (PT − ZS)", title_font={"size": 12},
+                         automargin=True, zeroline=False, row=1, col=2)
+        fig.update_yaxes(autorange="reversed", row=1, col=2)
+    return fig
 
 
 # --------------------------------------------------------------------------------------------------

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from ipt_core import figures
+from ipt_core import figures, maps
 from ipt_app.context import ctx, suite_info, suite_matches, suite_problem
 from ipt_app.forms_ipt import ipt_form, ist_form
 from ipt_app.job_panel import job_panel
@@ -72,10 +72,29 @@ else:
 ist = [e for e in entries(c["root"], "ist_run") if e.meta.get("task") in names and " ist " in f" {e.command or ''} "]
 if ist:
     st.subheader("Intrinsic tuning runs")
-    st.caption("Tasks tuned in an existing subspace (only z trains), newest first; zero-shot for comparison.")
+    st.caption("Tasks tuned in an existing subspace (only z trains), newest first; beside each, its zero-shot "
+               "accuracy and, where this store has the task's PT runs in the configuration that found the subspace, "
+               "PT's accuracy and the gain recovery = (IST − zero-shot) / (PT − zero-shot): 0 is zero-shot's level, "
+               "1 is PT's.")
     zs = {e.meta.get("task"): e.meta.get("test_acc") for e in entries(c["root"], "zero_shot") if e.meta.get("task") in names}
     latest = sorted(ist, key=lambda e: e.created, reverse=True)[:48]
-    t = figures.ist_runs_table([e.meta for e in latest], zs)
+    # PT's accuracy for each run: the mean over seeds of the task's pt_run entries in the PT configuration of the
+    # subspace's training prompts (its msf entry's spec names them), as the IPT sweep pairs them
+    msf = {e.key: e for e in entries(c["root"], "msf")}
+    pt_runs = entries(c["root"], "pt_run")
+    pt_by_key = {e.key: e for e in pt_runs}
+    pt_acc: dict[tuple, list] = {}
+    for e in pt_runs:
+        if e.meta.get("test_acc") is not None:
+            pt_acc.setdefault((maps.pt_config_id(e.spec, e.meta), e.meta.get("task")), []).append(e.meta["test_acc"])
+
+    def pt_of(e) -> float | None:
+        dec = msf.get(e.spec.get("decoder"))
+        first = pt_by_key.get(next(iter(dec.spec.get("train_prompts") or []), None)) if dec else None
+        accs = pt_acc.get((maps.pt_config_id(first.spec, first.meta), e.meta.get("task"))) if first else None
+        return sum(accs) / len(accs) if accs else None
+
+    t = figures.ist_runs_table([dict(e.meta, pt_test_acc=pt_of(e)) for e in latest], zs)
     show_figure(figures.ist_runs_figure(t), t, name="ist_runs", commands=[e.command for e in latest], key="rec-ist-runs")
 
 if len(dims_entries) > 1:

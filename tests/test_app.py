@@ -490,3 +490,38 @@ def test_recovery_puts_sweeps_side_by_side(tmp_path, monkeypatch):
     assert not at.exception and not at.error
     title, sweeps = side_by_side()
     assert "pooled" not in title and "gain recovery on the test split" in title
+
+
+def test_recovery_shows_an_ist_run_beside_pt_and_zero_shot(tmp_path, monkeypatch):
+    """An ``ist`` run of one task: its PT accuracy (the PT configuration that found the subspace, mean over
+    seeds) and zero-shot beside it, and its gain recovery in a panel on the same row."""
+    import base64
+    import plotly.io as pio
+    monkeypatch.setenv("IPT_CACHE", str(tmp_path))
+    monkeypatch.setenv("IPT_JOBS_AUTOSTART", "0")
+    monkeypatch.setenv("IPT_SHIPPED_RESULTS", "0")
+    seed_results(tmp_path)
+    store = Store(tmp_path)
+    pts = store.query("pt_run")
+    task = pts[0].meta["task"]
+    msf = store.put("msf", {"method": "msf", "backbone": BACKBONE, "train_prompts": [e.key for e in pts], "d": 4,
+                            "seed": 0, "config": {}},
+                    {"d": 4, "seed": 0, "train_tasks": sorted({e.meta["task"] for e in pts}), "prompt_shape": [2, 8],
+                     "hidden": 8}, command="python -m ipt_core ipt --suite demo --dims 4")
+    for seed in range(2):
+        store.put("ist_run", {"method": "ist", "backbone": BACKBONE, "decoder": msf.key, "subspace": "found", "d": 4,
+                              "task": task, "seed": seed},
+                  {"task": task, "family": pts[0].meta["family"], "setting": "seen", "subspace": "found", "d": 4,
+                   "seed": seed, "test_acc": 0.6 + seed / 20, "dev_acc": 0.6},
+                  command=f"python -m ipt_core ist --suite demo --tasks {task} --d 4")
+    at = goto(app(), "recovery")
+    assert not at.exception and not at.error
+    fig = pio.from_json(next(c.proto.spec for c in at.get("plotly_chart") if "Intrinsic tuning" in c.proto.spec))
+
+    def values(xs) -> list[float]:
+        return np.frombuffer(base64.b64decode(xs["bdata"]), xs["dtype"]).tolist() if isinstance(xs, dict) else list(xs)
+
+    pt = next(t for t in fig.data if (t.name or "").startswith("PT:"))
+    assert values(pt.x) == [pytest.approx(np.mean([e.meta["test_acc"] for e in pts if e.meta["task"] == task]))]
+    assert any(t.name == "zero-shot (ZS: no tuning)" for t in fig.data)
+    assert any(t.type == "bar" and t.xaxis == "x2" for t in fig.data)  # the gain recovery beside it

@@ -172,7 +172,10 @@ def test_recovery_bars():
     assert r.recovery == pytest.approx(np.mean([0.66, 0.67])) and r.n_seeds == 2
     assert r.recovery_std == pytest.approx(np.std([0.66, 0.67], ddof=0))
     fig = figures.recovery_bars_figure(t, "gain_recovery")
-    assert len(fig.data) == 4 and all(tr.type == "bar" for tr in fig.data)
+    bars = [tr for tr in fig.data if tr.type == "bar"]
+    assert len(bars) == 4 and all(tr.orientation == "h" for tr in bars)
+    assert names_of(fig)[4:] == ["0 = zero-shot level", "1 = PT level"]  # the reference lines, named
+    assert "zero_shot_recovery" in t.columns and t["zero_shot_recovery"].isna().all()  # these rows have no accuracies
     with pytest.raises(ValueError):
         figures.recovery_bars_figure(t, "accuracy")
     assert figures.recovery_bars_table(ipt_rows(), 999).empty
@@ -598,3 +601,120 @@ def test_other_figures_read_at_1400_px():
                 figures.attention_heatmap(figures.attention_table({"weights": sim.tolist(), "targets": names,
                                                                    "sources": names}))):
         assert layout_defects(fig) == [], fig.layout.title.text
+
+
+# --------------------------------------------------------------------------------------------------
+# per-task recovery and intrinsic-tuning runs at 1,400 px
+
+
+def recovery_rows(n_tasks: int = 24, seeds: int = 1, d: int = 16) -> list[dict]:
+    """An IPT sweep's rows at one d_I: two thirds of the tasks seen, the rest unseen, found and random."""
+    rng = np.random.default_rng(n_tasks + seeds)
+    out = []
+    for i in range(n_tasks):
+        task, setting = f"task_{i:02d}_{'long_name' if i % 3 == 0 else 'x'}", "seen" if i < 2 * n_tasks // 3 else "unseen"
+        for sub in ("found", "random"):
+            for s in range(seeds):
+                ist, pt, zs = float(rng.uniform(0.5, 0.8)), 0.8, 0.4 + i / 100
+                out.append({"d": d, "setting": setting, "subspace": sub, "task": task, "family": f"fam{i % 4}",
+                            "seed": s, "ist_test_acc": ist, "pt_test_acc": pt, "zero_shot_test_acc": zs,
+                            "recovery": ist / pt, "gain_recovery": (ist - zs) / (pt - zs)})
+    return out
+
+
+def ist_metas(n_tasks: int = 24, seeds: int = 1, pt: bool = True) -> tuple[list[dict], dict]:
+    """``ist_run`` metas as the Recovery page passes them (``pt_test_acc`` added from the PT runs), and zero-shot."""
+    runs = [{"task": r["task"], "family": r["family"], "setting": r["setting"], "d": r["d"], "subspace": r["subspace"],
+             "seed": r["seed"], "test_acc": r["ist_test_acc"]} | ({"pt_test_acc": r["pt_test_acc"]} if pt else {})
+            for r in recovery_rows(n_tasks, seeds)]
+    return runs, {r["task"]: r["zero_shot_test_acc"] for r in recovery_rows(n_tasks, seeds)}
+
+
+def _old_builder(name: str):
+    """``name`` as the last commit before the horizontal layout drew it (the vertical bars this replaces)."""
+    import subprocess
+    from pathlib import Path
+    root = Path(__file__).resolve().parents[1]
+    src = subprocess.run(["git", "show", "57c2ae4:ipt_core/figures_ipt.py"], cwd=root, capture_output=True, text=True)
+    if src.returncode:
+        pytest.skip("no git history to load the old builders from")
+    ns: dict = {"__name__": "ipt_core._old_figures_ipt", "__package__": "ipt_core"}
+    exec(compile(src.stdout, "old_figures_ipt.py", "exec"), ns)
+    return ns[name]
+
+
+@pytest.mark.parametrize("seeds", [1, 3])
+def test_recovery_bars_figure_reads_at_1400_px(seeds):
+    t = figures.recovery_bars_table(recovery_rows(24, seeds), 16)
+    assert t["zero_shot_recovery"].tolist()[:1] == [pytest.approx(0.4 / 0.8)]  # zero-shot / PT, per task
+    for metric in ("recovery", "gain_recovery"):
+        fig = figures.recovery_bars_figure(t, metric, f"Per-task {metric.replace('_', ' ')} at d_I = 16")
+        assert layout_defects(fig) == [], metric
+        bars = [tr for tr in fig.data if tr.type == "bar"]
+        assert all(tr.orientation == "h" for tr in bars)
+        assert len({y for tr in bars for y in tr.y}) == 24  # every task a row of its own
+        assert fig.layout.height >= 24 * 22 + 100
+        assert fig.layout.legend.orientation == "h" and fig.layout.legend.y < 0  # under the axis, not beside
+        assert fig.layout.xaxis.title.text.startswith(metric.replace("_", " ") + " = ")  # the term explained
+        assert fig.layout.yaxis.title.text == "task"
+        assert {"0 = zero-shot level", "1 = PT level"} <= set(names_of(fig))
+        assert sorted(s.x0 for s in fig.layout.shapes) == [0.0, 1.0]
+        ticks = [tr for tr in fig.data if tr.name == "zero-shot / PT (no tuning)"]
+        assert len(ticks) == (1 if metric == "recovery" else 0)  # zero-shot on a recovery axis, where it has one
+        for tr in bars:
+            if seeds == 1:
+                assert "(one seed)" in tr.name and "±" not in tr.name and not tr.error_x.visible
+            else:
+                assert "(mean ± std over 3 seeds)" in tr.name and tr.error_x.visible
+    old = _old_builder("recovery_bars_figure")(t, "gain_recovery")
+    assert any("24 categories" in d for d in layout_defects(old))  # what this replaces: every other task unlabelled
+
+
+def test_recovery_bars_figure_mixed_seeds():
+    rows = recovery_rows(4, 2)
+    rows = [r for r in rows if not (r["task"] == "task_00_long_name" and r["seed"] == 1)]
+    t = figures.recovery_bars_table(rows, 16)
+    fig = figures.recovery_bars_figure(t, "recovery")
+    seen_found = next(tr for tr in fig.data if tr.name.startswith("seen tasks, found"))
+    assert "where 2+ seeds; else one seed" in seen_found.name
+    assert list(seen_found.error_x.array)[0] == 0.0 and list(seen_found.error_x.array)[1] > 0  # no std for one seed
+    assert layout_defects(figures.recovery_bars_figure(figures.recovery_bars_table(rows[:1], 16))) == []
+
+
+@pytest.mark.parametrize("seeds", [1, 3])
+def test_ist_runs_figure_reads_at_1400_px(seeds):
+    runs, zs = ist_metas(24, seeds)
+    t = figures.ist_runs_table(runs, zs)
+    r = t.iloc[0]
+    assert r.recovery == pytest.approx(r.ist_test_acc / r.pt_test_acc)
+    assert r.gain_recovery == pytest.approx((r.ist_test_acc - r.zero_shot) / (r.pt_test_acc - r.zero_shot))
+    fig = figures.ist_runs_figure(t)
+    assert layout_defects(fig) == []
+    bars = [tr for tr in fig.data if tr.type == "bar"]
+    assert all(tr.orientation == "h" for tr in bars) and len({y for tr in bars for y in tr.y}) == 24
+    assert fig.layout.height >= 24 * 22 + 100 and fig.layout.legend.orientation == "h" and fig.layout.legend.y < 0
+    # PT and zero-shot beside IST on the accuracy panel, the gain recovery beside it on the same rows
+    assert {"zero-shot (ZS: no tuning)", "PT: prompt tuning (the whole prompt trains)",
+            "0 = zero-shot level", "1 = PT level"} <= set(names_of(fig))
+    assert {tr.xaxis for tr in bars} == {"x", "x2"}
+    assert fig.layout.xaxis.title.text == "test accuracy" and "gain recovery" in fig.layout.xaxis2.title.text
+    assert fig.layout.yaxis.title.text == "task"
+    gain = [tr for tr in bars if tr.xaxis == "x2"]
+    assert list(gain[0].x) == pytest.approx(t[t.subspace == "found"]["gain_recovery"].tolist())
+    for tr in (b for b in bars if b.xaxis == "x"):
+        assert ("±" in tr.name) == (seeds > 1) and bool(tr.error_x.visible) == (seeds > 1)
+    old = _old_builder("ist_runs_figure")(t)
+    assert any("24 categories" in d for d in layout_defects(old))
+
+
+def test_ist_runs_figure_without_pt_and_one_task():
+    runs, zs = ist_metas(24, 1, pt=False)
+    t = figures.ist_runs_table(runs, zs)
+    assert t["pt_test_acc"].isna().all() and t["gain_recovery"].isna().all()
+    fig = figures.ist_runs_figure(t)
+    assert layout_defects(fig) == [] and "xaxis2" not in fig.layout.to_plotly_json()  # no PT: one panel
+    one = figures.ist_runs_table([dict(runs[0], pt_test_acc=0.8, zero_shot_test_acc=0.5)])
+    assert one.zero_shot[0] == 0.5 and one.gain_recovery[0] == pytest.approx((runs[0]["test_acc"] - 0.5) / 0.3)
+    fig = figures.ist_runs_figure(one)
+    assert layout_defects(fig) == [] and "PT: prompt tuning (the whole prompt trains)" in names_of(fig)
+    assert figures.ist_runs_table([]).empty
