@@ -19,6 +19,7 @@ sidebar()
 
 PAGES = [
     st.Page("pages/overview.py", title="Overview", icon=":material/home:", default=True),
+    st.Page("pages/tour.py", title="Guided tour", icon=":material/school:"),
     st.Page("pages/tasks.py", title="Tasks", icon=":material/list:"),
     st.Page("pages/prompt_tuning.py", title="Prompt tuning", icon=":material/tune:"),
     st.Page("pages/task_map.py", title="Subspace and task map", icon=":material/scatter_plot:"),

@@ -20,7 +20,7 @@ from ipt_core.store import Store
 from ipt_core.tasks import demo_suite_path, load_suite
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
-PAGES = ["overview", "tasks", "prompt_tuning", "task_map", "recovery", "stability", "methods", "jobs"]
+PAGES = ["overview", "tour", "tasks", "prompt_tuning", "task_map", "recovery", "stability", "methods", "jobs"]
 BACKBONE = {"spec": "encoder-sim", "kind": "encoder-sim", "weights": "fake", "max_length": 128, "temperature": 0.05}
 
 
@@ -122,6 +122,28 @@ def test_first_open_shows_the_shipped_demo_results(tmp_path, monkeypatch):
     assert not list(tmp_path.glob("objects/*"))  # nothing was trained or written on page load
 
 
+def test_guided_tour_walks_through_the_shipped_results(tmp_path, monkeypatch):
+    """On a fresh clone (shipped demo results only) every step of the tour has its heading, its chart or
+    table, and the command that reproduces it (tests/test_layers.py checks it imports no training code)."""
+    monkeypatch.setenv("IPT_CACHE", str(tmp_path))
+    monkeypatch.setenv("IPT_JOBS_AUTOSTART", "0")
+    monkeypatch.delenv("IPT_SHIPPED_RESULTS", raising=False)
+    at = goto(app(), "tour")
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert at.title[0].value == "Guided tour"
+    assert len(at.tabs) == 6
+    for i, tab in enumerate(at.tabs, start=1):
+        assert tab.subheader and tab.subheader[0].value.startswith(f"Step {i}:"), (i, [h.value for h in tab.subheader])
+        assert tab.get("plotly_chart") or tab.dataframe, f"step {i} shows no chart or table"
+        assert any(c.value.startswith("python -m ipt_core ") for c in tab.code), f"step {i} has no command"
+    text = " ".join(m.value for m in at.markdown)
+    for term in ("soft prompt", "Zero-shot", "Linear probe", "MSF", "IST", "d_I", "gain recovery = (IST − zero-shot)"):
+        assert term in text, term  # every term is defined where the tour first uses it
+    commands = [c.value for c in at.code]
+    assert any("pipeline --suite demo" in c for c in commands) and any("transfer --suite demo" in c for c in commands)
+    assert not list(tmp_path.glob("objects/*"))  # it only read the store
+
+
 @pytest.fixture(scope="module")
 def seeded_dir(tmp_path_factory):
     root = tmp_path_factory.mktemp("seeded")
@@ -178,6 +200,7 @@ def test_sidebar_and_navigation(seeded):
 
 EXPECTED = {
     "overview": ({"Prompt-tuning runs"}, set()),
+    "tour": (set(), set()),
     "tasks": ({"Tasks"}, {"tasks-example-task", "upload-name", "upload-overwrite"}),
     "prompt_tuning": ({"PT mean test acc"}, {"pt-config", "pt-curve-tasks", "pt-tune-tasks", "pt-tune-steps", "pt-probe"}),
     "task_map": (set(), {"map-source", "map-space", "map-projection", "map-selected", "map-k"}),
@@ -200,7 +223,7 @@ def test_every_page_renders_with_results(seeded, page):
         assert at.get("download_button") and not at.get("plotly_chart")
         at.toggle(key="ov-show-chart").set_value(True).run()
         assert not at.exception and at.get("plotly_chart")
-    if page in ("overview", "prompt_tuning", "task_map", "recovery", "stability", "methods"):
+    if page in ("overview", "tour", "prompt_tuning", "task_map", "recovery", "stability", "methods"):
         # charts come with the command that reproduces them and a CSV download
         assert any("python -m ipt_core" in c.value for c in at.code), page
         assert at.get("download_button"), page
@@ -211,7 +234,7 @@ def test_every_page_renders_on_an_empty_store(store_root):
     for page in PAGES:
         goto(at, page)
         assert not at.error, (page, [e.value for e in at.error])
-        if page in ("overview", "prompt_tuning", "task_map", "recovery", "stability", "methods"):
+        if page in ("overview", "tour", "prompt_tuning", "task_map", "recovery", "stability", "methods"):
             assert at.info, f"{page} says nothing about what to run"
             assert any("python -m ipt_core" in c.value for c in at.code), page
 

@@ -24,9 +24,11 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 SHOTS = REPO / "test-artifacts" / "screenshots"
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
-PAGES = [("overview", ""), ("tasks", "tasks"), ("prompt_tuning", "prompt_tuning"), ("task_map", "task_map"),
-         ("recovery", "recovery"), ("stability", "stability"), ("methods", "methods"), ("jobs", "jobs")]
-TITLES = ["Overview", "Tasks", "Prompt tuning", "Subspace and task map", "Recovery", "Stability", "Methods", "Jobs"]
+PAGES = [("overview", ""), ("tour", "tour"), ("tasks", "tasks"), ("prompt_tuning", "prompt_tuning"),
+         ("task_map", "task_map"), ("recovery", "recovery"), ("stability", "stability"), ("methods", "methods"),
+         ("jobs", "jobs")]
+TITLES = ["Overview", "Guided tour", "Tasks", "Prompt tuning", "Subspace and task map", "Recovery", "Stability",
+          "Methods", "Jobs"]
 
 pytestmark = [
     pytest.mark.browser,
