@@ -16,6 +16,7 @@ from .store_reads import subspace_label, subspaces
 from ipt_core.budgets import QUICK_IST_STEPS, QUICK_MSF_STEPS, QUICK_PT
 from ipt_core.limits import widget_kwargs as limit_of  # the CLI's ranges: a form offers no more
 from .escape import md_code
+from .glossary import help_for
 
 BUDGET_HELP = (f"quick: the CLI's CPU schedule, --budget quick (PT {QUICK_PT['steps']} steps x {QUICK_PT['batch_size']} "
                f"rows, subspace finding {QUICK_MSF_STEPS} steps, intrinsic tuning {QUICK_IST_STEPS} steps); paper: the "
@@ -57,7 +58,8 @@ def ipt_form(key: str = "ipt") -> None:
         train = st.multiselect("Training tasks (seen)", names, default=train0, key=f"{key}-train")
         test = st.multiselect("Held-out tasks (unseen)", names, default=test0, key=f"{key}-test")
         a, b, d = st.columns(3)
-        dims = a.text_input("Intrinsic dimensions d_I", "2,8,32", key=f"{key}-dims")
+        dims = a.text_input("Intrinsic dimensions d_I", "2,8,32", key=f"{key}-dims",
+                            help=help_for("d_I", lead="Comma-separated: one subspace is found per value."))
         seeds = b.number_input("Seeds", value=1, **limit_of("seeds", at_most=20), key=f"{key}-seeds")
         device = d.selectbox("Device", device_options(), key=f"{key}-device")
         budget = _budget(key)
@@ -129,7 +131,8 @@ def stability_form(key: str = "stability") -> None:
         tasks = st.multiselect("Tasks", info["names"], default=info["names"][:1], key=f"{key}-tasks")
         a, b, d = st.columns(3)
         seeds = a.number_input("Seeds", value=3, **limit_of("seeds", at_least=2, at_most=20), key=f"{key}-seeds")
-        dim = b.number_input("Intrinsic dimension d_I", value=8, **limit_of("d_intrinsic", at_most=4096), key=f"{key}-d")
+        dim = b.number_input("Intrinsic dimension d_I", value=8, **limit_of("d_intrinsic", at_most=4096), key=f"{key}-d",
+                             help=help_for("d_I"))
         device = d.selectbox("Device", device_options(), key=f"{key}-device")
         budget = _budget(key)
 
@@ -161,7 +164,9 @@ def compare_form(key: str = "compare") -> None:
         st.markdown(f"**Method comparison** on suite {md_code(c['suite_name'])}: every method on the same tasks, model and "
                     "step budget; IPT's subspace and ATTEMPT's source prompts come from the tasks not compared")
         tasks = st.multiselect("Tasks to compare", names, default=names[:2], key=f"{key}-tasks")
-        methods = st.multiselect("Methods", list(METHODS), default=list(DEFAULT_METHODS), key=f"{key}-methods")
+        methods = st.multiselect("Methods", list(METHODS), default=list(DEFAULT_METHODS), key=f"{key}-methods",
+                                 help=help_for("zero-shot", "linear probe", "prompt tuning (PT)", "MSF", "IST",
+                                               "ATTEMPT", "VIP", lead="ipt: a subspace found by MSF, then IST in it."))
         a, b, d = st.columns(3)
         seeds = a.number_input("Seeds", value=1, **limit_of("seeds", at_most=20), key=f"{key}-seeds")
         steps = b.number_input("Steps (every trained method)", value=300 if gpu else 40, **limit_of("steps", at_most=100000), key=f"{key}-steps")

@@ -55,10 +55,10 @@ def backbone_of(entry: store_mod.Entry) -> str | None:
 
 def pick_entry(items: Sequence[store_mod.Entry], label: str, key: str, *,
                describe: Callable[[store_mod.Entry], str] | None = None,
-               rank: Callable[[store_mod.Entry], Any] | None = None) -> store_mod.Entry:
+               rank: Callable[[store_mod.Entry], Any] | None = None, help: str | None = None) -> store_mod.Entry:
     """A selectbox over entries when there are several: ordered by ``rank`` (highest first; default:
     newest), the first one selected, each named by ``describe`` (default: date, a few meta fields,
-    key); names that come out the same get the date and key added."""
+    key); names that come out the same get the date and key added. ``help``: the selectbox's tooltip."""
     items = sorted(items, key=rank or (lambda e: e.created), reverse=True)
     if len(items) == 1:
         return items[0]
@@ -74,7 +74,7 @@ def pick_entry(items: Sequence[store_mod.Entry], label: str, key: str, *,
     names = [(describe or default)(e) for e in items]
     if describe is not None:
         names = [n if names.count(n) == 1 else f"{n} · {when(e)}" for n, e in zip(names, items)]
-    i = st.selectbox(label, range(len(items)), format_func=lambda i: names[i], key=key)
+    i = st.selectbox(label, range(len(items)), format_func=lambda i: names[i], key=key, help=help)
     return items[i]
 
 
@@ -103,8 +103,10 @@ def _count(v: Any) -> int:
     return len(v) if isinstance(v, (list, tuple)) else int(v) if isinstance(v, int) else 0
 
 
-def sweep_label(e: store_mod.Entry) -> str:
-    """An IPT sweep named by what it is: ``"d_I 2/8/32 · 17 seen / 7 unseen · deep"`` (+ seeds, family)."""
+def sweep_bits(e: store_mod.Entry, explain: bool = False) -> list[str]:
+    """What an IPT sweep is, part by part: ``["d_I 2/8/32", "17 seen / 7 unseen", "deep"]`` (+ seeds, family,
+    and each MSF setting it changed from the default, as ``"MSF alpha = 1"``; ``explain`` adds what the
+    setting is: ``"MSF alpha = 1 (reconstruction weight)"``)."""
     m = e.meta
     dims = "/".join(str(d) for d in m.get("dims", [])) or "?"
     seeds = _count(m.get("seeds"))
@@ -116,12 +118,17 @@ def sweep_label(e: store_mod.Entry) -> str:
         bits.append(f"{m['heldout_family']} held out")
     msf, default = (e.spec.get("settings") or {}).get("msf") or {}, MSFConfig()  # an ablation says what it changed
     if msf.get("norm", default.norm) != default.norm:
-        bits.append(f"norm {msf['norm']}")
+        bits.append(f"MSF norm = {msf['norm']}" + (" (prompt normalisation)" if explain else ""))
     if msf.get("alpha", default.alpha) != default.alpha:
-        bits.append(f"alpha {msf['alpha']:g}")
+        bits.append(f"MSF alpha = {msf['alpha']:g}" + (" (reconstruction weight)" if explain else ""))
     if msf.get("task_loss", default.task_loss) is not default.task_loss:
         bits.append("MSF without task loss")
-    return " · ".join(bits)
+    return bits
+
+
+def sweep_label(e: store_mod.Entry, explain: bool = False) -> str:
+    """An IPT sweep named by what it is: ``"d_I 2/8/32 · 17 seen / 7 unseen · deep"`` (see :func:`sweep_bits`)."""
+    return " · ".join(sweep_bits(e, explain))
 
 
 def sweep_rank(e: store_mod.Entry) -> tuple:

@@ -8,6 +8,8 @@ from typing import Any, Iterable
 import pandas as pd
 import streamlit as st
 
+from ipt_app.glossary import PAGE_TERMS, terms_markdown
+
 def show_figure(fig, table: pd.DataFrame, *, name: str, commands: Iterable[str | None], key: str,
                 index: bool = False, caption: str = "", beside: bool = True) -> None:
     """A plotly chart with: SVG/PNG from its modebar (camera icon), the plotted numbers as a table
@@ -69,6 +71,12 @@ def show_commands(commands: Iterable[str | None], limit: int = 4) -> None:
 def empty_state(message: str, command: str) -> None:
     st.info(message)
     st.code(command, language="bash")
+
+
+def terms_expander(page: str) -> None:
+    """The "Terms on this page" expander: each term ``page`` uses, defined in one line (ipt_app.glossary)."""
+    with st.expander("Terms on this page", icon=":material/menu_book:"):
+        st.markdown(terms_markdown(PAGE_TERMS[page]))
 
 
 def pretty_json(obj: Any) -> str:

@@ -6,9 +6,10 @@ import streamlit as st
 from ipt_core import figures
 from ipt_app.context import ctx, suite_info, suite_matches
 from ipt_app.forms_ipt import compare_form
+from ipt_app.glossary import help_for
 from ipt_app.job_panel import job_panel
 from ipt_app.store_reads import entries, pick_entry
-from ipt_app.widgets import empty_state, show_figure
+from ipt_app.widgets import empty_state, show_figure, terms_expander
 
 c = ctx()
 st.title("Methods: ATTEMPT and VIP")
@@ -18,6 +19,7 @@ st.markdown(
     "contextualiser. Both run on the same engine as prompt tuning and IPT, so the methods compare on one model, one "
     "task suite and one budget."
 )
+terms_expander("methods")
 names = suite_info(c["suite"]).get("names", [])
 found = [e for e in entries(c["root"], "method_compare") if suite_matches(e.meta.get("suite"), c["suite"])]
 if not found:
@@ -28,7 +30,9 @@ if not found:
         "--methods zero-shot,probe,pt,ipt,attempt,vip --seeds 1 --steps 30",
     )
 else:
-    entry = pick_entry(found, "Comparison", key="meth-entry")
+    entry = pick_entry(found, "Comparison", key="meth-entry",
+                       help=help_for("prompt tuning (PT)", "ATTEMPT", "VIP", lead="One run of `compare`: every method "
+                                     "on the same tasks, seeds and step budget."))
     m = entry.meta
     table = figures.method_compare_table(m.get("rows", []))
     if table.empty:

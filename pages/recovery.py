@@ -5,12 +5,36 @@ import pandas as pd
 import streamlit as st
 
 from ipt_core import figures, maps
+from ipt_core.figures_ipt import GAIN_TITLES
 from ipt_app.context import ctx, suite_info, suite_matches, suite_problem
 from ipt_app.forms_ipt import ipt_form, ist_form
+from ipt_app.glossary import help_for
 from ipt_app.job_panel import job_panel
-from ipt_app.store_reads import entries, pick_entry, sweep_label, sweep_rank
-from ipt_app.widgets import empty_state, show_figure
+from ipt_app.store_reads import entries, pick_entry, sweep_bits, sweep_label, sweep_rank
+from ipt_app.widgets import empty_state, show_figure, terms_expander
 from ipt_app.escape import md_code, md_escape
+
+# the recovery chart's right-hand subplot title, short enough for its half of a ~560 px chart (the formula is in the
+# page's text and the glossary); only the builder's long title is replaced, so a shorter one of its own stays
+SHORT_GAIN_TITLES = {"gain_recovery": "mean gain recovery", "pooled_gain_recovery": "pooled gain recovery"}
+
+
+def readable_recovery(fig, gain: str):
+    long = GAIN_TITLES.get(gain)
+    fig.for_each_annotation(lambda a: a.update(text=SHORT_GAIN_TITLES[gain]) if a.text == long else None)
+    if fig.layout.title.text and (fig.layout.margin.t or 0) < 90:
+        fig.update_layout(margin_t=90)  # room for the subplot titles under the chart's title
+    return fig
+
+
+def default_choice(counts: dict, options: list):
+    """The option most sweeps have scores at (ties: the middle one of the tied values), else the last option."""
+    if not counts:
+        return options[-1]
+    best = max(counts.values())
+    tied = sorted(v for v, n in counts.items() if n == best)
+    return tied[len(tied) // 2]
+
 
 c = ctx()
 st.title("Recovery")
@@ -19,27 +43,32 @@ st.markdown(
     "which is not inflated when zero-shot is already high. *Seen*: training tasks of the subspace on new few-shot data; "
     "*unseen*: held-out tasks; *random*: a random subspace of the same dimension, the control."
 )
+terms_expander("recovery")
 GAINS = {"pooled_gain_recovery": "pooled over tasks", "gain_recovery": "mean of per-task ratios"}
 gain = st.radio("Gain recovery", list(GAINS), format_func=GAINS.get, horizontal=True, key="rec-gain",
-                help="Pooled: Σ(IST − zero-shot) / Σ(PT − zero-shot) over the tasks, per seed. The mean of per-task "
-                     "ratios is ruled by any task whose PT barely beats zero-shot (a gap of 0.01 gives a ratio of −11).")
+                help=help_for("gain recovery", "zero-shot",
+                              lead="Pooled: Σ(IST − zero-shot) / Σ(PT − zero-shot) over the tasks, per seed. The mean "
+                                   "of per-task ratios is ruled by any task whose PT barely beats zero-shot (a gap of "
+                                   "0.01 gives a ratio of −11)."))
 info = suite_info(c["suite"])
 names = info.get("names", [])
 suite_problem(c, info)
 
 dims_entries = [e for e in entries(c["root"], "ipt_dims") if suite_matches(e.meta.get("suite"), c["suite"])]
+IPT_COMMAND = (f"python -m ipt_core ipt --suite {c['suite']} --train-tasks {','.join(names[:-2]) or 'A,B'} "
+               f"--test-tasks {','.join(names[-2:]) or 'C'} --dims 2,8,32 --seeds 3 --steps 100")
 if not dims_entries:
-    empty_state(
-        f"No IPT dimension sweep for suite `{c['suite_name']}` yet. Queue one below, or run:",
-        f"python -m ipt_core ipt --suite {c['suite']} --train-tasks {','.join(names[:-2]) or 'A,B'} "
-        f"--test-tasks {','.join(names[-2:]) or 'C'} --dims 2,8,32 --seeds 3 --steps 100",
-    )
+    empty_state(f"No IPT dimension sweep for suite `{c['suite_name']}` yet. Queue one below, or run:", IPT_COMMAND)
 else:
     # the sweep that shows the most first (most dimensions), each named by what it is
-    entry = pick_entry(dims_entries, "IPT sweep", key="rec-entry", describe=sweep_label, rank=sweep_rank)
+    entry = pick_entry(dims_entries, "IPT sweep", key="rec-entry", describe=sweep_label, rank=sweep_rank,
+                       help=help_for("d_I", "seen vs unseen tasks", "shallow vs deep prompts", "alpha", "norm",
+                                     lead="One run of MSF then IST at each d_I; a sweep names only the MSF settings it "
+                                          "changed from the defaults."))
     m = entry.meta
     n_seeds = len(m.get("seeds", [])) if isinstance(m.get("seeds"), list) else 1
-    st.caption(md_escape(f"{sweep_label(entry)} · seeds {m.get('seeds')}") + f" · key {md_code(entry.key[:12])}")
+    st.caption(md_escape(f"{sweep_label(entry, explain=True)} · seeds {m.get('seeds')}")
+               + f" · key {md_code(entry.key[:12])}")
     rows = m.get("rows", [])
     table = figures.recovery_table(rows, "d", m.get("summary"))
     if table.empty:
@@ -47,7 +76,8 @@ else:
     else:
         ref = st.checkbox("Show the paper's reference points (BART-base, 100 training tasks)", value=True, key="rec-ref")
         spread = "Bands: ± one std over seeds. " if n_seeds > 1 else "One seed: no spread over seeds to show. "
-        show_figure(figures.recovery_figure(table, "d", reference=ref, gain=gain), table, name="recovery_vs_dim",
+        show_figure(readable_recovery(figures.recovery_figure(table, "d", reference=ref, gain=gain), gain), table,
+                    name="recovery_vs_dim",
                     commands=[entry.command], key="rec-main",
                     caption=spread + "Found subspace: circles, solid; random: crosses, dotted. Reference points are "
                             "from the paper's setting, not this model.")
@@ -55,9 +85,10 @@ else:
         st.subheader("Per task at one dimension")
         dims = sorted({r["d"] for r in rows if r.get("d") is not None})
         a, b = st.columns([3, 2])
-        d = a.select_slider("d_I", dims, value=dims[-1], key="rec-d") if len(dims) > 1 else dims[0]
+        d = a.select_slider("d_I", dims, value=dims[-1], key="rec-d", help=help_for("d_I")) \
+            if len(dims) > 1 else dims[0]
         metric = b.radio("Metric", ["recovery", "gain_recovery"], horizontal=True, key="rec-metric",
-                         format_func=lambda s: s.replace("_", " "))
+                         format_func=lambda s: s.replace("_", " "), help=help_for("recovery", "gain recovery"))
         bars = figures.recovery_bars_table(rows, d)
         show_figure(figures.recovery_bars_figure(bars, metric, f"Per-task {metric.replace('_', ' ')} at d_I = {d}"),
                     bars, name=f"recovery_per_task_d{d}", commands=[entry.command], key="rec-bars", beside=False)
@@ -97,37 +128,64 @@ if ist:
     t = figures.ist_runs_table([dict(e.meta, pt_test_acc=pt_of(e)) for e in latest], zs)
     show_figure(figures.ist_runs_figure(t), t, name="ist_runs", commands=[e.command for e in latest], key="rec-ist-runs")
 
-if len(dims_entries) > 1:
+if len(dims_entries) == 1:
+    st.subheader("Sweeps side by side (ablations)")
+    empty_state("One sweep of this suite so far. A second one that changes a setting (an ablation) is put beside it "
+                "here; e.g. MSF without its prompt normalisation (--norm none; others: --alpha, --no-msf-task-loss, "
+                "--prompt-kind):", IPT_COMMAND + " --norm none")
+elif len(dims_entries) > 1:
     st.subheader("Sweeps side by side (ablations)")
     st.caption("Every sweep of this suite that has the chosen d_I, named by what it changed (normalisation, alpha, "
                "MSF without its task loss, prompt kind, tasks). Read the **dev** split to choose a setting; the test "
                "split is reported, never chosen on. 0 is zero-shot's level, 1 is PT's; hatched bars: the random "
                "subspace, the control.")
     common = sorted({r.get("d") for e in dims_entries for r in e.meta.get("rows", []) if r.get("d") is not None})
+    # how many sweeps have scores at each d_I, per split: the section opens on a split and a d_I that have data
+    fields = {"dev": "dev_gain_recovery", "test": "gain_recovery"}
+    cover: dict[str, dict] = {split: {} for split in fields}
+    for e in dims_entries:
+        for split, field in fields.items():
+            for dv in {r.get("d") for r in e.meta.get("rows", []) if r.get("d") is not None and r.get(field) is not None}:
+                cover[split][dv] = cover[split].get(dv, 0) + 1
     a, b = st.columns([3, 2])
-    d_cmp = a.select_slider("d_I", common, value=16 if 16 in common else common[-1], key="rec-cmp-d") \
-        if len(common) > 1 else common[0]
-    split = b.radio("Split", ["dev", "test"], horizontal=True, key="rec-cmp-split")
+    split = b.radio("Split", list(fields), index=0 if cover["dev"] else 1, horizontal=True, key="rec-cmp-split",
+                    help=help_for("dev/test split"))
+    options = sorted(cover[split]) or common
+    if st.session_state.get("rec-cmp-d") not in options:  # a d_I this split has scores at (or the first open)
+        st.session_state["rec-cmp-d"] = default_choice(cover[split], options)
+    d_cmp = a.select_slider("d_I", options, key="rec-cmp-d",
+                            help=help_for("d_I", lead="Only the d_I values some sweep has scores at on this split.")) \
+        if len(options) > 1 else options[0]
     with_d = sorted([e for e in dims_entries if any(r.get("d") == d_cmp for r in e.meta.get("rows", []))],
                     key=lambda e: e.created)
-    labels = [f"{sweep_label(e)} ({e.key[:6]})" for e in with_d]
+    # each bar named by what sets its sweep apart, one part a line (short lines: no truncated tick labels);
+    # what all of them share goes in the caption
+    bits = [sweep_bits(e, explain=True) for e in with_d]
+    shared = [x for x in bits[0] if all(x in o for o in bits[1:])] if len(bits) > 1 else []
+    labels = ["<br>".join([x for x in bs if x not in shared] or ["same settings"]) + f"<br>({e.key[:6]})"
+              for bs, e in zip(bits, with_d)]
     cmp = figures.sweep_comparison_table([(lab, e.meta.get("rows", [])) for lab, e in zip(labels, with_d)], d_cmp, gain)
     if cmp[cmp["split"] == split].empty:
-        st.info(f"No sweep here has {split}-split scores at d_I = {d_cmp} (sweeps before dev scores were kept).")
+        empty_state(f"No sweep of this suite has {split}-split scores at d_I = {d_cmp}"
+                    + (" (these sweeps were stored before dev scores were kept; a new sweep keeps them). Run, e.g.:"
+                       if split == "dev" else ". Run, e.g.:"), IPT_COMMAND)
     else:
-        show_figure(figures.sweep_comparison_figure(cmp, split, gain=gain), cmp, name=f"ipt_sweeps_d{d_cmp}",
-                    commands=[e.command for e in with_d], key="rec-cmp", beside=False)
+        fig = figures.sweep_comparison_figure(cmp, split, gain=gain)
+        fig.update_xaxes(tickangle=0, automargin=True)
+        show_figure(fig, cmp, name=f"ipt_sweeps_d{d_cmp}", commands=[e.command for e in with_d], key="rec-cmp",
+                    beside=False, caption=md_escape("All these sweeps: " + " · ".join(shared) + ".") if shared else "")
 
 counts = [e for e in entries(c["root"], "ipt_task_count") if suite_matches(e.meta.get("suite"), c["suite"])]
 if counts:
     st.subheader("Recovery versus the number of training tasks")
-    e = pick_entry(counts, "Run", key="rec-count-entry")
+    e = pick_entry(counts, "Run", key="rec-count-entry", help=help_for("seen vs unseen tasks", "d_I"))
     t = figures.recovery_table(e.meta.get("rows", []), "n_train_tasks")
     if t.empty:
         st.warning("This run has no rows with scores.")
     else:
-        show_figure(figures.recovery_figure(t, "n_train_tasks", reference=False, gain=gain,
-                                            title=f"Recovery at d_I = {e.meta.get('d', '?')} versus training tasks"),
+        show_figure(readable_recovery(figures.recovery_figure(t, "n_train_tasks", reference=False, gain=gain,
+                                                              title=f"Recovery at d_I = {e.meta.get('d', '?')} "
+                                                                    "versus training tasks"), gain),
                     t, name="ipt_task_count", commands=[e.command], key="rec-count",
                     caption=(f"Bands: ± one std over {len(e.meta.get('seeds', []))} seeds. " if len(e.meta.get("seeds", [])) > 1
                              else "One seed: no spread over seeds to show. ")
@@ -145,8 +203,8 @@ if held:
     if t.empty:
         st.warning("These runs have no rows with scores.")
     else:
-        show_figure(figures.recovery_figure(t, "heldout_family", reference=False, gain=gain,
-                                            title="Recovery of the held-out family's tasks"),
+        show_figure(readable_recovery(figures.recovery_figure(t, "heldout_family", reference=False, gain=gain,
+                                                              title="Recovery of the held-out family's tasks"), gain),
                     t, name="ipt_heldout_family", commands=[e.command for e in latest.values()], key="rec-held")
 
 st.divider()

@@ -7,15 +7,17 @@ import streamlit as st
 from ipt_core import figures
 from ipt_app.context import ctx, suite_info, suite_matches, suite_problem
 from ipt_app.forms_ipt import stability_form
+from ipt_app.glossary import help_for
 from ipt_app.job_panel import job_panel
 from ipt_app.store_reads import entries, pick_entry
-from ipt_app.widgets import empty_state, show_figure
+from ipt_app.widgets import empty_state, show_figure, terms_expander
 from ipt_app.escape import md_escape
 
 c = ctx()
 st.title("Stability")
 st.markdown("The paper reports that initialising prompt tuning from the intrinsic-subspace (IST) solution makes it "
             "more stable across seeds. Here: mean ± std of dev accuracy per step over seeds, and each seed's trace.")
+terms_expander("stability")
 info = suite_info(c["suite"])
 names = info.get("names", [])
 suite_problem(c, info)
@@ -26,14 +28,18 @@ if not found:
                 f"python -m ipt_core stability --suite {c['suite']} --tasks {names[0] if names else 'TASK'} "
                 "--seeds 3 --d 16")
 else:
-    entry = pick_entry(found, "Stability run", key="stab-entry")
+    entry = pick_entry(found, "Stability run", key="stab-entry",
+                       help=help_for("stability", "d_I", lead="Each run: PT from a random init and PT from the IST "
+                                                                 "solution at d_I, for the same tasks and seeds."))
     m = entry.meta
     curves = m.get("curves", [])
     tasks = sorted({cv["task"] for cv in curves})
     st.caption(md_escape(f"d_I = {m.get('d')} · seeds {m.get('seeds')} · tasks {', '.join(tasks)}"))  # issue 32
     a, b = st.columns([3, 1])
-    task = a.selectbox("Task", ["all tasks (mean)"] + tasks, key="stab-task")
-    traces = b.checkbox("Per-seed traces", value=True, key="stab-traces")
+    task = a.selectbox("Task", ["all tasks (mean)"] + tasks, key="stab-task",
+                       help=help_for("prompt tuning (PT)", "IST", "dev/test split",
+                                     lead="Dev accuracy of PT per step, from a random init and from the IST solution."))
+    traces = b.checkbox("Per-seed traces", value=True, key="stab-traces", help=help_for("stability"))
     t = figures.stability_table(curves, None if task.startswith("all tasks") else task)
     if t.empty:
         st.warning("No curves for this selection.")

@@ -17,11 +17,18 @@ from ipt_core import map_quality as mq
 from ipt_core.tasks import TaskDataError, load_suite
 from ipt_app.context import ctx, suite_info, suite_matches, suite_problem, suite_read_problem
 from ipt_app.escape import md_code, md_escape
+from ipt_app.glossary import help_for
 from ipt_app.job_panel import job_panel, submit_job
 from ipt_app.store_reads import SHIPPED_ROOT, backbone_of, entries, stores
-from ipt_app.widgets import empty_state, show_commands, show_figure
+from ipt_app.widgets import empty_state, show_commands, show_figure, terms_expander
 
-SPACE_LABELS = {k: v for k, v in mq.SPACE_NAMES.items() if k in ("prompt", "intrinsic", "ist")}
+# the spaces in plain words, instead of the core's "intrinsic space (Proj of the prompts)"; short, as they go in
+# chart titles too: the tooltip and the "Terms on this page" expander say the rest
+SPACE_LABELS = {**{k: v for k, v in mq.SPACE_NAMES.items() if k in ("prompt", "intrinsic", "ist")},
+                "intrinsic": "intrinsic space (encoded PT prompts)", "ist": "intrinsic space (IST solutions)"}
+SPACE_HELP = help_for("soft prompt", "intrinsic space", "Proj", "IST",
+                      lead="Which vectors stand for a task: its PT prompt, flattened; that prompt encoded by MSF's "
+                           "Proj; or the d_I numbers IST tuned for it.")
 
 
 def _find(root: str, key: str):
@@ -108,6 +115,7 @@ c = ctx()
 root = str(c["root"])
 st.title("Subspace and task map")
 st.caption(f"Suite {md_code(c['suite_name'])} · backbone {md_code(c['backbone'])}")  # user strings: issue 32
+terms_expander("task_map")
 info = suite_info(c["suite"])
 suite_problem(c, info)
 suite_names = info.get("names", [])
@@ -137,7 +145,10 @@ def _source_label(i: int) -> str:
 
 
 a, b, d = st.columns([3, 2, 2])
-src_i = a.selectbox("Vectors from", range(len(sources)), format_func=_source_label, key="map-source")
+src_i = a.selectbox("Vectors from", range(len(sources)), format_func=_source_label, key="map-source",
+                    help=help_for("prompt tuning (PT)", "MSF", "shallow vs deep prompts",
+                                  lead="An IPT task map (raw, intrinsic and IST spaces) or, until one exists, the "
+                                       "suite's prompt-tuning runs (the raw prompt space only)."))
 kind, obj = sources[src_i]
 o1, o2, o3 = st.columns([2, 2, 3])
 centre = o1.toggle("Centre on the mean task", value=True, key="map-centre",
@@ -157,7 +168,7 @@ if kind == "task_map":
     best = quality.get("best_space")
     space = b.radio("Space", spaces, index=spaces.index(best) if best in spaces else 0,
                     format_func=lambda s: SPACE_LABELS.get(s, s) + (" ★ best map quality" if s == best else ""),
-                    key="map-space")
+                    key="map-space", help=SPACE_HELP)
     names = list(entry.meta["tasks"])
     families = list(entry.meta.get("families") or [info.get("families", {}).get(t, "") for t in names])
     vectors = _task_map_vectors(root, entry.key, space)
@@ -168,7 +179,8 @@ if kind == "task_map":
 else:
     runs = pt_groups[obj]
     space = "prompt"
-    b.radio("Space", ["prompt"], format_func=lambda s: SPACE_LABELS[s] + " (mean over seeds)", key="map-space-pt")
+    b.radio("Space", ["prompt"], format_func=lambda s: SPACE_LABELS[s] + " (mean over seeds)", key="map-space-pt",
+            help=SPACE_HELP)
     names, families, vectors = _pt_vectors(root, tuple(sorted(e.key for e in runs)), tuple(suite_names))
     shape = tuple(runs[0].tensor("prompt").shape)
     layers = int(shape[0]) if len(shape) == 3 else None
@@ -176,7 +188,9 @@ else:
     umap_argv = ["umap", "--suite", c["suite"], "--pt-config", obj]
 if SHIPPED_ROOT.is_dir():
     umap_argv += ["--extra-store", str(SHIPPED_ROOT)]
-method = d.radio("Projection", ["PCA", "UMAP"], horizontal=True, key="map-projection")
+method = d.radio("Projection", ["PCA", "UMAP"], horizontal=True, key="map-projection",
+                 help="How the task vectors are drawn in 2-D: PCA (the two directions of most variance, computed "
+                      "here) or UMAP (keeps near neighbours near; computed by a job).")
 finite = np.isfinite(vectors).all(axis=1)
 if not finite.all():  # e.g. tasks with no IST solution at this d_I have NaN rows in the "ist" space
     missing = [n for n, ok in zip(names, finite) if not ok]
@@ -259,7 +273,8 @@ cols[1].caption(f"{len(names)} tasks · vectors of dimension {vectors.shape[1]}"
 show_commands(map_commands)
 
 st.subheader("Nearest neighbours (" + ("centred " if centre else "") + "cosine, in the original space)")
-k = st.slider("Neighbours per task", 1, max(1, min(10, len(names) - 1)), min(3, len(names) - 1), key="map-k") \
+k = st.slider("Neighbours per task", 1, max(1, min(10, len(names) - 1)), min(3, len(names) - 1), key="map-k",
+              help="How many nearest tasks (by cosine similarity in the chosen space) to list for each selected task.") \
     if len(names) > 2 else 1
 if selected:
     nn = maps.nearest_neighbours(vectors, names, k, query=selected)

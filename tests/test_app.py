@@ -501,7 +501,7 @@ def test_recovery_puts_sweeps_side_by_side(tmp_path, monkeypatch):
 
     # the older sweep has no dev scores: the dev chart shows the one that does, the test chart both
     title, sweeps = side_by_side()
-    assert "dev split" in title and len(sweeps) == 1 and "norm none" in next(iter(sweeps))
+    assert "dev split" in title and len(sweeps) == 1 and "MSF norm = none" in next(iter(sweeps))
     at.radio(key="rec-cmp-split").set_value("test").run()
     assert not at.exception and not at.error
     title, sweeps = side_by_side()
