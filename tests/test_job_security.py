@@ -280,8 +280,8 @@ def test_planted_jobs_in_a_store_opened_by_the_app_run_nothing(tmp_path, monkeyp
         assert at.session_state["ctx_root"] == str(planted.resolve())
         at.switch_page("pages/jobs.py").run()
         assert not at.exception, at.exception
-        deadline = time.time() + 60
-        while time.time() < deadline and json.loads((new / "status.json").read_text())["status"] == "queued":
+        deadline = time.time() + 120  # claimed ("running") first, then checked: wait for the final state
+        while time.time() < deadline and json.loads((new / "status.json").read_text())["status"] in ("queued", "running"):
             time.sleep(0.2)
     finally:
         pid = jobs.worker_pid(planted)
