@@ -18,7 +18,7 @@ import streamlit as st
 
 from ipt_core import store as store_mod, tasks as tasks_mod
 from ipt_core.paths import PathNotAllowed, allowed_roots, check_suite_allowed, suite_local_path
-from ipt_core.backbone_spec import DEFAULT_BACKBONE  # noqa: F401 (torch-free; re-exported to the pages)
+from ipt_core.backbone_spec import DEFAULT_BACKBONE
 
 from .escape import md_code, md_escape
 

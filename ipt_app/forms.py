@@ -13,8 +13,9 @@ from typing import Callable, Sequence
 import streamlit as st
 
 from ipt_core import jobs
+from ipt_core.backbone_spec import DEFAULT_BACKBONE
 
-from .context import DEFAULT_BACKBONE, ctx, device_options, resource_for, suite_info, suite_problem
+from .context import ctx, device_options, resource_for, suite_info, suite_problem
 from .cost import Estimate, estimate, fmt_seconds, machine_rate, summary
 from .job_panel import submit_job
 from .store_reads import stores

@@ -7,10 +7,11 @@ from pathlib import Path
 import streamlit as st
 
 from ipt_core import jobs, store as store_mod, uploads
+from ipt_core.backbone_spec import DEFAULT_BACKBONE
 from ipt_core.paths import PathNotAllowed, check_allowed, check_suite_allowed, looks_like_path, suite_local_path
 from ipt_core.store_folder import NotAStoreFolder, check_store_folder
 
-from .context import DEFAULT_BACKBONE, gpu_name, suite_read_problem
+from .context import gpu_name, suite_read_problem
 from .escape import md_code, md_escape
 from .job_state import worker_text
 from .store_reads import backbone_of, entries
@@ -117,13 +118,13 @@ def sidebar() -> None:
 def _jobs_status(root: Path) -> None:
     """The store and its job count and worker state; while a job is queued or running it redraws itself
     every 2 s (a fragment), so the count and the worker's state stay live on every page."""
-    def draw() -> None:
-        pid = jobs.worker_pid(root)
-        active = [j for j in jobs.list_jobs(root) if not j.finished]
-        st.caption(f"Store: {md_code(root)}  \nJobs: {len(active)} queued or running · {worker_text(pid)}")
-
-    if any(not j.finished for j in jobs.list_jobs(root)):
-        st.fragment(run_every=2.0)(draw)()
+    listed = jobs.list_jobs(root)
+    if any(not j.finished for j in listed):
+        st.fragment(run_every=2.0)(_draw_jobs_status)(root)  # each redraw reads the queue afresh
     else:
-        draw()
+        _draw_jobs_status(root, listed)  # idle: the queue is read once
 
+
+def _draw_jobs_status(root: Path, listed: list[jobs.Job] | None = None) -> None:
+    active = [j for j in (jobs.list_jobs(root) if listed is None else listed) if not j.finished]
+    st.caption(f"Store: {md_code(root)}  \nJobs: {len(active)} queued or running · {worker_text(jobs.worker_pid(root))}")

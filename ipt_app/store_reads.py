@@ -9,7 +9,7 @@ from typing import Any, Callable, Sequence
 
 import streamlit as st
 
-from ipt_core import store as store_mod
+from ipt_core import maps, store as store_mod
 from ipt_core.ipt_config import MSFConfig
 from .escape import md_escape
 
@@ -135,3 +135,12 @@ def sweep_rank(e: store_mod.Entry) -> tuple:
     """The sweep that shows the most first: most dimensions, then most training tasks, then seeds, then newest."""
     m = e.meta
     return (len(m.get("dims", [])), _count(m.get("train_tasks")), _count(m.get("seeds")), e.created)
+
+
+def headline_pt_runs(pt: Sequence[store_mod.Entry]) -> list[store_mod.Entry]:
+    """The prompt-tuning runs of the configuration with the most tasks (then runs, then newest): the one
+    the Overview's headline and the tour's step 2 show. ``pt`` must not be empty."""
+    groups: dict[str, list[store_mod.Entry]] = {}
+    for e in pt:
+        groups.setdefault(maps.pt_config_id(e.spec, e.meta), []).append(e)
+    return max(groups.values(), key=lambda g: (len({e.meta.get("task") for e in g}), len(g), max(x.created for x in g)))

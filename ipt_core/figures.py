@@ -27,7 +27,7 @@ from .figures_ipt import (PAPER_LABEL, PAPER_REFERENCE, attention_heatmap, atten
                           method_compare_figure, method_compare_table, recovery_bars_figure, recovery_bars_table,
                           recovery_figure, recovery_table, stability_figure, stability_table,
                           sweep_comparison_figure, sweep_comparison_table)
-from .plotting import PALETTE, colour_map, styled, as_float, pstd, rgba, family_colors  # noqa: F401 - shared
+from .plotting import PALETTE, PX_PER_TASK, colour_map, styled, as_float, pstd, rgba, family_colors, seeds_note  # noqa: F401 - shared
 
 __all__ = [
     "PAPER_REFERENCE", "family_colors",
@@ -93,22 +93,6 @@ def pt_results_table(pt_runs: Sequence[Mapping], zero_shot: Sequence[Mapping] = 
     return df.sort_values(["family", "task"], kind="stable").reset_index(drop=True)
 
 
-PX_PER_TASK = 24  # one task's group of three bars: every task name gets its tick label
-
-
-def _pt_legend_name(n_seeds: pd.Series) -> str:
-    n = n_seeds[n_seeds > 0]
-    if not len(n):
-        return "prompt tuning (no runs)"
-    lo, hi = int(n.min()), int(n.max())
-    if hi < 2:
-        return "prompt tuning (one seed)"
-    if lo >= 2:
-        return f"prompt tuning (mean ± std over {lo} seeds)" if lo == hi else \
-            f"prompt tuning (mean ± std over {lo}–{hi} seeds)"
-    return "prompt tuning (mean ± std where 2+ seeds; else one seed)"
-
-
 def pt_results_figure(table: pd.DataFrame, title: str = "Test accuracy per task") -> go.Figure:
     """Horizontal grouped bars, one row per task (every task labelled, the height grows with the
     number of tasks, top to bottom in the table's order): PT (mean, with ± std error bars only where
@@ -119,7 +103,7 @@ def pt_results_figure(table: pd.DataFrame, title: str = "Test accuracy per task"
     n_seeds = table["n_seeds"].fillna(0).astype(int)
     several = n_seeds >= 2
     hover_f = table["family"].tolist()
-    fig.add_bar(name=_pt_legend_name(n_seeds), y=y, x=table["pt_mean"], orientation="h",
+    fig.add_bar(name=f"prompt tuning ({seeds_note(n_seeds)})", y=y, x=table["pt_mean"], orientation="h",
                 error_x={"type": "data", "array": table["pt_std"].where(several, 0.0).fillna(0),
                          "visible": bool(several.any()), "thickness": 1.5},
                 marker_color="#1f77b4", customdata=np.stack([hover_f, n_seeds], axis=-1) if len(y) else None,

@@ -16,7 +16,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from .metrics import gain_recovery, pooled_gain_recovery, recovery
-from .plotting import colour_map, styled, as_float, pstd, rgba
+from .plotting import PX_PER_TASK, colour_map, styled, as_float, pstd, rgba, seeds_note
 
 PAPER_REFERENCE: tuple[dict, ...] = (
     {"d": 250, "setting": "seen", "recovery": 0.97},
@@ -187,6 +187,11 @@ def recovery_figure(table: pd.DataFrame, x: str = "d", *, reference: bool = True
     return fig
 
 
+RECOVERY_AXIS = {"recovery": "recovery = IST accuracy / PT accuracy",
+                 "gain_recovery": "gain recovery = (IST − zero-shot) / (PT − zero-shot)"}
+_REF_LINES = ((0.0, "0 = zero-shot level", "#999", "dot"), (1.0, "1 = PT level", "#555", "dash"))
+
+
 def recovery_bars_table(rows: Sequence[Mapping], d: Any, x: str = "d") -> pd.DataFrame:
     """Per task at ``x == d``: recovery and gain recovery, mean and std over seeds, per
     setting x subspace, and zero-shot's own recovery (zero-shot / PT, mean over seeds; NaN where the
@@ -216,32 +221,6 @@ def recovery_bars_table(rows: Sequence[Mapping], d: Any, x: str = "d") -> pd.Dat
                 n_seeds=("seed", "nunique"), zero_shot_recovery=("zs_rec", "mean")).reset_index()
     out[["recovery_std", "gain_recovery_std"]] = out[["recovery_std", "gain_recovery_std"]].fillna(0.0)
     return out[cols].sort_values(["setting", "subspace", "family", "task"], kind="stable").reset_index(drop=True)
-
-
-PX_PER_TASK = 24  # a task's row of horizontal bars (as figures.pt_results_figure): every task name labelled
-RECOVERY_AXIS = {"recovery": "recovery = IST accuracy / PT accuracy",
-                 "gain_recovery": "gain recovery = (IST − zero-shot) / (PT − zero-shot)"}
-_REF_LINES = ((0.0, "0 = zero-shot level", "#999", "dot"), (1.0, "1 = PT level", "#555", "dash"))
-
-
-def seeds_note(n_seeds: pd.Series) -> str:
-    """What the bars of one series are, for its legend name: "one seed", "mean ± std over 3 seeds", ...
-    ("± std" only where a task has two or more seeds: one seed has no spread to show).
-
-    Example:
-        >>> seeds_note(pd.Series([1, 1])), seeds_note(pd.Series([3, 3])), seeds_note(pd.Series([1, 2]))
-        ('one seed', 'mean ± std over 3 seeds', 'mean ± std where 2+ seeds; else one seed')
-    """
-    n = pd.Series(n_seeds).fillna(0).astype(int)
-    n = n[n > 0]
-    if not len(n):
-        return "no runs"
-    lo, hi = int(n.min()), int(n.max())
-    if hi < 2:
-        return "one seed"
-    if lo >= 2:
-        return f"mean ± std over {lo} seeds" if lo == hi else f"mean ± std over {lo}–{hi} seeds"
-    return "mean ± std where 2+ seeds; else one seed"
 
 
 def _std_where_seeds(std: pd.Series, n_seeds: pd.Series) -> dict:

@@ -59,3 +59,26 @@ def as_float(v: Any) -> float:
     except (TypeError, ValueError):
         return math.nan
     return f if math.isfinite(f) else math.nan
+
+
+PX_PER_TASK = 24  # one task's row of horizontal bars: every task name gets its tick label at 1,400 px
+
+
+def seeds_note(n_seeds: pd.Series) -> str:
+    """What the bars of one series are, for its legend name: "one seed", "mean ± std over 3 seeds", ...
+    ("± std" only where a task has two or more seeds: one seed has no spread to show).
+
+    Example:
+        >>> seeds_note(pd.Series([1, 1])), seeds_note(pd.Series([3, 3])), seeds_note(pd.Series([1, 2]))
+        ('one seed', 'mean ± std over 3 seeds', 'mean ± std where 2+ seeds; else one seed')
+    """
+    n = pd.Series(n_seeds).fillna(0).astype(int)
+    n = n[n > 0]
+    if not len(n):
+        return "no runs"
+    lo, hi = int(n.min()), int(n.max())
+    if hi < 2:
+        return "one seed"
+    if lo >= 2:
+        return f"mean ± std over {lo} seeds" if lo == hi else f"mean ± std over {lo}–{hi} seeds"
+    return "mean ± std where 2+ seeds; else one seed"

@@ -8,7 +8,7 @@ from ipt_app.context import ctx, suite_info, suite_matches, suite_problem
 from ipt_app.escape import md_code, md_escape
 from ipt_app.forms import pipeline_launcher
 from ipt_app.job_panel import job_panel
-from ipt_app.store_reads import SHIPPED_ROOT, backbone_of, entries
+from ipt_app.store_reads import SHIPPED_ROOT, backbone_of, entries, headline_pt_runs
 from ipt_app.widgets import empty_state, headline_markdown, show_figure
 
 c = ctx()
@@ -41,10 +41,7 @@ st.caption(f"Suite {md_code(c['suite_name'])} · backbone {md_code(c['backbone']
 
 st.subheader("Prompt tuning at a glance")
 if pt:
-    groups: dict[str, list] = {}
-    for e in pt:
-        groups.setdefault(maps.pt_config_id(e.spec, e.meta), []).append(e)
-    best = max(groups.values(), key=lambda g: (len({e.meta.get("task") for e in g}), len(g), max(x.created for x in g)))
+    best = headline_pt_runs(pt)
     label = maps.pt_config_label(best[0].spec, best[0].meta)
     st.caption(f"Configuration with the most tasks: {md_escape(label)} ({len(best)} runs; other configurations on the "
                "Prompt tuning page)")

@@ -8,10 +8,10 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from ipt_core import figures, map_figures, maps
+from ipt_core import figures, map_figures
 from ipt_app.context import ctx, suite_info, suite_matches, suite_problem
 from ipt_app.escape import md_code, md_escape
-from ipt_app.store_reads import backbone_of, entries, stores, sweep_label, sweep_rank
+from ipt_app.store_reads import backbone_of, entries, headline_pt_runs, stores, sweep_label, sweep_rank
 from ipt_app.widgets import empty_state, headline_markdown, show_commands, show_figure
 
 c = ctx()
@@ -85,10 +85,7 @@ with tabs[1]:
     zs = [e for e in entries(c["root"], "zero_shot") if e.meta.get("task") in names and backbone_of(e) == c["backbone"]]
     lp = [e for e in entries(c["root"], "probe") if e.meta.get("task") in names and backbone_of(e) == c["backbone"]]
     if pt:
-        groups: dict[str, list] = {}
-        for e in pt:
-            groups.setdefault(maps.pt_config_id(e.spec, e.meta), []).append(e)
-        best = max(groups.values(), key=lambda g: (len({e.meta.get("task") for e in g}), len(g), max(x.created for x in g)))
+        best = headline_pt_runs(pt)
         table = figures.pt_results_table([e.meta for e in best], [e.meta for e in zs], [e.meta for e in lp])
         table = table[table["n_seeds"] > 0].reset_index(drop=True)
         st.markdown(headline_markdown(table, {r["task"]: r.get("n_labels") for r in info.get("rows", [])}))

@@ -299,7 +299,7 @@ def test_job_worker_launches_training_jobs_with_torchrun(tmp_path, monkeypatch):
         def poll(self):
             return 0
 
-    monkeypatch.setattr(jobs.subprocess, "Popen", lambda argv, **kw: started.append(argv) or FakeProc())
+    monkeypatch.setattr(subprocess, "Popen", lambda argv, **kw: started.append(argv) or FakeProc())
     worker._start(jobs.get_job(tmp_path, gpu.id))
     assert started == [torchrun + list(gpu.argv)]
     assert "torch.distributed.run --standalone --nproc-per-node 2" in (gpu.dir / "log.txt").read_text()

@@ -44,8 +44,6 @@ The package: :mod:`~ipt_core.jobs.files` (atomic JSON, the lock), :mod:`~ipt_cor
 
 from __future__ import annotations
 
-import subprocess  # noqa: F401  (tests patch jobs.subprocess.Popen, the module the worker starts jobs with)
-
 from .job import FINAL_STATES, STATES, Job, set_status
 from .launch import DISTRIBUTED_SUBCOMMANDS, launch_argv
 from .queue import cancel, delete_job, get_job, list_jobs, log_tail, read_estimate, submit, write_estimate
