@@ -20,11 +20,12 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ipt_core.compare import attempt_runs, codebook_stats, vip_runs  # noqa: E402
-from ipt_core.ipt_experiments import Context  # noqa: E402
-from ipt_core.methods.attempt import AttemptConfig  # noqa: E402
-from ipt_core.methods.pt import PTConfig  # noqa: E402
-from ipt_core.methods.vip import VIPConfig  # noqa: E402
+from ipt_core.analysis.method_diagnostics import codebook_stats  # noqa: E402
+from ipt_core.config.attempt import AttemptConfig  # noqa: E402
+from ipt_core.config.pt import PTConfig  # noqa: E402
+from ipt_core.config.vip import VIPConfig  # noqa: E402
+from ipt_core.experiments.compare import attempt_runs, vip_runs
+from ipt_core.experiments.context import Context  # noqa: E402
 from ipt_core.store import Store  # noqa: E402
 from ipt_core.tasks import Suite, load_suite  # noqa: E402
 

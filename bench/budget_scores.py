@@ -25,8 +25,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from ipt_core import cli  # noqa: E402
-from ipt_core.pipeline import default_split  # noqa: E402
+from ipt_core.cli import main as cli  # noqa: E402
+from ipt_core.experiments.pipeline import default_split  # noqa: E402
 from ipt_core.store import Store  # noqa: E402
 from ipt_core.tasks import load_suite  # noqa: E402
 

@@ -2,12 +2,15 @@
 
     PYTHONPATH=. python bench/chunk_size.py
 """
-import time, torch
+import time
 
-from ipt_core.tasks import load_suite
+import torch
+
+from ipt_core.config.backbone import DEFAULT_BACKBONE
+from ipt_core.experiments.context import cached_backbone
 from ipt_core.methods.pt import init_prompt
+from ipt_core.tasks import load_suite
 
-from ipt_core.experiments import cached_backbone, DEFAULT_BACKBONE
 bb = cached_backbone(DEFAULT_BACKBONE, "cpu")
 s = load_suite("demo")
 exs = [e for t in s.tasks for e in t.train][:512]

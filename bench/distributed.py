@@ -6,7 +6,7 @@
 
 One fixed bank of R independent ``PromptTuning`` runs (default R = 8, shallow prompts of 8
 vectors, synthetic rows of exactly 32 text tokens as in ``bench/throughput.py``, on the packaged
-all-MiniLM-L6-v2) is trained by ``ipt_core.distributed.train_bank`` under
+all-MiniLM-L6-v2) is trained by ``ipt_core.train.distributed.train_bank`` under
 ``python -m torch.distributed.run --standalone --nproc-per-node N`` for each N, in a fresh set of
 processes each time, in two modes (``IPT_DIST_MODE``):
 
@@ -61,16 +61,16 @@ def worker(cfg: dict) -> None:
     import torch
 
     from bench.throughput import LABEL_SETS, POOL, synthetic_texts
-    from ipt_core import distributed
     from ipt_core.backbones import load_backbone
-    from ipt_core.bank import RunConfig
-    from ipt_core.distributed import train_bank
     from ipt_core.methods.pt import PromptTuning, init_prompt
     from ipt_core.tasks import Example, Task
+    from ipt_core.train import dist_comm
+    from ipt_core.train.bank import RunConfig
+    from ipt_core.train.distributed import train_bank
 
     torch.set_num_threads(cfg["threads"])
-    distributed.init_from_env(cfg["device"])
-    k, W = distributed.rank(), distributed.world()
+    dist_comm.init_from_env(cfg["device"])
+    k, W = dist_comm.rank(), dist_comm.world()
     device = torch.device("cuda", torch.cuda.current_device()) if cfg["device"] == "cuda" else torch.device("cpu")
     bb = load_backbone(cfg["backbone"], device=device)
     texts = synthetic_texts(bb.tokenizer, POOL)
@@ -91,21 +91,21 @@ def worker(cfg: dict) -> None:
         return train_bank(bb, tasks, method, runs, device=device)
 
     bank(2)  # warm-up
-    distributed.barrier()
+    dist_comm.barrier()
     if device.type == "cuda":
         torch.cuda.synchronize()
     t0 = time.perf_counter()
     results = bank(cfg["steps"])
     if device.type == "cuda":
         torch.cuda.synchronize()
-    distributed.barrier()
+    dist_comm.barrier()
     wall = time.perf_counter() - t0
     loss = sum(res.loss_curve[-1][1] for res in results) / R
-    if distributed.is_main():
+    if dist_comm.is_main():
         print(json.dumps({"wall_s": wall, "rows": R * r * cfg["steps"], "rows_per_s": R * r * cfg["steps"] / wall,
                           "world": W, "threads": torch.get_num_threads(), "loss_last": loss,
                           "load": os.getloadavg()[0]}))
-    distributed.shutdown()
+    dist_comm.shutdown()
 
 
 # ------------------------------------------------------------------------------ parent

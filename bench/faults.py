@@ -119,7 +119,7 @@ def checkpoint_steps(store: Path) -> list[int]:
 
 
 def resumed_step(stderr: str) -> int | None:
-    """The step a run said it resumed from (``ipt_core.checkpoint`` logs it on stderr), or None."""
+    """The step a run said it resumed from (``ipt_core.train.checkpoint`` logs it on stderr), or None."""
     m = re.search(r"resuming bank from checkpoint .* \(step (\d+)\)", stderr)
     return int(m.group(1)) if m else None
 
@@ -258,8 +258,8 @@ def corruptions(work: Path, suite: Path, model: Path, m: int, rng: random.Random
     import torch
 
     from ipt_core.backbones import load_backbone
-    from ipt_core.experiments import tune
-    from ipt_core.methods.pt import PTConfig
+    from ipt_core.config.pt import PTConfig
+    from ipt_core.experiments.tune import tune
     from ipt_core.store import Store
     from ipt_core.tasks import load_suite
 
@@ -296,9 +296,9 @@ def checkpoint_damage(work: Path, trials: int, rng: random.Random) -> dict:
     """Random byte damage of a checkpoint's files: a bank must never resume from a damaged one."""
     import torch
 
-    from ipt_core import checkpoint
-    from ipt_core.bank import _Sampler
     from ipt_core.methods.pt import PromptTuning
+    from ipt_core.train import checkpoint
+    from ipt_core.train.bank import _Sampler
 
     def bank(seed):
         g = torch.Generator().manual_seed(seed)
@@ -315,7 +315,7 @@ def checkpoint_damage(work: Path, trials: int, rng: random.Random) -> dict:
     src = work / "ck-src"
     checkpoint.save(src, "f" * 64, state, method=m, optimizer=opt, samplers=samplers, device=torch.device("cpu"))
     out = {"trials": trials, "refused": 0, "unchanged_bytes": 0, "resumed_from_damaged": 0}
-    logging.getLogger("ipt_core.checkpoint").setLevel(logging.ERROR)  # each refusal is a warning
+    logging.getLogger("ipt_core.train.checkpoint").setLevel(logging.ERROR)  # each refusal is a warning
     for i in range(trials):
         d = work / f"ck-{i}"
         shutil.copytree(src, d)

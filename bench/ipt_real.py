@@ -36,8 +36,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from ipt_core.ipt_config import IPTSettings, ISTConfig, MSFConfig, PTConfig  # noqa: E402
-from ipt_core.pipeline import seen_subset  # noqa: E402
+from ipt_core.config.ipt import IPTSettings, ISTConfig, MSFConfig
+from ipt_core.config.pt import PTConfig  # noqa: E402
+from ipt_core.experiments.pipeline import seen_subset  # noqa: E402
 from ipt_core.store import Store  # noqa: E402
 from ipt_core.tasks import Suite, load_suite  # noqa: E402
 
@@ -110,8 +111,9 @@ def _log_run(path: Path, record: dict) -> None:
 
 
 def run(args) -> None:
-    from ipt_core.ipt_experiments import Context, recovery_experiment, task_count_experiment
-    from ipt_core.progress import Reporter
+    from ipt_core.experiments.context import Context
+    from ipt_core.experiments.ipt import recovery_experiment, task_count_experiment
+    from ipt_core.train.progress import Reporter
 
     suite = load_suite(args.suite)
     train, unseen, held, _ = real_split(suite, args.heldout_family)

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ipt_core.ipt_config import MSFConfig
-from ipt_core.metrics import pooled_gain_recovery
+from ipt_core.analysis.metrics import pooled_gain_recovery
+from ipt_core.config.ipt import MSFConfig
 from ipt_core.store import Store
 
 
@@ -40,7 +40,7 @@ def _cell(rows: list[dict], field: str) -> str:
 
 
 def _pooled_per_seed(rows: list[dict], split: str = "test") -> list[float]:
-    """Pooled gain recovery (:func:`ipt_core.metrics.pooled_gain_recovery`), one number per seed."""
+    """Pooled gain recovery (:func:`ipt_core.analysis.metrics.pooled_gain_recovery`), one number per seed."""
     vals = [pooled_gain_recovery([r for r in rows if r["seed"] == s], split) for s in sorted({r["seed"] for r in rows})]
     return [v for v in vals if not np.isnan(v)]
 

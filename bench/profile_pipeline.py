@@ -26,9 +26,9 @@ sys.path.insert(0, str(ROOT))
 T_IMPORT0 = time.perf_counter()
 import torch  # noqa: E402
 
-from ipt_core import cli  # noqa: E402
 from ipt_core.backbones.base import Backbone  # noqa: E402
-from ipt_core.experiments import Context  # noqa: E402
+from ipt_core.cli import main as cli  # noqa: E402
+from ipt_core.experiments.context import Context  # noqa: E402
 
 IMPORT_S = time.perf_counter() - T_IMPORT0
 

@@ -22,10 +22,16 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.faults import REPO, checkpoint_steps, make_tiny_model, make_tiny_suite, run_and_kill, tune_argv
+from bench.faults import (
+    REPO,
+    checkpoint_steps,
+    make_tiny_model,
+    make_tiny_suite,
+    run_and_kill,
+)
 
 _DETERMINISTIC = ("import sys, torch; torch.use_deterministic_algorithms(True); "
-                  "from ipt_core.cli import main; sys.exit(main(sys.argv[1:]))")
+                  "from ipt_core.cli.main import main; sys.exit(main(sys.argv[1:]))")
 
 
 def _env(threads: int | None) -> dict[str, str]:

@@ -20,8 +20,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from ipt_core.experiments import cached_backbone, probe_all, tune  # noqa: E402
-from ipt_core.methods.pt import PTConfig  # noqa: E402
+from ipt_core.config.pt import PTConfig  # noqa: E402
+from ipt_core.experiments.context import cached_backbone
+from ipt_core.experiments.tune import probe_all, tune  # noqa: E402
 from ipt_core.store import Store  # noqa: E402
 from ipt_core.tasks import load_suite  # noqa: E402
 

@@ -14,7 +14,7 @@ vectors, all trained with Adam on the prompt only and a cosine / cross-entropy l
   cost at all: the comparison is conservative for us. On CUDA a bf16-autocast PEFT row is added.
 - ``single``: our backbone (``Backbone.logits``) with one prompt, batch 32, the same pre-tokenised
   batches: the engine against PEFT's, one prompt at a time.
-- ``bank``: ``ipt_core.bank.train_bank`` itself with R independent ``PromptTuning`` runs (R
+- ``bank``: ``ipt_core.train.bank.train_bank`` itself with R independent ``PromptTuning`` runs (R
   synthetic tasks), each step R x rows-per-run rows in one forward/backward, per-run clipping,
   one Adam: what ``python -m ipt_core tune`` pays, Python collation of the rows included.
 
@@ -199,7 +199,8 @@ def worker(cfg: dict) -> dict:
     autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if cfg["precision"] == "bf16"
                 else torch.autocast(device.type, enabled=False))
 
-    from ipt_core.backbones import packaged_model_path, parse_spec
+    from ipt_core.backbones import packaged_model_path
+    from ipt_core.config.backbone import parse_spec
 
     _, ref = parse_spec(cfg["backbone"])
     model_dir = ref or str(packaged_model_path())
@@ -284,9 +285,9 @@ def worker(cfg: dict) -> dict:
 
     elif loop == "bank":
         from ipt_core.backbones import load_backbone
-        from ipt_core.bank import RunConfig, train_bank
         from ipt_core.methods.pt import PromptTuning, init_prompt
         from ipt_core.tasks import Example, Task
+        from ipt_core.train.bank import RunConfig, train_bank
 
         bb = load_backbone(cfg["backbone"], device=device)
         tasks = []
@@ -407,7 +408,7 @@ def write_report(path: Path, results: list[dict], devices: list[str], command: s
         "`load avg` is the machine's 1-minute load average during the configuration (the highest seen at its "
         "start and end): above the core count, other processes shared the CPU and the timings are skewed",
         "- PEFT and `ours, one prompt` read pre-tokenised batches already on the device; the bank is "
-        "`ipt_core.bank.train_bank` itself (R runs on R synthetic tasks, per-run sampling, Python "
+        "`ipt_core.train.bank.train_bank` itself (R runs on R synthetic tasks, per-run sampling, Python "
         "collation, per-run gradient clipping, one Adam), i.e. what `python -m ipt_core tune` pays",
         "",
     ]

@@ -16,11 +16,16 @@ from typing import Any
 
 import streamlit as st
 
-from ipt_core import store as store_mod, tasks as tasks_mod
-from ipt_core.paths import PathNotAllowed, allowed_roots, check_suite_allowed, suite_local_path
-from ipt_core.backbone_spec import DEFAULT_BACKBONE
-
-from .escape import md_code, md_escape
+from ipt_app.escape import md_code, md_escape
+from ipt_core import store as store_mod
+from ipt_core import tasks as tasks_mod
+from ipt_core.config.backbone import DEFAULT_BACKBONE
+from ipt_core.paths import (
+    PathNotAllowed,
+    allowed_roots,
+    check_suite_allowed,
+    suite_local_path,
+)
 
 
 def ctx() -> dict:

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Sequence
 
 from ipt_core import store as store_mod
+from ipt_core.store.entry import StoreError
 
 DEFAULT_ROWS_PER_S = {"cpu": 40.0, "gpu": 4000.0}
 """Used only before any bank was measured: about the demo PT banks on a 2-core CPU (44 rows/s,
@@ -80,7 +81,7 @@ def _bank_rates(store: store_mod.Store, device_kind: str) -> list[tuple[float, i
     banks: dict[tuple, tuple[float, int, float]] = {}
     try:
         found = store.query("pt_run")
-    except store_mod.StoreError:
+    except StoreError:
         return []
     for e in found:
         m, cfg = e.meta, (e.spec.get("config") or {})
@@ -122,14 +123,14 @@ def estimate(argv: Sequence[str], *, n_suite_tasks: int, rate: float = DEFAULT_R
     """The training rows ``python -m ipt_core <argv>`` would run, stage by stage (an upper bound:
     the job skips what is in the store). ``example_rows``: examples of the suite (for ``probe``).
     Raises ValueError when the CLI's parser refuses the command."""
-    from ipt_core.cli import build_parser
+    from ipt_core.cli.main import build_parser
 
     try:
         a = build_parser(only=argv[0] if argv else None).parse_args(list(argv))
     except SystemExit as e:  # argparse prints and exits on a bad command
         raise ValueError(f"the CLI refuses {' '.join(argv)!r}") from e
     if a.command != "pipeline":
-        from ipt_core import budgets
+        from ipt_core.config import budgets
 
         budgets.apply(a, a.command)  # the flags left out take the --budget's values, as the CLI does
     cmd, st = a.command, []
@@ -190,8 +191,8 @@ def estimate(argv: Sequence[str], *, n_suite_tasks: int, rate: float = DEFAULT_R
 
 
 def _pipeline_stages(budget: str, n_tasks: int) -> list[Stage]:
-    """The pipeline's banks with its budget's settings (``ipt_core.budgets.BUDGETS``, torch-free)."""
-    from ipt_core.budgets import BUDGETS
+    """The pipeline's banks with its budget's settings (``ipt_core.config.budgets.BUDGETS``, torch-free)."""
+    from ipt_core.config.budgets import BUDGETS
 
     b = BUDGETS[budget]
     pt, msf, ist = b.settings.pt, b.settings.msf, b.settings.ist

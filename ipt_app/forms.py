@@ -12,21 +12,22 @@ from typing import Callable, Sequence
 
 import streamlit as st
 
+from ipt_app.context import ctx, device_options, resource_for, suite_info, suite_problem
+from ipt_app.cost import Estimate, estimate, fmt_seconds, machine_rate, summary
+from ipt_app.escape import md_code
+from ipt_app.job_panel import submit_job
+from ipt_app.store_reads import stores
 from ipt_core import jobs
-from ipt_core.backbone_spec import DEFAULT_BACKBONE
-
-from .context import ctx, device_options, resource_for, suite_info, suite_problem
-from .cost import Estimate, estimate, fmt_seconds, machine_rate, summary
-from .job_panel import submit_job
-from .store_reads import stores
-from ipt_core.limits import widget_kwargs as limit_of  # the CLI's ranges: a form offers no more
-from .escape import md_code
+from ipt_core.config.backbone import DEFAULT_BACKBONE
+from ipt_core.config.limits import (
+    widget_kwargs as limit_of,  # the CLI's ranges: a form offers no more
+)
 
 LONG_S = 30 * 60  # above this an estimate is a warning, not a caption
 
 
 def quick_flags(kind: str = "ipt") -> list[str]:
-    """The CLI's quick (CPU) budget (``ipt_core.budgets``): short schedules; a flag the form sets explicitly wins."""
+    """The CLI's quick (CPU) budget (``ipt_core.config.budgets``): short schedules; a flag the form sets explicitly wins."""
     return ["--budget", "quick"]
 
 

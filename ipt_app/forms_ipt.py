@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import streamlit as st
 
-from .forms import common_flags, form_context, launch, parse_dims, quick_flags
-from .context import device_options
-from .store_reads import subspace_label, subspaces
-from ipt_core.budgets import QUICK_IST_STEPS, QUICK_MSF_STEPS, QUICK_PT
-from ipt_core.limits import widget_kwargs as limit_of  # the CLI's ranges: a form offers no more
-from .escape import md_code
-from .glossary import help_for
+from ipt_app.context import device_options
+from ipt_app.escape import md_code
+from ipt_app.forms import common_flags, form_context, launch, parse_dims, quick_flags
+from ipt_app.glossary import help_for
+from ipt_app.store_reads import subspace_label, subspaces
+from ipt_core.config.budgets import QUICK_IST_STEPS, QUICK_MSF_STEPS, QUICK_PT
+from ipt_core.config.limits import (
+    widget_kwargs as limit_of,  # the CLI's ranges: a form offers no more
+)
 
 BUDGET_HELP = (f"quick: the CLI's CPU schedule, --budget quick (PT {QUICK_PT['steps']} steps x {QUICK_PT['batch_size']} "
                f"rows, subspace finding {QUICK_MSF_STEPS} steps, intrinsic tuning {QUICK_IST_STEPS} steps); paper: the "
@@ -152,7 +154,7 @@ def compare_form(key: str = "compare") -> None:
     IPT's subspace and ATTEMPT's sources come from the suite's tasks that are not compared, so
     the form asks for the compared tasks only and refuses when none are left over.
     """
-    from ipt_core.compare import DEFAULT_METHODS, METHODS
+    from ipt_core.config.registry import COMPARE_METHODS, DEFAULT_COMPARE_METHODS
 
     got = form_context()
     if got is None:
@@ -164,7 +166,7 @@ def compare_form(key: str = "compare") -> None:
         st.markdown(f"**Method comparison** on suite {md_code(c['suite_name'])}: every method on the same tasks, model and "
                     "step budget; IPT's subspace and ATTEMPT's source prompts come from the tasks not compared")
         tasks = st.multiselect("Tasks to compare", names, default=names[:2], key=f"{key}-tasks")
-        methods = st.multiselect("Methods", list(METHODS), default=list(DEFAULT_METHODS), key=f"{key}-methods",
+        methods = st.multiselect("Methods", list(COMPARE_METHODS), default=list(DEFAULT_COMPARE_METHODS), key=f"{key}-methods",
                                  help=help_for("zero-shot", "linear probe", "prompt tuning (PT)", "MSF", "IST",
                                                "ATTEMPT", "VIP", lead="ipt: a subspace found by MSF, then IST in it."))
         a, b, d = st.columns(3)

@@ -12,11 +12,10 @@ from typing import Callable, Sequence
 
 import streamlit as st
 
+from ipt_app.cost import Estimate
+from ipt_app.escape import md_code, md_escape
+from ipt_app.job_state import RESULT_PAGES, JobState, job_state
 from ipt_core import jobs
-
-from .cost import Estimate
-from .job_state import RESULT_PAGES, JobState, job_state
-from .escape import md_code, md_escape
 
 POLL_SECONDS = 1.5
 

@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from .cost import fmt_seconds
+from ipt_app.cost import fmt_seconds
 
 RESULT_PAGES = {  # subcommand -> (page file, title) that shows its result
     "tune": ("pages/prompt_tuning.py", "Prompt tuning"), "probe": ("pages/prompt_tuning.py", "Prompt tuning"),

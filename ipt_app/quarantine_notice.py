@@ -1,7 +1,7 @@
 """The sidebar's notice of results the store found corrupt and set aside (drawn on every page).
 
 The store quarantines a corrupt entry (moves it to ``<store>/corrupt/``, see
-:mod:`ipt_core.store_quarantine`) and computes it again when a job needs it; before this notice the
+:mod:`ipt_core.store.quarantine`) and computes it again when a job needs it; before this notice the
 user was told nothing (the server log only). Torch-free, like the rest of the sidebar.
 """
 from __future__ import annotations
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from ipt_core import store_quarantine
+from ipt_core.store import quarantine as store_quarantine
 
 SHOWN = 5  # results named in the notice; the rest are counted
 

@@ -6,15 +6,23 @@ from pathlib import Path
 
 import streamlit as st
 
-from ipt_core import jobs, store as store_mod, uploads
-from ipt_core.backbone_spec import DEFAULT_BACKBONE
-from ipt_core.paths import PathNotAllowed, check_allowed, check_suite_allowed, looks_like_path, suite_local_path
-from ipt_core.store_folder import NotAStoreFolder, check_store_folder
+from ipt_app import uploads
+from ipt_app.context import gpu_name, suite_read_problem
+from ipt_app.escape import md_code, md_escape
+from ipt_app.job_state import worker_text
+from ipt_app.store_reads import backbone_of, entries
+from ipt_core import jobs
+from ipt_core import store as store_mod
+from ipt_core.config.backbone import DEFAULT_BACKBONE
+from ipt_core.paths import (
+    PathNotAllowed,
+    check_allowed,
+    check_suite_allowed,
+    looks_like_path,
+    suite_local_path,
+)
+from ipt_core.store.folder import NotAStoreFolder, check_store_folder
 
-from .context import gpu_name, suite_read_problem
-from .escape import md_code, md_escape
-from .job_state import worker_text
-from .store_reads import backbone_of, entries
 
 def sidebar() -> None:
     """The shared sidebar: result store, task suite, backbone, device; called by app.py."""
@@ -110,7 +118,7 @@ def sidebar() -> None:
         _jobs_status(root)
 
     # results the store found corrupt and set aside: the user is told, not only the server log (issue 32)
-    from .quarantine_notice import quarantine_notice
+    from ipt_app.quarantine_notice import quarantine_notice
 
     quarantine_notice(root)
 

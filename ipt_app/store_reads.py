@@ -9,11 +9,12 @@ from typing import Any, Callable, Sequence
 
 import streamlit as st
 
-from ipt_core import maps, store as store_mod
-from ipt_core.ipt_config import MSFConfig
-from .escape import md_escape
-
-SHIPPED_ROOT = Path(store_mod.__file__).resolve().parent / "shipped_results"
+from ipt_app.escape import md_escape
+from ipt_core import store as store_mod
+from ipt_core.analysis import maps
+from ipt_core.config.ipt import MSFConfig
+from ipt_core.paths import SHIPPED_RESULTS
+from ipt_core.store.entry import Entry, StoreError
 
 
 @st.cache_resource(show_spinner=False)
@@ -26,19 +27,19 @@ def stores(root: Path) -> list[store_mod.Store]:
     """The main store, then the demo results shipped with the package (``IPT_SHIPPED_RESULTS=0``: main only)."""
     out = [get_store(str(root))]
     shipped_on = os.environ.get("IPT_SHIPPED_RESULTS", "1") != "0"
-    if shipped_on and SHIPPED_ROOT.is_dir() and SHIPPED_ROOT.resolve() != Path(root).resolve():
-        out.append(get_store(str(SHIPPED_ROOT)))
+    if shipped_on and SHIPPED_RESULTS.is_dir() and SHIPPED_RESULTS.resolve() != Path(root).resolve():
+        out.append(get_store(str(SHIPPED_RESULTS)))
     return out
 
 
-def entries(root: Path, kind: str, **where: Any) -> list[store_mod.Entry]:
+def entries(root: Path, kind: str, **where: Any) -> list[Entry]:
     """Entries of ``kind`` from the main store, then the shipped store (same key: main wins)."""
     seen: set[str] = set()
     out = []
     for s in stores(root):
         try:
             found = s.query(kind, **where)
-        except store_mod.StoreError as e:
+        except StoreError as e:
             st.warning(md_escape(f"cannot read the store at {s.root}: {e}"))
             continue
         for e in found:
@@ -48,14 +49,14 @@ def entries(root: Path, kind: str, **where: Any) -> list[store_mod.Entry]:
     return out
 
 
-def backbone_of(entry: store_mod.Entry) -> str | None:
+def backbone_of(entry: Entry) -> str | None:
     bb = entry.spec.get("backbone")
     return bb.get("spec") if isinstance(bb, dict) else (bb if isinstance(bb, str) else None)
 
 
-def pick_entry(items: Sequence[store_mod.Entry], label: str, key: str, *,
-               describe: Callable[[store_mod.Entry], str] | None = None,
-               rank: Callable[[store_mod.Entry], Any] | None = None, help: str | None = None) -> store_mod.Entry:
+def pick_entry(items: Sequence[Entry], label: str, key: str, *,
+               describe: Callable[[Entry], str] | None = None,
+               rank: Callable[[Entry], Any] | None = None, help: str | None = None) -> Entry:
     """A selectbox over entries when there are several: ordered by ``rank`` (highest first; default:
     newest), the first one selected, each named by ``describe`` (default: date, a few meta fields,
     key); names that come out the same get the date and key added. ``help``: the selectbox's tooltip."""
@@ -63,10 +64,10 @@ def pick_entry(items: Sequence[store_mod.Entry], label: str, key: str, *,
     if len(items) == 1:
         return items[0]
 
-    def when(e: store_mod.Entry) -> str:
+    def when(e: Entry) -> str:
         return f"{time.strftime('%Y-%m-%d %H:%M', time.localtime(e.created))} · {e.key[:10]}"
 
-    def default(e: store_mod.Entry) -> str:
+    def default(e: Entry) -> str:
         m = e.meta
         what = ", ".join(f"{k}={m[k]}" for k in ("prompt_kind", "d", "n_train_tasks") if k in m)
         return f"{when(e)} · {what or e.kind}"
@@ -83,7 +84,7 @@ def subspaces(root: Path, names: Sequence[str]) -> list[dict]:
     all in ``names``; newest first, the main store before the shipped one. Each:
     ``{"key", "d", "kind" (deep/shallow), "n_train", "shipped", "created"}``."""
     out, names = [], set(names)
-    shipped = {e.key for e in get_store(str(SHIPPED_ROOT)).query("msf")} if SHIPPED_ROOT.is_dir() else set()
+    shipped = {e.key for e in get_store(str(SHIPPED_RESULTS)).query("msf")} if SHIPPED_RESULTS.is_dir() else set()
     for e in entries(root, "msf"):
         m = e.meta
         train, shape = m.get("train_tasks") or [], m.get("prompt_shape") or []
@@ -103,7 +104,7 @@ def _count(v: Any) -> int:
     return len(v) if isinstance(v, (list, tuple)) else int(v) if isinstance(v, int) else 0
 
 
-def sweep_bits(e: store_mod.Entry, explain: bool = False) -> list[str]:
+def sweep_bits(e: Entry, explain: bool = False) -> list[str]:
     """What an IPT sweep is, part by part: ``["d_I 2/8/32", "17 seen / 7 unseen", "deep"]`` (+ seeds, family,
     and each MSF setting it changed from the default, as ``"MSF alpha = 1"``; ``explain`` adds what the
     setting is: ``"MSF alpha = 1 (reconstruction weight)"``)."""
@@ -126,21 +127,21 @@ def sweep_bits(e: store_mod.Entry, explain: bool = False) -> list[str]:
     return bits
 
 
-def sweep_label(e: store_mod.Entry, explain: bool = False) -> str:
+def sweep_label(e: Entry, explain: bool = False) -> str:
     """An IPT sweep named by what it is: ``"d_I 2/8/32 · 17 seen / 7 unseen · deep"`` (see :func:`sweep_bits`)."""
     return " · ".join(sweep_bits(e, explain))
 
 
-def sweep_rank(e: store_mod.Entry) -> tuple:
+def sweep_rank(e: Entry) -> tuple:
     """The sweep that shows the most first: most dimensions, then most training tasks, then seeds, then newest."""
     m = e.meta
     return (len(m.get("dims", [])), _count(m.get("train_tasks")), _count(m.get("seeds")), e.created)
 
 
-def headline_pt_runs(pt: Sequence[store_mod.Entry]) -> list[store_mod.Entry]:
+def headline_pt_runs(pt: Sequence[Entry]) -> list[Entry]:
     """The prompt-tuning runs of the configuration with the most tasks (then runs, then newest): the one
     the Overview's headline and the tour's step 2 show. ``pt`` must not be empty."""
-    groups: dict[str, list[store_mod.Entry]] = {}
+    groups: dict[str, list[Entry]] = {}
     for e in pt:
         groups.setdefault(maps.pt_config_id(e.spec, e.meta), []).append(e)
     return max(groups.values(), key=lambda g: (len({e.meta.get("task") for e in g}), len(g), max(x.created for x in g)))

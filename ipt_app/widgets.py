@@ -10,6 +10,7 @@ import streamlit as st
 
 from ipt_app.glossary import PAGE_TERMS, terms_markdown
 
+
 def show_figure(fig, table: pd.DataFrame, *, name: str, commands: Iterable[str | None], key: str,
                 index: bool = False, caption: str = "", beside: bool = True) -> None:
     """A plotly chart with: SVG/PNG from its modebar (camera icon), the plotted numbers as a table

@@ -28,7 +28,11 @@ import tempfile
 from pathlib import Path
 from typing import Iterable
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
+PACKAGE_ROOT = Path(__file__).resolve().parent
+"""The installed ``ipt_core`` package (its data: the demo suite, the shipped results)."""
+PROJECT_ROOT = PACKAGE_ROOT.parent
+SHIPPED_RESULTS = PACKAGE_ROOT / "shipped_results"
+"""The read-only store of demo results shipped inside the package."""
 
 TREE_MAX_ENTRIES = 20_000
 """Files and folders :func:`check_tree_allowed` looks at in one suite before it refuses it: ten

@@ -6,15 +6,15 @@ import time
 import pandas as pd
 import streamlit as st
 
-from ipt_core import jobs
 from ipt_app.context import ctx
+from ipt_app.cost import fmt_seconds
+from ipt_app.escape import md_code
 from ipt_app.forms import tune_form
 from ipt_app.forms_ipt import ipt_form, ist_form, stability_form
-from ipt_app.cost import fmt_seconds
 from ipt_app.job_panel import live, render_job, state_of
 from ipt_app.job_state import worker_text
 from ipt_app.widgets import pretty_json
-from ipt_app.escape import md_code
+from ipt_core import jobs
 
 c = ctx()
 root = c["root"]

@@ -3,13 +3,13 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ipt_core import figures
 from ipt_app.context import ctx, suite_info, suite_matches
 from ipt_app.forms_ipt import compare_form
 from ipt_app.glossary import help_for
 from ipt_app.job_panel import job_panel
 from ipt_app.store_reads import entries, pick_entry
 from ipt_app.widgets import empty_state, show_figure, terms_expander
+from ipt_core.figures import ipt as ipt_figures
 
 c = ctx()
 st.title("Methods: ATTEMPT and VIP")
@@ -34,23 +34,23 @@ else:
                        help=help_for("prompt tuning (PT)", "ATTEMPT", "VIP", lead="One run of `compare`: every method "
                                      "on the same tasks, seeds and step budget."))
     m = entry.meta
-    table = figures.method_compare_table(m.get("rows", []))
+    table = ipt_figures.method_compare_table(m.get("rows", []))
     if table.empty:
         st.warning("This comparison has no rows.")
     else:
         summary = table.groupby("method")[["test_acc", "trainable_params", "seconds"]].mean().reset_index()
         st.dataframe(summary, hide_index=True, key="meth-summary")
-        show_figure(figures.method_compare_figure(table), table, name="method_compare", commands=[entry.command],
+        show_figure(ipt_figures.method_compare_figure(table), table, name="method_compare", commands=[entry.command],
                     key="meth-main")
     att = m.get("attempt_attention")
     if att and att.get("weights"):
-        t = figures.attention_table(att)
-        show_figure(figures.attention_heatmap(t), t, name="attempt_attention", commands=[entry.command],
+        t = ipt_figures.attention_table(att)
+        show_figure(ipt_figures.attention_heatmap(t), t, name="attempt_attention", commands=[entry.command],
                     key="meth-att", index=True)
     usage = m.get("vip_codebook_usage")
     if usage:
-        t = figures.codebook_usage_table(usage)
-        show_figure(figures.codebook_usage_figure(t), t, name="vip_codebook_usage", commands=[entry.command],
+        t = ipt_figures.codebook_usage_table(usage)
+        show_figure(ipt_figures.codebook_usage_figure(t), t, name="vip_codebook_usage", commands=[entry.command],
                     key="meth-vip")
 
 st.divider()

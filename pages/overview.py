@@ -3,13 +3,15 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ipt_core import figures, maps
 from ipt_app.context import ctx, suite_info, suite_matches, suite_problem
 from ipt_app.escape import md_code, md_escape
 from ipt_app.forms import pipeline_launcher
 from ipt_app.job_panel import job_panel
-from ipt_app.store_reads import SHIPPED_ROOT, backbone_of, entries, headline_pt_runs
+from ipt_app.store_reads import backbone_of, entries, headline_pt_runs
 from ipt_app.widgets import empty_state, headline_markdown, show_figure
+from ipt_core.analysis import maps
+from ipt_core.figures import pt as pt_figures
+from ipt_core.paths import SHIPPED_RESULTS
 
 c = ctx()
 st.title("Intrinsic task subspace explorer")
@@ -37,7 +39,7 @@ cols[2].metric("Tasks with PT results", len({e.meta.get("task") for e in pt}))
 cols[3].metric("IPT sweeps", len(ipt))
 cols[4].metric("Stability runs", len(stab))
 st.caption(f"Suite {md_code(c['suite_name'])} · backbone {md_code(c['backbone'])} · store {md_code(c['root'])}"
-           + (f" · also reading shipped results in {md_code(SHIPPED_ROOT)}" if SHIPPED_ROOT.is_dir() else ""))
+           + (f" · also reading shipped results in {md_code(SHIPPED_RESULTS)}" if SHIPPED_RESULTS.is_dir() else ""))
 
 st.subheader("Prompt tuning at a glance")
 if pt:
@@ -45,14 +47,14 @@ if pt:
     label = maps.pt_config_label(best[0].spec, best[0].meta)
     st.caption(f"Configuration with the most tasks: {md_escape(label)} ({len(best)} runs; other configurations on the "
                "Prompt tuning page)")
-    table = figures.pt_results_table([e.meta for e in best], [e.meta for e in zs], [e.meta for e in lp])
+    table = pt_figures.pt_results_table([e.meta for e in best], [e.meta for e in zs], [e.meta for e in lp])
     table = table[table["n_seeds"] > 0].reset_index(drop=True)
     n_labels = {r["task"]: r.get("n_labels") for r in info.get("rows", [])}
     st.markdown(headline_markdown(table, n_labels))
     # the chart is drawn on request: plotly's and the table's browser code alone take ~2 s to load on a
     # 2-core machine, past the 3 s first paint (bench/SPEED.md); the Prompt tuning page draws it at once
     if st.toggle("Show the chart and the per-task numbers", key="ov-show-chart"):
-        show_figure(figures.pt_results_figure(table, "Test accuracy: prompt tuning vs zero-shot vs linear probe"), table,
+        show_figure(pt_figures.pt_results_figure(table, "Test accuracy: prompt tuning vs zero-shot vs linear probe"), table,
                     name="overview_pt_results", commands=[e.command for e in best + zs + lp], key="overview-pt")
     else:
         cmds = list(dict.fromkeys(e.command for e in best + zs + lp if e.command))

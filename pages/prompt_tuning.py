@@ -4,13 +4,14 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from ipt_core import figures, maps
 from ipt_app.context import ctx, suite_info, suite_problem
-from ipt_app.forms import probe_button, tune_form
 from ipt_app.escape import md_code
+from ipt_app.forms import probe_button, tune_form
 from ipt_app.job_panel import job_panel
 from ipt_app.store_reads import backbone_of, entries, stores
 from ipt_app.widgets import empty_state, show_commands, show_figure
+from ipt_core.analysis import maps
+from ipt_core.figures import pt as pt_figures
 
 c = ctx()
 st.title("Prompt tuning")
@@ -31,8 +32,8 @@ with tab_results:
         empty_state(f"No prompt-tuning runs for suite `{c['suite_name']}` with `{c['backbone']}` yet. Use the Launch "
                     "tab, or run:", f"python -m ipt_core tune --suite {c['suite']} --steps 50 --eval-every 10")
         if zs or lp:
-            table = figures.pt_results_table([], [e.meta for e in zs], [e.meta for e in lp])
-            show_figure(figures.pt_results_figure(table, "Reference rows: zero-shot and linear probe"), table,
+            table = pt_figures.pt_results_table([], [e.meta for e in zs], [e.meta for e in lp])
+            show_figure(pt_figures.pt_results_figure(table, "Reference rows: zero-shot and linear probe"), table,
                         name="pt_reference", commands=[e.command for e in zs + lp], key="pt-ref")
     else:
         groups: dict[str, list] = {}
@@ -48,14 +49,14 @@ with tab_results:
         runs = groups[gid]
         with st.expander("Full configuration"):
             st.json(runs[0].spec.get("config", {}))
-        table = figures.pt_results_table([e.meta for e in runs], [e.meta for e in zs], [e.meta for e in lp])
+        table = pt_figures.pt_results_table([e.meta for e in runs], [e.meta for e in zs], [e.meta for e in lp])
         table = table[table["n_seeds"] > 0].reset_index(drop=True)
         means = table[["pt_mean", "zero_shot", "probe"]].mean()
         cols = st.columns(3)
         cols[0].metric("PT mean test acc", f"{means['pt_mean']:.3f}")
         cols[1].metric("Zero-shot", "–" if pd.isna(means["zero_shot"]) else f"{means['zero_shot']:.3f}")
         cols[2].metric("Linear probe", "–" if pd.isna(means["probe"]) else f"{means['probe']:.3f}")
-        show_figure(figures.pt_results_figure(table), table, name="pt_results",
+        show_figure(pt_figures.pt_results_figure(table), table, name="pt_results",
                     commands=[e.command for e in runs + zs + lp], key="pt-results",
                     caption="Bars: PT mean over seeds (± std where a task has two or more; the legend says); "
                             "zero-shot and probe are one row per task; red tick: chance (1 / number of labels).")
@@ -63,9 +64,9 @@ with tab_results:
         st.subheader("Dev accuracy during training")
         run_tasks = sorted({e.meta["task"] for e in runs})
         chosen = st.multiselect("Tasks", run_tasks, default=run_tasks[:4], key="pt-curve-tasks")
-        curves = figures.dev_curves_table([e.meta for e in runs if e.meta["task"] in chosen])
+        curves = pt_figures.dev_curves_table([e.meta for e in runs if e.meta["task"] in chosen])
         if len(curves):
-            show_figure(figures.dev_curves_figure(curves), curves, name="pt_dev_curves",
+            show_figure(pt_figures.dev_curves_figure(curves), curves, name="pt_dev_curves",
                         commands=[e.command for e in runs if e.meta["task"] in chosen], key="pt-curves")
         else:
             st.caption("Choose tasks to see their dev curves.")

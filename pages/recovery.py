@@ -4,15 +4,16 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from ipt_core import figures, maps
-from ipt_core.figures_ipt import GAIN_TITLES
 from ipt_app.context import ctx, suite_info, suite_matches, suite_problem
+from ipt_app.escape import md_code, md_escape
 from ipt_app.forms_ipt import ipt_form, ist_form
 from ipt_app.glossary import help_for
 from ipt_app.job_panel import job_panel
 from ipt_app.store_reads import entries, pick_entry, sweep_bits, sweep_label, sweep_rank
 from ipt_app.widgets import empty_state, show_figure, terms_expander
-from ipt_app.escape import md_code, md_escape
+from ipt_core.analysis import maps
+from ipt_core.figures import ipt as ipt_figures
+from ipt_core.figures.ipt import GAIN_TITLES
 
 # the recovery chart's right-hand subplot title, short enough for its half of a ~560 px chart (the formula is in the
 # page's text and the glossary); only the builder's long title is replaced, so a shorter one of its own stays
@@ -70,13 +71,13 @@ else:
     st.caption(md_escape(f"{sweep_label(entry, explain=True)} · seeds {m.get('seeds')}")
                + f" · key {md_code(entry.key[:12])}")
     rows = m.get("rows", [])
-    table = figures.recovery_table(rows, "d", m.get("summary"))
+    table = ipt_figures.recovery_table(rows, "d", m.get("summary"))
     if table.empty:
         st.warning("This sweep has no rows with scores.")
     else:
         ref = st.checkbox("Show the paper's reference points (BART-base, 100 training tasks)", value=True, key="rec-ref")
         spread = "Bands: ± one std over seeds. " if n_seeds > 1 else "One seed: no spread over seeds to show. "
-        show_figure(readable_recovery(figures.recovery_figure(table, "d", reference=ref, gain=gain), gain), table,
+        show_figure(readable_recovery(ipt_figures.recovery_figure(table, "d", reference=ref, gain=gain), gain), table,
                     name="recovery_vs_dim",
                     commands=[entry.command], key="rec-main",
                     caption=spread + "Found subspace: circles, solid; random: crosses, dotted. Reference points are "
@@ -89,8 +90,8 @@ else:
             if len(dims) > 1 else dims[0]
         metric = b.radio("Metric", ["recovery", "gain_recovery"], horizontal=True, key="rec-metric",
                          format_func=lambda s: s.replace("_", " "), help=help_for("recovery", "gain recovery"))
-        bars = figures.recovery_bars_table(rows, d)
-        show_figure(figures.recovery_bars_figure(bars, metric, f"Per-task {metric.replace('_', ' ')} at d_I = {d}"),
+        bars = ipt_figures.recovery_bars_table(rows, d)
+        show_figure(ipt_figures.recovery_bars_figure(bars, metric, f"Per-task {metric.replace('_', ' ')} at d_I = {d}"),
                     bars, name=f"recovery_per_task_d{d}", commands=[entry.command], key="rec-bars", beside=False)
 
         with st.expander("All rows (IST, PT and zero-shot test accuracy per task, seed, d_I)"):
@@ -125,8 +126,8 @@ if ist:
         accs = pt_acc.get((maps.pt_config_id(first.spec, first.meta), e.meta.get("task"))) if first else None
         return sum(accs) / len(accs) if accs else None
 
-    t = figures.ist_runs_table([dict(e.meta, pt_test_acc=pt_of(e)) for e in latest], zs)
-    show_figure(figures.ist_runs_figure(t), t, name="ist_runs", commands=[e.command for e in latest], key="rec-ist-runs")
+    t = ipt_figures.ist_runs_table([dict(e.meta, pt_test_acc=pt_of(e)) for e in latest], zs)
+    show_figure(ipt_figures.ist_runs_figure(t), t, name="ist_runs", commands=[e.command for e in latest], key="rec-ist-runs")
 
 if len(dims_entries) == 1:
     st.subheader("Sweeps side by side (ablations)")
@@ -164,13 +165,13 @@ elif len(dims_entries) > 1:
     shared = [x for x in bits[0] if all(x in o for o in bits[1:])] if len(bits) > 1 else []
     labels = ["<br>".join([x for x in bs if x not in shared] or ["same settings"]) + f"<br>({e.key[:6]})"
               for bs, e in zip(bits, with_d)]
-    cmp = figures.sweep_comparison_table([(lab, e.meta.get("rows", [])) for lab, e in zip(labels, with_d)], d_cmp, gain)
+    cmp = ipt_figures.sweep_comparison_table([(lab, e.meta.get("rows", [])) for lab, e in zip(labels, with_d)], d_cmp, gain)
     if cmp[cmp["split"] == split].empty:
         empty_state(f"No sweep of this suite has {split}-split scores at d_I = {d_cmp}"
                     + (" (these sweeps were stored before dev scores were kept; a new sweep keeps them). Run, e.g.:"
                        if split == "dev" else ". Run, e.g.:"), IPT_COMMAND)
     else:
-        fig = figures.sweep_comparison_figure(cmp, split, gain=gain)
+        fig = ipt_figures.sweep_comparison_figure(cmp, split, gain=gain)
         fig.update_xaxes(tickangle=0, automargin=True)
         show_figure(fig, cmp, name=f"ipt_sweeps_d{d_cmp}", commands=[e.command for e in with_d], key="rec-cmp",
                     beside=False, caption=md_escape("All these sweeps: " + " · ".join(shared) + ".") if shared else "")
@@ -179,11 +180,11 @@ counts = [e for e in entries(c["root"], "ipt_task_count") if suite_matches(e.met
 if counts:
     st.subheader("Recovery versus the number of training tasks")
     e = pick_entry(counts, "Run", key="rec-count-entry", help=help_for("seen vs unseen tasks", "d_I"))
-    t = figures.recovery_table(e.meta.get("rows", []), "n_train_tasks")
+    t = ipt_figures.recovery_table(e.meta.get("rows", []), "n_train_tasks")
     if t.empty:
         st.warning("This run has no rows with scores.")
     else:
-        show_figure(readable_recovery(figures.recovery_figure(t, "n_train_tasks", reference=False, gain=gain,
+        show_figure(readable_recovery(ipt_figures.recovery_figure(t, "n_train_tasks", reference=False, gain=gain,
                                                               title=f"Recovery at d_I = {e.meta.get('d', '?')} "
                                                                     "versus training tasks"), gain),
                     t, name="ipt_task_count", commands=[e.command], key="rec-count",
@@ -199,11 +200,11 @@ if held:
     for e in sorted(held, key=lambda e: e.created):  # the newest run per family
         latest[e.meta.get("heldout_family", "?")] = e
     rows = [r for e in latest.values() for r in e.meta.get("rows", [])]
-    t = figures.recovery_table(rows, "heldout_family")
+    t = ipt_figures.recovery_table(rows, "heldout_family")
     if t.empty:
         st.warning("These runs have no rows with scores.")
     else:
-        show_figure(readable_recovery(figures.recovery_figure(t, "heldout_family", reference=False, gain=gain,
+        show_figure(readable_recovery(ipt_figures.recovery_figure(t, "heldout_family", reference=False, gain=gain,
                                                               title="Recovery of the held-out family's tasks"), gain),
                     t, name="ipt_heldout_family", commands=[e.command for e in latest.values()], key="rec-held")
 

@@ -4,14 +4,14 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from ipt_core import figures
 from ipt_app.context import ctx, suite_info, suite_matches, suite_problem
+from ipt_app.escape import md_escape
 from ipt_app.forms_ipt import stability_form
 from ipt_app.glossary import help_for
 from ipt_app.job_panel import job_panel
 from ipt_app.store_reads import entries, pick_entry
 from ipt_app.widgets import empty_state, show_figure, terms_expander
-from ipt_app.escape import md_escape
+from ipt_core.figures import ipt as ipt_figures
 
 c = ctx()
 st.title("Stability")
@@ -40,11 +40,11 @@ else:
                        help=help_for("prompt tuning (PT)", "IST", "dev/test split",
                                      lead="Dev accuracy of PT per step, from a random init and from the IST solution."))
     traces = b.checkbox("Per-seed traces", value=True, key="stab-traces", help=help_for("stability"))
-    t = figures.stability_table(curves, None if task.startswith("all tasks") else task)
+    t = ipt_figures.stability_table(curves, None if task.startswith("all tasks") else task)
     if t.empty:
         st.warning("No curves for this selection.")
     else:
-        show_figure(figures.stability_figure(t, f"Dev accuracy across seeds: {task}", traces=traces), t,
+        show_figure(ipt_figures.stability_figure(t, f"Dev accuracy across seeds: {task}", traces=traces), t,
                     name=f"stability_{task.split(' ')[0]}", commands=[entry.command], key="stab-main")
     final = pd.DataFrame(m.get("final", []))
     if len(final):

@@ -12,15 +12,25 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from ipt_core import figures, jobs, map_figures, maps
-from ipt_core import map_quality as mq
-from ipt_core.tasks import TaskDataError, load_suite
-from ipt_app.context import ctx, suite_info, suite_matches, suite_problem, suite_read_problem
+from ipt_app.context import (
+    ctx,
+    suite_info,
+    suite_matches,
+    suite_problem,
+    suite_read_problem,
+)
 from ipt_app.escape import md_code, md_escape
 from ipt_app.glossary import help_for
 from ipt_app.job_panel import job_panel, submit_job
-from ipt_app.store_reads import SHIPPED_ROOT, backbone_of, entries, stores
+from ipt_app.store_reads import backbone_of, entries, stores
 from ipt_app.widgets import empty_state, show_commands, show_figure, terms_expander
+from ipt_core import jobs
+from ipt_core.analysis import map_quality as mq
+from ipt_core.analysis import maps
+from ipt_core.figures import maps as map_figures
+from ipt_core.figures.plotting import family_colors
+from ipt_core.paths import SHIPPED_RESULTS
+from ipt_core.tasks import TaskDataError, load_suite
 
 # the spaces in plain words, instead of the core's "intrinsic space (Proj of the prompts)"; short, as they go in
 # chart titles too: the tooltip and the "Terms on this page" expander say the rest
@@ -186,8 +196,8 @@ else:
     layers = int(shape[0]) if len(shape) == 3 else None
     commands = [e.command for e in runs]
     umap_argv = ["umap", "--suite", c["suite"], "--pt-config", obj]
-if SHIPPED_ROOT.is_dir():
-    umap_argv += ["--extra-store", str(SHIPPED_ROOT)]
+if SHIPPED_RESULTS.is_dir():
+    umap_argv += ["--extra-store", str(SHIPPED_RESULTS)]
 method = d.radio("Projection", ["PCA", "UMAP"], horizontal=True, key="map-projection",
                  help="How the task vectors are drawn in 2-D: PCA (the two directions of most variance, computed "
                       "here) or UMAP (keeps near neighbours near; computed by a job).")
@@ -238,12 +248,12 @@ else:
     map_commands = commands + ([umap_command] if umap_command else [])
 
 picked_on_chart = st.session_state.get("map-chart-picked", [])
-table = figures.task_map_table(coords, names, families)
+table = map_figures.task_map_table(coords, names, families)
 chosen = st.multiselect("Tasks to inspect (or select points on the map with the lasso/box tool)", names,
                         key="map-selected")
 selected = list(dict.fromkeys(chosen + [t for t in picked_on_chart if t in names]))
 trust = mq.trustworthiness(vectors, coords, centre=False)
-fam_colours = map_figures.family_colors(list(info.get("families", {}).values()) + list(families))
+fam_colours = family_colors(list(info.get("families", {}).values()) + list(families))
 fig = map_figures.task_map_figure(
     table, f"Tasks in the {SPACE_LABELS.get(space, space)} ({method_shown}{', centred' if centre else ''})",
     highlight=selected, axis_titles=axis, colours=fam_colours, robust=robust, labels=label_mode,
@@ -293,7 +303,7 @@ idx = [names.index(t) for t in subset]
 sub_vectors = vectors[idx]
 sim = _similarity(sub_vectors)
 order = maps.cluster_order(sim)
-sim_table = figures.similarity_table(sim, subset, order)
+sim_table = map_figures.similarity_table(sim, subset, order)
 st.subheader("Clustered cosine similarity" + (" (centred on the mean task)" if centre else ""))
 show_figure(map_figures.similarity_heatmap(sim_table, f"Cosine similarity in the {SPACE_LABELS.get(space, space)}",
                                            centred=centre),
@@ -302,7 +312,7 @@ show_figure(map_figures.similarity_heatmap(sim_table, f"Cosine similarity in the
 if len(subset) >= 2:
     st.subheader("Dendrogram")
     dendro = maps.dendrogram_data(sim, subset)
-    show_figure(map_figures.dendrogram_figure(dendro), figures.dendrogram_table(dendro), name=f"dendrogram_{space}",
+    show_figure(map_figures.dendrogram_figure(dendro), map_figures.dendrogram_table(dendro), name=f"dendrogram_{space}",
                 commands=commands, key="map-dendro")
 
 st.subheader("Map quality")

@@ -4,9 +4,10 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from ipt_core import tasks as tasks_mod, uploads
+from ipt_app import uploads
 from ipt_app.context import ctx, suite_info, suite_problem
 from ipt_app.escape import md_escape
+from ipt_core import tasks as tasks_mod
 
 c = ctx()
 st.title("Tasks")

@@ -8,11 +8,21 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from ipt_core import figures, map_figures
 from ipt_app.context import ctx, suite_info, suite_matches, suite_problem
 from ipt_app.escape import md_code, md_escape
-from ipt_app.store_reads import backbone_of, entries, headline_pt_runs, stores, sweep_label, sweep_rank
+from ipt_app.store_reads import (
+    backbone_of,
+    entries,
+    headline_pt_runs,
+    stores,
+    sweep_label,
+    sweep_rank,
+)
 from ipt_app.widgets import empty_state, headline_markdown, show_commands, show_figure
+from ipt_core.figures import ipt as ipt_figures
+from ipt_core.figures import maps as map_figures
+from ipt_core.figures import pt as pt_figures
+from ipt_core.figures.plotting import family_colors
 
 c = ctx()
 st.title("Guided tour")
@@ -86,10 +96,10 @@ with tabs[1]:
     lp = [e for e in entries(c["root"], "probe") if e.meta.get("task") in names and backbone_of(e) == c["backbone"]]
     if pt:
         best = headline_pt_runs(pt)
-        table = figures.pt_results_table([e.meta for e in best], [e.meta for e in zs], [e.meta for e in lp])
+        table = pt_figures.pt_results_table([e.meta for e in best], [e.meta for e in zs], [e.meta for e in lp])
         table = table[table["n_seeds"] > 0].reset_index(drop=True)
         st.markdown(headline_markdown(table, {r["task"]: r.get("n_labels") for r in info.get("rows", [])}))
-        show_figure(figures.pt_results_figure(table, "Test accuracy: prompt tuning vs zero-shot vs linear probe"),
+        show_figure(pt_figures.pt_results_figure(table, "Test accuracy: prompt tuning vs zero-shot vs linear probe"),
                     table, name="tour_pt_results", commands=[e.command for e in best + zs + lp], key="tour-pt")
     else:
         empty_state("No prompt-tuning results for this suite and backbone in the store yet. Make them with:",
@@ -117,13 +127,13 @@ with tabs[2]:
         if space is None or len(umap[space]) != len(tasks):
             continue
         fams = list(e.meta.get("families") or [info.get("families", {}).get(t, "") for t in tasks])
-        table = figures.task_map_table(umap[space], tasks, fams)
+        table = map_figures.task_map_table(umap[space], tasks, fams)
         space_name = {"intrinsic": "intrinsic subspace (MSF coordinates)", "ist": "intrinsic subspace (IST solutions)",
                       "prompt": "raw prompt space"}[space]
         st.caption(md_escape(f"d_I = {e.meta.get('d', '?')} · {len(e.meta.get('train_tasks') or [])} tasks found the "
                              f"subspace · {e.meta.get('prompt_kind', '?')} prompts · UMAP of the {space_name}"))
         show_figure(map_figures.task_map_figure(table, f"Tasks in the {space_name} (UMAP)", axis_titles=("UMAP 1", "UMAP 2"),
-                                                colours=map_figures.family_colors(list(info.get("families", {}).values()) + fams)),
+                                                colours=family_colors(list(info.get("families", {}).values()) + fams)),
                     table, name=f"tour_task_map_{space}", commands=[e.command], key="tour-map")
         shown = True
         break
@@ -152,12 +162,12 @@ with tabs[3]:
     sweeps = [e for e in entries(c["root"], "ipt_dims") if suite_matches(e.meta.get("suite"), suite)]
     if sweeps:
         entry = max(sweeps, key=sweep_rank)  # the sweep with the most dimensions, as the Recovery page opens on
-        table = figures.recovery_table(entry.meta.get("rows", []), "d", entry.meta.get("summary"))
+        table = ipt_figures.recovery_table(entry.meta.get("rows", []), "d", entry.meta.get("summary"))
         st.caption(md_escape(sweep_label(entry)))
         if table.empty:
             st.warning("This sweep has no rows with scores.")
         else:
-            show_figure(figures.recovery_figure(table, "d", reference=False, gain="pooled_gain_recovery"), table,
+            show_figure(ipt_figures.recovery_figure(table, "d", reference=False, gain="pooled_gain_recovery"), table,
                         name="tour_recovery", commands=[entry.command], key="tour-rec",
                         caption="Found subspace: circles, solid; random: crosses, dotted. Pooled gain recovery: "
                                 "Σ(IST − zero-shot) / Σ(PT − zero-shot) over the tasks.")
@@ -180,11 +190,11 @@ with tabs[4]:
         entry = max(stab, key=lambda e: e.created)
         m = entry.meta
         st.caption(md_escape(f"d_I = {m.get('d')} · seeds {m.get('seeds')} · tasks {', '.join(map(str, m.get('tasks') or []))}"))
-        t = figures.stability_table(m.get("curves", []), None)
+        t = ipt_figures.stability_table(m.get("curves", []), None)
         if t.empty:
             st.warning("This stability run has no curves.")
         else:
-            show_figure(figures.stability_figure(t, "Dev accuracy across seeds: all tasks (mean)"), t,
+            show_figure(ipt_figures.stability_figure(t, "Dev accuracy across seeds: all tasks (mean)"), t,
                         name="tour_stability", commands=[entry.command], key="tour-stab")
     else:
         empty_state("No stability run for this suite in the store yet. Make one with:",

@@ -20,9 +20,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from ipt_core.ipt_experiments import Context, find_subspaces, pt_prompts, shipped_store
-from ipt_core.methods.ipt import MSFConfig
-from ipt_core.methods.pt import PTConfig
+from ipt_core.config.ipt import MSFConfig
+from ipt_core.config.pt import PTConfig
+from ipt_core.experiments.context import Context
+from ipt_core.experiments.ipt import shipped_store
+from ipt_core.experiments.ipt_stages import find_subspaces, pt_prompts
 from ipt_core.store import Store
 from ipt_core.tasks import load_suite
 

@@ -15,7 +15,8 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
-from ipt_core import jobs, maps
+from ipt_core import jobs
+from ipt_core.analysis import maps
 from ipt_core.store import Store
 from ipt_core.tasks import demo_suite_path, load_suite
 
@@ -519,6 +520,7 @@ def test_recovery_shows_an_ist_run_beside_pt_and_zero_shot(tmp_path, monkeypatch
     """An ``ist`` run of one task: its PT accuracy (the PT configuration that found the subspace, mean over
     seeds) and zero-shot beside it, and its gain recovery in a panel on the same row."""
     import base64
+
     import plotly.io as pio
     monkeypatch.setenv("IPT_CACHE", str(tmp_path))
     monkeypatch.setenv("IPT_JOBS_AUTOSTART", "0")

@@ -8,9 +8,9 @@ import json
 from pathlib import Path
 
 import pytest
+from test_app import app, goto
 
 from ipt_app import glossary
-from test_app import app, goto
 
 ROOT = Path(__file__).resolve().parents[1]
 GLOSSARY_PAGES = ("recovery", "stability", "task_map", "methods")

@@ -11,14 +11,13 @@ import time
 from pathlib import Path
 
 import pytest
+from test_app import app, button, goto, seed_results, store_root  # noqa: F401 - a fixture
 
 from ipt_app import cost
 from ipt_app.job_state import job_state, worker_text
 from ipt_app.store_reads import sweep_label, sweep_rank
 from ipt_core import jobs
 from ipt_core.store import Store
-from test_app import app, button, goto, seed_results, store_root  # noqa: F401 - a fixture
-
 
 # --------------------------------------------------------------------------------------------------
 # estimates
@@ -207,7 +206,6 @@ def test_a_cancelled_job_leaves_no_empty_checkpoint_folder(store_root):
 
 def test_the_chosen_suite_is_kept_in_the_url(store_root):
     from streamlit.testing.v1 import AppTest
-
     from test_app import APP
 
     seed_results(store_root, with_pt=False, suite="gpu-server-suite")

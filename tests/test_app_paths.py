@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
-
 from test_app import APP, seed_results
 
 SECRET = "zzsecretmarker"  # in every outside file: it must never reach the page (no markdown to escape)

@@ -10,7 +10,7 @@ import torch
 from streamlit.testing.v1 import AppTest
 
 from ipt_core.store import Store
-from ipt_core.store_quarantine import list_quarantines
+from ipt_core.store.quarantine import list_quarantines
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 NOTICE = "found and set aside"
@@ -93,4 +93,4 @@ def test_the_sidebar_notice_does_not_import_torch():
     src = (Path(__file__).resolve().parent.parent / "ipt_app" / "quarantine_notice.py").read_text()
     mods = {n.module for n in ast.walk(ast.parse(src)) if isinstance(n, ast.ImportFrom)} | {
         a.name for n in ast.walk(ast.parse(src)) if isinstance(n, ast.Import) for a in n.names}
-    assert mods <= {"__future__", "re", "pathlib", "streamlit", "ipt_core"}, mods
+    assert mods <= {"__future__", "re", "pathlib", "streamlit", "ipt_core.store"}, mods

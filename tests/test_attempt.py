@@ -13,10 +13,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from ipt_core.bank import RunConfig, train_bank
-from ipt_core.methods.attempt import DEFAULT_TEMPERATURE, Attempt, AttemptConfig, masked_max_pool
+from ipt_core.config.attempt import DEFAULT_TEMPERATURE, AttemptConfig
+from ipt_core.methods.attempt import Attempt, masked_max_pool
 from ipt_core.methods.pt import init_prompt
 from ipt_core.tasks import Example
+from ipt_core.train.bank import RunConfig, train_bank
 
 N = 4
 D = 32  # TINY_HIDDEN

@@ -11,11 +11,12 @@ from __future__ import annotations
 import threading
 
 import numpy as np
+import pytest
 import torch
 import torch.nn.functional as F
-import pytest
 
-from ipt_core.backbones import Backbone, BackboneError, Encoded, from_model
+from ipt_core.backbones import Backbone, Encoded, from_model
+from ipt_core.config.backbone import BackboneError
 from ipt_core.methods.pt import init_prompt
 from ipt_core.tasks import Example
 
@@ -494,9 +495,9 @@ def test_packaged_model_vocab_prompts_have_the_right_shape(real_backbone, tiny_t
 def test_zero_shot_from_shared_features_equals_the_logits_path(make_tiny_backbone, tiny_task, name):
     """Zero-shot scores from the cached unprompted features (encoder-sim) or from logits (the others)
     give the predictions of ``evaluate_rows``; the probe then reads the same feature rows."""
-    from ipt_core import baselines
-    from ipt_core.bank import evaluate_rows
-    from ipt_core.metrics import accuracy
+    from ipt_core.analysis.metrics import accuracy
+    from ipt_core.experiments import baselines
+    from ipt_core.train.loop.evaluation import evaluate_rows
 
     bb = make_tiny_backbone(name)
     task = tiny_task("three", 3)

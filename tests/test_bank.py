@@ -1,4 +1,4 @@
-"""Tests of ipt_core.bank.train_bank with prompt tuning on a tiny random-weight encoder-sim model.
+"""Tests of ipt_core.train.bank.train_bank with prompt tuning on a tiny random-weight encoder-sim model.
 
 The central promise: a run trained in a bank with other runs gives the same result as the same
 run trained alone (same seed, same initial prompt). Then the per-run parts of the loop: early
@@ -13,9 +13,11 @@ from dataclasses import replace
 import pytest
 import torch
 
-from ipt_core.bank import Cancelled, RunConfig, evaluate_rows, train_bank
+from ipt_core.analysis.metrics import accuracy
 from ipt_core.methods.pt import PromptTuning, init_prompt
-from ipt_core.metrics import accuracy
+from ipt_core.train.bank import RunConfig, train_bank
+from ipt_core.train.loop.evaluation import evaluate_rows
+from ipt_core.train.loop.state import Cancelled
 
 N_TOKENS = 4
 

@@ -3,9 +3,11 @@ from __future__ import annotations
 
 import pytest
 
-from ipt_core import budgets, cli, cli_args
-from ipt_core.methods.ipt import ISTConfig, MSFConfig
-from ipt_core.methods.pt import PTConfig
+from ipt_core.cli import args as cli_args
+from ipt_core.cli import main as cli
+from ipt_core.config import budgets
+from ipt_core.config.ipt import ISTConfig, MSFConfig
+from ipt_core.config.pt import PTConfig
 
 
 def test_paper_is_the_methods_own_defaults():

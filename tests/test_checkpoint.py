@@ -12,12 +12,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ipt_core import checkpoint
-from ipt_core.bank import RunConfig, train_bank
-from ipt_core.methods.attempt import Attempt, AttemptConfig
-from ipt_core.methods.ipt import MSFConfig, SubspaceFinding
+from ipt_core.config.attempt import AttemptConfig
+from ipt_core.config.ipt import MSFConfig
+from ipt_core.config.vip import VIPConfig
+from ipt_core.methods.attempt import Attempt
+from ipt_core.methods.ipt import SubspaceFinding
 from ipt_core.methods.pt import PromptTuning, init_prompt
-from ipt_core.methods.vip import VIP, VIPConfig
+from ipt_core.methods.vip import VIP
+from ipt_core.train import checkpoint
+from ipt_core.train.bank import RunConfig, train_bank
 
 N = 3
 
@@ -143,7 +146,7 @@ def test_checkpoint_of_another_bank_is_ignored(bb, tasks, tmp_path, caplog):
         train_bank(bb, tasks, other(), runs, device="cpu", checkpoint_dir=ck, checkpoint_every=2,
                    progress=lambda s, t, m: (_ for _ in ()).throw(Killed()) if s == 5 else None)
     seen = []
-    with caplog.at_level(logging.WARNING, logger="ipt_core.checkpoint"):
+    with caplog.at_level(logging.WARNING, logger="ipt_core.train.checkpoint"):
         again = train_bank(bb, tasks, build(), runs, device="cpu", checkpoint_dir=ck, checkpoint_every=2,
                            progress=lambda s, t, m: seen.append(s))
     assert seen[0] == 1  # started over
@@ -169,7 +172,7 @@ def test_damaged_checkpoint_is_ignored_and_named(bb, tasks, tmp_path, caplog, da
     else:
         j.write_bytes(b"{\x00 not json")
     seen = []
-    with caplog.at_level(logging.WARNING, logger="ipt_core.checkpoint"):
+    with caplog.at_level(logging.WARNING, logger="ipt_core.train.checkpoint"):
         again = train_bank(bb, tasks, build(), runs, device="cpu", checkpoint_dir=ck, checkpoint_every=2,
                            progress=lambda s, t, m: seen.append(s))
     assert seen[0] == 1
@@ -314,7 +317,7 @@ def test_any_malformed_checkpoint_is_skipped_for_the_previous_one(bb, tasks, tmp
         seen = []
         caplog.clear()
         torch.manual_seed(12345)
-        with caplog.at_level(logging.WARNING, logger="ipt_core.checkpoint"):
+        with caplog.at_level(logging.WARNING, logger="ipt_core.train.checkpoint"):
             again = train_bank(bb, tasks, build(), runs, device="cpu", checkpoint_dir=ck, checkpoint_every=2,
                                progress=lambda s, t, m: seen.append(s))
         assert seen[0] == 5, name  # resumed from step 4, the older valid checkpoint
@@ -342,7 +345,7 @@ def test_a_checkpoint_that_fails_half_way_through_applying_leaves_the_bank_as_it
     monkeypatch.setattr(checkpoint, "_apply", half)
     seen = []
     torch.manual_seed(0)
-    with caplog.at_level(logging.WARNING, logger="ipt_core.checkpoint"):
+    with caplog.at_level(logging.WARNING, logger="ipt_core.train.checkpoint"):
         again = train_bank(bb, tasks, build(), runs, device="cpu", checkpoint_dir=ck, checkpoint_every=2,
                            progress=lambda s, t, m: seen.append(s))
     monkeypatch.setattr(checkpoint, "_apply", real)

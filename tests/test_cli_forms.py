@@ -11,10 +11,12 @@ import os
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from streamlit.testing.v1 import AppTest
 
-from ipt_core import cli, jobs
+from ipt_core import jobs
+from ipt_core.cli import main as cli
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 pytestmark = pytest.mark.slow  # the app under AppTest, 30 reruns of its pages

@@ -16,10 +16,12 @@ import io
 import os
 
 import pytest
-from hypothesis import HealthCheck, event, given, seed, settings, strategies as st
+from hypothesis import HealthCheck, event, given, seed, settings
+from hypothesis import strategies as st
 
-from ipt_core import cli, cli_args
-from ipt_core.limits import LIMITS
+from ipt_core.cli import args as cli_args
+from ipt_core.cli import main as cli
+from ipt_core.config.limits import LIMITS
 
 FUZZ_SEED = int(os.environ.get("IPT_FUZZ_SEED", "0"))  # one per run, printed by conftest.py
 
@@ -134,7 +136,7 @@ def test_no_argument_vector_escapes_the_boundary(argv, monkeypatch):
     def no_model(*a, **k):
         raise AssertionError("parse loaded a model")
 
-    monkeypatch.setattr("ipt_core.experiments.load_backbone", no_model)
+    monkeypatch.setattr("ipt_core.experiments.context.load_backbone", no_model)
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         try:

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from ipt_core import cli, progress
-from ipt_core.progress import Reporter
+from ipt_core.cli import main as cli
+from ipt_core.train import progress
+from ipt_core.train.progress import Reporter
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -28,7 +29,7 @@ def _modules_after(argv: list[str]) -> dict:
     """Run ``cli.main(argv)`` in a fresh interpreter; which heavy modules it imported, and the exit status."""
     code = (
         "import json, sys\n"
-        "from ipt_core import cli\n"
+        "from ipt_core.cli import main as cli\n"
         "try:\n"
         f"    rc = cli.main({argv!r})\n"
         "except SystemExit as exc:\n"

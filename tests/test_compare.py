@@ -1,4 +1,4 @@
-"""The ``compare`` experiment and command (ipt_core.compare) on a tiny backbone and a tiny suite.
+"""The ``compare`` experiment and command (ipt_core.experiments.compare) on a tiny backbone and a tiny suite.
 
 Every method gives one row per (task, seed) with the agreed fields; the summary is mean and std
 over seeds; the stored ``method_compare`` entry holds what the Methods page reads (ATTEMPT's
@@ -15,15 +15,21 @@ import numpy as np
 import pytest
 import torch
 
-from ipt_core import figures
-from ipt_core.cli import cmd_compare
-from ipt_core.cli_args import add_compare_parser
-from ipt_core.compare import METHODS, OWN_PROMPT, CompareInputError, CompareSettings, compare, summarise
-from ipt_core.ipt_experiments import Context
-from ipt_core.methods.attempt import AttemptConfig
-from ipt_core.methods.ipt import MSFConfig
-from ipt_core.methods.pt import PTConfig
-from ipt_core.methods.vip import VIPConfig
+from ipt_core.cli.args import add_compare_parser
+from ipt_core.cli.main import cmd_compare
+from ipt_core.config.attempt import AttemptConfig
+from ipt_core.config.ipt import MSFConfig
+from ipt_core.config.pt import PTConfig
+from ipt_core.config.registry import COMPARE_METHODS, CompareSettings
+from ipt_core.config.vip import VIPConfig
+from ipt_core.experiments.compare import (
+    OWN_PROMPT,
+    CompareInputError,
+    compare,
+    summarise,
+)
+from ipt_core.experiments.context import Context
+from ipt_core.figures import ipt as ipt_figures
 from ipt_core.store import Store
 from ipt_core.tasks import Suite
 
@@ -59,13 +65,13 @@ def test_with_budget_puts_one_budget_on_every_method():
 
 
 def test_compare_every_method(ctx, suite, monkeypatch):
-    entry = compare(ctx, suite, ["a", "b"], list(METHODS), [0, 1], _settings())
+    entry = compare(ctx, suite, ["a", "b"], list(COMPARE_METHODS), [0, 1], _settings())
     m = entry.meta
-    assert entry.kind == "method_compare" and m["suite"] == "tiny" and m["methods"] == list(METHODS)
+    assert entry.kind == "method_compare" and m["suite"] == "tiny" and m["methods"] == list(COMPARE_METHODS)
     rows = m["rows"]
-    assert len(rows) == len(METHODS) * 2 * 2
+    assert len(rows) == len(COMPARE_METHODS) * 2 * 2
     assert all(set(r) == ROW_FIELDS for r in rows)
-    assert {(r["method"], r["task"], r["seed"]) for r in rows} == {(x, t, s) for x in METHODS for t in "ab" for s in (0, 1)}
+    assert {(r["method"], r["task"], r["seed"]) for r in rows} == {(x, t, s) for x in COMPARE_METHODS for t in "ab" for s in (0, 1)}
     assert all(0 <= r["test_acc"] <= 1 and 0 <= r["test_f1"] <= 1 for r in rows)
     params = {(r["method"], r["task"]): r["trainable_params"] for r in rows}
     assert params[("zero-shot", "a")] == 0
@@ -79,7 +85,7 @@ def test_compare_every_method(ctx, suite, monkeypatch):
     assert all(r["seconds"] is not None for r in rows if r["method"] in ("pt", "ipt", "attempt", "vip"))
 
     summary = {s["method"]: s for s in m["summary"]}
-    assert list(summary) == list(METHODS)
+    assert list(summary) == list(COMPARE_METHODS)
     assert all(SUMMARY_FIELDS <= set(s) for s in summary.values())
     assert summary["zero-shot"]["test_acc_std"] == 0
     pt_rows = [r for r in rows if r["method"] == "pt"]
@@ -109,10 +115,10 @@ def test_compare_every_method(ctx, suite, monkeypatch):
     assert len(ctx.store.query("vip_run")) == 4
 
     # what the Methods page does with it
-    table = figures.method_compare_table(rows)
-    assert set(table["method"]) == set(METHODS)
-    assert figures.attention_table(att).shape == (2, 5)
-    assert len(figures.codebook_usage_table(m["vip_codebook_usage"])) == K
+    table = ipt_figures.method_compare_table(rows)
+    assert set(table["method"]) == set(COMPARE_METHODS)
+    assert ipt_figures.attention_table(att).shape == (2, 5)
+    assert len(ipt_figures.codebook_usage_table(m["vip_codebook_usage"])) == K
 
     # a repeated request is read from the store: no row goes through the model (every training,
     # evaluation and baseline forward collates its rows on the backbone first, whoever calls it)
@@ -120,7 +126,7 @@ def test_compare_every_method(ctx, suite, monkeypatch):
         raise AssertionError("ran the model again")
 
     monkeypatch.setattr(ctx.backbone, "collate", boom)
-    assert compare(ctx, suite, ["a", "b"], list(METHODS), [0, 1], _settings()).key == entry.key
+    assert compare(ctx, suite, ["a", "b"], list(COMPARE_METHODS), [0, 1], _settings()).key == entry.key
 
 
 def test_stages_are_shared_through_the_store(ctx, suite, monkeypatch):
@@ -137,7 +143,7 @@ def test_stages_are_shared_through_the_store(ctx, suite, monkeypatch):
 
 
 def test_entropy_and_codebook_stats():
-    from ipt_core.compare import attention_entropy, codebook_stats
+    from ipt_core.analysis.method_diagnostics import attention_entropy, codebook_stats
 
     assert attention_entropy(torch.full((3, 4), 0.25)) == pytest.approx(1.0)
     assert attention_entropy(torch.tensor([[1.0, 0, 0, 0]])) == pytest.approx(0.0)
@@ -169,8 +175,8 @@ def test_bad_requests_fail_clearly(ctx, suite, tiny_task):
 
 
 def test_cli_prints_the_json(ctx, suite, monkeypatch, capsys, tmp_path):
-    monkeypatch.setattr("ipt_core.experiments.cached_backbone", lambda spec, device: ctx.backbone)  # Context.create's
-    monkeypatch.setattr("ipt_core.experiments.load_and_resample", lambda spec, k=None, data_seed=None: suite)
+    monkeypatch.setattr("ipt_core.experiments.context.cached_backbone", lambda spec, device: ctx.backbone)  # Context.create's
+    monkeypatch.setattr("ipt_core.experiments.context.load_and_resample", lambda spec, k=None, data_seed=None: suite)
     parser = argparse.ArgumentParser()
     add_compare_parser(parser.add_subparsers(dest="command"))
     args = parser.parse_args(["compare", "--suite", "tiny", "--tasks", "a,b", "--methods", "zero-shot,pt,attempt,vip",

@@ -17,13 +17,22 @@ from dataclasses import fields
 import pytest
 import torch
 
-from ipt_core.bank import RunConfig, train_bank
-from ipt_core.methods import REGISTRY, BankMethod
-from ipt_core.methods.attempt import Attempt, AttemptConfig
-from ipt_core.methods.ipt import IntrinsicTuning, MSFConfig, PromptNormaliser, SubspaceAutoencoder, SubspaceFinding
+from ipt_core.config.attempt import AttemptConfig
+from ipt_core.config.ipt import MSFConfig
+from ipt_core.config.train import TrainConfig
+from ipt_core.config.vip import VIPConfig
+from ipt_core.methods import REGISTRY
+from ipt_core.methods.attempt import Attempt
+from ipt_core.methods.base import BankMethod
+from ipt_core.methods.ipt import (
+    IntrinsicTuning,
+    PromptNormaliser,
+    SubspaceAutoencoder,
+    SubspaceFinding,
+)
 from ipt_core.methods.pt import PromptTuning, init_prompt
-from ipt_core.methods.vip import VIP, VIPConfig
-from ipt_core.train_config import TrainConfig
+from ipt_core.methods.vip import VIP
+from ipt_core.train.bank import RunConfig, train_bank
 
 N = 3  # prompt length
 

@@ -19,17 +19,22 @@ from pathlib import Path
 import pytest
 import torch
 import torch.multiprocessing as mp
+from conftest import TINY_MAX_LENGTH, TINY_SPECS, _tiny_model, make_tiny_task
 from safetensors.torch import load_file, save_file
 
-from conftest import TINY_MAX_LENGTH, TINY_SPECS, _tiny_model, make_tiny_task
-from ipt_core import distributed
 from ipt_core.backbones import from_model, packaged_model_path
-from ipt_core.bank import RunConfig
-from ipt_core.distributed import train_bank  # the bank loop across ranks (ipt_core.bank.train_bank in one process)
-from ipt_core.methods.attempt import Attempt, AttemptConfig
-from ipt_core.methods.ipt import MSFConfig, SubspaceFinding
+from ipt_core.config.attempt import AttemptConfig
+from ipt_core.config.ipt import MSFConfig
+from ipt_core.config.vip import VIPConfig
+from ipt_core.methods.attempt import Attempt
+from ipt_core.methods.ipt import SubspaceFinding
 from ipt_core.methods.pt import PromptTuning, init_prompt
-from ipt_core.methods.vip import VIP, VIPConfig
+from ipt_core.methods.vip import VIP
+from ipt_core.train import dist_comm, distributed
+from ipt_core.train.bank import RunConfig
+from ipt_core.train.distributed import (
+    train_bank,  # the bank loop across ranks (ipt_core.train.bank.train_bank in one process)
+)
 
 REPO = Path(__file__).resolve().parent.parent
 N = 4  # prompt length
@@ -122,8 +127,8 @@ def _worker(rank: int, port: int, out: str, names: list[str]) -> None:
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), LOCAL_RANK=str(rank),
                       WORLD_SIZE="2")
     torch.set_num_threads(1)
-    assert distributed.init_from_env("cpu")
-    assert (distributed.rank(), distributed.world(), distributed.is_main()) == (rank, 2, rank == 0)
+    assert dist_comm.init_from_env("cpu")
+    assert (dist_comm.rank(), dist_comm.world(), dist_comm.is_main()) == (rank, 2, rank == 0)
     try:
         bb, tasks = _backbone(), _tasks()
         record: dict = {}
@@ -134,7 +139,7 @@ def _worker(rank: int, port: int, out: str, names: list[str]) -> None:
         if "pt" in names:
             _store_checks(rank, Path(out))
     finally:
-        distributed.shutdown()
+        dist_comm.shutdown()
 
 
 def _store_checks(rank: int, out: Path) -> None:
@@ -199,10 +204,10 @@ def test_choose_mode():
     shared = type("S", (), {"row_parallel": True, "shared_parameters": lambda self: [torch.zeros(1)]})()
     assert distributed.choose_mode(shared, 8, 2) == "rows"
     # not distributed: every helper is a no-op and the store is the store itself
-    assert (distributed.is_distributed(), distributed.rank(), distributed.world()) == (False, 0, 1)
-    assert distributed.shared_store("s") == "s" and distributed.any_rank(True)
+    assert (dist_comm.is_distributed(), dist_comm.rank(), dist_comm.world()) == (False, 0, 1)
+    assert distributed.shared_store("s") == "s" and dist_comm.any_rank(True)
     t = torch.ones(2)
-    assert distributed.all_reduce(t) is t and t.tolist() == [1.0, 1.0]
+    assert dist_comm.all_reduce(t) is t and t.tolist() == [1.0, 1.0]
 
 
 def test_runs_are_sharded_and_equal_single_process(tmp_path):
@@ -246,7 +251,7 @@ def test_shared_parameters_all_reduced_equal_single_process(tmp_path):
 @pytest.mark.integration
 def test_torchrun_tune_equals_single_process(tmp_path):
     """``python -m torch.distributed.run --nproc-per-node 2 -m ipt_core tune`` on CPU: the same scores."""
-    from ipt_core import cli
+    from ipt_core.cli import main as cli
 
     argv = ["tune", "--suite", "demo", "--tasks", "sms_spam,hotel_sentiment", "--seeds", "1", "--steps", "2",
             "--eval-every", "2", "--batch-size", "8", "--prompt-kind", "shallow", "--no-baselines", "--device", "cpu",

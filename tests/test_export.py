@@ -16,17 +16,18 @@ import torch
 import torch.nn.functional as F
 from safetensors import safe_open
 
-from ipt_core import cli
 from ipt_core.backbones import Backbone, load_backbone, packaged_model_path
-from ipt_core.experiments import pt_spec, tune, tune_command
-from ipt_core.export import (
+from ipt_core.cli import args as cli_args
+from ipt_core.cli import main as cli
+from ipt_core.config.pt import PTConfig
+from ipt_core.experiments.export import (
     PEFT_TASK_TYPES,
     ExportError,
     export_prompt,
     model_folder,
     peft_adapter_config,
 )
-from ipt_core.methods.pt import PTConfig
+from ipt_core.experiments.tune import pt_spec, tune, tune_command
 from ipt_core.store import Store
 from ipt_core.tasks import Suite, load_suite
 
@@ -236,7 +237,7 @@ def test_missing_run_names_the_exact_tune_command(tmp_path, tiny, demo):
     assert not (tmp_path / "out").exists()
     # the command, run through our own CLI parser, asks for exactly the missing run
     args = cli.build_parser().parse_args(shlex.split(line)[3:])
-    assert cli._pt_config(args) == cfg
+    assert cli_args.pt_config(args) == cfg
     assert (args.suite, args.tasks, args.seed_list, args.backbone) == ("demo", ["sms_spam"], [7], tiny.spec)
     assert Path(args.cache).resolve() == store.root
 
@@ -255,7 +256,7 @@ def test_init_text_is_part_of_the_command(tmp_path, tiny, demo):
     with pytest.raises(ExportError) as err:
         export_prompt(Store(tmp_path / "c"), demo, "sms_spam", 0, cfg, tmp_path / "o", backbone=tiny)
     line = next(l.strip() for l in str(err.value).splitlines() if l.strip().startswith("python -m"))
-    assert cli._pt_config(cli.build_parser().parse_args(shlex.split(line)[3:])) == cfg
+    assert cli_args.pt_config(cli.build_parser().parse_args(shlex.split(line)[3:])) == cfg
 
 
 def test_other_bad_requests(tmp_path, tiny, demo):
@@ -308,7 +309,7 @@ def test_real_shallow_run_loads_in_peft_with_the_same_predictions(tmp_path, demo
     assert config["token_dim"] == 384 and config["num_layers"] == 6
     assert config["base_model_name_or_path"] == str(packaged_model_path().resolve())
 
-    from ipt_core.experiments import cached_backbone
+    from ipt_core.experiments.context import cached_backbone
 
     bb = cached_backbone("encoder-sim", "cpu")
     task = demo.task("movie_sentiment")

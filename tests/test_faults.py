@@ -21,12 +21,13 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ipt_core import checkpoint
-from ipt_core.bank import RunConfig, _Sampler, train_bank
-from ipt_core.experiments import tune
-from ipt_core.methods.pt import PromptTuning, PTConfig, init_prompt
+from ipt_core.config.pt import PTConfig
+from ipt_core.experiments.tune import tune
+from ipt_core.methods.pt import PromptTuning, init_prompt
 from ipt_core.store import Store
 from ipt_core.tasks import Suite
+from ipt_core.train import checkpoint
+from ipt_core.train.bank import RunConfig, _Sampler, train_bank
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -142,12 +143,12 @@ def test_full_disk_while_checkpointing_keeps_the_previous_checkpoint(bb, suite, 
 
     def disk_fills(step):
         if step == 4:  # after step 4's checkpoint: the one of step 6 cannot be written
-            monkeypatch.setattr(checkpoint.os, "fsync", full)
+            monkeypatch.setattr(os, "fsync", full)
 
-    with caplog.at_level(logging.WARNING, logger="ipt_core.checkpoint"), pytest.raises(Killed):
+    with caplog.at_level(logging.WARNING, logger="ipt_core.train.checkpoint"), pytest.raises(Killed):
         train_bank(bb, tasks, PromptTuning(inits, "shallow"), runs, device="cpu", checkpoint_dir=ck,
                    checkpoint_every=2, progress=_die_at(7, disk_fills))
-    monkeypatch.setattr(checkpoint.os, "fsync", real_fsync)
+    monkeypatch.setattr(os, "fsync", real_fsync)
     assert any("cannot write checkpoint" in r.getMessage() and "step-00000006.json" in r.getMessage()
                for r in caplog.records)
     assert sorted(p.name for p in ck.iterdir()) == ["step-00000004.json", "step-00000004.safetensors"]

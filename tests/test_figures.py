@@ -9,9 +9,12 @@ import pandas as pd
 import plotly.graph_objects as go
 import pytest
 
-from ipt_core import figures, maps
-from ipt_core import map_figures as mf
-from ipt_core import map_quality as mq
+from ipt_core.analysis import map_quality as mq
+from ipt_core.analysis import maps
+from ipt_core.figures import ipt as ipt_figures
+from ipt_core.figures import maps as map_figures
+from ipt_core.figures import maps as mf
+from ipt_core.figures import pt as pt_figures
 
 
 def names_of(fig: go.Figure) -> list[str]:
@@ -27,7 +30,7 @@ def test_pt_results_table_and_figure():
     runs += [{"task": "a", "family": "topic", "seed": 0, "test_acc": 0.5}]
     zs = [{"task": "a", "test_acc": 0.4}, {"task": "b", "test_acc": 0.55}, {"task": "c", "family": "x", "test_acc": 0.3}]
     lp = [{"task": "b", "test_acc": 0.9}]
-    t = figures.pt_results_table(runs, zs, lp)
+    t = pt_figures.pt_results_table(runs, zs, lp)
     assert t["task"].tolist() == ["b", "a", "c"]  # by family, then task
     b = t.set_index("task").loc["b"]
     assert b.pt_mean == pytest.approx(0.7) and b.pt_std == pytest.approx(np.std([0.6, 0.8], ddof=0))
@@ -35,21 +38,21 @@ def test_pt_results_table_and_figure():
     a = t.set_index("task").loc["a"]
     assert a.pt_std == 0.0 and math.isnan(a.probe)
     assert t.set_index("task").loc["c"].n_seeds == 0 and math.isnan(t.set_index("task").loc["c"].pt_mean)
-    fig = figures.pt_results_figure(t)
+    fig = pt_figures.pt_results_figure(t)
     assert isinstance(fig, go.Figure)
     assert [tr.type for tr in fig.data] == ["bar"] * 3
     assert list(fig.data[0].y[:1]) == ["b"] and list(fig.data[0].x[:1]) == [pytest.approx(0.7)]  # horizontal bars
     assert list(fig.data[0].error_x.array[:1]) == [pytest.approx(b.pt_std)]
     assert "zero-shot" in names_of(fig) and "linear probe" in names_of(fig)
-    assert figures.pt_results_table([]).empty
-    figures.pt_results_figure(figures.pt_results_table([]))  # empty data draws an empty chart
+    assert pt_figures.pt_results_table([]).empty
+    pt_figures.pt_results_figure(pt_figures.pt_results_table([]))  # empty data draws an empty chart
 
 
 def test_dev_curves():
     runs = [{"task": "a", "seed": s, "dev_curve": [[0, 0.5], [10, 0.6 + s / 10]]} for s in range(2)]
-    t = figures.dev_curves_table(runs + [{"task": "b", "seed": 0}])
+    t = pt_figures.dev_curves_table(runs + [{"task": "b", "seed": 0}])
     assert t.shape == (4, 4) and t.dev_acc.tolist() == [0.5, 0.6, 0.5, 0.7]
-    fig = figures.dev_curves_figure(t)
+    fig = pt_figures.dev_curves_figure(t)
     assert len(fig.data) == 2 and [tr.showlegend for tr in fig.data] == [True, False]
     assert fig.data[0].line.color == fig.data[1].line.color  # colour per task
 
@@ -63,31 +66,31 @@ def test_task_map_similarity_dendrogram():
     x = np.concatenate([rng.normal(size=(1, 6)) * 3 + rng.normal(size=(3, 6)) * 0.1 for _ in range(2)])
     names = ["a0", "a1", "a2", "b0", "b1", "b2"]
     fams = ["A"] * 3 + ["B"] * 3
-    t = figures.task_map_table(maps.project(x), names, fams)
+    t = map_figures.task_map_table(maps.project(x), names, fams)
     assert t.columns.tolist() == ["task", "family", "x", "y"] and len(t) == 6
-    fig = figures.task_map_figure(t, "map", highlight=["a1"])
+    fig = map_figures.task_map_figure(t, "map", highlight=["a1"], labels="all")
     assert names_of(fig) == ["A", "B", "selected"]
     assert list(fig.data[0].text) == ["a0", "a1", "a2"]  # hover/labels are the tasks
     assert "%{customdata[0]}" in fig.data[0].hovertemplate
     with pytest.raises(ValueError):
-        figures.task_map_table([[0, 0]], names, fams)
+        map_figures.task_map_table([[0, 0]], names, fams)
 
     sim = maps.cosine_similarity(x)
     order = maps.cluster_order(sim)
-    st = figures.similarity_table(sim, names, order)
+    st = map_figures.similarity_table(sim, names, order)
     assert list(st.index) == [names[i] for i in order] == list(st.columns)
     assert st.loc["a0", "b1"] == pytest.approx(sim[0, 4])
-    hm = figures.similarity_heatmap(st)
+    hm = map_figures.similarity_heatmap(st)
     assert hm.data[0].type == "heatmap" and list(hm.data[0].x) == list(st.columns)
 
     d = maps.dendrogram_data(sim, names)
-    dt = figures.dendrogram_table(d)
+    dt = map_figures.dendrogram_table(d)
     assert len(dt) == 5 and dt["size"].iloc[-1] == 6
     assert set(dt.left).union(dt.right) >= {"a0", "a1", "a2", "b0", "b1", "b2"}
     # the first merges are within one family (the clusters are tight)
     first = dt.iloc[0]
     assert first.left[0] == first.right[0]
-    df = figures.dendrogram_figure(d)
+    df = map_figures.dendrogram_figure(d)
     assert len(df.data) == 5 and list(df.layout.xaxis.ticktext) == d["labels"]
 
 
@@ -110,7 +113,7 @@ def ipt_rows() -> list[dict]:
 
 
 def test_recovery_table_from_rows():
-    t = figures.recovery_table(ipt_rows())
+    t = ipt_figures.recovery_table(ipt_rows())
     assert set(t.columns) == {"d", "setting", "subspace", "metric", "mean", "std", "n_seeds"}
     r = t[(t.metric == "recovery") & (t.d == 4) & (t.setting == "seen") & (t.subspace == "found")].iloc[0]
     per_seed = [np.mean([0.64 + s / 100, 0.66 + s / 100]) for s in (0, 1)]
@@ -120,15 +123,15 @@ def test_recovery_table_from_rows():
     g = t[(t.metric == "gain_recovery") & (t.d == 4) & (t.setting == "seen") & (t.subspace == "found")].iloc[0]
     assert g["mean"] == pytest.approx(np.mean([np.mean([0.14, 0.16]), 0.15]))
     assert len(t) == 2 * 2 * 2 * 2  # metric x d x setting x subspace
-    assert figures.recovery_table([]).empty
+    assert ipt_figures.recovery_table([]).empty
 
 
 def test_rows_aggregation_agrees_with_the_core_summary():
     """The page computes task-count / held-out charts from rows: same numbers as the core's summary."""
-    core = pytest.importorskip("ipt_core.ipt_experiments")
+    core = pytest.importorskip("ipt_core.experiments.ipt")
     rows = [dict(r, ist_test_acc=0.6, pt_test_acc=0.7) for r in ipt_rows()]
-    from_rows = figures.recovery_table(rows)
-    from_summary = figures.recovery_table(rows, "d", core._summary(rows))
+    from_rows = ipt_figures.recovery_table(rows)
+    from_summary = ipt_figures.recovery_table(rows, "d", core._summary(rows))
     key = ["d", "setting", "subspace", "metric"]
     a = from_rows.sort_values(key).reset_index(drop=True)
     b = from_summary.sort_values(key).reset_index(drop=True)
@@ -140,15 +143,15 @@ def test_rows_aggregation_agrees_with_the_core_summary():
 def test_recovery_table_prefers_the_stored_summary():
     summary = {"found": {"seen": {"4": {"recovery": 0.9, "recovery_std": 0.01, "gain_recovery": 0.5,
                                         "gain_recovery_std": 0.1}}}}
-    t = figures.recovery_table(ipt_rows(), "d", summary)
+    t = ipt_figures.recovery_table(ipt_rows(), "d", summary)
     assert len(t) == 2
     rec = t[t.metric == "recovery"].iloc[0]
     assert (rec.d, rec["mean"], rec["std"], rec.n_seeds) == (4, 0.9, 0.01, 2)
 
 
 def test_recovery_figure_bands_and_paper_reference():
-    t = figures.recovery_table(ipt_rows())
-    fig = figures.recovery_figure(t)
+    t = ipt_figures.recovery_table(ipt_rows())
+    fig = ipt_figures.recovery_figure(t)
     lines = [tr for tr in fig.data if tr.name and "subspace" in tr.name]
     assert len(lines) == 8  # 4 series x 2 panels
     assert sum(1 for tr in fig.data if tr.fill == "toself") == 8  # a band per line
@@ -157,28 +160,28 @@ def test_recovery_figure_bands_and_paper_reference():
     pts = {(tr.name.rsplit(", ", 1)[1], d, y) for tr in ref for d, y in zip(tr.x, tr.y)}
     assert pts == {("seen", 250, 0.97), ("unseen", 250, 0.83), ("seen", 5, 0.87), ("unseen", 5, 0.65)}
     assert fig.layout.xaxis.type == "log"
-    no_ref = figures.recovery_figure(t, reference=False)
+    no_ref = ipt_figures.recovery_figure(t, reference=False)
     assert not [tr for tr in no_ref.data if tr.name and "paper" in tr.name]
     # a categorical x (held-out family) draws error bars instead of bands
     rows = [dict(r, heldout_family="spam" if r["d"] == 4 else "topic") for r in ipt_rows()]
-    cat = figures.recovery_figure(figures.recovery_table(rows, "heldout_family"), "heldout_family", reference=False)
+    cat = ipt_figures.recovery_figure(ipt_figures.recovery_table(rows, "heldout_family"), "heldout_family", reference=False)
     assert not [tr for tr in cat.data if tr.fill == "toself"]
 
 
 def test_recovery_bars():
-    t = figures.recovery_bars_table(ipt_rows(), 16)
+    t = ipt_figures.recovery_bars_table(ipt_rows(), 16)
     assert len(t) == 2 * 2 * 2  # task x setting x subspace
     r = t[(t.task == "t1") & (t.setting == "unseen") & (t.subspace == "random")].iloc[0]
     assert r.recovery == pytest.approx(np.mean([0.66, 0.67])) and r.n_seeds == 2
     assert r.recovery_std == pytest.approx(np.std([0.66, 0.67], ddof=0))
-    fig = figures.recovery_bars_figure(t, "gain_recovery")
+    fig = ipt_figures.recovery_bars_figure(t, "gain_recovery")
     bars = [tr for tr in fig.data if tr.type == "bar"]
     assert len(bars) == 4 and all(tr.orientation == "h" for tr in bars)
     assert names_of(fig)[4:] == ["0 = zero-shot level", "1 = PT level"]  # the reference lines, named
     assert "zero_shot_recovery" in t.columns and t["zero_shot_recovery"].isna().all()  # these rows have no accuracies
     with pytest.raises(ValueError):
-        figures.recovery_bars_figure(t, "accuracy")
-    assert figures.recovery_bars_table(ipt_rows(), 999).empty
+        ipt_figures.recovery_bars_figure(t, "accuracy")
+    assert ipt_figures.recovery_bars_table(ipt_rows(), 999).empty
 
 
 # --------------------------------------------------------------------------------------------------
@@ -198,7 +201,7 @@ def curves() -> list[dict]:
 
 
 def test_stability_table_one_task():
-    t = figures.stability_table(curves(), "a")
+    t = ipt_figures.stability_table(curves(), "a")
     mean = t[(t.init == "random") & (t.series == "mean")]
     assert mean.step.tolist() == [0, 10, 20]
     assert mean.dev_acc.tolist() == pytest.approx([0.5, 0.7, 0.7])
@@ -208,21 +211,21 @@ def test_stability_table_one_task():
 
 
 def test_stability_table_all_tasks_uses_shared_steps():
-    t = figures.stability_table(curves())
+    t = ipt_figures.stability_table(curves())
     seed2 = t[(t.init == "ist") & (t.series == "seed 2")]
     assert seed2.step.tolist() == [0, 10]  # task b seed 2 stopped early: step 20 is not shared
     assert seed2.dev_acc.tolist() == pytest.approx([np.mean([0.5, 0.6]), np.mean([0.6, 0.7])])
-    assert figures.stability_table([]).empty
+    assert ipt_figures.stability_table([]).empty
 
 
 def test_stability_figure():
-    t = figures.stability_table(curves(), "a")
-    fig = figures.stability_figure(t)
+    t = ipt_figures.stability_table(curves(), "a")
+    fig = ipt_figures.stability_figure(t)
     legend = names_of(fig)
     assert any("random init" in n for n in legend) and any("IST" in n for n in legend)
     assert sum(1 for tr in fig.data if tr.fill == "toself") == 2
     assert len(fig.data) == 2 * (3 + 2)  # per init: 3 seed traces, band, mean line
-    assert len(figures.stability_figure(t, traces=False).data) == 4
+    assert len(ipt_figures.stability_figure(t, traces=False).data) == 4
 
 
 # --------------------------------------------------------------------------------------------------
@@ -232,32 +235,32 @@ def test_stability_figure():
 def test_method_compare_attention_codebook():
     rows = [{"method": m, "task": t, "seed": s, "test_acc": 0.5 + 0.1 * (m == "vip") + s / 100, "test_f1": 0.4,
              "trainable_params": 100, "seconds": 2.0} for m in ("pt", "vip") for t in ("a", "b") for s in (0, 1)]
-    t = figures.method_compare_table(rows)
+    t = ipt_figures.method_compare_table(rows)
     assert len(t) == 4
     v = t[(t.method == "vip") & (t.task == "a")].iloc[0]
     assert v.test_acc == pytest.approx(0.605) and v.n_seeds == 2
-    assert names_of(figures.method_compare_figure(t)) == ["pt", "vip"]
-    assert figures.method_compare_table([]).empty
+    assert names_of(ipt_figures.method_compare_figure(t)) == ["pt", "vip"]
+    assert ipt_figures.method_compare_table([]).empty
 
     att = {"targets": ["a", "b"], "sources": ["x", "y", "z"], "weights": [[0.2, 0.3, 0.5], [0.1, 0.1, 0.8]]}
-    at = figures.attention_table(att)
+    at = ipt_figures.attention_table(att)
     assert at.shape == (2, 3) and at.loc["b", "z"] == 0.8
-    assert figures.attention_heatmap(at).data[0].type == "heatmap"
-    cu = figures.codebook_usage_table([0.5, 0.25, 0.25])
+    assert ipt_figures.attention_heatmap(at).data[0].type == "heatmap"
+    cu = ipt_figures.codebook_usage_table([0.5, 0.25, 0.25])
     assert cu.usage.sum() == pytest.approx(1.0)
-    assert figures.codebook_usage_figure(cu).data[0].type == "bar"
+    assert ipt_figures.codebook_usage_figure(cu).data[0].type == "bar"
 
 
 def test_every_figure_is_exportable_json():
     """The figures serialise (what the page and the modebar's SVG export use), NaNs included."""
-    t = figures.pt_results_table([{"task": "a", "family": "f", "seed": 0, "test_acc": 0.5}], [], [])
-    for fig in (figures.pt_results_figure(t), figures.recovery_figure(figures.recovery_table(ipt_rows())),
-                figures.stability_figure(figures.stability_table(curves()))):
+    t = pt_figures.pt_results_table([{"task": "a", "family": "f", "seed": 0, "test_acc": 0.5}], [], [])
+    for fig in (pt_figures.pt_results_figure(t), ipt_figures.recovery_figure(ipt_figures.recovery_table(ipt_rows())),
+                ipt_figures.stability_figure(ipt_figures.stability_table(curves()))):
         assert isinstance(fig.to_json(), str)
 
 
 def test_sweeps_side_by_side_compare_found_and_random_on_dev_and_test():
-    from ipt_core import figures
+    from ipt_core.figures import ipt as ipt_figures
 
     def rows(shift):
         return [{"d": 16, "setting": st, "subspace": sub, "seed": s, "task": t,
@@ -267,14 +270,14 @@ def test_sweeps_side_by_side_compare_found_and_random_on_dev_and_test():
                [{"d": 4, "setting": "seen", "subspace": "found", "seed": 0, "task": "a", "gain_recovery": 9.0}]
 
     old = [dict(r, dev_gain_recovery=None) for r in rows(0.0)]  # a sweep from before dev scores were kept
-    t = figures.sweep_comparison_table([("norm layer", rows(0.0)), ("norm none", rows(-0.2)), ("old", old)], 16)
+    t = ipt_figures.sweep_comparison_table([("norm layer", rows(0.0)), ("norm none", rows(-0.2)), ("old", old)], 16)
     found = t[(t["split"] == "test") & (t["subspace"] == "found") & (t["setting"] == "seen")].set_index("sweep")
     assert found.loc["norm layer", "mean"] == pytest.approx(0.55) and found.loc["norm layer", "std"] == pytest.approx(0.05)
     assert found.loc["norm none", "mean"] == pytest.approx(0.35) and found.loc["norm layer", "n_tasks"] == 2
     dev = t[t["split"] == "dev"]
     assert set(dev["sweep"]) == {"norm layer", "norm none"}  # no dev scores: no dev rows, not zeros
     assert 9.0 not in set(t["mean"])  # only the chosen d_I
-    fig = figures.sweep_comparison_figure(t, "dev")
+    fig = ipt_figures.sweep_comparison_figure(t, "dev")
     assert len(fig.data) == 4 and list(fig.data[0].x) == ["norm layer", "norm none"]
 
 
@@ -292,7 +295,7 @@ def acc_rows():
 
 
 def test_pooled_gain_recovery_weighs_tasks_by_pt_gain():
-    from ipt_core.metrics import pooled_gain_recovery
+    from ipt_core.analysis.metrics import pooled_gain_recovery
 
     rows = acc_rows()
     seed0 = [r for r in rows if r["seed"] == 0]
@@ -306,29 +309,29 @@ def test_pooled_gain_recovery_weighs_tasks_by_pt_gain():
 
 
 def test_recovery_table_and_figure_pooled_gain_with_spread():
-    t = figures.recovery_table(acc_rows())
+    t = ipt_figures.recovery_table(acc_rows())
     p = t[t.metric == "pooled_gain_recovery"].iloc[0]
     per_seed = [(0.1 - 0.01) / 0.21, (0.2 + 0.0) / 0.21]
     assert p["mean"] == pytest.approx(np.mean(per_seed)) and p["std"] == pytest.approx(np.std(per_seed))
     assert p.n_seeds == 2
     # the stored-summary path adds the pooled metric from the rows too
     summary = {"found": {"unseen": {"16": {"recovery": 0.9, "gain_recovery": 0.1}}}}
-    assert "pooled_gain_recovery" in set(figures.recovery_table(acc_rows(), "d", summary)["metric"])
-    fig = figures.recovery_figure(t, gain="pooled_gain_recovery")
+    assert "pooled_gain_recovery" in set(ipt_figures.recovery_table(acc_rows(), "d", summary)["metric"])
+    fig = ipt_figures.recovery_figure(t, gain="pooled_gain_recovery")
     assert "pooled" in fig.layout.annotations[1].text
     gain_line = [tr for tr in fig.data if tr.name and "subspace" in tr.name and tr.xaxis == "x2"][0]
     assert list(gain_line.y) == [pytest.approx(p["mean"])]
     with pytest.raises(ValueError, match="gain 'nope'"):
-        figures.recovery_figure(t, gain="nope")
+        ipt_figures.recovery_figure(t, gain="nope")
 
 
 def test_sweep_comparison_pooled():
-    t = figures.sweep_comparison_table([("a", acc_rows())], 16, "pooled_gain_recovery")
+    t = ipt_figures.sweep_comparison_table([("a", acc_rows())], 16, "pooled_gain_recovery")
     test = t[t["split"] == "test"].iloc[0]
     assert test["mean"] == pytest.approx(np.mean([0.09 / 0.21, 0.2 / 0.21])) and test.n_tasks == 2
     dev = t[t["split"] == "dev"].iloc[0]
     assert dev["mean"] == pytest.approx(np.mean([0.09 / 0.41, 0.2 / 0.41]))
-    fig = figures.sweep_comparison_figure(t, "test", gain="pooled_gain_recovery")
+    fig = ipt_figures.sweep_comparison_figure(t, "test", gain="pooled_gain_recovery")
     assert "pooled gain recovery" in fig.layout.yaxis.title.text
 
 
@@ -510,7 +513,7 @@ def pt_table(n_tasks: int = 24, seeds: int = 1) -> pd.DataFrame:
                   "labels": labels} for s in range(seeds)]
         zs.append({"task": task, "test_acc": 0.5, "labels": labels})
         lp.append({"task": task, "test_acc": 0.6})
-    return figures.pt_results_table(runs, zs, lp)
+    return pt_figures.pt_results_table(runs, zs, lp)
 
 
 def transfer_inputs(n_spaces: int, n_targets: int = 3):
@@ -548,7 +551,7 @@ def test_pt_results_figure_reads_at_1400_px(seeds):
     by = t.set_index("task")
     assert by.loc["task_00_long_name", "chance"] == 0.5 and by.loc["task_01_x", "chance"] == pytest.approx(1 / 3)
     assert by.loc["task_01_x", "n_labels"] == 3
-    fig = figures.pt_results_figure(t)
+    fig = pt_figures.pt_results_figure(t)
     assert layout_defects(fig) == []
     bars = [tr for tr in fig.data if tr.type == "bar"]
     assert all(tr.orientation == "h" for tr in bars) and len(set(fig.data[0].y)) == 24  # every task on the y axis
@@ -564,13 +567,13 @@ def test_pt_results_figure_reads_at_1400_px(seeds):
 
 
 def test_pt_results_figure_mixed_seeds_and_no_labels():
-    t = figures.pt_results_table([{"task": "a", "seed": s, "test_acc": 0.5 + s / 10} for s in range(2)]
+    t = pt_figures.pt_results_table([{"task": "a", "seed": s, "test_acc": 0.5 + s / 10} for s in range(2)]
                                  + [{"task": "b", "seed": 0, "test_acc": 0.7}])
-    fig = figures.pt_results_figure(t)
+    fig = pt_figures.pt_results_figure(t)
     assert fig.data[0].name == "prompt tuning (mean ± std where 2+ seeds; else one seed)"
     assert list(fig.data[0].error_x.array) == [pytest.approx(0.05), 0.0]  # no std for the one-seed task
     assert "chance (1/labels)" not in names_of(fig)  # no label count: no chance tick
-    ref = figures.pt_results_figure(figures.pt_results_table([], [{"task": "a", "test_acc": 0.5}]))
+    ref = pt_figures.pt_results_figure(pt_figures.pt_results_table([], [{"task": "a", "test_acc": 0.5}]))
     assert ref.data[0].name == "prompt tuning (no runs)" and layout_defects(ref) == []
 
 
@@ -590,15 +593,15 @@ def test_other_figures_read_at_1400_px():
     names = [f"task_{i:02d}" for i in range(24)]
     x = rng.normal(size=(24, 8))
     sim = maps.cosine_similarity(x)
-    st = figures.similarity_table(sim, names, maps.cluster_order(sim))
+    st = map_figures.similarity_table(sim, names, maps.cluster_order(sim))
     report = mq.quality_report({"prompt": (x, names)}, dict(zip(names, ["a", "b", "c"] * 8)),
                                {"text": (x[:12], names[:12])})
     for fig in (mf.similarity_heatmap(st), mf.dendrogram_figure(maps.dendrogram_data(sim, names)),
                 mf.quality_figure(mf.quality_table(report)),
-                mf.task_map_figure(figures.task_map_table(maps.project(x), names, ["a", "b", "c"] * 8)),
-                figures.method_compare_figure(pd.DataFrame([{"task": t, "method": m, "test_acc": 0.6, "test_acc_std": 0.01}
+                mf.task_map_figure(map_figures.task_map_table(maps.project(x), names, ["a", "b", "c"] * 8)),
+                ipt_figures.method_compare_figure(pd.DataFrame([{"task": t, "method": m, "test_acc": 0.6, "test_acc_std": 0.01}
                                                             for t in names for m in ("PT", "IPT", "ATTEMPT")])),
-                figures.attention_heatmap(figures.attention_table({"weights": sim.tolist(), "targets": names,
+                ipt_figures.attention_heatmap(ipt_figures.attention_table({"weights": sim.tolist(), "targets": names,
                                                                    "sources": names}))):
         assert layout_defects(fig) == [], fig.layout.title.text
 
@@ -639,16 +642,18 @@ def _old_builder(name: str):
     if src.returncode:
         pytest.skip("no git history to load the old builders from")
     ns: dict = {"__name__": "ipt_core._old_figures_ipt", "__package__": "ipt_core"}
-    exec(compile(src.stdout, "old_figures_ipt.py", "exec"), ns)
+    old = src.stdout.replace("from .metrics import", "from ipt_core.analysis.metrics import").replace(
+        "from .plotting import", "from ipt_core.figures.plotting import")  # the modules' homes since then
+    exec(compile(old, "old_figures_ipt.py", "exec"), ns)
     return ns[name]
 
 
 @pytest.mark.parametrize("seeds", [1, 3])
 def test_recovery_bars_figure_reads_at_1400_px(seeds):
-    t = figures.recovery_bars_table(recovery_rows(24, seeds), 16)
+    t = ipt_figures.recovery_bars_table(recovery_rows(24, seeds), 16)
     assert t["zero_shot_recovery"].tolist()[:1] == [pytest.approx(0.4 / 0.8)]  # zero-shot / PT, per task
     for metric in ("recovery", "gain_recovery"):
-        fig = figures.recovery_bars_figure(t, metric, f"Per-task {metric.replace('_', ' ')} at d_I = 16")
+        fig = ipt_figures.recovery_bars_figure(t, metric, f"Per-task {metric.replace('_', ' ')} at d_I = 16")
         assert layout_defects(fig) == [], metric
         bars = [tr for tr in fig.data if tr.type == "bar"]
         assert all(tr.orientation == "h" for tr in bars)
@@ -673,22 +678,22 @@ def test_recovery_bars_figure_reads_at_1400_px(seeds):
 def test_recovery_bars_figure_mixed_seeds():
     rows = recovery_rows(4, 2)
     rows = [r for r in rows if not (r["task"] == "task_00_long_name" and r["seed"] == 1)]
-    t = figures.recovery_bars_table(rows, 16)
-    fig = figures.recovery_bars_figure(t, "recovery")
+    t = ipt_figures.recovery_bars_table(rows, 16)
+    fig = ipt_figures.recovery_bars_figure(t, "recovery")
     seen_found = next(tr for tr in fig.data if tr.name.startswith("seen tasks, found"))
     assert "where 2+ seeds; else one seed" in seen_found.name
     assert list(seen_found.error_x.array)[0] == 0.0 and list(seen_found.error_x.array)[1] > 0  # no std for one seed
-    assert layout_defects(figures.recovery_bars_figure(figures.recovery_bars_table(rows[:1], 16))) == []
+    assert layout_defects(ipt_figures.recovery_bars_figure(ipt_figures.recovery_bars_table(rows[:1], 16))) == []
 
 
 @pytest.mark.parametrize("seeds", [1, 3])
 def test_ist_runs_figure_reads_at_1400_px(seeds):
     runs, zs = ist_metas(24, seeds)
-    t = figures.ist_runs_table(runs, zs)
+    t = ipt_figures.ist_runs_table(runs, zs)
     r = t.iloc[0]
     assert r.recovery == pytest.approx(r.ist_test_acc / r.pt_test_acc)
     assert r.gain_recovery == pytest.approx((r.ist_test_acc - r.zero_shot) / (r.pt_test_acc - r.zero_shot))
-    fig = figures.ist_runs_figure(t)
+    fig = ipt_figures.ist_runs_figure(t)
     assert layout_defects(fig) == []
     bars = [tr for tr in fig.data if tr.type == "bar"]
     assert all(tr.orientation == "h" for tr in bars) and len({y for tr in bars for y in tr.y}) == 24
@@ -709,12 +714,12 @@ def test_ist_runs_figure_reads_at_1400_px(seeds):
 
 def test_ist_runs_figure_without_pt_and_one_task():
     runs, zs = ist_metas(24, 1, pt=False)
-    t = figures.ist_runs_table(runs, zs)
+    t = ipt_figures.ist_runs_table(runs, zs)
     assert t["pt_test_acc"].isna().all() and t["gain_recovery"].isna().all()
-    fig = figures.ist_runs_figure(t)
+    fig = ipt_figures.ist_runs_figure(t)
     assert layout_defects(fig) == [] and "xaxis2" not in fig.layout.to_plotly_json()  # no PT: one panel
-    one = figures.ist_runs_table([dict(runs[0], pt_test_acc=0.8, zero_shot_test_acc=0.5)])
+    one = ipt_figures.ist_runs_table([dict(runs[0], pt_test_acc=0.8, zero_shot_test_acc=0.5)])
     assert one.zero_shot[0] == 0.5 and one.gain_recovery[0] == pytest.approx((runs[0]["test_acc"] - 0.5) / 0.3)
-    fig = figures.ist_runs_figure(one)
+    fig = ipt_figures.ist_runs_figure(one)
     assert layout_defects(fig) == [] and "PT: prompt tuning (the whole prompt trains)" in names_of(fig)
-    assert figures.ist_runs_table([]).empty
+    assert ipt_figures.ist_runs_table([]).empty

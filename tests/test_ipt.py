@@ -3,16 +3,28 @@ from __future__ import annotations
 
 import pytest
 import torch
-
 from conftest import make_tiny_task
-from ipt_core.bank import RunConfig, train_bank
-from ipt_core.ipt_experiments import (Context, IPTInputError, IPTSettings, recovery_experiment, stability_experiment,
-                                      summary_json, task_map_experiment)
-from ipt_core.methods.ipt import IntrinsicTuning, ISTConfig, MSFConfig, PromptNormaliser, SubspaceAutoencoder, SubspaceFinding
-from ipt_core.methods.pt import PTConfig
-from ipt_core.metrics import gain_recovery, recovery
+
+from ipt_core.analysis.metrics import gain_recovery, recovery
+from ipt_core.config.ipt import IPTSettings, ISTConfig, MSFConfig
+from ipt_core.config.pt import PTConfig
+from ipt_core.experiments.context import Context
+from ipt_core.experiments.ipt import (
+    recovery_experiment,
+    stability_experiment,
+    summary_json,
+    task_map_experiment,
+)
+from ipt_core.experiments.ipt_stages import IPTInputError
+from ipt_core.methods.ipt import (
+    IntrinsicTuning,
+    PromptNormaliser,
+    SubspaceAutoencoder,
+    SubspaceFinding,
+)
 from ipt_core.store import Store
 from ipt_core.tasks import Suite
+from ipt_core.train.bank import RunConfig, train_bank
 
 TINY = IPTSettings(
     pt=PTConfig(n_tokens=2, kind="shallow", steps=4, batch_size=4, eval_every=2, lr=0.05),
@@ -165,7 +177,7 @@ def test_stability_and_task_map(make_tiny_backbone, tmp_path, monkeypatch):
 
 
 def test_tune_in_an_existing_subspace(make_tiny_backbone, tmp_path):
-    from ipt_core.ipt_experiments import tune_in_subspace
+    from ipt_core.experiments.ipt import tune_in_subspace
 
     bb = make_tiny_backbone("encoder_sim")
     store = Store(tmp_path)
@@ -184,7 +196,7 @@ def test_tune_in_an_existing_subspace(make_tiny_backbone, tmp_path):
 
 def test_msf_is_judged_on_dev_only(make_tiny_backbone, tmp_path):
     """MSF's runs skip the step-0 evaluation of a random auto-encoder and the test rows (no test score)."""
-    from ipt_core.ipt_stages import find_subspaces, pt_prompts
+    from ipt_core.experiments.ipt_stages import find_subspaces, pt_prompts
 
     suite = tiny_suite()
     ctx = Context.create(Store(tmp_path), make_tiny_backbone("encoder_sim"), "cpu")

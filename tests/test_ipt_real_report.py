@@ -9,7 +9,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.ipt_real_report import default_labels, is_default, write_report  # noqa: E402
-from ipt_core.ipt_config import MSFConfig  # noqa: E402
+from ipt_core.config.ipt import MSFConfig  # noqa: E402
 from ipt_core.store import Store  # noqa: E402
 
 DEFAULT_MSF = {"alpha": MSFConfig().alpha, "norm": MSFConfig().norm}  # task_loss at its default: left out, as in keys

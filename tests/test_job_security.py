@@ -20,7 +20,8 @@ import pytest
 from hypothesis import HealthCheck, event, given, seed, settings
 from hypothesis import strategies as st
 
-from ipt_core import cli, jobs
+from ipt_core import jobs
+from ipt_core.cli import main as cli
 from ipt_core.jobs import request as jreq
 from ipt_core.jobs.worker import Worker
 
@@ -182,7 +183,7 @@ FLAGS = sorted({s for a in cli.build_parser(only="tune")._subparsers._group_acti
                 for s in a.option_strings} | {"--cache", "--cache=/", "--extra-store", "--out", "-m", "-c", "-s", "--help"})
 VALUES = ["demo", "/etc", "/", "..", "../../etc/passwd", "hf:/etc", "causal:/etc", "encoder-sim", "nan", "-1", "2", "1e9",
           "sms_spam", "import os", "__import__('os').system('id')", "$(id)", "`id`", ";id", "\x00", "", "é" * 50]
-COMMANDS = list(jreq.JOB_COMMANDS) + ["timeit", "pdb", "runpy", "os", "ipt_core.maps", "-c", "", "tasks "]
+COMMANDS = list(jreq.JOB_COMMANDS) + ["timeit", "pdb", "runpy", "os", "ipt_core.analysis.maps", "-c", "", "tasks "]
 KEYS = ["format", "command", "args", "label", "resource", "created", "module", "argv", "env", "cwd", "executable"]
 
 values = st.one_of(st.integers(-3, 3), st.floats(allow_nan=True), st.text(max_size=20), st.none(), st.booleans(),

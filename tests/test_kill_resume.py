@@ -16,8 +16,8 @@ import torch
 
 from bench.faults import REPO, child_env, make_tiny_model, make_tiny_suite, tune_argv
 from ipt_core.backbones import load_backbone
-from ipt_core.experiments import tune
-from ipt_core.methods.pt import PTConfig
+from ipt_core.config.pt import PTConfig
+from ipt_core.experiments.tune import tune
 from ipt_core.store import Store
 from ipt_core.tasks import load_suite
 

@@ -6,14 +6,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ipt_core import map_figures as mf
-from ipt_core import map_quality as mq
-from ipt_core import maps
+from ipt_core.analysis import map_quality as mq
+from ipt_core.analysis import maps
+from ipt_core.figures import maps as mf
+from ipt_core.figures.plotting import family_colors
 
 
 def test_family_colours_are_the_same_in_every_space():
     suite = ["sentiment", "spam", "intent", "topic"]
-    full = mf.family_colors(suite)
+    full = family_colors(suite)
     assert len(set(full.values())) == 4
     t = pd.DataFrame({"task": ["a", "b", "c"], "family": ["topic", "sentiment", "topic"], "x": [0, 1, 2], "y": [0, 1, 0]})
     fig = mf.task_map_figure(t, colours=full)

@@ -8,10 +8,10 @@ import shlex
 import numpy as np
 import pytest
 
-from ipt_core import analysis
-from ipt_core import map_quality as mq
-from ipt_core.cli import main
-from ipt_core.ipt_experiments import shipped_store
+from ipt_core.analysis import map_quality as mq
+from ipt_core.cli import command_line
+from ipt_core.cli.main import main
+from ipt_core.experiments.ipt import shipped_store
 from ipt_core.store import Store
 from ipt_core.tasks import load_suite
 
@@ -116,7 +116,7 @@ def test_map_quality_command_runs_from_the_shipped_results_alone(tmp_path, capsy
     def no_model(*a, **k):
         raise AssertionError("loaded the model")
 
-    monkeypatch.setattr("ipt_core.experiments.cached_backbone", no_model)
+    monkeypatch.setattr("ipt_core.experiments.context.cached_backbone", no_model)
     assert main(["map-quality", "--suite", "demo", "--cache", str(tmp_path / "empty"), "--json"]) == 0
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert {"prompt", "intrinsic", "ist"} <= set(out["spaces"])  # + ATTEMPT attention when a comparison ships
@@ -130,7 +130,7 @@ def test_map_quality_command_runs_from_the_shipped_results_alone(tmp_path, capsy
 
 
 def test_reproduce_commands_name_no_folder_of_this_machine(shipped):
-    assert analysis.reproducible_command("python -m ipt_core", ["tune", "--cache", "/abs/x", "--suite", "demo",
+    assert command_line.reproducible_command("python -m ipt_core", ["tune", "--cache", "/abs/x", "--suite", "demo",
                                                                  "--cache=/y", "--json"]) == "python -m ipt_core tune --suite demo"
     for e in shipped.query():
         argv = shlex.split(e.command)

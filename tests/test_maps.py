@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from ipt_core import cli, maps
+from ipt_core.analysis import maps
+from ipt_core.cli import main as cli
 from ipt_core.store import Store
 
 

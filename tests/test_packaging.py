@@ -49,7 +49,7 @@ def test_wheel_holds_every_module_and_data_file(wheel):
     text = zipfile.ZipFile(wheel).read(meta).decode()
     assert "Requires-Dist: torch" in text and 'extra == "app"' in text
     eps = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith("entry_points.txt"))).decode()
-    assert "ipt = ipt_core.cli:main" in eps
+    assert "ipt = ipt_core.cli.main:main" in eps
 
 
 def test_installed_wheel_runs_from_a_fresh_venv(wheel, tmp_path):

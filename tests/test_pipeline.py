@@ -4,11 +4,13 @@ from __future__ import annotations
 from dataclasses import replace
 
 from conftest import make_tiny_task
-from ipt_core.ipt_experiments import Context
-from ipt_core.pipeline import BUDGETS, Budget, default_split, run_pipeline
+from test_ipt import TINY
+
+from ipt_core.config.budgets import BUDGETS, Budget
+from ipt_core.experiments.context import Context
+from ipt_core.experiments.pipeline import default_split, run_pipeline
 from ipt_core.store import Store
 from ipt_core.tasks import Suite, load_suite
-from test_ipt import TINY
 
 
 def nine_task_suite() -> Suite:

@@ -22,12 +22,12 @@ import pytest
 from markdown_it import MarkdownIt
 from streamlit.testing.v1 import AppTest
 
-from ipt_core import jobs, uploads
-from ipt_core.store import Store
-from ipt_core.store_folder import NotAStoreFolder, check_store_folder, looks_like_store
-from ipt_core.tasks import demo_suite_path
-
+from ipt_app import uploads
 from ipt_app.escape import md_code, md_escape
+from ipt_core import jobs
+from ipt_core.store import Store
+from ipt_core.store.folder import NotAStoreFolder, check_store_folder, looks_like_store
+from ipt_core.tasks import demo_suite_path
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 DEMO = demo_suite_path()

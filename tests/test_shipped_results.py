@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import pytest
 
-from ipt_core.experiments import get_baseline, pt_spec, tune
-from ipt_core.ipt_experiments import shipped_store
-from ipt_core.methods.pt import PTConfig
+from ipt_core.config.pt import PTConfig
+from ipt_core.experiments.ipt import shipped_store
+from ipt_core.experiments.tune import get_baseline, pt_spec, tune
 from ipt_core.store import Store
 from ipt_core.tasks import load_suite
 

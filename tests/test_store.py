@@ -7,6 +7,7 @@ import json
 import logging
 import multiprocessing as mp
 import os
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -16,8 +17,11 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ipt_core import store as store_mod, store_tmp
-from ipt_core.store import CorruptEntryError, Entry, Store, StoreError, default_root, spec_key
+from ipt_core import store as store_mod
+from ipt_core.store import Store, default_root
+from ipt_core.store import tmp as store_tmp
+from ipt_core.store.entry import CorruptEntryError, Entry, StoreError
+from ipt_core.store.keys import spec_key
 
 SPEC = {"method": "pt", "task": "sst2", "seed": 0, "lr": 0.03, "backbone": {"id": "minilm", "sha": "ab12"},
         "code_version": "pt-1"}
@@ -85,7 +89,9 @@ def test_default_root(monkeypatch, tmp_path):
     assert default_root() == (tmp_path / "c").resolve()
     assert Store().root == (tmp_path / "c").resolve()
     monkeypatch.delenv("IPT_CACHE")
-    assert default_root() == Path(store_mod.__file__).resolve().parent.parent / "cache"
+    monkeypatch.chdir(tmp_path)
+    assert default_root() == tmp_path.resolve() / "cache"  # the working directory's cache/, never the package's
+    assert not str(default_root()).startswith(str(Path(store_mod.__file__).resolve().parent))
 
 
 # -------------------------------------------------------------------------------------- round trip
@@ -472,7 +478,7 @@ def test_hypothesis_round_trip(spec, meta, command, kind):
 
 def _rewrite_record(e: Entry, change) -> None:
     """Edit entry.json through ``change(rec)`` and re-sign it: a record that passes the checksum."""
-    from ipt_core.store_json import canonical, sha256_bytes
+    from ipt_core.store.keys import canonical, sha256_bytes
 
     f = e.path / "entry.json"
     rec = json.loads(f.read_text())
@@ -521,7 +527,7 @@ HOSTILE_ENTRIES = {
     "checksum_is_number": lambda e: (e.path / "entry.json").write_text(
         json.dumps(json.loads((e.path / "entry.json").read_text()) | {"checksum": 5})),
     "entry_json_is_a_dir": lambda e: ((e.path / "entry.json").unlink(), (e.path / "entry.json").mkdir()),
-    "entry_dir_is_a_file": lambda e: (store_mod.rmtree(e.path), e.path.write_text("x")),
+    "entry_dir_is_a_file": lambda e: (shutil.rmtree(e.path), e.path.write_text("x")),
 }
 
 
@@ -529,7 +535,7 @@ HOSTILE_ENTRIES = {
 def test_any_malformed_entry_is_quarantined_and_treated_as_missing(store, caplog, damage):
     """One hostile entry.json (a RecursionError, a wrong type at any depth...) must neither raise nor
     hide the store's other entries: it is quarantined, recorded, and recomputed."""
-    from ipt_core.store_quarantine import list_quarantines
+    from ipt_core.store.quarantine import list_quarantines
 
     good = store.put("probe", {"task": "other"}, {"acc": 0.5})
     spec = {"task": "sms_spam", "seed": 0}
@@ -550,7 +556,7 @@ def test_any_malformed_entry_is_quarantined_and_treated_as_missing(store, caplog
 
 
 def test_quarantine_of_an_entry_never_read_valid_names_what_still_parses(store):
-    from ipt_core.store_quarantine import list_quarantines, mark_seen
+    from ipt_core.store.quarantine import list_quarantines, mark_seen
 
     e = store.put("pt_run", {"task": "sms_spam", "seed": 1}, {"acc": 0.75}, {"prompt": torch.ones(2)})
     _truncate_tensors(e)
@@ -572,7 +578,7 @@ def test_query_predicate_that_raises_on_a_strange_value_does_not_match(store):
 
 
 def test_oversized_entry_json_is_corrupt_without_parsing(store, monkeypatch):
-    from ipt_core import store_entry
+    from ipt_core.store import entry as store_entry
 
     e = store.put("probe", {"a": 1}, {"acc": 0.5, "pad": "x" * 2000})
     monkeypatch.setattr(store_entry, "MAX_ENTRY_JSON_BYTES", 1000)
@@ -580,7 +586,7 @@ def test_oversized_entry_json_is_corrupt_without_parsing(store, monkeypatch):
 
 
 def test_memory_error_while_reading_is_not_a_quarantine(store, monkeypatch):
-    from ipt_core import store_entry
+    from ipt_core.store import entry as store_entry
 
     e = store.put("probe", {"a": 1}, {"acc": 0.5})
 

@@ -17,7 +17,8 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, event, given, seed, settings, strategies as st
+from hypothesis import HealthCheck, event, given, seed, settings
+from hypothesis import strategies as st
 
 from ipt_core.tasks import Example, Suite, Task, TaskDataError, load_suite
 

@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import pytest
 
-from ipt_core import map_quality as mq
-from ipt_core.methods.pt import PTConfig
+from ipt_core.analysis import map_quality as mq
+from ipt_core.config.pt import PTConfig
+from ipt_core.experiments.transfer import transfer_report, transfer_runs
 from ipt_core.store import Store
 from ipt_core.tasks import Suite
-from ipt_core.transfer import transfer_report, transfer_runs
 
 
 @pytest.fixture
@@ -39,8 +39,8 @@ def test_transfer_bank_gains_and_correlations(make_tiny_backbone, suite, tmp_pat
     def boom(*a, **k):
         raise AssertionError("trained again")
 
-    monkeypatch.setattr("ipt_core.bank.train_bank", boom)
-    monkeypatch.setattr("ipt_core.experiments.train_bank", boom)
+    monkeypatch.setattr("ipt_core.train.bank.train_bank", boom)
+    monkeypatch.setattr("ipt_core.experiments.context.train_bank", boom)
     again = transfer_runs(store, [], bb, suite, ["a", "b"], None, cfg, source_cfg, device="cpu")
     assert [e.key for e in again] == rep["keys"]
     # similarity in the report is the centred cosine of the map

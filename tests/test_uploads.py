@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from ipt_core import uploads
+from ipt_app import uploads
 from ipt_core.tasks import TaskDataError, demo_suite_path, load_suite
 
 DEMO = demo_suite_path()

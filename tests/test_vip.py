@@ -10,9 +10,15 @@ from __future__ import annotations
 import pytest
 import torch
 
-from ipt_core.bank import RunConfig, train_bank
+from ipt_core.config.vip import VIPConfig
 from ipt_core.methods.pt import init_prompt
-from ipt_core.methods.vip import VIP, Contextualiser, SampledVectorQuantize, VIPConfig, sinusoidal_positions
+from ipt_core.methods.vip import (
+    VIP,
+    Contextualiser,
+    SampledVectorQuantize,
+    sinusoidal_positions,
+)
+from ipt_core.train.bank import RunConfig, train_bank
 
 N = 4
 D = 32

@@ -30,7 +30,6 @@ import argparse
 import io
 import json
 import math
-import os
 import sys
 import tarfile
 import time
@@ -68,11 +67,11 @@ def cmd_env(args) -> int:
     if torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name()
         info["bf16_supported"] = torch.cuda.is_bf16_supported()
-    for m in ("ipt_core.cli", "ipt_core.compare", "ipt_core.experiments", "ipt_core.ipt_experiments", "bench.throughput"):
+    for m in ("ipt_core.cli.main", "ipt_core.experiments.compare", "ipt_core.experiments.context", "ipt_core.experiments.ipt", "bench.throughput"):
         importlib.import_module(m)
-    import ipt_core.cli
+    import ipt_core.cli.main
 
-    ipt_core.cli.build_parser()
+    ipt_core.cli.main.build_parser()
     info["unwanted_imported"] = [n for n in UNWANTED if n in sys.modules]
     from ipt_core.backbones import load_backbone
 

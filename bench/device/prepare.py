@@ -39,8 +39,8 @@ LIMIT_MIB = 64.0
 MODEL_FILES = ("config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt")
 MIMIC = ROOT / "bench" / "device" / "mimic"
 # the modules the GPU check runs (CLI commands, the throughput benchmark and its workers, the kit's own scripts)
-CHECKED_IMPORTS = ("ipt_core.cli", "ipt_core.compare", "ipt_core.experiments", "ipt_core.ipt_experiments",
-                   "ipt_core.methods.attempt", "ipt_core.methods.vip", "ipt_core.methods.ipt", "ipt_core.export",
+CHECKED_IMPORTS = ("ipt_core.cli.main", "ipt_core.experiments.compare", "ipt_core.experiments.context", "ipt_core.experiments.ipt",
+                   "ipt_core.methods.attempt", "ipt_core.methods.vip", "ipt_core.methods.ipt", "ipt_core.experiments.export",
                    "bench.throughput", "peft")
 UNWANTED = ("plotly", "streamlit", "umap")
 
@@ -121,7 +121,7 @@ def check_imports(python: str = sys.executable) -> dict:
         "        importlib.import_module(m)\n"
         "    except Exception as e:\n"
         "        failed[m] = f'{type(e).__name__}: {e}'\n"
-        "import ipt_core.cli as c; c.build_parser()\n"
+        "import ipt_core.cli.main as c; c.build_parser()\n"
         f"print(json.dumps({{'failed': failed, 'unwanted_loaded': sorted(n for n in {list(UNWANTED)!r} if n in sys.modules)}}))\n"
     )
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(MIMIC), str(ROOT)]))

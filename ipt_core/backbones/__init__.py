@@ -31,12 +31,23 @@ The package: :mod:`~ipt_core.backbones.types` (spec names, errors, batch contain
 
 from __future__ import annotations
 
-from .base import Backbone
-from .encoder_sim import EncoderSimBackbone
-from .generative import CausalBackbone, EncoderMLMBackbone, Seq2SeqBackbone
-from .layers import DeepPromptInjector
-from .loading import from_model, load_backbone, packaged_model_path
-from .types import DEFAULT_BACKBONE, KINDS, PROMPT_KINDS, BackboneError, Encoded, LabelTable, parse_spec
+from ipt_core.backbones.base import Backbone
+from ipt_core.backbones.encoder_sim import EncoderSimBackbone
+from ipt_core.backbones.generative import (
+    CausalBackbone,
+    EncoderMLMBackbone,
+    Seq2SeqBackbone,
+)
+from ipt_core.backbones.layers import DeepPromptInjector
+from ipt_core.backbones.loading import from_model, load_backbone, packaged_model_path
+from ipt_core.backbones.types import Encoded, LabelTable
+from ipt_core.config.backbone import (
+    DEFAULT_BACKBONE,
+    KINDS,
+    PROMPT_KINDS,
+    BackboneError,
+    parse_spec,
+)
 
 __all__ = [
     "DEFAULT_BACKBONE",

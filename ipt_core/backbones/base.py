@@ -14,9 +14,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..tasks import Example, Task
-from .layers import DeepPromptInjector, find_layers
-from .types import PROMPT_KINDS, BackboneError, Encoded, LabelTable
+from ipt_core.backbones.layers import DeepPromptInjector, find_layers
+from ipt_core.backbones.types import Encoded, LabelTable
+from ipt_core.config.backbone import PROMPT_KINDS, BackboneError
+from ipt_core.tasks import Example, Task
 
 __all__ = ["Backbone"]
 

@@ -7,9 +7,9 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ..tasks import Example
-from .base import Backbone
-from .types import Encoded, LabelTable
+from ipt_core.backbones.base import Backbone
+from ipt_core.backbones.types import Encoded, LabelTable
+from ipt_core.tasks import Example
 
 __all__ = ["EncoderSimBackbone"]
 

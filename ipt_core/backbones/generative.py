@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import torch
 
-from .base import Backbone
-from .layers import find_layers
-from .types import BackboneError, Encoded, LabelTable
+from ipt_core.backbones.base import Backbone
+from ipt_core.backbones.layers import find_layers
+from ipt_core.backbones.types import Encoded, LabelTable
+from ipt_core.config.backbone import BackboneError
 
 __all__ = ["EncoderMLMBackbone", "Seq2SeqBackbone", "CausalBackbone"]
 

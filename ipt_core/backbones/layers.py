@@ -11,7 +11,7 @@ from typing import Iterator
 import torch
 from torch import nn
 
-from .types import BackboneError
+from ipt_core.config.backbone import BackboneError
 
 __all__ = ["find_layers", "DeepPromptInjector"]
 

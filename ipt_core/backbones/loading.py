@@ -9,10 +9,14 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .base import Backbone
-from .encoder_sim import EncoderSimBackbone
-from .generative import CausalBackbone, EncoderMLMBackbone, Seq2SeqBackbone
-from .types import DEFAULT_BACKBONE, KINDS, BackboneError, parse_spec
+from ipt_core.backbones.base import Backbone
+from ipt_core.backbones.encoder_sim import EncoderSimBackbone
+from ipt_core.backbones.generative import (
+    CausalBackbone,
+    EncoderMLMBackbone,
+    Seq2SeqBackbone,
+)
+from ipt_core.config.backbone import DEFAULT_BACKBONE, KINDS, BackboneError, parse_spec
 
 __all__ = ["packaged_model_path", "CLASSES", "auto_class", "load_backbone", "from_model"]
 

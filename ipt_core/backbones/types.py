@@ -1,5 +1,5 @@
 """What every backbone shares: the spec names and the error (from the torch-free
-:mod:`ipt_core.backbone_spec`), and the two batch containers
+:mod:`ipt_core.config.backbone`), and the two batch containers
 (:class:`Encoded` inputs, a :class:`LabelTable` of the tasks' labels).
 """
 
@@ -9,7 +9,13 @@ from dataclasses import dataclass
 
 import torch
 
-from ..backbone_spec import DEFAULT_BACKBONE, KINDS, PROMPT_KINDS, BackboneError, parse_spec  # noqa: F401 (re-exported)
+from ipt_core.config.backbone import (
+    DEFAULT_BACKBONE,
+    KINDS,
+    PROMPT_KINDS,
+    BackboneError,
+    parse_spec,
+)
 
 __all__ = ["DEFAULT_BACKBONE", "KINDS", "PROMPT_KINDS", "BackboneError", "parse_spec", "LabelTable", "Encoded"]
 

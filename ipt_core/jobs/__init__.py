@@ -25,7 +25,7 @@ workers never run the same job; it runs at most one "gpu" job at a time (over al
 ``--cpu-slots`` "cpu" jobs at once, and exits after ``--idle-exit`` seconds without work.
 With ``--nproc N`` (or ``IPT_JOBS_NPROC=N``, ``gpus`` for one per visible GPU) it launches the
 training jobs of "gpu" resource (``IPT_JOBS_NPROC_RESOURCES=cpu,gpu`` to include CPU jobs) with
-torchrun on N processes of this machine (:func:`launch_argv`, :mod:`ipt_core.distributed`).
+torchrun on N processes of this machine (:func:`launch_argv`, :mod:`ipt_core.train.distributed`).
 
 Example:
     >>> job = submit(root, ["tune", "--suite", "demo", "--tasks", "sms_spam", "--steps", "2"],
@@ -44,11 +44,27 @@ The package: :mod:`~ipt_core.jobs.files` (atomic JSON, the lock), :mod:`~ipt_cor
 
 from __future__ import annotations
 
-from .job import FINAL_STATES, STATES, Job, set_status
-from .launch import DISTRIBUTED_SUBCOMMANDS, launch_argv
-from .queue import cancel, delete_job, get_job, list_jobs, log_tail, read_estimate, submit, write_estimate
-from .request import JOB_COMMANDS, RESOURCES, RequestRefused
-from .worker import EXIT_CANCELLED, KILL_AFTER_S, Worker, ensure_worker, run_job_inline, worker_pid
+from ipt_core.jobs.job import FINAL_STATES, STATES, Job, set_status
+from ipt_core.jobs.launch import DISTRIBUTED_SUBCOMMANDS, launch_argv
+from ipt_core.jobs.queue import (
+    cancel,
+    delete_job,
+    get_job,
+    list_jobs,
+    log_tail,
+    read_estimate,
+    submit,
+    write_estimate,
+)
+from ipt_core.jobs.request import JOB_COMMANDS, RESOURCES, RequestRefused
+from ipt_core.jobs.worker import (
+    EXIT_CANCELLED,
+    KILL_AFTER_S,
+    Worker,
+    ensure_worker,
+    run_job_inline,
+    worker_pid,
+)
 
 __all__ = [
     "JOB_COMMANDS",

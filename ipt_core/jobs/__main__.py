@@ -6,8 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from .queue import list_jobs
-from .worker import Worker
+from ipt_core.jobs.queue import list_jobs
+from ipt_core.jobs.worker import Worker
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -24,7 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     ls = sub.add_parser("list", help="list jobs, newest first")
     ls.add_argument("--cache", default=None)
     args = p.parse_args(argv)
-    from ..store import default_root
+    from ipt_core.store import default_root
 
     root = Path(args.cache) if args.cache else default_root()
     if args.command == "worker":

@@ -10,7 +10,7 @@ import re
 from pathlib import Path
 from typing import Any, Iterator
 
-from .. import atomic
+from ipt_core.store import atomic
 
 __all__ = ["ID_RE", "jobs_dir", "write_json", "write_text", "read_json", "locked", "check_id", "pid_alive"]
 
@@ -23,7 +23,7 @@ def jobs_dir(root: str | os.PathLike) -> Path:
 
 
 def write_json(path: Path, obj: Any) -> None:
-    """Atomic write (:func:`ipt_core.atomic.write_json`): readers see the old file or the new one."""
+    """Atomic write (:func:`ipt_core.store.atomic.write_json`): readers see the old file or the new one."""
     atomic.write_json(path, obj, indent=1)
 
 

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .files import read_json, write_json
-from .request import RequestRefused, check_record, job_argv
+from ipt_core.jobs.files import read_json, write_json
+from ipt_core.jobs.request import RequestRefused, check_record, job_argv
 
 __all__ = ["STATES", "FINAL_STATES", "Job", "load_job", "set_status"]
 

@@ -10,9 +10,16 @@ import uuid
 from pathlib import Path
 from typing import Any, Sequence
 
-from .files import ID_RE, check_id, locked, read_json, write_json
-from .job import Job, load_job, set_status
-from .request import JOB_COMMANDS, MAX_LABEL_CHARS, REQUEST_FORMAT, RESOURCES, RequestRefused, check_args
+from ipt_core.jobs.files import ID_RE, check_id, locked, read_json, write_json
+from ipt_core.jobs.job import Job, load_job, set_status
+from ipt_core.jobs.request import (
+    JOB_COMMANDS,
+    MAX_LABEL_CHARS,
+    REQUEST_FORMAT,
+    RESOURCES,
+    RequestRefused,
+    check_args,
+)
 
 __all__ = ["submit", "list_jobs", "get_job", "cancel", "runs_job", "delete_job", "log_tail", "last_json_line",
            "write_estimate", "read_estimate"]

@@ -10,7 +10,7 @@ CLI* and its arguments, never a module, an executable or an environment::
 and the process a worker starts is rebuilt from it by :func:`job_argv`, always
 ``python -m ipt_core <command> <args> --json --cache <the store the job sits in>``. Before a worker
 starts it, :func:`check_with_cli` parses that argv with the CLI's own parser and boundary checks
-(:func:`ipt_core.cli.refusal`: every flag's range from ``limits``, the device, the suite, the
+(:func:`ipt_core.cli.main.refusal`: every flag's range from ``limits``, the device, the suite, the
 prompt length) and checks every path the arguments name against the folders the app may read
 (:func:`ipt_core.paths.check_allowed`). A record of any other shape (an older format with
 ``module``/``argv``, unknown or missing fields, a wrong type, an unknown command) is refused by
@@ -138,7 +138,7 @@ def job_argv(command: str, args: Sequence[str], root: Path) -> list[str]:
 
 def _path_values(ns: Any) -> list[tuple[str, str]]:
     """``(flag, path)`` for every argument of a parsed command that names a local file or folder."""
-    from ..paths import looks_like_path
+    from ipt_core.paths import looks_like_path
 
     out: list[tuple[str, str]] = []
     suite = getattr(ns, "suite", None)
@@ -165,8 +165,8 @@ def check_with_cli(command: str, args: Sequence[str], root: Path) -> list[str]:
     Raises:
         RequestRefused: the CLI's own one-line refusal, or a path outside the allowed folders.
     """
-    from ..cli import build_parser, refusal
-    from ..paths import PathNotAllowed, check_allowed
+    from ipt_core.cli.main import build_parser, refusal
+    from ipt_core.paths import PathNotAllowed, check_allowed
 
     command, args = check_args(command, args)
     argv = job_argv(command, args, root)

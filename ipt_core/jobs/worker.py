@@ -14,11 +14,19 @@ import time
 from pathlib import Path
 from typing import Sequence
 
-from .files import ID_RE, jobs_dir, locked, pid_alive, read_json, write_json, write_text
-from .job import Job, load_job, set_status
-from .launch import child_env, env_nproc, env_nproc_resources, launch_argv
-from .queue import get_job, last_json_line, list_jobs
-from .request import RequestRefused, check_record, check_with_cli
+from ipt_core.jobs.files import (
+    ID_RE,
+    jobs_dir,
+    locked,
+    pid_alive,
+    read_json,
+    write_json,
+    write_text,
+)
+from ipt_core.jobs.job import Job, load_job, set_status
+from ipt_core.jobs.launch import child_env, env_nproc, env_nproc_resources, launch_argv
+from ipt_core.jobs.queue import get_job, last_json_line, list_jobs
+from ipt_core.jobs.request import RequestRefused, check_record, check_with_cli
 
 __all__ = ["EXIT_CANCELLED", "KILL_AFTER_S", "Worker", "run_job_inline", "worker_pid", "ensure_worker"]
 

@@ -30,54 +30,25 @@ Where the official code (github.com/AkariAsai/ATTEMPT) differs from the paper, w
 - **The temperature.** The paper's ``d * e`` (the official code hard-codes a number close to it for
   T5-base) makes the attention uniform on MiniLM, whose embeddings are small: after 150 steps on
   real tasks every weight was 0.060-0.064 of 16 (uniform: 0.0625), so the heatmap carried no
-  signal. The default here is :data:`DEFAULT_TEMPERATURE`, chosen on the demo's dev splits (see
+  signal. The default here is :data:`ipt_core.config.attempt.DEFAULT_TEMPERATURE`, chosen on the demo's dev splits (see
   the README and ``bench/attempt_vip_defaults.py``); ``temperature=None`` is the paper's ``d * e``.
 """
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .. import limits
-from ..backbones import Backbone, Encoded
-from ..train_config import TrainConfig
-from .base import BankMethod
-from .pt import INIT_CHOICES
+from ipt_core.backbones import Backbone, Encoded
+from ipt_core.config.attempt import AttemptConfig
+from ipt_core.methods.base import BankMethod
 
 CODE_VERSION = "attempt-1"
-DEFAULT_TEMPERATURE = 0.5  # see the module docstring; None: the paper's d * e
 
 
-@dataclass(frozen=True)
-class AttemptConfig(TrainConfig):
-    """ATTEMPT hyper-parameters (the training budget is ``TrainConfig``'s; prompts are shallow).
-
-    ``n_tokens`` must equal the source prompts' length. ``temperature`` None means the paper's ``d * e``.
-    """
-
-    n_tokens: int = 8
-    init: str = "vocab"  # target prompt: random | vocab | text (as PT)
-    attn_dim: int = 100  # W_down: d -> attn_dim (100 in the official code)
-    temperature: float | None = DEFAULT_TEMPERATURE
-    train_layernorm: bool = True
-    pool_padding: bool = False
-    attn_lr_scale: float = 1.0
-
-    def __post_init__(self):
-        limits.check(self)  # ranges: ipt_core/limits.py
-        if self.init not in INIT_CHOICES or self.init == "prompt":
-            raise ValueError(f"ATTEMPT target init must be random, vocab or text, got {self.init!r}")
-        if self.n_tokens < 1 or self.steps < 1 or self.batch_size < 1 or self.attn_dim < 1:
-            raise ValueError("n_tokens, steps, batch_size and attn_dim must be positive")
-        if not (self.lr > 0 and self.attn_lr_scale > 0):
-            raise ValueError("lr and attn_lr_scale must be positive")
-        if self.temperature is not None and not self.temperature > 0:
-            raise ValueError(f"temperature must be positive, got {self.temperature}")
 
 
 def masked_max_pool(x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:

@@ -1,4 +1,4 @@
-"""The contract between a bank method and the loop that trains it (``ipt_core.bank.train_bank``).
+"""The contract between a bank method and the loop that trains it (``ipt_core.train.bank.train_bank``).
 
 A method holds the parameters of all R runs of a bank and says how the prompt of a row is made.
 Everything the loop, the checkpoints and the distributed runner may ask of a method is declared

@@ -23,9 +23,9 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from ..backbones import Encoded
-from ..ipt_config import NORMS, ISTConfig, MSFConfig  # noqa: F401 (re-exported; torch-free for the app)
-from .base import BankMethod
+from ipt_core.backbones import Encoded
+from ipt_core.config.ipt import NORMS, MSFConfig
+from ipt_core.methods.base import BankMethod
 
 CODE_VERSION = "ipt-1"
 

@@ -10,9 +10,8 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from ..backbones import Backbone, Encoded
-from ..ipt_config import INIT_CHOICES, PTConfig  # noqa: F401 (re-exported; torch-free for the app)
-from .base import BankMethod
+from ipt_core.backbones import Backbone, Encoded
+from ipt_core.methods.base import BankMethod
 
 CODE_VERSION = "pt-1"
 

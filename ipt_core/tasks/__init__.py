@@ -32,14 +32,14 @@ The package, one module a job: :mod:`~ipt_core.tasks.model` (Example, Task, Suit
 
 from __future__ import annotations
 
-from .demo import demo_suite_path
-from .errors import SuiteSourceError, TaskDataError
-from .folders import load_task_folder
-from .load import load_suite
-from .model import SPLITS, Example, Suite, Task
-from .report import format_tasks_table, tasks_report
-from .resample import resample
-from .rows import CSV_SPLIT_SEED
+from ipt_core.tasks.demo import demo_suite_path
+from ipt_core.tasks.errors import SuiteSourceError, TaskDataError
+from ipt_core.tasks.folders import load_task_folder
+from ipt_core.tasks.load import load_suite
+from ipt_core.tasks.model import SPLITS, Example, Suite, Task
+from ipt_core.tasks.report import format_tasks_table, tasks_report
+from ipt_core.tasks.resample import resample
+from ipt_core.tasks.rows import CSV_SPLIT_SEED
 
 __all__ = [
     "TaskDataError",

@@ -8,10 +8,10 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
-from .errors import TaskDataError
-from .model import SPLITS, Example, Suite, Task
-from .reading import json_loads, key_line, list_dir, read_text
-from .validation import INPUT_FORMS, bad_task_name, type_name
+from ipt_core.tasks.errors import TaskDataError
+from ipt_core.tasks.model import SPLITS, Example, Suite, Task
+from ipt_core.tasks.reading import json_loads, key_line, list_dir, read_text
+from ipt_core.tasks.validation import INPUT_FORMS, bad_task_name, type_name
 
 __all__ = ["CROSSFIT_RE", "CROSSFIT_SEP", "crossfit_files", "read_ontology", "parse_crossfit_tsv", "load_crossfit"]
 

@@ -12,10 +12,16 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .errors import TaskDataError
-from .model import SPLITS, Example, Suite, Task
-from .reading import json_loads, key_line, read_text
-from .validation import INPUT_FORMS, bad_labels, bad_task_name, bad_text, type_name
+from ipt_core.tasks.errors import TaskDataError
+from ipt_core.tasks.model import SPLITS, Example, Suite, Task
+from ipt_core.tasks.reading import json_loads, key_line, read_text
+from ipt_core.tasks.validation import (
+    INPUT_FORMS,
+    bad_labels,
+    bad_task_name,
+    bad_text,
+    type_name,
+)
 
 __all__ = ["load_task_folder", "load_task_folders", "parse_task_json", "parse_jsonl"]
 

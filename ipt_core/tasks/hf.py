@@ -22,10 +22,10 @@ import threading
 from pathlib import Path
 from typing import Any, Iterator
 
-from .errors import SuiteSourceError, TaskDataError
-from .model import Suite
-from .rows import SPLIT_ALIASES, Row, tasks_from_rows
-from .validation import bad_text, type_name
+from ipt_core.tasks.errors import SuiteSourceError, TaskDataError
+from ipt_core.tasks.model import Suite
+from ipt_core.tasks.rows import SPLIT_ALIASES, Row, tasks_from_rows
+from ipt_core.tasks.validation import bad_text, type_name
 
 __all__ = ["DOWNLOAD_ENV", "download_allowed", "hub_offline", "load_hf", "split_hf_spec"]
 

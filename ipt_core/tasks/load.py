@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .crossfit import crossfit_files, load_crossfit
-from .demo import demo_suite_path
-from .errors import SuiteSourceError, TaskDataError
-from .folders import load_task_folder, load_task_folders
-from .hf import load_hf
-from .model import Suite
-from .reading import list_dir
-from .table import load_table
-from .validation import type_name
+from ipt_core.tasks.crossfit import crossfit_files, load_crossfit
+from ipt_core.tasks.demo import demo_suite_path
+from ipt_core.tasks.errors import SuiteSourceError, TaskDataError
+from ipt_core.tasks.folders import load_task_folder, load_task_folders
+from ipt_core.tasks.hf import load_hf
+from ipt_core.tasks.model import Suite
+from ipt_core.tasks.reading import list_dir
+from ipt_core.tasks.table import load_table
+from ipt_core.tasks.validation import type_name
 
 __all__ = ["load_suite"]
 

@@ -16,9 +16,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import TaskDataError
-from .resample import resample
-from .validation import INPUT_FORMS, bad_labels, bad_task_name, bad_text, type_name
+from ipt_core.tasks.errors import TaskDataError
+from ipt_core.tasks.resample import resample
+from ipt_core.tasks.validation import (
+    INPUT_FORMS,
+    bad_labels,
+    bad_task_name,
+    bad_text,
+    type_name,
+)
 
 __all__ = ["SPLITS", "Example", "Task", "Suite"]
 

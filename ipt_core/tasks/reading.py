@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from .errors import TaskDataError
+from ipt_core.tasks.errors import TaskDataError
 
 __all__ = ["read_text", "json_loads", "key_line", "is_listed", "list_dir"]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .model import Suite
+from ipt_core.tasks.model import Suite
 
 __all__ = ["tasks_report", "format_tasks_table"]
 

@@ -13,7 +13,7 @@ from typing import TypeVar
 
 import numpy as np
 
-from .errors import TaskDataError
+from ipt_core.tasks.errors import TaskDataError
 
 TaskT = TypeVar("TaskT")  # a Task (not imported: the model imports this module)
 

@@ -9,9 +9,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import TaskDataError
-from .model import SPLITS, Example, Task
-from .validation import INPUT_FORMS, bad_labels, bad_task_name, bad_text
+from ipt_core.tasks.errors import TaskDataError
+from ipt_core.tasks.model import SPLITS, Example, Task
+from ipt_core.tasks.validation import INPUT_FORMS, bad_labels, bad_task_name, bad_text
 
 __all__ = ["CSV_SPLIT_SEED", "SPLIT_PER_LABEL", "SPLIT_ALIASES", "Row", "row_error", "deterministic_split", "tasks_from_rows"]
 

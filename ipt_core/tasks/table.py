@@ -6,10 +6,10 @@ import csv
 import io
 from pathlib import Path
 
-from .errors import TaskDataError
-from .model import Suite
-from .reading import read_text
-from .rows import SPLIT_ALIASES, Row, tasks_from_rows
+from ipt_core.tasks.errors import TaskDataError
+from ipt_core.tasks.model import Suite
+from ipt_core.tasks.reading import read_text
+from ipt_core.tasks.rows import SPLIT_ALIASES, Row, tasks_from_rows
 
 __all__ = ["load_table"]
 

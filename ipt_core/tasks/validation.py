@@ -11,7 +11,6 @@ Example:
 
 from __future__ import annotations
 
-
 __all__ = ["INPUT_FORMS", "type_name", "bad_text", "bad_task_name", "bad_labels"]
 
 

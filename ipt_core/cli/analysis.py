@@ -1,0 +1,180 @@
+"""The ``map-quality``, ``transfer`` and ``umap`` commands (cli.py calls :func:`register`): parsing and printing only.
+
+The work is done by :mod:`ipt_core.experiments.task_spaces` (map quality, text baselines),
+:mod:`ipt_core.experiments.transfer` (the transfer bank and its correlations) and :mod:`ipt_core.analysis.maps` (UMAP
+coordinates of a task map, run as a job by the app because UMAP's first fit compiles for ~20 s).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import replace
+
+from ipt_core.cli.command_line import reproducible_command
+from ipt_core.config import limits
+from ipt_core.config.backbone import DEFAULT_BACKBONE
+from ipt_core.experiments.task_spaces import format_report, map_quality
+from ipt_core.experiments.transfer import DEFAULT_SOURCE, transfer_report
+from ipt_core.store import Store
+from ipt_core.tasks import load_suite
+
+
+def _add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--suite", default="demo", help="demo, a folder of task folders, a CrossFit folder, a CSV/TSV file")
+    p.add_argument("--backbone", default=DEFAULT_BACKBONE)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--cache", default=None, help="result store folder (default $IPT_CACHE or ./cache)")
+    p.add_argument("--json", action="store_true", help="print one JSON object as the last line of stdout")
+
+
+def _stores(args) -> list[Store]:
+    from ipt_core.experiments.ipt import shipped_store
+
+    main = Store(args.cache)
+    shipped = shipped_store()
+    return [main] + ([shipped] if shipped is not None and shipped.root != main.root else [])
+
+
+def cmd_map_quality(args) -> int:
+    suite = load_suite(args.suite)
+    argv = getattr(args, "_argv", None) or ["map-quality", "--suite", args.suite]
+    report = map_quality(_stores(args), suite, backbone=args.backbone, device=args.device, compute=not args.no_compute,
+                         centre=not args.uncentred, layer_norm=not args.no_layer_norm,
+                         command=reproducible_command("python -m ipt_core", argv))
+    print(json.dumps(report) if args.json else format_report(report))
+    return 0
+
+
+def register(sub) -> None:
+    """Add ``map-quality`` and ``transfer`` to the CLI's subparsers (sets ``func`` on each)."""
+    p = sub.add_parser("map-quality", help="neighbour-family agreement of every task space vs chance and baselines")
+    _add_common(p)
+    p.add_argument("--uncentred", action="store_true", help="plain cosine of the raw vectors (no centring)")
+    p.add_argument("--no-layer-norm", action="store_true", help="no per-layer normalisation of deep prompts")
+    p.add_argument("--no-compute", action="store_true", help="only baselines already in the store (no model load)")
+    p.set_defaults(func=cmd_map_quality)
+    add_transfer_parser(sub, _add_common)
+    add_umap_parser(sub)
+
+
+# --------------------------------------------------------------------------------------------------
+# umap
+
+
+def add_umap_parser(sub) -> None:
+    u = sub.add_parser("umap", help="UMAP coordinates of a task map, stored as a task_map_umap entry")
+    u.add_argument("--cache", default=None, help="result store folder (default $IPT_CACHE or ./cache)")
+    u.add_argument("--extra-store", action="append", default=[], help="read-only store to read entries from")
+    u.add_argument("--entry", default=None, help="key of a task_map entry")
+    u.add_argument("--space", choices=["prompt", "intrinsic", "ist"], default="prompt",
+                   help="tensor of the task_map entry")
+    u.add_argument("--suite", default=None, help="with --pt-config: the prompt space of a suite's pt_run entries")
+    u.add_argument("--pt-config", default=None, help="pt_config_id of the pt_run entries")
+    u.add_argument("--seed", type=limits.argtype("seed"), default=0, help="UMAP's random_state")
+    u.add_argument("--json", action="store_true", help="print one JSON object as the last line of stdout")
+    u.set_defaults(func=cmd_umap)
+
+
+def cmd_umap(args) -> int:
+    """``umap (--entry KEY --space S | --suite S --pt-config ID)``: fit UMAP, store the coordinates."""
+    from pathlib import Path
+
+    import numpy as np
+
+    from ipt_core.analysis.maps import compute_umap_entry, prompt_space, pt_config_id
+
+    store = Store(args.cache)
+    stores = [store] + [Store(Path(s)) for s in args.extra_store]
+    argv = getattr(args, "_argv", None) or ["umap"]
+    command = reproducible_command("python -m ipt_core", argv)
+    if args.entry:
+        entry = next((e for s in stores if (e := s.get(args.entry)) is not None), None)
+        if entry is None:
+            raise ValueError(f"no entry {args.entry} in {[str(s.root) for s in stores]}")
+        names = list(entry.meta["tasks"])
+        x = entry.tensor(args.space).float().numpy().reshape(len(names), -1)
+        keep = np.isfinite(x).all(axis=1)  # tasks without a vector in this space (NaN rows) are left out, as on the page
+        names, x = [n for n, k in zip(names, keep) if k], x[keep]
+        suite = entry.meta.get("suite", "")
+    elif args.suite and args.pt_config:
+        wanted = load_suite(args.suite).names()
+        seen: set[str] = set()
+        runs = []
+        for s in stores:
+            for e in s.query("pt_run", task=lambda t: t in wanted):
+                if e.key not in seen and pt_config_id(e.spec, e.meta) == args.pt_config:
+                    seen.add(e.key)
+                    runs.append(e)
+        names, _, x = prompt_space(runs, wanted)
+        suite = args.suite
+    else:
+        raise ValueError("give --entry KEY, or --suite S with --pt-config ID")
+    if not names:
+        raise ValueError("no task vectors found")
+    e = compute_umap_entry(store, x, names, space=args.space, suite=suite, random_state=args.seed,
+                           command=command)
+    out = {"key": e.key, "tasks": e.meta["tasks"], "vectors": e.spec["vectors"]}
+    print(json.dumps(out) if args.json else f"stored UMAP coordinates of {len(names)} tasks as {e.key}")
+    return 0
+
+
+
+
+# --------------------------------------------------------------------------------------------------
+# transfer
+
+
+def add_transfer_parser(sub, add_common) -> None:
+    d = DEFAULT_SOURCE
+    p = sub.add_parser("transfer", help="does similarity predict which source prompt helps a target? (Spearman per space)")
+    add_common(p)
+    p.add_argument("--targets", required=True, help="comma-separated target tasks")
+    p.add_argument("--sources", default=None, help="comma-separated source tasks (default: every other task)")
+    p.add_argument("--steps", type=limits.argtype("steps"), default=20, help="steps of every transfer run (default 20)")
+    p.add_argument("--eval-every", type=limits.argtype("eval_every"), default=None, help="dev evaluation interval (default: --steps)")
+    p.add_argument("--lr", type=limits.argtype("lr"), default=d.lr)
+    p.add_argument("--batch-size", type=limits.argtype("batch_size"), default=d.batch_size)
+    p.add_argument("--prompt-len", type=limits.argtype("n_tokens"), default=d.n_tokens)
+    p.add_argument("--prompt-kind", choices=["shallow", "deep"], default=d.kind)
+    p.add_argument("--source-steps", type=limits.argtype("source_steps"), default=d.steps, help="steps of the source PT prompts (default 60)")
+    p.add_argument("--seed", type=limits.argtype("seed"), default=0)
+    p.set_defaults(func=cmd_transfer)
+
+
+def _csv(v: str | None) -> list[str] | None:
+    return [x.strip() for x in v.split(",") if x.strip()] if v else None
+
+
+def cmd_transfer(args) -> int:
+    from ipt_core.experiments.context import cached_backbone
+    from ipt_core.train.bank import pick_device
+    from ipt_core.train.progress import CancelFlag, Reporter
+
+    suite = load_suite(args.suite)
+    targets = _csv(args.targets) or []
+    if not targets:
+        raise ValueError("--targets names no task")
+    source_cfg = replace(DEFAULT_SOURCE, n_tokens=args.prompt_len, kind=args.prompt_kind, steps=args.source_steps,
+                         batch_size=args.batch_size, lr=args.lr, eval_every=min(DEFAULT_SOURCE.eval_every, args.source_steps))
+    cfg = replace(source_cfg, steps=args.steps, eval_every=args.eval_every or args.steps)
+    dev = pick_device(args.device)
+    bb = cached_backbone(args.backbone, str(dev))
+    argv = getattr(args, "_argv", None) or ["transfer", "--suite", args.suite, "--targets", args.targets]
+    reporter = Reporter("transfer")
+    try:
+        report = transfer_report(_stores(args), bb, suite, targets, _csv(args.sources), cfg, source_cfg, args.seed,
+                                 device=str(dev), progress=reporter, should_cancel=CancelFlag(),
+                                 command=reproducible_command("python -m ipt_core", argv))
+    finally:
+        reporter.close()
+    if args.json:
+        print(json.dumps(report))
+    else:
+        lines = [f"{len(report['pairs'])} (target, source) pairs; mean gain over the default init {report['mean_gain']:+.3f}",
+                 f"{'space':>20} {'spearman':>9} {'p':>7} {'pairs':>6} {'per-target mean':>16}"]
+        for name, c in report["spaces"].items():
+            fmt = lambda v, f: "n/a" if v is None else format(v, f)
+            lines.append(f"{name:>20} {fmt(c['spearman'], '+.3f'):>9} {fmt(c['p_value'], '.3f'):>7} {c['n_pairs']:>6} "
+                         f"{fmt(c['per_target_mean'], '+.3f'):>16}")
+        print("\n".join(lines))
+    return 0

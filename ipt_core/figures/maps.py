@@ -1,0 +1,272 @@
+"""Plotly figures of the task map, its measured quality and the transfer test (pure functions).
+
+As in :mod:`ipt_core.figures.pt`, every figure has a ``*_table`` with the numbers it draws. What is
+new here: one colour per family for the whole suite (:func:`family_colors`, the same in every
+space), PCA axes that say the variance they explain, axis limits an outlier does not set, labels
+only where they do not pile up (hover shows every task), a similarity heatmap whose colour scale
+follows the data, and a dendrogram with every leaf labelled.
+
+Example:
+    >>> import pandas as pd
+    >>> t = pd.DataFrame({"task": list("abcdef"), "family": list("fgfgfg"), "x": [0, 1, 2, 3, 4, 50], "y": [0, 1, 2, 3, 4, 5]})
+    >>> fig = task_map_figure(t, colours=family_colors(["g", "f"]))
+    >>> fig.layout.xaxis.range[1] < 50            # the outlier does not set the scale
+    True
+"""
+from __future__ import annotations
+
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from ipt_core.analysis.map_quality import off_diagonal, robust_range
+from ipt_core.figures.plotting import (  # one colour per family for every chart of a suite
+    colour_map,
+    family_colors,
+    styled,
+)
+
+
+def pca_axis_titles(ratio: Sequence[float]) -> tuple[str, str]:
+    """``("PC 1 (23% of variance)", "PC 2 (12% of variance)")``."""
+    r = list(ratio) + [0.0, 0.0]
+    return tuple(f"PC {i + 1} ({100 * r[i]:.0f}% of variance)" for i in range(2))  # type: ignore[return-value]
+
+
+def label_mask(x: Sequence[float], y: Sequence[float], *, min_gap: float = 0.07, max_labels: int = 40,
+               ranges: tuple[tuple[float, float], tuple[float, float]] | None = None) -> list[bool]:
+    """Which points get a text label: greedily, a point is labelled when no labelled point lies
+    within ``min_gap`` (a fraction of the axes' spans); at most ``max_labels``. The others are
+    shown on hover only.
+
+    Example:
+        >>> label_mask([0, 0.001, 1], [0, 0, 1])
+        [True, False, True]
+    """
+    xs, ys = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    if ranges is None:
+        ranges = ((float(xs.min()), float(xs.max())), (float(ys.min()), float(ys.max()))) if len(xs) else ((0, 1), (0, 1))
+    sx = max(ranges[0][1] - ranges[0][0], 1e-12)
+    sy = max(ranges[1][1] - ranges[1][0], 1e-12)
+    pts = np.stack([xs / sx, ys / sy], axis=1) if len(xs) else np.zeros((0, 2))
+    keep: list[int] = []
+    out = [False] * len(pts)
+    for i in range(len(pts)):
+        if len(keep) >= max_labels:
+            break
+        if not keep or np.min(np.linalg.norm(pts[keep] - pts[i], axis=1)) >= min_gap:
+            keep.append(i)
+            out[i] = True
+    return out
+
+
+def task_map_figure(table: pd.DataFrame, title: str = "", *, highlight: Sequence[str] = (),
+                    axis_titles: tuple[str, str] = ("component 1", "component 2"),
+                    colours: Mapping[str, str] | None = None, robust: bool = True, labels: str = "auto",
+                    subtitle: str = "") -> go.Figure:
+    """Scatter of tasks (``task, family, x, y``) coloured by family (``colours``: :func:`family_colors`).
+
+    ``robust``: axis limits from :func:`robust_range`; a point beyond them is drawn on the border
+    as a triangle, its hover giving its true coordinates. ``labels``: ``"auto"`` (labels where they
+    do not overlap), ``"all"`` or ``"hover"`` (none; hover only).
+    """
+    colours = dict(colours or family_colors(table["family"]))
+    fig = go.Figure()
+    xr = robust_range(table["x"]) if robust and len(table) else None
+    yr = robust_range(table["y"]) if robust and len(table) else None
+    x = table["x"].to_numpy(dtype=float)
+    y = table["y"].to_numpy(dtype=float)
+    cx = np.clip(x, *xr) if xr else x
+    cy = np.clip(y, *yr) if yr else y
+    outside = (cx != x) | (cy != y)
+    if labels == "all":
+        show = [True] * len(table)
+    elif labels == "hover":
+        show = [False] * len(table)
+    else:
+        show = label_mask(cx, cy, ranges=(xr, yr) if xr else None)
+    t = table.assign(_x=cx, _y=cy, _out=outside, _label=[n if s else "" for n, s in zip(table["task"], show)])
+    for fam, g in t.groupby("family", sort=True):
+        fig.add_scatter(x=g["_x"], y=g["_y"], mode="markers+text", name=str(fam), text=g["_label"],
+                        textposition="top center", textfont={"size": 10}, cliponaxis=False,
+                        marker={"size": 12, "color": colours.get(str(fam), "#999"), "line": {"width": 1, "color": "white"},
+                                "symbol": ["triangle-up" if o else "circle" for o in g["_out"]]},
+                        customdata=np.stack([g["task"], g["family"], g["x"], g["y"]], axis=-1),
+                        hovertemplate="<b>%{customdata[0]}</b><br>family: %{customdata[1]}"
+                                      "<br>(%{customdata[2]:.3g}, %{customdata[3]:.3g})<extra></extra>")
+    hl = t[t["task"].isin(list(highlight))]
+    if len(hl):
+        fig.add_scatter(x=hl["_x"], y=hl["_y"], mode="markers", name="selected", hoverinfo="skip",
+                        marker={"size": 22, "color": "rgba(0,0,0,0)", "line": {"width": 2, "color": "black"}})
+    fig.update_layout(xaxis={"title": axis_titles[0], "zeroline": False, **({"range": list(xr)} if xr else {})},
+                      yaxis={"title": axis_titles[1], "zeroline": False, **({"range": list(yr)} if yr else {})},
+                      dragmode="lasso")
+    n_out = int(outside.sum())
+    if n_out or subtitle:
+        note = subtitle + (("  ·  " if subtitle else "") + f"{n_out} task(s) beyond the robust axis limits, drawn as "
+                           "triangles on the border" if n_out else "")
+        fig.add_annotation(text=note, xref="paper", yref="paper", x=0, y=-0.16, showarrow=False,
+                           xanchor="left", font={"size": 11, "color": "#555"})
+    return styled(fig, title, height=540)
+
+
+def similarity_heatmap(table: pd.DataFrame, title: str = "Cosine similarity (clustered)", *,
+                       centred: bool = True) -> go.Figure:
+    """Heatmap of a square similarity table whose colour scale follows the off-diagonal values
+    (symmetric around 0 when they straddle it), and says so in the colour bar's title."""
+    z = table.to_numpy(dtype=float)
+    off = off_diagonal(z) if len(z) > 1 else np.array([1.0])
+    lo, hi = float(off.min()), float(off.max())
+    if lo < 0 < hi:
+        m = max(-lo, hi)
+        zmin, zmax, scale = -m, m, "RdBu_r"
+    else:
+        zmin, zmax, scale = lo, hi if hi > lo else lo + 1e-6, "Viridis"
+    what = "centred cos" if centred else "cos"
+    fig = go.Figure(go.Heatmap(z=z, x=list(table.columns), y=list(table.index), zmin=zmin, zmax=zmax, colorscale=scale,
+                               colorbar={"title": f"{what}<br>off-diagonal<br>{lo:.2f} … {hi:.2f}"},
+                               hovertemplate="%{y} vs %{x}<br>" + what + " %{z:.3f}<extra></extra>"))
+    fig.update_layout(yaxis={"autorange": "reversed"}, xaxis={"tickangle": -40})
+    return styled(fig, title, height=max(380, 22 * len(table) + 160))
+
+
+def dendrogram_figure(dendro: Mapping, title: str = "Dendrogram (average linkage, 1 - cosine)") -> go.Figure:
+    """The dendrogram as line segments; every leaf labelled (the x range covers all leaf slots)."""
+    fig = go.Figure()
+    for xs, ys in zip(dendro.get("icoord", []), dendro.get("dcoord", [])):
+        fig.add_scatter(x=xs, y=ys, mode="lines", line={"color": "#444", "width": 1.5}, hoverinfo="skip", showlegend=False)
+    labels = list(dendro.get("labels", []))
+    n = len(labels)
+    fig.update_layout(xaxis={"tickmode": "array", "tickvals": [5 + 10 * i for i in range(n)], "ticktext": labels,
+                             "tickangle": -40, "showgrid": False, "range": [0, 10 * max(n, 1)], "automargin": True},
+                      yaxis={"title": "distance (1 - cosine)"})
+    return styled(fig, title, height=420)
+
+
+def quality_table(report: Mapping) -> pd.DataFrame:
+    """One row per space and baseline of a map-quality report: ``space, kind, n_tasks, nn1_family,
+    nn3_family, chance, trustworthiness``."""
+    rows = []
+    for group, kind in (("spaces", "space"), ("baselines", "baseline")):
+        for name, q in (report.get(group) or {}).items():
+            rows.append({"space": name, "kind": kind, "n_tasks": q["n_tasks"], "nn1_family": q["nn1_family"],
+                         "nn3_family": q["nn3_family"], "chance": q["chance"], "trustworthiness": q.get("trustworthiness")})
+    return pd.DataFrame(rows, columns=["space", "kind", "n_tasks", "nn1_family", "nn3_family", "chance", "trustworthiness"])
+
+
+def quality_figure(table: pd.DataFrame, title: str = "Map quality: neighbours of the same family") -> go.Figure:
+    """Grouped bars (k = 1, 3) per space and baseline, with each one's chance level as a tick."""
+    fig = go.Figure()
+    x = [f"{s} (baseline)" if k == "baseline" else s for s, k in zip(table["space"], table["kind"])]
+    fig.add_bar(name="nearest neighbour of the same family (k=1)", x=x, y=table["nn1_family"], marker_color="#1f77b4",
+                hovertemplate="%{x}<br>k=1: %{y:.3f}<extra></extra>")
+    fig.add_bar(name="share of 3 nearest of the same family (k=3)", x=x, y=table["nn3_family"], marker_color="#9ecae1",
+                hovertemplate="%{x}<br>k=3: %{y:.3f}<extra></extra>")
+    fig.add_scatter(name="chance", x=x, y=table["chance"], mode="markers",
+                    marker={"symbol": "line-ew-open", "size": 34, "color": "#d62728", "line": {"width": 3}},
+                    hovertemplate="%{x}<br>chance %{y:.3f}<extra></extra>")
+    fig.update_layout(barmode="group", yaxis={"title": "share of neighbours of the same family", "range": [0, 1]},
+                      xaxis={"tickangle": -25})
+    return styled(fig, title, height=420)
+
+
+def transfer_table(pairs: Sequence[Mapping]) -> pd.DataFrame:
+    """The (target, source) pairs of a transfer report: gain and the similarity in every space."""
+    return pd.DataFrame(list(pairs))
+
+
+# short names for the transfer panels' titles (narrow panels; SPACE_NAMES says the long ones)
+SHORT_SPACE_NAMES = {"prompt": "raw prompt", "intrinsic": "intrinsic (Proj)", "ist": "intrinsic (IST)",
+                     "attention": "ATTEMPT attention", "text": "text baseline", "zero_shot_profile": "zero-shot profile"}
+PANEL_PX, GAP_PX = 240, 110  # a panel's height; between rows: tick labels, x title, the next row's two-line title
+
+
+def transfer_figure(table: pd.DataFrame, correlations: Mapping[str, Mapping], *, colours: Mapping[str, str] | None = None,
+                    title: str = "Does similarity predict transfer?") -> go.Figure:
+    """One panel per space (two per row: the chart sits in a column about 560 px wide): each
+    (target, source) pair's gain against their similarity, coloured by target, diamonds for a source
+    of the target's family (a legend entry, not a footnote); the space and its Spearman correlation in
+    the panel's two-line title, with room between rows for it and the x-axis title above it."""
+    spaces = [s for s in correlations if f"sim_{s}" in table.columns]
+    cols = min(2, max(1, len(spaces)))
+    rows = max(1, -(-len(spaces) // cols))
+
+    def name(s: str) -> str:
+        c = correlations[s]
+        rho = "n/a" if c.get("spearman") is None else f"{c['spearman']:+.2f}"
+        return f"{SHORT_SPACE_NAMES.get(s, s)}<br>Spearman {rho} (n={c.get('n_pairs', 0)})"
+
+    plot_h = rows * PANEL_PX + (rows - 1) * GAP_PX
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=[name(s) for s in spaces] or [""],
+                        horizontal_spacing=0.14, vertical_spacing=GAP_PX / plot_h if rows > 1 else 0.1)
+    for ann in fig.layout.annotations:
+        ann.font = {"size": 13}
+    targets = list(dict.fromkeys(table["target"])) if len(table) else []
+    colours = dict(colours or colour_map(targets))
+    for i, s in enumerate(spaces):
+        r, c = i // cols + 1, i % cols + 1
+        for t in targets:
+            g = table[(table["target"] == t) & np.isfinite(pd.to_numeric(table[f"sim_{s}"], errors="coerce"))]
+            fig.add_scatter(x=g[f"sim_{s}"], y=g["gain"], mode="markers", name=f"target {t}", legendgroup=t,
+                            showlegend=i == 0, marker={"size": 8, "color": colours.get(t, "#999"),
+                                                       "symbol": ["diamond" if f else "circle" for f in g["same_family"]]},
+                            customdata=np.stack([g["source"], g["same_family"]], axis=-1) if len(g) else None,
+                            hovertemplate=f"target {t}<br>source %{{customdata[0]}}<br>similarity %{{x:.3f}}"
+                                          "<br>gain %{y:+.3f}<extra></extra>", row=r, col=c)
+        fig.add_hline(y=0, line={"color": "#999", "dash": "dash", "width": 1}, row=r, col=c)
+        fig.update_xaxes(title_text="centred cosine", title_standoff=8, row=r, col=c)
+    for symbol, label in (("diamond", "source of the target's family"), ("circle", "source of another family")):
+        fig.add_scatter(x=[None], y=[None], mode="markers", name=label, legendgroup="symbols",
+                        marker={"size": 8, "color": "#777", "symbol": symbol}, hoverinfo="skip")
+    fig.update_yaxes(title_text="test-accuracy gain", col=1)
+    top, bottom = (110 if title else 70), 140  # top: the title above the first row's two-line titles
+    styled(fig, title, height=plot_h + top + bottom)
+    # the legend under the last row's x-axis title, across the width (on the right it would halve the panels)
+    fig.update_layout(margin={"l": 60, "r": 20, "t": top, "b": bottom},
+                      legend={"orientation": "h", "x": 0, "xanchor": "left", "y": -62 / plot_h, "yanchor": "top"})
+    return fig
+
+
+def task_map_table(coords: Any, names: Sequence[str], families: Sequence[str]) -> pd.DataFrame:
+    """``task, family, x, y`` from ``coords`` ``[N, 2]``.
+
+    Example:
+        >>> task_map_table([[0, 1], [2, 3]], ["a", "b"], ["f", "g"])["y"].tolist()
+        [1.0, 3.0]
+    """
+    c = np.asarray(coords, dtype=float).reshape(-1, 2)
+    if not (len(c) == len(names) == len(families)):
+        raise ValueError(f"{len(c)} points, {len(names)} names and {len(families)} families")
+    return pd.DataFrame({"task": list(names), "family": list(families), "x": c[:, 0], "y": c[:, 1]})
+
+
+def similarity_table(sim: Any, names: Sequence[str], order: Sequence[int] | None = None) -> pd.DataFrame:
+    """Square cosine-similarity table (index and columns = tasks), rows and columns in ``order``."""
+    s = np.asarray(sim, dtype=float)
+    order = list(range(len(names))) if order is None else list(order)
+    labels = [names[i] for i in order]
+    return pd.DataFrame(s[np.ix_(order, order)], index=pd.Index(labels, name="task"), columns=labels)
+
+
+def dendrogram_table(dendro: Mapping) -> pd.DataFrame:
+    """The merge table of :func:`ipt_core.analysis.maps.dendrogram_data`: ``step, left, right, distance, size``
+    (ids below N are tasks, listed by name; N + i is the cluster made at step i)."""
+    z = dendro.get("linkage") or []
+    labels = dendro.get("labels") or []
+    leaves = dendro.get("leaves") or []
+    # the merge table counts tasks in input order; labels are in leaf order
+    names = [None] * len(labels)
+    for pos, idx in enumerate(leaves):
+        names[idx] = labels[pos]
+    n = len(names)
+
+    def name(i: float) -> str:
+        i = int(i)
+        return str(names[i]) if i < n else f"cluster {i - n}"
+
+    rows = [{"step": k, "left": name(a), "right": name(b), "distance": float(dist), "size": int(size)}
+            for k, (a, b, dist, size) in enumerate(z)]
+    return pd.DataFrame(rows, columns=["step", "left", "right", "distance", "size"])
