@@ -66,6 +66,7 @@ import zlib
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO, Iterator
 
+from ipt_core.errors import InputError
 from ipt_core.tasks import TaskDataError, load_suite
 from ipt_core.tasks.crossfit import CROSSFIT_RE
 
@@ -104,7 +105,7 @@ _LOCK = ".lock"
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
-class UploadError(ValueError):
+class UploadError(InputError):
     """An upload was refused; the message says why (and names the member of the zip)."""
 
 

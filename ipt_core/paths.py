@@ -28,6 +28,8 @@ import tempfile
 from pathlib import Path
 from typing import Iterable
 
+from ipt_core.errors import InputError
+
 PACKAGE_ROOT = Path(__file__).resolve().parent
 """The installed ``ipt_core`` package (its data: the demo suite, the shipped results)."""
 PROJECT_ROOT = PACKAGE_ROOT.parent
@@ -42,7 +44,7 @@ TREE_MAX_DEPTH = 4
 (``suite/task/train.jsonl``; a saved Hugging Face dataset ``ds/train/data.arrow``)."""
 
 
-class PathNotAllowed(ValueError):
+class PathNotAllowed(InputError):
     """A typed path resolves outside every allowed root."""
 
 

@@ -107,6 +107,8 @@ def argv_vectors(draw) -> list[str]:
     if sub is None:
         return argv + draw(st.lists(st.sampled_from(["--suite", "demo", "--lr", "x"]), max_size=3))
     actions = _option_actions(sub)
+    if not actions:  # a command without options (e.g. `app`, which passes the rest on to streamlit)
+        return argv + draw(st.lists(st.sampled_from(UNICODE + NASTY_NUMBERS), max_size=2))
     for _ in range(draw(st.integers(0, 8))):
         kind = draw(st.sampled_from(["flag"] * 40 + ["missing value", "unknown", "positional", "equals"] * 2 + ["help"]))
         action = draw(st.sampled_from(actions))

@@ -24,6 +24,8 @@ from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 import numpy as np
 
+from ipt_core.errors import InputError, UnknownNameError
+
 if TYPE_CHECKING:  # pandas and the store are only needed by some functions
     import pandas as pd
 
@@ -84,7 +86,7 @@ def project(vectors: Any, method: str = "pca", random_state: int = 0, *, n_neigh
         return np.asarray(out, dtype=np.float64)
     if method == "umap":
         if n < 4:
-            raise ValueError(f"UMAP needs at least 4 tasks, got {n}")
+            raise InputError(f"UMAP needs at least 4 tasks, got {n}")
         import umap  # lazy: importing it takes seconds and its first fit compiles
 
         nn = max(2, min(n_neighbors, n - 1))
@@ -134,7 +136,7 @@ def nearest_neighbours(vectors: Any, names: Sequence[str], k: int = 5,
     queries = names if query is None else list(query)
     unknown = [q for q in queries if q not in index]
     if unknown:
-        raise ValueError(f"unknown task(s) {unknown}")
+        raise UnknownNameError(f"unknown task(s) {unknown}")
     sim = cosine_similarity(x)
     rows = []
     for q in queries:
@@ -282,7 +284,7 @@ def prompt_space(entries: Sequence["Entry"], tasks: Sequence[str] | None = None)
         if shape is None:
             shape = p.shape
         elif p.shape != shape:
-            raise ValueError(f"prompts of different shapes {shape} and {p.shape}: pick one PT configuration")
+            raise InputError(f"prompts of different shapes {shape} and {p.shape}: pick one PT configuration")
         by_task.setdefault(t, []).append(p.reshape(-1).astype(np.float64))
         family[t] = e.meta.get("family", "")
     order = [t for t in tasks if t in by_task] if tasks is not None else sorted(by_task)

@@ -13,6 +13,7 @@ from dataclasses import replace
 from ipt_core.cli.command_line import reproducible_command
 from ipt_core.config import limits
 from ipt_core.config.backbone import DEFAULT_BACKBONE
+from ipt_core.errors import InputError, UnknownNameError
 from ipt_core.experiments.task_spaces import format_report, map_quality
 from ipt_core.experiments.transfer import DEFAULT_SOURCE, transfer_report
 from ipt_core.store import Store
@@ -90,7 +91,7 @@ def cmd_umap(args) -> int:
     if args.entry:
         entry = next((e for s in stores if (e := s.get(args.entry)) is not None), None)
         if entry is None:
-            raise ValueError(f"no entry {args.entry} in {[str(s.root) for s in stores]}")
+            raise UnknownNameError(f"no entry {args.entry} in {[str(s.root) for s in stores]}")
         names = list(entry.meta["tasks"])
         x = entry.tensor(args.space).float().numpy().reshape(len(names), -1)
         keep = np.isfinite(x).all(axis=1)  # tasks without a vector in this space (NaN rows) are left out, as on the page
@@ -108,9 +109,9 @@ def cmd_umap(args) -> int:
         names, _, x = prompt_space(runs, wanted)
         suite = args.suite
     else:
-        raise ValueError("give --entry KEY, or --suite S with --pt-config ID")
+        raise InputError("give --entry KEY, or --suite S with --pt-config ID")
     if not names:
-        raise ValueError("no task vectors found")
+        raise InputError("no task vectors found")
     e = compute_umap_entry(store, x, names, space=args.space, suite=suite, random_state=args.seed,
                            command=command)
     out = {"key": e.key, "tasks": e.meta["tasks"], "vectors": e.spec["vectors"]}
@@ -153,7 +154,7 @@ def cmd_transfer(args) -> int:
     suite = load_suite(args.suite)
     targets = _csv(args.targets) or []
     if not targets:
-        raise ValueError("--targets names no task")
+        raise InputError("--targets names no task")
     source_cfg = replace(DEFAULT_SOURCE, n_tokens=args.prompt_len, kind=args.prompt_kind, steps=args.source_steps,
                          batch_size=args.batch_size, lr=args.lr, eval_every=min(DEFAULT_SOURCE.eval_every, args.source_steps))
     cfg = replace(source_cfg, steps=args.steps, eval_every=args.eval_every or args.steps)

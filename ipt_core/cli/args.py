@@ -28,9 +28,10 @@ from ipt_core.config.backbone import (
     DEFAULT_BACKBONE,  # torch-free: the app's cost estimate builds this parser
 )
 from ipt_core.config.budgets import QUICK_IST_STEPS, QUICK_MSF_STEPS, QUICK_PT
+from ipt_core.errors import InputError
 
 
-class ArgError(ValueError):
+class ArgError(InputError):
     """A flag whose value the parser accepted but the boundary checks refuse; ``str()`` names the flag."""
 
     def __init__(self, flag: str, message: str):
@@ -65,7 +66,7 @@ def add_budget(p: argparse.ArgumentParser) -> None:
     from ipt_core.config.budgets import NAMES
 
     p.add_argument("--budget", choices=list(NAMES), default="paper",
-                   help="paper: the methods' own schedules; quick: short ones for a CPU (ipt_core/budgets.py); "
+                   help="paper: the methods' own schedules; quick: short ones for a CPU (ipt_core/config/budgets.py); "
                         "flags given explicitly win")
 
 

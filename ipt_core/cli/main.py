@@ -29,7 +29,7 @@ from ipt_core.cli.args import (
     csv_names,
 )
 from ipt_core.config import limits
-from ipt_core.config.backbone import BackboneError
+from ipt_core.errors import InputError
 from ipt_core.train import progress
 from ipt_core.train.progress import CancelFlag, Reporter
 
@@ -172,8 +172,8 @@ def parse(argv: list[str] | None = None, *, announce: bool = False) -> argparse.
     except cli_args.ArgError as exc:
         parser.exit(EXIT_BAD_INPUT, f"{parser.prog} {args.command}: error: {' '.join(str(exc).split())} "
                                     f"(see {parser.prog} {args.command} --help)\n")
-    except (KeyError, ValueError) as exc:  # the suite the prompt-length check read: TaskDataError, unknown task
-        parser.exit(EXIT_BAD_INPUT, f"error: {' '.join(_message(exc).split())}\n")
+    except InputError as exc:  # the suite the prompt-length check read: TaskDataError, an unknown task
+        parser.exit(EXIT_BAD_INPUT, f"error: {' '.join(str(exc).split())}\n")
     return args
 
 
@@ -206,10 +206,6 @@ def _announce(args) -> None:
         return
     backbone = getattr(args, "backbone", None)
     progress.status(f"{args.command}: starting" + (f", loading {backbone} ..." if backbone else " ..."))
-
-
-def _message(exc: BaseException) -> str:
-    return str(exc.args[0] if isinstance(exc, KeyError) and exc.args else exc)
 
 
 def _store(args):
@@ -449,11 +445,13 @@ class _NeverRaised(Exception):
 def main(argv: list[str] | None = None) -> int:
     """Run one command: 0 done, 2 bad input (one line on stderr, no traceback), 130 cancelled.
 
+    Bad input is an :class:`~ipt_core.errors.InputError` (or a store that cannot be written, or memory
+    that ran out); any other exception is a bug and propagates with its traceback (exit 1).
+
     torch is imported by the commands that need it, never by ``tasks`` nor by a refused flag. On a
     terminal (and without --json) the first line says what is loading, and each stage draws a bar.
     """
     from ipt_core.store.entry import StoreError
-    from ipt_core.tasks import TaskDataError
 
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
@@ -471,8 +469,8 @@ def main(argv: list[str] | None = None) -> int:
             os.environ.pop("IPT_PROGRESS_FILE", None)  # progress from rank 0 only
     try:
         return (COMMANDS.get(args.command) or args.func)(args)
-    except (TaskDataError, BackboneError, StoreError, KeyError, ValueError) as exc:  # IPTInputError is a ValueError
-        print(f"error: {_message(exc)}", file=sys.stderr)
+    except (InputError, StoreError) as exc:  # the user's input, or a store that cannot be written: one line
+        print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except _out_of_memory_errors() as exc:  # per bank: nothing of the bank was stored
         print(f"error: {_out_of_memory(args, exc)}", file=sys.stderr)

@@ -4,6 +4,8 @@ the app's cost estimate read them at first paint (``ipt_core.backbones`` loads t
 
 from __future__ import annotations
 
+from ipt_core.errors import InputError
+
 __all__ = ["DEFAULT_BACKBONE", "KINDS", "PROMPT_KINDS", "BackboneError", "parse_spec"]
 
 
@@ -12,7 +14,7 @@ KINDS = ("encoder-sim", "encoder-mlm", "seq2seq", "causal")
 PROMPT_KINDS = ("shallow", "deep")
 
 
-class BackboneError(ValueError):
+class BackboneError(InputError):
     """A backbone spec or model that cannot be used; the message says which and why."""
 
 

@@ -32,10 +32,12 @@ import math
 import numbers
 from dataclasses import dataclass, replace
 
+from ipt_core.errors import InputError
+
 SEED_MAX = 2**31 - 1
 
 
-class LimitError(ValueError):
+class LimitError(InputError):
     """A value outside its range; ``name`` is the field (or flag quantity), ``limit`` the range."""
 
     def __init__(self, message: str, name: str = "", limit: "Limit | None" = None):

@@ -55,6 +55,7 @@ from ipt_core.config.registry import (
     CompareSettings,
 )
 from ipt_core.config.vip import VIPConfig
+from ipt_core.errors import InputError
 from ipt_core.methods.attempt import CODE_VERSION as ATTEMPT_VERSION
 from ipt_core.methods.attempt import Attempt
 from ipt_core.methods.pt import init_prompt
@@ -71,7 +72,7 @@ COMPARE_VERSION = "compare-1"
 OWN_PROMPT = "(own prompt)"  # the column of ATTEMPT's attention on the target's own prompt
 
 
-class CompareInputError(ValueError):
+class CompareInputError(InputError):
     """A comparison that cannot be run as asked: unknown method, no other tasks for IPT/ATTEMPT..."""
 
 

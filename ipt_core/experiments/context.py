@@ -20,6 +20,7 @@ import torch
 
 from ipt_core.backbones import Backbone, load_backbone
 from ipt_core.config.backbone import DEFAULT_BACKBONE
+from ipt_core.errors import InputError
 from ipt_core.methods.base import BankMethod
 from ipt_core.store import Store
 from ipt_core.store.entry import Entry
@@ -89,7 +90,7 @@ def cached_bank(ctx: Context, kind: str, specs: Sequence[dict], build: Callable[
                               record=lambda bank, j, i, res: ({"test_acc": res.test_acc}, res.state))
     """
     if checkpoint_every < 0:
-        raise ValueError(f"checkpoint_every must be 0 (never) or positive, got {checkpoint_every}")
+        raise InputError(f"checkpoint_every must be 0 (never) or positive, got {checkpoint_every}")
     entries: list[Entry | None] = [ctx.store.get(sp) for sp in specs]
     todo = [i for i, e in enumerate(entries) if e is None]
     if not todo:

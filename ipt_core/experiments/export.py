@@ -32,6 +32,7 @@ import torch
 from ipt_core.backbones import Backbone
 from ipt_core.config.backbone import DEFAULT_BACKBONE, parse_spec
 from ipt_core.config.pt import PTConfig
+from ipt_core.errors import InputError
 from ipt_core.store import Store
 from ipt_core.store.atomic import write_with
 from ipt_core.store.entry import Entry
@@ -55,7 +56,7 @@ PEFT_TASK_TYPES = {
 }
 
 
-class ExportError(ValueError):
+class ExportError(InputError):
     """An export that cannot be done; the message says why and what to run or pass instead."""
 
 

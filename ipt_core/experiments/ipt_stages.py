@@ -18,6 +18,7 @@ import torch
 
 from ipt_core.config.ipt import ISTConfig, MSFConfig
 from ipt_core.config.pt import PTConfig
+from ipt_core.errors import InputError
 from ipt_core.experiments.context import Bank, Context, cached_bank
 from ipt_core.experiments.tune import pt_spec, tune, tune_command
 from ipt_core.methods.ipt import CODE_VERSION as IPT_VERSION
@@ -32,7 +33,7 @@ from ipt_core.tasks import Suite, Task
 from ipt_core.train.bank import RunConfig, RunResult
 
 
-class IPTInputError(ValueError):
+class IPTInputError(InputError):
     """Bad experiment input: a training task without a prompt, a dimension above the prompt size..."""
 
 

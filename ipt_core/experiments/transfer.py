@@ -26,6 +26,7 @@ import torch
 
 from ipt_core.analysis import map_quality as mq
 from ipt_core.config.pt import PTConfig
+from ipt_core.errors import InputError
 from ipt_core.methods.pt import CODE_VERSION as PT_VERSION
 from ipt_core.methods.pt import PromptTuning, init_prompt
 from ipt_core.store import Store
@@ -78,7 +79,7 @@ def transfer_runs(store: Store, read_only: Sequence[Store], backbone, suite: Sui
 
     dev = pick_device(device)
     if source_cfg.kind != cfg.kind or source_cfg.n_tokens != cfg.n_tokens:
-        raise ValueError("source prompts and transfer runs need the same prompt kind and length")
+        raise InputError("source prompts and transfer runs need the same prompt kind and length")
     names = suite.names()
     for t in targets:
         suite.task(t)
@@ -88,7 +89,7 @@ def transfer_runs(store: Store, read_only: Sequence[Store], backbone, suite: Sui
                          progress=progress, should_cancel=should_cancel, command=command)
     plan = {t: [s for s in pool if s != t] for t in targets}
     if any(not v for v in plan.values()):
-        raise ValueError("every target needs at least one source task other than itself")
+        raise InputError("every target needs at least one source task other than itself")
     specs = {t: transfer_spec(backbone, suite.task(t), [(s, src[s].key) for s in plan[t]], cfg, seed) for t in targets}
     entries = {t: next((e for st in [store, *read_only] if (e := st.get(specs[t])) is not None), None) for t in targets}
     todo = [t for t in targets if entries[t] is None]

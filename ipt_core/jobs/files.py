@@ -10,6 +10,7 @@ import re
 from pathlib import Path
 from typing import Any, Iterator
 
+from ipt_core.errors import UnknownNameError
 from ipt_core.store import atomic
 
 __all__ = ["ID_RE", "jobs_dir", "write_json", "write_text", "read_json", "locked", "check_id", "pid_alive"]
@@ -64,7 +65,7 @@ def locked(root: str | os.PathLike, name: str = ".lock") -> Iterator[None]:
 
 def check_id(job_id: str) -> str:
     if not isinstance(job_id, str) or not ID_RE.match(job_id):
-        raise KeyError(f"not a job id: {job_id!r}")
+        raise UnknownNameError(f"not a job id: {job_id!r}")
     return job_id
 
 

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+from ipt_core.errors import InputError
 from ipt_core.jobs.job import Job
 from ipt_core.jobs.request import RESOURCES
 
@@ -30,9 +31,9 @@ def env_nproc() -> int:
     try:
         n = int(value)
     except ValueError as exc:
-        raise ValueError(f"IPT_JOBS_NPROC must be an integer or 'gpus', got {value!r}") from exc
+        raise InputError(f"IPT_JOBS_NPROC must be an integer or 'gpus', got {value!r}") from exc
     if n < 1:
-        raise ValueError(f"IPT_JOBS_NPROC must be at least 1, got {n}")
+        raise InputError(f"IPT_JOBS_NPROC must be at least 1, got {n}")
     return n
 
 
@@ -42,7 +43,7 @@ def env_nproc_resources() -> tuple[str, ...]:
     out = tuple(r.strip() for r in raw.split(",") if r.strip())
     bad = [r for r in out if r not in RESOURCES]
     if bad:
-        raise ValueError(f"IPT_JOBS_NPROC_RESOURCES: unknown resources {bad}; known: {RESOURCES}")
+        raise InputError(f"IPT_JOBS_NPROC_RESOURCES: unknown resources {bad}; known: {RESOURCES}")
     return out
 
 

@@ -10,6 +10,7 @@ import uuid
 from pathlib import Path
 from typing import Any, Sequence
 
+from ipt_core.errors import InputError, UnknownNameError
 from ipt_core.jobs.files import ID_RE, check_id, locked, read_json, write_json
 from ipt_core.jobs.job import Job, load_job, set_status
 from ipt_core.jobs.request import (
@@ -46,13 +47,13 @@ def submit(root: str | os.PathLike, argv: Sequence[str], *, label: str = "", res
     root_p = Path(root).expanduser().resolve()
     argv = list(argv)
     if not argv:
-        raise ValueError(f"empty command; expected a subcommand, one of {list(JOB_COMMANDS)}")
+        raise InputError(f"empty command; expected a subcommand, one of {list(JOB_COMMANDS)}")
     try:
         command, args = check_args(argv[0], [a for a in argv[1:] if a != "--json"])
     except RequestRefused as exc:
-        raise ValueError(str(exc)) from None
+        raise InputError(str(exc)) from None
     if resource not in RESOURCES:
-        raise ValueError(f"resource must be one of {list(RESOURCES)}, got {resource!r}")
+        raise InputError(f"resource must be one of {list(RESOURCES)}, got {resource!r}")
     created = time.time()
     stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(created)) + f"-{int(created % 1 * 1e6):06d}"
     job_id = f"{stamp}-{uuid.uuid4().hex[:8]}"
@@ -114,7 +115,7 @@ def get_job(root: str | os.PathLike, job_id: str) -> Job:
     root_p = Path(root).expanduser().resolve()
     job = load_job(root_p, check_id(job_id))
     if job is None:
-        raise KeyError(f"no job {job_id!r} in {root_p / 'jobs'}")
+        raise UnknownNameError(f"no job {job_id!r} in {root_p / 'jobs'}")
     return job
 
 

@@ -36,6 +36,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
+from ipt_core.errors import InputError
+
 __all__ = ["REQUEST_FORMAT", "JOB_COMMANDS", "NO_CACHE_FLAG", "RESOURCES", "RequestRefused", "Request",
            "check_record", "check_args", "job_argv", "check_with_cli"]
 
@@ -52,7 +54,7 @@ MAX_ARG_CHARS = 4096
 MAX_LABEL_CHARS = 300
 
 
-class RequestRefused(ValueError):
+class RequestRefused(InputError):
     """A job request that is not one of the project's commands, or one the CLI would refuse."""
 
 

@@ -25,6 +25,7 @@ from torch import nn
 
 from ipt_core.backbones import Encoded
 from ipt_core.config.ipt import NORMS, MSFConfig
+from ipt_core.errors import InputError
 from ipt_core.methods.base import BankMethod
 
 CODE_VERSION = "ipt-1"
@@ -76,7 +77,7 @@ class SubspaceAutoencoder(nn.Module):
     def __init__(self, dim: int, d_intrinsic: int, hidden: int = 256, seed: int = 0):
         super().__init__()
         if d_intrinsic < 1 or d_intrinsic > dim:
-            raise ValueError(f"d_I must be between 1 and the prompt size {dim}, got {d_intrinsic}")
+            raise InputError(f"d_I must be between 1 and the prompt size {dim}, got {d_intrinsic}")
         gen_state = torch.random.get_rng_state()
         torch.manual_seed(seed)
         try:

@@ -56,6 +56,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
+from ipt_core.errors import InputError, UnknownNameError
 from ipt_core.store import quarantine as store_quarantine
 from ipt_core.store import tmp as store_tmp
 from ipt_core.store.atomic import fsync_dir, read_and_fsync, write_new_file
@@ -142,7 +143,7 @@ class Store:
     @staticmethod
     def _check_key(key: Any) -> str:
         if not isinstance(key, str) or not KEY_RE.match(key):
-            raise ValueError(f"not a store key (64 lower-case hex digits): {key!r}")
+            raise InputError(f"not a store key (64 lower-case hex digits): {key!r}")
         return key
 
     def _resolve(self, spec_or_key: dict | str) -> str:
@@ -484,7 +485,7 @@ class Store:
             raise TypeError(f"command must be a str or None, got {type(command).__name__}")
         entry = self._load_valid(self._check_key(key))
         if entry is None:
-            raise KeyError(f"store {self.root}: no entry {key}")
+            raise UnknownNameError(f"store {self.root}: no entry {key}")
         rec, _ = read_entry_dir(entry.path, entry.key)
         body = {k: v for k, v in rec.items() if k != "checksum"} | {"command": command}
         rec = {**body, "checksum": sha256_bytes(canonical(body))}

@@ -33,6 +33,8 @@ import os
 import re
 from pathlib import Path
 
+from ipt_core.errors import InputError
+
 __all__ = ["STORE_FOLDERS", "NotAStoreFolder", "looks_like_store", "check_store_folder"]
 
 STORE_FOLDERS = frozenset({"objects", "tmp", "corrupt", "checkpoints", "jobs", "uploads"})
@@ -42,7 +44,7 @@ UPLOAD_INFO = "_upload.json"  # the marker every upload folder holds (ipt_app.up
 _NOTE_RE = re.compile(r"^(readme|license|licence)(\.(md|txt|rst))?$", re.IGNORECASE)
 
 
-class NotAStoreFolder(ValueError):
+class NotAStoreFolder(InputError):
     """A typed path is not usable as a result store; the message is one line saying why."""
 
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import os
 
+from ipt_core.errors import InputError
+
 __all__ = ["TaskDataError", "SuiteSourceError"]
 
 
-class TaskDataError(ValueError):
+class TaskDataError(InputError):
     """Bad task data: names the file, the line (1-based, or None) and the field (or None).
 
     Example:

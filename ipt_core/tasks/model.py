@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ipt_core.errors import UnknownNameError
 from ipt_core.tasks.errors import TaskDataError
 from ipt_core.tasks.resample import resample
 from ipt_core.tasks.validation import (
@@ -233,7 +234,7 @@ class Suite:
         for t in self.tasks:
             if t.name == name:
                 return t
-        raise KeyError(f"no task {name!r} in suite {self.name!r}; available: {self.names()}")
+        raise UnknownNameError(f"no task {name!r} in suite {self.name!r}; available: {self.names()}")
 
     def names(self) -> list[str]:
         """Task names in suite order."""

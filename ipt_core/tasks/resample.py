@@ -13,6 +13,7 @@ from typing import TypeVar
 
 import numpy as np
 
+from ipt_core.errors import InputError
 from ipt_core.tasks.errors import TaskDataError
 
 TaskT = TypeVar("TaskT")  # a Task (not imported: the model imports this module)
@@ -28,9 +29,9 @@ def resample(task: TaskT, k: int, seed: int) -> TaskT:
     label has fewer than ``2 * k`` examples in the pool. :meth:`Task.resample` calls this.
     """
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise ValueError(f"k must be a positive int, got {k!r}")
+        raise InputError(f"k must be a positive int, got {k!r}")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+        raise InputError(f"seed must be a non-negative int, got {seed!r}")
     k, seed = int(k), int(seed)
     pool = task.train + task.dev
     by_label: list[list[int]] = [[] for _ in task.labels]

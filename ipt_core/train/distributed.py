@@ -58,6 +58,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
+from ipt_core.errors import InputError
 from ipt_core.store import Store
 from ipt_core.store.entry import StoreError
 from ipt_core.train import bank
@@ -91,7 +92,7 @@ def choose_mode(method, n_runs: int, n_ranks: int) -> str:
     """
     forced = os.environ.get("IPT_DIST_MODE", "auto") or "auto"
     if forced not in MODES:
-        raise ValueError(f"IPT_DIST_MODE must be one of {MODES}, got {forced!r}")
+        raise InputError(f"IPT_DIST_MODE must be one of {MODES}, got {forced!r}")
     row_ok = bool(method.row_parallel)
     name = type(method).__name__
     if list(method.shared_parameters()):
@@ -100,7 +101,7 @@ def choose_mode(method, n_runs: int, n_ranks: int) -> str:
         return "rows"
     if forced == "rows":
         if not row_ok:
-            raise ValueError(f"IPT_DIST_MODE=rows: method {name!r} cannot train row-parallel (set IPT_DIST_MODE=runs)")
+            raise InputError(f"IPT_DIST_MODE=rows: method {name!r} cannot train row-parallel (set IPT_DIST_MODE=runs)")
         return "rows"
     if forced == "runs":
         return "runs"
