@@ -5,8 +5,9 @@ path: a store folder (the app creates job and result files there), a suite folde
 model folder. Such paths must resolve, symlinks followed, inside one of the allowed roots:
 
 - ``$IPT_ALLOWED_ROOTS`` (folders separated by ``os.pathsep``) when set: exactly those;
-- otherwise the project's parent folder (the repository and ``../shared`` beside it), the current
-  folder, the user's home, the system's temporary folder, and ``$IPT_CACHE`` when set.
+- otherwise the project's parent folder (the repository and ``../shared`` beside it) when the code
+  runs from a checkout (:func:`is_checkout`; installed, that folder is ``lib/pythonX.Y/`` and is left
+  out), the current folder, the user's home, the system's temporary folder, and ``$IPT_CACHE`` when set.
 
 The same holds for every path the app reads on a store's or a suite's word (a result's
 ``meta["suite"]``, an upload's spec), and for every file *inside* a suite folder it loads: a
@@ -33,6 +34,7 @@ from ipt_core.errors import InputError
 PACKAGE_ROOT = Path(__file__).resolve().parent
 """The installed ``ipt_core`` package (its data: the demo suite, the shipped results)."""
 PROJECT_ROOT = PACKAGE_ROOT.parent
+"""The folder holding ``ipt_core``: the checkout, or ``site-packages`` once installed (see :func:`is_checkout`)."""
 SHIPPED_RESULTS = PACKAGE_ROOT / "shipped_results"
 """The read-only store of demo results shipped inside the package."""
 
@@ -48,13 +50,22 @@ class PathNotAllowed(InputError):
     """A typed path resolves outside every allowed root."""
 
 
+def is_checkout(root: Path | None = None) -> bool:
+    """True when ``root`` (default :data:`PROJECT_ROOT`) is the project's checkout: it holds
+    ``pyproject.toml`` and ``app.py``. False once installed, where it is ``site-packages``."""
+    root = PROJECT_ROOT if root is None else Path(root)
+    return (root / "pyproject.toml").is_file() and (root / "app.py").is_file()
+
+
 def allowed_roots() -> list[Path]:
     """The allowed roots, resolved, without duplicates (see the module's docstring)."""
     env = os.environ.get("IPT_ALLOWED_ROOTS", "").strip()
     if env:
         raw = [p for p in env.split(os.pathsep) if p.strip()]
     else:
-        raw = [str(PROJECT_ROOT.parent), os.getcwd(), str(Path.home()), tempfile.gettempdir()]
+        # the checkout's parent (../shared beside it); installed, PROJECT_ROOT.parent is lib/pythonX.Y/: left out
+        raw = [str(PROJECT_ROOT.parent)] if is_checkout() else []
+        raw += [os.getcwd(), str(Path.home()), tempfile.gettempdir()]
         if os.environ.get("IPT_CACHE"):
             raw.append(os.environ["IPT_CACHE"])
     out: list[Path] = []

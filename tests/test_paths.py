@@ -28,6 +28,39 @@ def test_default_roots_hold_the_project_parent_and_the_temp_folder(monkeypatch, 
     assert check_allowed("/nonexistent-cache-root/x", "result store")
 
 
+def test_the_checkouts_parent_only_from_a_checkout(monkeypatch, tmp_path):
+    """Installed, PROJECT_ROOT is site-packages and its parent lib/pythonX.Y/: not an allowed root.
+    From a checkout (pyproject.toml and app.py beside ipt_core/) its parent is, for ../shared."""
+    import ipt_core.paths as paths
+
+    monkeypatch.delenv("IPT_ALLOWED_ROOTS", raising=False)
+    monkeypatch.delenv("IPT_CACHE", raising=False)
+    work, home = tmp_path / "work", tmp_path / "home"
+    work.mkdir()
+    home.mkdir()
+    monkeypatch.chdir(work)
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setattr(paths.tempfile, "gettempdir", lambda: str(work))
+    assert paths.is_checkout()  # the tests run from the checkout
+
+    site = tmp_path / "venv" / "lib" / "python3.11" / "site-packages"
+    (site / "ipt_core").mkdir(parents=True)
+    monkeypatch.setattr(paths, "PROJECT_ROOT", site)
+    assert not paths.is_checkout()
+    roots = paths.allowed_roots()
+    assert site.parent.resolve() not in roots and roots == [work.resolve(), home.resolve()]
+    with pytest.raises(PathNotAllowed):
+        check_allowed(site.parent / "python3.11" / "os.py", "suite path")
+
+    checkout = tmp_path / "src" / "ipt-core"
+    (checkout / "ipt_core").mkdir(parents=True)
+    (checkout / "pyproject.toml").write_text("[project]\n")
+    assert not paths.is_checkout(checkout)  # pyproject.toml alone: not this project's checkout
+    (checkout / "app.py").write_text("")
+    monkeypatch.setattr(paths, "PROJECT_ROOT", checkout)
+    assert paths.is_checkout() and paths.allowed_roots()[0] == checkout.parent.resolve()
+
+
 def test_hub_ids_are_not_paths():
     assert not looks_like_path("bert-base-uncased") and not looks_like_path("google/t5-small-lm-adapt")
     assert looks_like_path("/models/t5") and looks_like_path("./t5") and looks_like_path("~/t5")
