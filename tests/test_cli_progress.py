@@ -99,7 +99,9 @@ def test_no_bar_when_bars_are_off_json(monkeypatch, tmp_path):
         _drive(Reporter("start", path=tmp_path / "progress.json"))
     finally:
         progress.bars(before)
-    assert err.getvalue() == ""
+    # no bar; a job's log lines only (stage started, bank finished)
+    assert "\r" not in err.getvalue() and "%|" not in err.getvalue()
+    assert all(line.startswith("[") for line in err.getvalue().splitlines())
     got = json.loads((tmp_path / "progress.json").read_text())  # the file sink is unaffected
     assert (got["stage"], got["step"], got["total"]) == ("stage two", 5, 5)
 
@@ -126,7 +128,10 @@ def test_main_draws_bars_on_a_terminal_and_none_with_json(monkeypatch, tmp_path,
     assert cli.main(["tasks", "--suite", "demo"] + (["--json"] if json_flag else [])) == 0
     assert seen == [json_flag]
     if json_flag:
-        assert err.getvalue() == "ok\n"  # the job worker's runs: the command's own text (--json puts it on stderr), no bar
+        # the job worker's runs: the log's stage lines, then the command's own text (--json puts it on stderr), no bar
+        lines = err.getvalue().splitlines()
+        assert lines[-1] == "ok" and "%|" not in err.getvalue()
+        assert [ln.split("] ", 1)[1] for ln in lines[:-1] if "stage:" in ln] == ["stage: stage one", "stage: stage two"]
     else:
         assert "stage one" in err.getvalue() and "stage two" in err.getvalue()
     got = json.loads(progress_file.read_text())
@@ -147,3 +152,29 @@ def test_the_first_line_says_what_loads_on_a_terminal_only(monkeypatch):
     monkeypatch.setattr(sys, "stderr", plain)
     cli._announce(Namespace(command="tune", backbone="encoder-sim", json=False))
     assert plain.getvalue() == ""
+
+
+def test_a_job_log_gets_a_line_per_stage_and_per_finished_bank(tmp_path, capsys):
+    """With a progress file (a job), stage starts and finished banks are plain lines on stderr: the job's log."""
+    rep = Reporter("ipt", path=tmp_path / "progress.json", bar=False)
+    rep.set_stage("subspace finding")
+    for s in range(1, 4):
+        rep(s, 3, "loss 0.1")
+    rep(3, 3, "again")  # the last step reported twice: one line
+    rep.set_stage("intrinsic subspace tuning (2 runs)")
+    rep(1, 5)
+    rep.close()
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert [ln.split("] ", 1)[1] for ln in lines] == [
+        "stage: subspace finding", lines[1].split("] ", 1)[1], "stage: intrinsic subspace tuning (2 runs)"]
+    assert lines[1].split("] ", 1)[1].startswith("subspace finding: 3/3 steps in ")
+    assert all(ln.startswith("[") and ln[9] == "]" for ln in lines)  # [HH:MM:SS]
+    assert json.loads((tmp_path / "progress.json").read_text())["stage"] == "intrinsic subspace tuning (2 runs)"
+
+
+def test_no_log_lines_without_a_progress_file(capsys, monkeypatch):
+    monkeypatch.delenv("IPT_PROGRESS_FILE", raising=False)
+    rep = Reporter("tune", bar=False)
+    rep.set_stage("prompt tuning")
+    rep(2, 2)
+    assert capsys.readouterr().err == ""

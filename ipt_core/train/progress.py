@@ -5,7 +5,9 @@ A :class:`Reporter` hands every stage change and step to its sinks:
 * a tqdm bar on stderr, one bar per stage, drawn only when stderr is a terminal (and the CLI was
   not given ``--json``: :func:`bars` turns bars off for the whole process);
 * the JSON file ``IPT_PROGRESS_FILE``: a job runner starts the CLI with it set, and progress is
-  then written there (atomically, at most a few times a second) for the page to poll.
+  then written there (atomically, at most a few times a second) for the page to poll;
+* with that file, also one plain line on stderr per stage started and per bank finished (the job's
+  ``log.txt``, whose tail the job panel shows), so the log says what ran when, not only how far.
 
 SIGTERM or SIGINT asks the running loop to stop at the next step; nothing half-done reaches the
 store because results are written only once a bank has finished.
@@ -52,6 +54,29 @@ class _FileSink:
         pass
 
 
+class _LogSink:
+    """Plain lines for a job's log: ``[12:03:04] stage: intrinsic subspace tuning (12 runs)`` when a stage
+    starts, ``[12:05:10] ... 200/200 steps in 126 s`` when a bank's last step is reached."""
+
+    def __init__(self, stream):
+        self.stream, self._started, self._done = stream, time.time(), None
+
+    def _line(self, text: str) -> None:
+        print(f"[{time.strftime('%H:%M:%S')}] {text}", file=self.stream, flush=True)
+
+    def stage(self, stage: str) -> None:
+        self._started, self._done = time.time(), None
+        self._line(f"stage: {stage}")
+
+    def step(self, stage: str, step: int, total: int, message: str) -> None:
+        if total and step >= total and self._done != (stage, total):
+            self._done = (stage, total)
+            self._line(f"{stage}: {step}/{total} steps in {time.time() - self._started:.0f} s")
+
+    def close(self) -> None:
+        pass
+
+
 class _BarSink:
     """A tqdm bar on stderr per stage; a new bar also when a stage starts another bank (new total, step back)."""
 
@@ -93,7 +118,7 @@ class Reporter:
         self._want_bar = bar == "always" or bool(bar and _BARS["enabled"] and _isatty(sys.stderr))
         if os.environ.get("RANK", "0") != "0":  # under torchrun, progress comes from rank 0 alone
             self.path, self._want_bar = None, False
-        self.sinks: list = ([_FileSink(self.path, min_interval)] if self.path is not None else []) + \
+        self.sinks: list = ([_FileSink(self.path, min_interval), _LogSink(sys.stderr)] if self.path is not None else []) + \
                            ([_BarSink()] if self._want_bar else [])
 
     def set_stage(self, stage: str) -> None:
