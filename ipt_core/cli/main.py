@@ -21,6 +21,7 @@ import shlex
 import sys
 
 from ipt_core.cli import args as cli_args
+from ipt_core.cli.app_command import cmd_app
 from ipt_core.cli.args import (
     add_common,
     add_ipt_args,
@@ -140,13 +141,17 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         from ipt_core.cli.verify import register as register_verify
 
         register_verify(sub)  # verify: check (and --repair) the result store; exit 1 when corrupt entries remain
+    if only in (None, "app"):
+        from ipt_core.cli.app_command import register as register_app
+
+        register_app(sub)  # app: streamlit run on the app, in a child process (cli/app_command.py)
     return parser
 
 
 # every command's name: ``parse`` registers only the command named first (the others' flags load torch)
 COMMAND_NAMES = ("tasks", "tune", "probe", "ipt", "stability", "ist", "pipeline", "export", "compare",
-                 "map-quality", "transfer", "umap", "verify")
-LIGHT_COMMANDS = {"tasks"}  # commands that never import torch (nor transformers)
+                 "map-quality", "transfer", "umap", "verify", "app")
+LIGHT_COMMANDS = {"tasks", "app"}  # commands that never import torch (nor transformers)
 
 
 def parse(argv: list[str] | None = None, *, announce: bool = False) -> argparse.Namespace:
@@ -407,7 +412,7 @@ def cmd_compare(args) -> int:
 
 COMMANDS = {"tasks": cmd_tasks, "tune": cmd_tune, "probe": cmd_probe, "export": cmd_export, "ipt": cmd_ipt,
             "stability": cmd_stability, "pipeline": cmd_pipeline, "ist": cmd_ist,
-            "compare": cmd_compare}
+            "compare": cmd_compare, "app": cmd_app}
 
 
 def _out_of_memory(args, exc: BaseException) -> str:
