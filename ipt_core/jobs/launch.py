@@ -16,7 +16,7 @@ from ipt_core.jobs.request import RESOURCES
 __all__ = ["REPO_ROOT", "DISTRIBUTED_SUBCOMMANDS", "env_nproc", "env_nproc_resources", "launch_argv", "child_env"]
 
 
-REPO_ROOT = Path(__file__).resolve().parents[2]  # the checkout holding ipt_core/
+REPO_ROOT = Path(__file__).resolve().parents[2]  # the folder holding ipt_core/: the checkout, or site-packages once installed
 # subcommands that train and so may run under torchrun (see launch_argv and ipt_core.train.distributed)
 DISTRIBUTED_SUBCOMMANDS = frozenset({"tune", "ipt", "ist", "stability", "pipeline", "compare", "export"})
 

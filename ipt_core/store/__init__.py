@@ -6,7 +6,7 @@ hyper-parameters, backbone id and weights hash, task data hash, seed, code versi
 the spec; the store hashes it. Same spec, same key, same result, so a result computed once is reused by
 the CLI and browsed by the app.
 
-Layout under the store root (``$IPT_CACHE`` or ``<repo>/cache``)::
+Layout under the store root (``$IPT_CACHE``, else ``./cache`` in the working directory)::
 
     objects/<key[:2]>/<key>/entry.json            key, kind, spec, meta, command, created, checksum ...
     objects/<key[:2]>/<key>/tensors.safetensors   only when the entry has tensors
