@@ -6,8 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ipt_core.config import limits
-from ipt_core.config.pt import INIT_CHOICES
+from ipt_core.config.pt import STANDALONE_INITS
 from ipt_core.config.train import TrainConfig
 
 DEFAULT_TEMPERATURE = 0.5  # see the module docstring; None: the paper's d * e
@@ -29,12 +28,6 @@ class AttemptConfig(TrainConfig):
     attn_lr_scale: float = 1.0
 
     def __post_init__(self):
-        limits.check(self)  # ranges: ipt_core/limits.py
-        if self.init not in INIT_CHOICES or self.init == "prompt":
+        super().__post_init__()  # the ranges (ipt_core/config/limits.py)
+        if self.init not in STANDALONE_INITS:
             raise ValueError(f"ATTEMPT target init must be random, vocab or text, got {self.init!r}")
-        if self.n_tokens < 1 or self.steps < 1 or self.batch_size < 1 or self.attn_dim < 1:
-            raise ValueError("n_tokens, steps, batch_size and attn_dim must be positive")
-        if not (self.lr > 0 and self.attn_lr_scale > 0):
-            raise ValueError("lr and attn_lr_scale must be positive")
-        if self.temperature is not None and not self.temperature > 0:
-            raise ValueError(f"temperature must be positive, got {self.temperature}")

@@ -15,8 +15,6 @@ from ipt_core.config.train import TrainConfig
 NORMS = ("layer", "global", "none")  # MSF's prompt normalisation
 
 
-
-
 @dataclass(frozen=True)
 class MSFConfig(TrainConfig):
     """Subspace finding hyper-parameters (the training budget is ``TrainConfig``'s, at MSF's own defaults)."""
@@ -34,10 +32,9 @@ class MSFConfig(TrainConfig):
     task_loss: bool = True  # False: a pure auto-encoder of the prompts (the ablation of MSF's task loss)
 
     def __post_init__(self):
-        limits.check(self)  # ranges: ipt_core/limits.py (before TrainConfig's own checks)
+        super().__post_init__()  # the ranges (ipt_core/config/limits.py)
         if self.norm not in NORMS:
             raise ValueError(f"norm must be one of {NORMS}, got {self.norm!r}")
-        super().__post_init__()
 
 
 @dataclass(frozen=True)
@@ -50,10 +47,6 @@ class ISTConfig(TrainConfig):
     steps: int = 200
     init_std: float = 0.02
 
-    def __post_init__(self):
-        limits.check(self)  # ranges: ipt_core/limits.py (before TrainConfig's own checks)
-        super().__post_init__()
-
 
 @dataclass(frozen=True)
 class IPTSettings:
@@ -64,6 +57,9 @@ class IPTSettings:
     ist: ISTConfig = ISTConfig()
     seen_data_seed: int = 1  # the "different data" of seen tasks
     random_control: bool = True
+
+    def __post_init__(self):
+        limits.check(self)  # seen_data_seed's range (the nested configs checked themselves)
 
     def to_json(self) -> dict:
         return {"pt": self.pt.to_json(), "msf": self.msf.to_json(), "ist": self.ist.to_json(),

@@ -3,10 +3,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ipt_core.config import limits
+from ipt_core.config.backbone import PROMPT_KINDS
 from ipt_core.config.train import TrainConfig
 
 INIT_CHOICES = ("random", "vocab", "text", "prompt")
+STANDALONE_INITS = ("random", "vocab", "text")  # the inits that need no prompt tensor: the CLI's --init, ATTEMPT's, VIP's
 
 
 @dataclass(frozen=True)
@@ -20,12 +21,10 @@ class PTConfig(TrainConfig):
     init_text: str | None = None
 
     def __post_init__(self):
-        limits.check(self)  # ranges: ipt_core/limits.py
-        if self.kind not in ("shallow", "deep"):
+        super().__post_init__()  # the ranges (ipt_core/config/limits.py)
+        if self.kind not in PROMPT_KINDS:
             raise ValueError(f"prompt kind must be 'shallow' or 'deep', got {self.kind!r}")
         if self.init not in INIT_CHOICES:
             raise ValueError(f"prompt init must be one of {INIT_CHOICES}, got {self.init!r}")
         if self.init == "text" and not self.init_text:
             raise ValueError("init='text' needs init_text")
-        if self.n_tokens < 1 or self.steps < 1 or self.batch_size < 1 or self.lr <= 0:
-            raise ValueError("n_tokens, steps, batch_size and lr must be positive")

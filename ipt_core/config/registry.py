@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
 
+from ipt_core.config import limits
 from ipt_core.config.attempt import AttemptConfig
 from ipt_core.config.ipt import ISTConfig, MSFConfig
 from ipt_core.config.pt import PTConfig
@@ -51,6 +52,9 @@ class CompareSettings:
     ist: ISTConfig = ISTConfig()
     d_intrinsic: int = 16
     source_seed: int = 0  # the seed of ATTEMPT's source prompts
+
+    def __post_init__(self):
+        limits.check(self)  # d_intrinsic's and source_seed's ranges (the nested configs checked themselves)
 
     def with_budget(self, *, steps: int | None = None, batch_size: int | None = None, eval_every: int | None = None,
                     patience: int | None = None, n_tokens: int | None = None, max_grad_norm: float | None = None,

@@ -16,9 +16,10 @@ Example::
 """
 from __future__ import annotations
 
-import math
 from dataclasses import MISSING, asdict, dataclass, fields
 from typing import ClassVar
+
+from ipt_core.config import limits
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -37,19 +38,13 @@ class TrainConfig:
     KEY_OMITS_DEFAULT: ClassVar[tuple[str, ...]] = ()
 
     def __post_init__(self):
-        self.check_train()
+        limits.check(self)  # every field with a range, this class's and a subclass's (ipt_core/config/limits.py)
 
     def check_train(self) -> None:
-        """ValueError naming the field when the budget is out of range."""
-        if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and 0 < self.lr < 1e30):
-            raise ValueError(f"lr must be a positive finite number below 1e30, got {self.lr}")
-        if not self.max_grad_norm > 0:
-            raise ValueError(f"max_grad_norm must be positive, got {self.max_grad_norm}")
-        for name in ("steps", "batch_size", "eval_every"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
-        if self.patience is not None and self.patience < 1:
-            raise ValueError(f"patience must be None or at least 1, got {self.patience}")
+        """:class:`~ipt_core.config.limits.LimitError` naming the field when the budget (``TrainConfig``'s own
+        fields) is out of range; for subclasses that check their other fields themselves (the bank's ``RunConfig``)."""
+        for f in fields(TrainConfig):
+            limits.validate(f.name, getattr(self, f.name), type(self).__name__)
 
     @property
     def train(self) -> "TrainConfig":

@@ -6,8 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ipt_core.config import limits
-from ipt_core.config.pt import INIT_CHOICES
+from ipt_core.config.pt import STANDALONE_INITS
 from ipt_core.config.train import TrainConfig
 
 EVAL_MODES = ("sample", "expected")
@@ -35,20 +34,10 @@ class VIPConfig(TrainConfig):
     dead_code_threshold: float = DEAD_CODE_THRESHOLD  # 0: no re-initialisation (the paper's EMA codebook)
 
     def __post_init__(self):
-        limits.check(self)  # ranges: ipt_core/limits.py
-        if self.init not in INIT_CHOICES or self.init == "prompt":
+        super().__post_init__()  # the ranges (ipt_core/config/limits.py)
+        if self.init not in STANDALONE_INITS:
             raise ValueError(f"VIP prompt init must be random, vocab or text, got {self.init!r}")
         if self.eval_mode not in EVAL_MODES:
             raise ValueError(f"eval_mode must be one of {EVAL_MODES}, got {self.eval_mode!r}")
-        for name in ("n_tokens", "steps", "batch_size", "ctx_dim", "ctx_layers", "ctx_heads", "ctx_ff",
-                     "codebook_size", "num_samples"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.ctx_dim % self.ctx_heads:
             raise ValueError(f"ctx_dim ({self.ctx_dim}) must be divisible by ctx_heads ({self.ctx_heads})")
-        if not 0 < self.decay < 1:
-            raise ValueError(f"decay must be in (0, 1), got {self.decay}")
-        if not (self.lr > 0 and self.temperature > 0 and self.commitment_weight >= 0):
-            raise ValueError("lr and temperature must be positive, commitment_weight non-negative")
-        if not self.dead_code_threshold >= 0:
-            raise ValueError(f"dead_code_threshold must be non-negative, got {self.dead_code_threshold}")
