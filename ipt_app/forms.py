@@ -8,6 +8,7 @@ tuning) is said on the form at once, with the one click that computes it.
 """
 from __future__ import annotations
 
+import functools
 from typing import Callable, Sequence
 
 import streamlit as st
@@ -18,17 +19,36 @@ from ipt_app.escape import md_code
 from ipt_app.job_panel import submit_job
 from ipt_app.store_reads import stores
 from ipt_core import jobs
-from ipt_core.config.backbone import DEFAULT_BACKBONE
-from ipt_core.config.limits import (
-    widget_kwargs as limit_of,  # the CLI's ranges: a form offers no more
-)
+from ipt_core.cli.args import config_of, pt_argv
+from ipt_core.config.backbone import DEFAULT_BACKBONE, PROMPT_KINDS
+from ipt_core.config.budgets import NAMES as BUDGET_NAMES
+from ipt_core.config.limits import MAX_DIMS, limit
+from ipt_core.config.limits import widget_kwargs as limit_of  # the CLI's ranges: a form offers no more
 
 LONG_S = 30 * 60  # above this an estimate is a warning, not a caption
 
 
-def quick_flags(kind: str = "ipt") -> list[str]:
-    """The CLI's quick (CPU) budget (``ipt_core.config.budgets``): short schedules; a flag the form sets explicitly wins."""
-    return ["--budget", "quick"]
+@functools.lru_cache(maxsize=None)
+def cli_default(command: str, dest: str):
+    """The default of a flag of the CLI's ``command`` that no config holds (``--seeds``, ``--d``, ``--dims``):
+    the CLI's parser is its one source, e.g. ``cli_default("stability", "seeds")`` -> 3.
+    (A config's defaults: :func:`ipt_core.cli.args.config_of`.)"""
+    from ipt_core.cli.main import build_parser
+
+    commands = next(a for a in build_parser(only=command)._actions if a.dest == "command")
+    return commands.choices[command].get_default(dest)
+
+
+def machine_budget() -> str:
+    """The CLI's budget for this machine: ``paper`` (the methods' own schedules) on a GPU, ``quick`` on a CPU."""
+    return "paper" if st.session_state.get("ctx_gpu_name") else "quick"
+
+
+def tune_form_config(budget: str, *, steps: int, eval_every: int, kind: str, n_tokens: int, lr: float, batch_size: int):
+    """The :class:`~ipt_core.config.pt.PTConfig` the prompt-tuning form shows: the CLI's ``tune`` under
+    ``budget`` with the form's values (``tune_form`` queues it with :func:`~ipt_core.cli.args.pt_argv`)."""
+    return config_of("tune", budget, steps=int(steps), eval_every=int(eval_every), prompt_kind=kind,
+                     prompt_len=int(n_tokens), lr=float(lr), batch_size=int(batch_size))
 
 
 def common_flags(c: dict, device: str) -> list[str]:
@@ -110,32 +130,55 @@ def parse_dims(text: str) -> list[int]:
     return sorted(set(out))
 
 
+def parse_dims(text: str) -> list[int]:
+    """``"4, 16,64"`` -> ``[4, 16, 64]``; ValueError naming the bad item (the range of ``--dims``: ``limits``)."""
+    dims = limit("dims")
+    out = []
+    for item in str(text).replace(" ", "").split(","):
+        if not item:
+            continue
+        try:
+            v = int(item)
+        except ValueError:
+            raise ValueError(f"dimension {item!r} is not an integer") from None
+        if not dims.contains(v):
+            raise ValueError(f"dimension {v} must be {dims.describe()}")
+        out.append(v)
+    if not out:
+        raise ValueError("give at least one dimension, e.g. 4,16,64")
+    if len(set(out)) > MAX_DIMS:
+        raise ValueError(f"at most {MAX_DIMS} dimensions, got {len(set(out))}")
+    return sorted(set(out))
+
+
 def tune_form(key: str = "tune") -> None:
     """Prompt tuning: ``tune --suite S --tasks a,b --seeds N --steps N ...``."""
     got = form_context()
     if got is None:
         return
     c, info = got
-    gpu = bool(st.session_state.get("ctx_gpu_name"))
+    budget = machine_budget()
+    base = config_of("tune", budget)  # the widgets start at the CLI's defaults for this machine
     with st.container(border=True):
         st.markdown(f"**Prompt tuning** on suite {md_code(c['suite_name'])} with {md_code(c['backbone'])}")
         tasks = st.multiselect(f"Tasks (none = all {len(info['names'])})", info["names"], key=f"{key}-tasks")
         a, b, d = st.columns(3)
-        seeds = a.number_input("Seeds", value=1, **limit_of("seeds", at_most=20), key=f"{key}-seeds")
-        steps = b.number_input("Steps", value=300 if gpu else 50, **limit_of("steps", at_most=100000), key=f"{key}-steps")
-        eval_every = d.number_input("Evaluate every", value=25 if not gpu else 50, **limit_of("eval_every", at_most=100000), key=f"{key}-eval")
+        seeds = a.number_input("Seeds", value=cli_default("tune", "seeds"), **limit_of("seeds", at_most=20), key=f"{key}-seeds")
+        steps = b.number_input("Steps", value=base.steps, **limit_of("steps", at_most=100000), key=f"{key}-steps")
+        eval_every = d.number_input("Evaluate every", value=base.eval_every, **limit_of("eval_every", at_most=100000),
+                                    key=f"{key}-eval")
         a, b, d = st.columns(3)
-        kind = a.selectbox("Prompt kind", ["deep", "shallow"], key=f"{key}-kind")
-        n_tokens = b.number_input("Prompt length", value=8, **limit_of("n_tokens", at_most=256), key=f"{key}-len")
-        lr = d.number_input("Learning rate", value=0.01, **limit_of("lr", at_least=1e-5), format="%.4f", key=f"{key}-lr")
+        kind = a.selectbox("Prompt kind", PROMPT_KINDS, index=PROMPT_KINDS.index(base.kind), key=f"{key}-kind")
+        n_tokens = b.number_input("Prompt length", value=base.n_tokens, **limit_of("n_tokens", at_most=256), key=f"{key}-len")
+        lr = d.number_input("Learning rate", value=base.lr, **limit_of("lr", at_least=1e-5), format="%.4f", key=f"{key}-lr")
         a, b = st.columns(2)
-        batch = a.number_input("Batch size", value=16, **limit_of("batch_size", at_most=4096), key=f"{key}-batch")
+        batch = a.number_input("Batch size", value=base.batch_size, **limit_of("batch_size", at_most=4096), key=f"{key}-batch")
         device = b.selectbox("Device", device_options(), key=f"{key}-device")
 
         def build() -> list[str]:
-            argv = ["tune", "--suite", c["suite"], "--seeds", str(int(seeds)), "--steps", str(int(steps)),
-                    "--eval-every", str(int(eval_every)), "--prompt-kind", kind, "--prompt-len", str(int(n_tokens)),
-                    "--lr", f"{lr:g}", "--batch-size", str(int(batch))] + common_flags(c, device)
+            cfg = tune_form_config(budget, steps=steps, eval_every=eval_every, kind=kind, n_tokens=n_tokens, lr=lr,
+                              batch_size=batch)
+            argv = ["tune", "--suite", c["suite"], "--seeds", str(int(seeds))] + pt_argv(cfg, budget) + common_flags(c, device)
             return argv + (["--tasks", ",".join(tasks)] if tasks else [])
 
         launch(c, info, build, device=device, key=key, button="Queue prompt tuning",
@@ -161,8 +204,7 @@ def pipeline_launcher(key: str = "ov-pipeline") -> None:
         return
     c, info = got
     a, b = st.columns([1, 3])
-    budget = a.selectbox("Budget", ["quick", "paper"], index=0 if not st.session_state.get("ctx_gpu_name") else 1,
-                         key="ov-budget")
+    budget = a.selectbox("Budget", BUDGET_NAMES, index=BUDGET_NAMES.index(machine_budget()), key="ov-budget")
     flags = ["--backbone", c["backbone"]] if c["backbone"] != DEFAULT_BACKBONE else []
     with b:
         launch(c, info, lambda: ["pipeline", "--suite", c["suite"], "--budget", budget] + flags, device="auto",

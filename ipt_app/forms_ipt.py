@@ -12,23 +12,42 @@ import streamlit as st
 
 from ipt_app.context import device_options
 from ipt_app.escape import md_code
-from ipt_app.forms import common_flags, form_context, launch, parse_dims, quick_flags
+from ipt_app.forms import cli_default, common_flags, form_context, launch, machine_budget, parse_dims
 from ipt_app.glossary import help_for
 from ipt_app.store_reads import subspace_label, subspaces
-from ipt_core.config.budgets import QUICK_IST_STEPS, QUICK_MSF_STEPS, QUICK_PT
-from ipt_core.config.limits import (
-    widget_kwargs as limit_of,  # the CLI's ranges: a form offers no more
-)
+from ipt_core.cli.args import compare_argv, config_of, ipt_argv, ist_argv
+from ipt_core.config.budgets import NAMES as BUDGET_NAMES
+from ipt_core.config.limits import widget_kwargs as limit_of  # the CLI's ranges: a form offers no more
 
-BUDGET_HELP = (f"quick: the CLI's CPU schedule, --budget quick (PT {QUICK_PT['steps']} steps x {QUICK_PT['batch_size']} "
-               f"rows, subspace finding {QUICK_MSF_STEPS} steps, intrinsic tuning {QUICK_IST_STEPS} steps); paper: the "
-               "methods' own defaults (PT 300 steps, MSF 300, IST 200)")
+
+def budget_help() -> str:
+    """What each budget runs, read from the configs the CLI builds under it."""
+    q, p = config_of("ipt", "quick"), config_of("ipt", "paper")
+    return (f"quick: the CLI's CPU schedule, --budget quick (PT {q.pt.steps} steps x {q.pt.batch_size} rows, subspace "
+            f"finding {q.msf.steps} steps, intrinsic tuning {q.ist.steps} steps); paper: the methods' own defaults "
+            f"(PT {p.pt.steps} steps x {p.pt.batch_size} rows, subspace finding {p.msf.steps}, intrinsic tuning {p.ist.steps})")
 
 
 def _budget(key: str) -> str:
-    gpu = bool(st.session_state.get("ctx_gpu_name"))
-    return st.radio("Budget", ["quick", "paper"], index=1 if gpu else 0, horizontal=True, key=f"{key}-budget",
-                    help=BUDGET_HELP)
+    return st.radio("Budget", BUDGET_NAMES, index=BUDGET_NAMES.index(machine_budget()), horizontal=True,
+                    key=f"{key}-budget", help=budget_help())
+
+
+def ipt_form_config(command: str, budget: str):
+    """The :class:`~ipt_core.config.ipt.IPTSettings` of the ``ipt`` and ``stability`` forms: the CLI's under
+    ``budget`` (the forms have no field for them)."""
+    return config_of(command, budget)
+
+
+def ipt_run_argv(command: str, budget: str) -> list[str]:
+    """The flags of an ``ipt``/``stability`` job that build :func:`ipt_form_config` (``--budget quick`` or none)."""
+    return ipt_argv(ipt_form_config(command, budget), budget, command)
+
+
+def ist_form_config(budget: str, *, steps: int):
+    """The :class:`~ipt_core.config.ipt.ISTConfig` the intrinsic-tuning form shows: the CLI's ``ist`` under
+    ``budget`` with the form's steps (``ist_form`` queues it with ``ist_argv``)."""
+    return config_of("ist", budget, ist_steps=int(steps))
 
 
 def default_split(names: list[str]) -> tuple[list[str], list[str]]:
@@ -39,9 +58,9 @@ def default_split(names: list[str]) -> tuple[list[str], list[str]]:
 def find_subspace_button(c: dict, info: dict, d: int, key: str) -> None:
     """The one click that computes a missing subspace: an ``ipt`` sweep at ``d`` (quick budget on CPU)."""
     train, test = default_split(info["names"])
-    gpu = bool(st.session_state.get("ctx_gpu_name"))
     argv = (["ipt", "--suite", c["suite"], "--train-tasks", ",".join(train)] + (["--test-tasks", ",".join(test)] if test else [])
-            + ["--dims", str(d), "--seeds", "1"] + ([] if gpu else quick_flags("ipt")) + common_flags(c, "auto"))
+            + ["--dims", str(d), "--seeds", str(cli_default("ipt", "seeds"))] + ipt_run_argv("ipt", machine_budget())
+            + common_flags(c, "auto"))
     launch(c, info, lambda: argv, device="auto", key=f"{key}-find", button=f"Find a d_I = {d} subspace first",
            label=lambda: f"IPT: {len(train)} seen / {len(test)} unseen, d_I [{d}] (subspace for intrinsic tuning)")
 
@@ -60,9 +79,9 @@ def ipt_form(key: str = "ipt") -> None:
         train = st.multiselect("Training tasks (seen)", names, default=train0, key=f"{key}-train")
         test = st.multiselect("Held-out tasks (unseen)", names, default=test0, key=f"{key}-test")
         a, b, d = st.columns(3)
-        dims = a.text_input("Intrinsic dimensions d_I", "2,8,32", key=f"{key}-dims",
+        dims = a.text_input("Intrinsic dimensions d_I", ",".join(map(str, cli_default("ipt", "dims"))), key=f"{key}-dims",
                             help=help_for("d_I", lead="Comma-separated: one subspace is found per value."))
-        seeds = b.number_input("Seeds", value=1, **limit_of("seeds", at_most=20), key=f"{key}-seeds")
+        seeds = b.number_input("Seeds", value=cli_default("ipt", "seeds"), **limit_of("seeds", at_most=20), key=f"{key}-seeds")
         device = d.selectbox("Device", device_options(), key=f"{key}-device")
         budget = _budget(key)
 
@@ -77,7 +96,7 @@ def ipt_form(key: str = "ipt") -> None:
             if test:
                 argv += ["--test-tasks", ",".join(test)]
             argv += ["--dims", ",".join(map(str, dim_list)), "--seeds", str(int(seeds))]
-            return argv + (quick_flags("ipt") if budget == "quick" else []) + common_flags(c, device)
+            return argv + ipt_run_argv("ipt", budget) + common_flags(c, device)
 
         launch(c, info, build, device=device, key=key, button="Queue IPT sweep",
                label=lambda: f"IPT: {len(train)} seen / {len(test)} unseen, d_I {dims.replace(' ', '')}")
@@ -97,25 +116,27 @@ def ist_form(key: str = "ist") -> None:
         if not found:
             st.warning(f"No subspace for suite {md_code(c['suite_name'])} in the store yet: intrinsic tuning needs one. "
                        "Find one first (one click below), then tune in it.", icon=":material/info:")
-            find_subspace_button(c, info, 8, key)
+            find_subspace_button(c, info, cli_default("ist", "d"), key)
             return
-        default = next((i for i, s in enumerate(found) if s["d"] == 8), 0)
+        default = next((i for i, s in enumerate(found) if s["d"] == cli_default("ist", "d")), 0)
+        budget = machine_budget()
         tasks = st.multiselect("Tasks", info["names"], default=info["names"][:1], key=f"{key}-tasks")
         a, b, d, e = st.columns([3, 1, 1, 1])
         pick = a.selectbox("Subspace", range(len(found)), index=default, format_func=lambda i: subspace_label(found[i]),
                            key=f"{key}-space")
         subspace = b.selectbox("Control", ["found", "random"], key=f"{key}-sub",
                                help="random: an untrained decoder of the same shape (the control)")
-        steps = d.number_input("IST steps", value=100, **limit_of("ist_steps", at_most=100000), key=f"{key}-steps")
+        steps = d.number_input("IST steps", value=config_of("ist", budget).steps, **limit_of("ist_steps", at_most=100000),
+                               key=f"{key}-steps")
         device = e.selectbox("Device", device_options(), key=f"{key}-device")
         s = found[pick]
 
         def build() -> list[str]:
             if not tasks:
                 raise ValueError("choose at least one task")
-            return (["ist", "--suite", c["suite"], "--tasks", ",".join(tasks), "--d", str(s["d"]), "--subspace", subspace,
-                     "--ist-steps", str(int(steps)), "--prompt-kind", s["kind"], "--decoder", s["key"]]
-                    + common_flags(c, device))
+            cfg = ist_form_config(budget, steps=steps)
+            return (["ist", "--suite", c["suite"], "--tasks", ",".join(tasks), "--d", str(s["d"]), "--subspace", subspace]
+                    + ist_argv(cfg, budget) + ["--prompt-kind", s["kind"], "--decoder", s["key"]] + common_flags(c, device))
 
         launch(c, info, build, device=device, key=key, button="Queue intrinsic tuning",
                label=lambda: f"IST: {len(tasks)} task(s), d_I {s['d']}, {subspace} subspace")
@@ -132,9 +153,10 @@ def stability_form(key: str = "stability") -> None:
                     "from the intrinsic-subspace solution (the subspace is found on every other task)")
         tasks = st.multiselect("Tasks", info["names"], default=info["names"][:1], key=f"{key}-tasks")
         a, b, d = st.columns(3)
-        seeds = a.number_input("Seeds", value=3, **limit_of("seeds", at_least=2, at_most=20), key=f"{key}-seeds")
-        dim = b.number_input("Intrinsic dimension d_I", value=8, **limit_of("d_intrinsic", at_most=4096), key=f"{key}-d",
-                             help=help_for("d_I"))
+        seeds = a.number_input("Seeds", value=cli_default("stability", "seeds"), **limit_of("seeds", at_least=2, at_most=20),
+                               key=f"{key}-seeds")
+        dim = b.number_input("Intrinsic dimension d_I", value=cli_default("stability", "d"), **limit_of("d_intrinsic", at_most=4096),
+                             key=f"{key}-d", help=help_for("d_I"))
         device = d.selectbox("Device", device_options(), key=f"{key}-device")
         budget = _budget(key)
 
@@ -142,10 +164,16 @@ def stability_form(key: str = "stability") -> None:
             if not tasks:
                 raise ValueError("choose at least one task")
             return (["stability", "--suite", c["suite"], "--tasks", ",".join(tasks), "--seeds", str(int(seeds)),
-                     "--d", str(int(dim))] + (quick_flags("ipt") if budget == "quick" else []) + common_flags(c, device))
+                     "--d", str(int(dim))] + ipt_run_argv("stability", budget) + common_flags(c, device))
 
         launch(c, info, build, device=device, key=key, button="Queue stability run",
                label=lambda: f"stability: {len(tasks)} task(s) x {int(seeds)} seeds, d_I {int(dim)}")
+
+
+def compare_form_config(budget: str, *, steps: int):
+    """The :class:`~ipt_core.config.registry.CompareSettings` the comparison form shows: the CLI's ``compare``
+    under ``budget`` with the form's step budget (``compare_form`` queues it with ``compare_argv``)."""
+    return config_of("compare", budget, steps=int(steps))
 
 
 def compare_form(key: str = "compare") -> None:
@@ -161,7 +189,7 @@ def compare_form(key: str = "compare") -> None:
         return
     c, info = got
     names = info["names"]
-    gpu = bool(st.session_state.get("ctx_gpu_name"))
+    budget = machine_budget()
     with st.container(border=True):
         st.markdown(f"**Method comparison** on suite {md_code(c['suite_name'])}: every method on the same tasks, model and "
                     "step budget; IPT's subspace and ATTEMPT's source prompts come from the tasks not compared")
@@ -170,8 +198,9 @@ def compare_form(key: str = "compare") -> None:
                                  help=help_for("zero-shot", "linear probe", "prompt tuning (PT)", "MSF", "IST",
                                                "ATTEMPT", "VIP", lead="ipt: a subspace found by MSF, then IST in it."))
         a, b, d = st.columns(3)
-        seeds = a.number_input("Seeds", value=1, **limit_of("seeds", at_most=20), key=f"{key}-seeds")
-        steps = b.number_input("Steps (every trained method)", value=300 if gpu else 40, **limit_of("steps", at_most=100000), key=f"{key}-steps")
+        seeds = a.number_input("Seeds", value=cli_default("compare", "seeds"), **limit_of("seeds", at_most=20), key=f"{key}-seeds")
+        steps = b.number_input("Steps (every trained method)", value=config_of("compare", budget).pt.steps,
+                               **limit_of("steps", at_most=100000), key=f"{key}-steps")
         device = d.selectbox("Device", device_options(), key=f"{key}-device")
 
         def build() -> list[str]:
@@ -181,9 +210,9 @@ def compare_form(key: str = "compare") -> None:
             if needs_others and len(tasks) >= len(names):
                 raise ValueError(f"{', '.join(needs_others)} need tasks that are not compared (their subspace or "
                                  "source prompts come from them): leave some tasks out")
+            cfg = compare_form_config(budget, steps=steps)
             return (["compare", "--suite", c["suite"], "--tasks", ",".join(tasks), "--methods", ",".join(methods),
-                     "--seeds", str(int(seeds)), "--steps", str(int(steps))]
-                    + ([] if gpu else quick_flags("compare")) + common_flags(c, device))
+                     "--seeds", str(int(seeds))] + compare_argv(cfg, budget) + common_flags(c, device))
 
         launch(c, info, build, device=device, key=key, button="Queue comparison",
                label=lambda: f"compare {len(methods)} methods on {len(tasks)} task(s) x {int(seeds)} seed(s)")

@@ -115,6 +115,7 @@ def test_estimate_is_kept_beside_the_job(store_root):
     assert any("Estimated cost" in c.value for c in list(at.caption) + list(at.warning))  # shown before the click
     at.multiselect(key="pt-tune-tasks").set_value(["sms_spam"])
     at.number_input(key="pt-tune-steps").set_value(7)
+    at.number_input(key="pt-tune-batch").set_value(16)  # the form opens on the machine's budget (quick on a CPU: 8)
     at.run()
     assert any("Estimated cost" in c.value and "112 rows" in c.value for c in at.caption)  # 1 x 7 x 16, follows the input
     button(at, "Queue prompt tuning").click().run()

@@ -8,6 +8,11 @@ the model's config, is :func:`validate`: the device asked for must be present, t
 the model's positions beside the longest input kept, an intrinsic dimension must fit in the prompt.
 It raises :class:`ArgError` (flag + message) before any model is loaded.
 
+The way back, for the app's launch forms: :func:`config_of` is the config a command builds (the
+methods' defaults, a budget's schedules, some flags), and :func:`config_argv` (``pt_argv``, ``ipt_argv``,
+``ist_argv``, ``compare_argv``) the fewest flags that make the CLI build a given config, so a form shows
+the config's defaults and queues exactly the config it shows (tests/test_cli_forms.py: the round trip).
+
 Example::
 
     parser = argparse.ArgumentParser()
@@ -15,6 +20,7 @@ Example::
     args = parser.parse_args(["--lr", "0.03", "--device", "cpu"])
     validate(args, "tune")       # ArgError("--device", "...") when absent
     pt_config(args).lr           # 0.03
+    pt_argv(pt_config(args))     # ["--lr", "0.03"]
 """
 from __future__ import annotations
 
@@ -63,15 +69,16 @@ def add_seeds(p: argparse.ArgumentParser, default: int = 1) -> None:
 
 
 def add_budget(p: argparse.ArgumentParser) -> None:
-    from ipt_core.config.budgets import NAMES
+    from ipt_core.config.budgets import DEFAULT, NAMES
 
-    p.add_argument("--budget", choices=list(NAMES), default="paper",
+    p.add_argument("--budget", choices=list(NAMES), default=DEFAULT,
                    help="paper: the methods' own schedules; quick: short ones for a CPU (ipt_core/config/budgets.py); "
                         "flags given explicitly win")
 
 
 def add_pt_args(p: argparse.ArgumentParser) -> None:
-    from ipt_core.config.pt import PTConfig
+    from ipt_core.config.backbone import PROMPT_KINDS
+    from ipt_core.config.pt import STANDALONE_INITS, PTConfig
 
     d = PTConfig()
     add_budget(p)
@@ -79,30 +86,43 @@ def add_pt_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lr", type=limits.argtype("lr"), default=d.lr)
     p.add_argument("--prompt-len", type=limits.argtype("n_tokens"), default=d.n_tokens,
                    help="prompt vectors (at most the model's positions minus its longest input)")
-    p.add_argument("--prompt-kind", choices=["shallow", "deep"], default=d.kind)
+    p.add_argument("--prompt-kind", choices=list(PROMPT_KINDS), default=d.kind)
     p.add_argument("--batch-size", type=limits.argtype("batch_size"), default=None, help=f"default: {d.batch_size} (paper), {QUICK_PT['batch_size']} (quick)")
     p.add_argument("--eval-every", type=limits.argtype("eval_every"), default=None, help=f"default: {d.eval_every} (paper), {QUICK_PT['eval_every']} (quick)")
     p.add_argument("--patience", type=limits.argtype("patience"), default=d.patience, help="evaluations without improvement (none: never stop)")
-    p.add_argument("--init", choices=["random", "vocab", "text"], default=d.init)
-    p.add_argument("--init-text", default=None, help="the text of --init text")
+    p.add_argument("--init", choices=list(STANDALONE_INITS), default=d.init)
+    p.add_argument("--init-text", default=d.init_text, help="the text of --init text")
     p.add_argument("--max-grad-norm", type=limits.argtype("max_grad_norm"), default=d.max_grad_norm, help="per-run gradient clipping norm")
 
 
+def _add_ist_flags(p: argparse.ArgumentParser) -> None:
+    from ipt_core.config.ipt import ISTConfig
+
+    i = ISTConfig()
+    p.add_argument("--ist-steps", type=limits.argtype("ist_steps"), default=None, help=f"default: {i.steps} (paper), {QUICK_IST_STEPS} (quick)")
+    p.add_argument("--ist-lr", type=limits.argtype("ist_lr"), default=i.lr)
+
+
+def add_ist_args(p: argparse.ArgumentParser) -> None:
+    """The flags of intrinsic tuning alone (``ist``): the budget, IST's steps and learning rate."""
+    add_budget(p)
+    _add_ist_flags(p)
+
+
 def add_ipt_args(p: argparse.ArgumentParser) -> None:
-    from ipt_core.config.ipt import ISTConfig, MSFConfig
+    from ipt_core.config.ipt import NORMS, MSFConfig
 
     add_pt_args(p)
-    m, i = MSFConfig(), ISTConfig()
+    m = MSFConfig()
     p.add_argument("--msf-steps", type=limits.argtype("msf_steps"), default=None, help=f"default: {m.steps} (paper), {QUICK_MSF_STEPS} (quick)")
     p.add_argument("--msf-lr", type=limits.argtype("msf_lr"), default=m.lr)
     p.add_argument("--alpha", type=limits.argtype("alpha"), default=m.alpha, help="weight of the reconstruction MSE in MSF")
     p.add_argument("--hidden", type=limits.argtype("hidden"), default=m.hidden, help="hidden width of Proj_b")
-    p.add_argument("--norm", choices=["layer", "global", "none"], default=m.norm,
+    p.add_argument("--norm", choices=list(NORMS), default=m.norm,
                    help="prompt normalisation before the auto-encoder (none: the official code's raw prompts)")
     p.add_argument("--no-msf-task-loss", action="store_true",
                    help="subspace finding by reconstruction alone (the ablation of MSF's task loss)")
-    p.add_argument("--ist-steps", type=limits.argtype("ist_steps"), default=None, help=f"default: {i.steps} (paper), {QUICK_IST_STEPS} (quick)")
-    p.add_argument("--ist-lr", type=limits.argtype("ist_lr"), default=i.lr)
+    _add_ist_flags(p)
     p.add_argument("--no-random-control", action="store_true")
     p.add_argument("--require-prompts", action="store_true",
                    help="use only PT prompts already in the store; a task without one is an error")
@@ -110,16 +130,15 @@ def add_ipt_args(p: argparse.ArgumentParser) -> None:
 
 def add_compare_parser(sub) -> None:
     """Register ``compare`` on the CLI's subparsers (the flags of ``tune`` for the shared budget)."""
-    from ipt_core.config.attempt import AttemptConfig
-    from ipt_core.config.ipt import ISTConfig
     from ipt_core.config.registry import (
         COMPARE_METHODS,
         DEFAULT_COMPARE_METHODS,
         CompareSettings,
     )
-    from ipt_core.config.vip import EVAL_MODES, VIPConfig
+    from ipt_core.config.vip import EVAL_MODES
 
-    a, v, i = AttemptConfig(), VIPConfig(), ISTConfig()
+    s = CompareSettings()
+    a, v, i = s.attempt, s.vip, s.ist
     p = sub.add_parser("compare", help="zero-shot, probe, PT, IPT, ATTEMPT and VIP on the same tasks and step budget")
     add_common(p)
     p.add_argument("--tasks", type=csv_names, default=None,
@@ -127,12 +146,13 @@ def add_compare_parser(sub) -> None:
     p.add_argument("--methods", type=_methods(COMPARE_METHODS), default=list(DEFAULT_COMPARE_METHODS), help=f"comma-separated, from {','.join(COMPARE_METHODS)}")
     add_seeds(p)
     add_pt_args(p)
-    p.set_defaults(prompt_kind="shallow")  # ATTEMPT and VIP are shallow: PT and IPT match them unless told otherwise
-    p.add_argument("--d", type=limits.argtype("d_intrinsic"), default=CompareSettings().d_intrinsic, help="IPT's intrinsic dimension d_I")
+    p.set_defaults(prompt_kind=s.pt.kind)  # shallow: ATTEMPT and VIP are shallow, PT and IPT match them unless told otherwise
+    p.add_argument("--d", type=limits.argtype("d_intrinsic"), default=s.d_intrinsic, help="IPT's intrinsic dimension d_I")
     p.add_argument("--msf-steps", type=limits.argtype("msf_steps"), default=None, help="subspace-finding steps (default: --steps)")
     p.add_argument("--ist-lr", type=limits.argtype("ist_lr"), default=i.lr)
     p.add_argument("--attempt-lr", type=limits.argtype("attempt_lr"), default=a.lr)
-    p.add_argument("--attempt-temperature", type=limits.argtype("temperature"), default=a.temperature, help="attention temperature (demo dev)")
+    p.add_argument("--attempt-temperature", type=limits.argtype("temperature"), default=a.temperature,
+                   help="attention temperature (demo dev); none: the paper's d x e")
     p.add_argument("--attempt-paper-temperature", action="store_true", help="the paper's temperature d x e")
     p.add_argument("--attempt-attn-lr-scale", type=limits.argtype("attn_lr_scale"), default=a.attn_lr_scale,
                    help="attention module learning rate / prompt learning rate")
@@ -161,7 +181,36 @@ def _methods(known):
 
 
 # --------------------------------------------------------------------------------------------------
-# parsed arguments -> configs
+# parsed arguments -> configs, and back
+
+# A config's field (a dotted path in a settings object) -> the dest of the flag that sets it, in the order a
+# built command lists them; "not DEST": a flag that turns the field off. The builders below read these
+# tables, and the argv builders (:func:`config_argv`) write them, so a field and its flag are paired once.
+PT_FLAGS = {"steps": "steps", "batch_size": "batch_size", "eval_every": "eval_every", "lr": "lr", "n_tokens": "prompt_len",
+            "kind": "prompt_kind", "init_text": "init_text", "init": "init", "patience": "patience",
+            "max_grad_norm": "max_grad_norm"}
+MSF_FLAGS = {"steps": "msf_steps", "lr": "msf_lr", "alpha": "alpha", "hidden": "hidden", "norm": "norm",
+             "task_loss": "not no_msf_task_loss"}
+IST_FLAGS = {"steps": "ist_steps", "lr": "ist_lr"}
+IPT_FLAGS = ({f"pt.{k}": v for k, v in PT_FLAGS.items()} | {f"msf.{k}": v for k, v in MSF_FLAGS.items()}
+             | {f"ist.{k}": v for k, v in IST_FLAGS.items()} | {"random_control": "not no_random_control"})
+COMPARE_FLAGS = {f"pt.{k}": v for k, v in PT_FLAGS.items()} | {
+    "d_intrinsic": "d", "msf.steps": "msf_steps", "ist.lr": "ist_lr", "attempt.lr": "attempt_lr",
+    "attempt.temperature": "attempt_temperature", "attempt.attn_lr_scale": "attempt_attn_lr_scale",
+    "attempt.pool_padding": "attempt_pool_padding", "attempt.train_layernorm": "not attempt_frozen_layernorm",
+    "vip.lr": "vip_lr", "vip.codebook_size": "codebook_size", "vip.num_samples": "vip_samples",
+    "vip.dead_code_threshold": "vip_dead_code_threshold", "vip.eval_mode": "vip_eval"}
+
+
+def _flag_value(args, dest: str):
+    """The value a field takes from ``args``' ``dest`` (``"not DEST"``: the opposite of a store-true flag)."""
+    if dest.startswith("not "):
+        return not getattr(args, dest[4:], False)
+    return getattr(args, dest)
+
+
+def _fields(args, table: dict[str, str]) -> dict:
+    return {field: _flag_value(args, dest) for field, dest in table.items()}
 
 
 def pt_config(args):
@@ -169,11 +218,16 @@ def pt_config(args):
     from ipt_core.config.pt import PTConfig
 
     apply(args, getattr(args, "command", "tune"))  # the flags left out take --budget's values (idempotent)
-    return PTConfig(
-        n_tokens=args.prompt_len, kind=args.prompt_kind, lr=args.lr, steps=args.steps, batch_size=args.batch_size,
-        eval_every=args.eval_every, patience=args.patience, init=args.init, init_text=args.init_text,
-        max_grad_norm=args.max_grad_norm,
-    )
+    return PTConfig(**_fields(args, PT_FLAGS))
+
+
+def ist_config(args):
+    """IST's config of parsed ``ist`` arguments (``--ist-steps``, ``--ist-lr``, ``--budget``)."""
+    from ipt_core.config.budgets import apply
+    from ipt_core.config.ipt import ISTConfig
+
+    apply(args, getattr(args, "command", "ist"))
+    return ISTConfig(**_fields(args, IST_FLAGS))
 
 
 def ipt_settings(args):
@@ -181,17 +235,12 @@ def ipt_settings(args):
     from ipt_core.config.ipt import IPTSettings, ISTConfig, MSFConfig
 
     apply(args, getattr(args, "command", "ipt"))
-    return IPTSettings(
-        pt=pt_config(args),
-        msf=MSFConfig(hidden=args.hidden, alpha=args.alpha, lr=args.msf_lr, steps=args.msf_steps, norm=args.norm,
-                      task_loss=not getattr(args, "no_msf_task_loss", False)),
-        ist=ISTConfig(lr=args.ist_lr, steps=args.ist_steps),
-        random_control=not args.no_random_control,
-    )
+    return IPTSettings(pt=pt_config(args), msf=MSFConfig(**_fields(args, MSF_FLAGS)), ist=ISTConfig(**_fields(args, IST_FLAGS)),
+                       random_control=_flag_value(args, IPT_FLAGS["random_control"]))
 
 
 def compare_settings(args):
-    """The :class:`~ipt_core.experiments.compare.CompareSettings` of parsed ``compare`` arguments."""
+    """The :class:`~ipt_core.config.registry.CompareSettings` of parsed ``compare`` arguments."""
     from ipt_core.config.attempt import AttemptConfig
     from ipt_core.config.budgets import apply
     from ipt_core.config.ipt import ISTConfig
@@ -213,6 +262,153 @@ def compare_settings(args):
     )
     return s.with_budget(steps=pt.steps, batch_size=pt.batch_size, eval_every=pt.eval_every, patience=pt.patience,
                          n_tokens=pt.n_tokens, max_grad_norm=pt.max_grad_norm, msf_steps=args.msf_steps or pt.steps)
+
+
+_BUILDERS = {"tune": pt_config, "export": pt_config, "ipt": ipt_settings, "stability": ipt_settings, "ist": ist_config,
+             "compare": compare_settings}
+_TABLES = {"tune": PT_FLAGS, "export": PT_FLAGS, "ipt": IPT_FLAGS, "stability": IPT_FLAGS, "ist": IST_FLAGS,
+           "compare": COMPARE_FLAGS}
+CONFIG_COMMANDS = tuple(_BUILDERS)
+"""The commands whose flags build a method config (and the config each builds: :func:`config_of`)."""
+
+
+class _Refuse(argparse.ArgumentParser):
+    """A parser that raises ``ValueError`` (the argparse message) instead of printing and exiting."""
+
+    def error(self, message: str):
+        raise ValueError(" ".join(message.split()))
+
+
+@functools.lru_cache(maxsize=None)
+def _config_parser(command: str) -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
+    """A parser of ``command``'s config flags (made by the same ``add_*`` functions as the CLI's), and its subparser."""
+    if command not in _BUILDERS:
+        raise ValueError(f"no config is built by command {command!r}; these build one: {', '.join(CONFIG_COMMANDS)}")
+    root = _Refuse(prog="python -m ipt_core", add_help=False)
+    sub = root.add_subparsers(dest="command", required=True)
+    if command == "compare":
+        add_compare_parser(sub)
+    else:
+        add = {"ipt": add_ipt_args, "stability": add_ipt_args, "ist": add_ist_args}.get(command, add_pt_args)
+        add(sub.add_parser(command, add_help=False))
+    return root, sub.choices[command]
+
+
+def _budget_flags(budget: str | None) -> list[str]:
+    from ipt_core.config.budgets import DEFAULT, NAMES
+
+    if budget is not None and budget not in NAMES:
+        raise ValueError(f"budget must be one of {NAMES}, got {budget!r}")
+    return [] if budget in (None, DEFAULT) else ["--budget", budget]
+
+
+def config_of(command: str, budget: str | None = None, **flags):
+    """The config ``python -m ipt_core COMMAND [--budget B] [flags]`` builds: the methods' defaults, the
+    budget's schedules for the flags left out, and ``flags`` (by dest: ``steps=5``, ``prompt_len=4``).
+
+    A launch form starts from ``config_of(command, budget)`` (its widgets' defaults) and builds the
+    config it shows with its widgets' values as ``flags``; :func:`config_argv` is the way back.
+
+    Example::
+
+        config_of("tune").lr                              # 0.01: PTConfig().lr
+        config_of("tune", "quick").steps                  # 40: the quick budget's
+        config_of("compare", "quick", steps=5).msf.steps  # 45: quick keeps subspace finding's own steps
+    """
+    parser, _ = _config_parser(command)
+    args = parser.parse_args([command] + _budget_flags(budget))
+    for dest, value in flags.items():
+        if dest == "command" or not hasattr(args, dest):
+            raise TypeError(f"{command} has no flag {dest!r}")
+        setattr(args, dest, value)
+    return _BUILDERS[command](args)
+
+
+def _get(obj, path: str):
+    for part in path.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def _differences(a, b, where: str = "") -> list[str]:
+    """The dotted paths of the fields where dataclasses ``a`` and ``b`` differ."""
+    import dataclasses
+
+    if not (dataclasses.is_dataclass(a) and type(a) is type(b)):
+        return [where or "(the whole config)"] if a != b else []
+    out = []
+    for f in dataclasses.fields(a):
+        out += _differences(getattr(a, f.name), getattr(b, f.name), f"{where}.{f.name}" if where else f.name)
+    return out
+
+
+def _tokens(parser: argparse.ArgumentParser, dest: str, value) -> list[str]:
+    """The argv words that give ``dest`` the field value ``value`` (``"not DEST"``: a flag that turns it off)."""
+    negate = dest.startswith("not ")
+    dest = dest[4:] if negate else dest
+    action = next(a for a in parser._actions if a.dest == dest)
+    flag = next(o for o in action.option_strings if o.startswith("--"))
+    if isinstance(action, argparse._StoreTrueAction):  # present: True (its field: False where negated)
+        return [flag] if (not value if negate else value) else []  # absent is the default: nothing to write
+    if isinstance(value, bool):
+        raise TypeError(f"{flag} takes a value, not {value!r}")
+    text = "none" if value is None else repr(value) if isinstance(value, float) else str(value)
+    return [f"{flag}={text}"] if text.startswith("-") else [flag, text]
+
+
+def config_argv(command: str, cfg, budget: str | None = None) -> list[str]:
+    """The flags with which ``python -m ipt_core COMMAND ...`` builds ``cfg``: each flag whose value the
+    defaults (with ``budget``) do not already give, then ``--budget B`` unless it is the default.
+
+    The inverse of :func:`config_of` and of the CLI's builders (``pt_config(parse(argv))`` gives ``cfg``
+    back): ``ValueError`` naming the fields when ``command``'s flags cannot express ``cfg`` (a field no
+    flag sets, such as VIP's ``ctx_dim``, or a value a flag refuses, such as ``init="prompt"``).
+
+    Example::
+
+        config_argv("tune", PTConfig(steps=60, lr=0.03))        # ["--steps", "60", "--lr", "0.03"]
+        config_argv("tune", config_of("tune", "quick"), "quick")  # ["--budget", "quick"]
+    """
+    parser, sub = _config_parser(command)
+    budget_flags, table = _budget_flags(budget), _TABLES[command]
+    flags: list[str] = []
+    given: set[str] = set()
+    while True:  # one flag at a time, in the table's order: a flag may move another field too (compare's --steps
+        # moves MSF's), so a field gets its own flag only when the ones before it leave it different
+        try:
+            got = _BUILDERS[command](parser.parse_args([command] + flags + budget_flags))
+        except ValueError as exc:
+            raise ValueError(f"{command}: {exc}") from None
+        if type(got) is not type(cfg):
+            raise TypeError(f"{command} builds a {type(got).__name__}, not a {type(cfg).__name__}")
+        if got == cfg:
+            return flags + budget_flags
+        path = next((p for p in table if p not in given and _get(got, p) != _get(cfg, p)), None)
+        if path is None:
+            diff = "; ".join(f"{p} = {_get(cfg, p)!r} (its flags give {_get(got, p)!r})" for p in _differences(got, cfg))
+            raise ValueError(f"the flags of {command} cannot express {diff}")
+        flags += _tokens(sub, table[path], _get(cfg, path))
+        given.add(path)
+
+
+def pt_argv(cfg, budget: str | None = None, command: str = "tune") -> list[str]:
+    """The flags of ``tune`` (or ``export``) that build the :class:`~ipt_core.config.pt.PTConfig` ``cfg``."""
+    return config_argv(command, cfg, budget)
+
+
+def ipt_argv(settings, budget: str | None = None, command: str = "ipt") -> list[str]:
+    """The flags of ``ipt`` (or ``stability``) that build the :class:`~ipt_core.config.ipt.IPTSettings` ``settings``."""
+    return config_argv(command, settings, budget)
+
+
+def ist_argv(cfg, budget: str | None = None) -> list[str]:
+    """The flags of ``ist`` that build the :class:`~ipt_core.config.ipt.ISTConfig` ``cfg``."""
+    return config_argv("ist", cfg, budget)
+
+
+def compare_argv(settings, budget: str | None = None) -> list[str]:
+    """The flags of ``compare`` that build the :class:`~ipt_core.config.registry.CompareSettings` ``settings``."""
+    return config_argv("compare", settings, budget)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -401,9 +597,7 @@ def validate(args, command: str) -> None:
         raise ArgError("--init-text", "--init text needs the text to start from: --init-text TEXT")
     if hasattr(args, "device"):
         check_device(args.device)
-    builders = {"ipt": ipt_settings, "stability": ipt_settings, "compare": compare_settings}
-    builders.update(tune=pt_config, export=pt_config)  # other commands (analysis_cli's) build their own configs
-    build = builders.get(command)
+    build = _BUILDERS.get(command)  # other commands (cli/analysis.py's) build their own configs
     if build is not None:
         try:
             build(args)

@@ -111,11 +111,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--subspace", choices=["found", "random"], default="found")
     p.add_argument("--decoder", default=None, help="store key of the msf entry (default: newest of this d for the suite)")
     p.add_argument("--prompt-kind", choices=["shallow", "deep"], default="deep")
-    from ipt_core.config.ipt import ISTConfig
-
-    cli_args.add_budget(p)
-    p.add_argument("--ist-steps", type=limits.argtype("ist_steps"), default=None, help=f"default: {ISTConfig().steps} (paper), {cli_args.QUICK_IST_STEPS} (quick)")
-    p.add_argument("--ist-lr", type=limits.argtype("ist_lr"), default=ISTConfig().lr)
+    cli_args.add_ist_args(p)  # --budget, --ist-steps, --ist-lr
 
     p = sub.add_parser("pipeline", help="everything the app shows for a suite, with defaults for the suite and machine")
     add_common(p)
@@ -357,17 +353,14 @@ def cmd_stability(args) -> int:
 
 
 def cmd_ist(args) -> int:
-    from ipt_core.config.budgets import apply
-    from ipt_core.config.ipt import ISTConfig
     from ipt_core.experiments.ipt import tune_in_subspace
     from ipt_core.experiments.tune import get_baseline
 
-    apply(args, "ist")
     suite = _suite(args)
     reporter = Reporter("intrinsic tuning")
     ctx = _context(args, reporter)
     entries = tune_in_subspace(ctx, suite, args.tasks, args.d, list(range(args.seeds)),
-                               ISTConfig(steps=args.ist_steps, lr=args.ist_lr), prompt_kind=args.prompt_kind,
+                               cli_args.ist_config(args), prompt_kind=args.prompt_kind,
                                subspace=args.subspace, decoder_key=args.decoder)
     reporter.close()
     rows = []

@@ -21,6 +21,7 @@ from ipt_core.config.ipt import IPTSettings, ISTConfig, MSFConfig
 from ipt_core.config.pt import PTConfig
 
 NAMES = ("quick", "paper")
+DEFAULT = "paper"  # the budget of a command line without --budget
 
 # quick: the flags it sets, per command (dest -> value); every other flag keeps its default
 # 40 steps, as compare's quick; dev scored at the first and last step only (with a mid-run score too, 1 of
@@ -59,7 +60,7 @@ def flag_defaults(budget: str, command: str) -> dict:
 
 def apply(args, command: str) -> None:
     """Fill the budget's flags that are None on ``args`` (the parser leaves them None when not given)."""
-    for dest, value in flag_defaults(getattr(args, "budget", None) or "paper", command).items():
+    for dest, value in flag_defaults(getattr(args, "budget", None) or DEFAULT, command).items():
         if hasattr(args, dest) and getattr(args, dest) is None:
             setattr(args, dest, value)
 

@@ -10,7 +10,8 @@ of a second config (``"msf_lr"``: the ``lr`` of MSF, flag ``--msf-lr``). The thr
   raises :class:`LimitError` (a ``ValueError``) naming the class, the field and the range, so the
   core's functions refuse it when called directly; nested dataclass fields are checked too;
 - the CLI's parser gets ``type=argtype("lr")``: a bad value is one argparse error naming the flag;
-- a Streamlit form says ``st.number_input("Learning rate", value=0.01, **widget_kwargs("lr"))``.
+- a Streamlit form says ``st.number_input("Learning rate", value=cfg.lr, **widget_kwargs("lr"))`` (the
+  value from the config: ``ipt_core.cli.args.config_of``).
 
 Example::
 
