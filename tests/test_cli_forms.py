@@ -184,6 +184,8 @@ def test_flags_a_command_lacks_are_refused_by_name():
         cli_args.pt_argv(PTConfig(init="prompt"))
     with pytest.raises(ValueError, match=r"cannot express msf\.batch_size"):
         cli_args.ipt_argv(IPTSettings(msf=MSFConfig(batch_size=8)))
+    with pytest.raises(ValueError, match="argument --init-text: the value '--' cannot be given on a command line"):
+        cli_args.pt_argv(PTConfig(init="text", init_text="--"))
     with pytest.raises(TypeError, match="builds a PTConfig, not a ISTConfig"):
         cli_args.pt_argv(ISTConfig())
     with pytest.raises(TypeError, match="tune has no flag 'msf_lr'"):
@@ -218,6 +220,11 @@ def maybe(strategy: st.SearchStrategy) -> st.SearchStrategy:
     return st.none() | strategy.map(lambda v: (v,))
 
 
+# an --init-text: any text but "--" (argparse drops it: refused above)
+TEXTS_ON_A_COMMAND_LINE = (st.text(min_size=1, max_size=12) | st.sampled_from(["-x", "--lr", "-", "---", "none", " a b", "a=b"])
+                           ).filter(lambda t: t != "--")
+
+
 @st.composite
 def pt_configs(draw, base: PTConfig) -> PTConfig:
     change = {f: draw(maybe(in_range(name))) for f, name in (
@@ -225,7 +232,7 @@ def pt_configs(draw, base: PTConfig) -> PTConfig:
         ("n_tokens", "n_tokens"), ("patience", "patience"), ("max_grad_norm", "max_grad_norm"))}
     change["kind"] = draw(maybe(st.sampled_from(PROMPT_KINDS)))
     change["init"] = draw(maybe(st.sampled_from(STANDALONE_INITS)))
-    change["init_text"] = draw(maybe(st.text(min_size=1, max_size=12) | st.sampled_from(["-x", "--lr", "none", " a b"])))
+    change["init_text"] = draw(maybe(TEXTS_ON_A_COMMAND_LINE))
     change = {k: v[0] for k, v in change.items() if v is not None}
     if change.get("init", base.init) == "text" and not change.get("init_text", base.init_text):
         change["init_text"] = "start"  # init text needs its text
@@ -258,7 +265,7 @@ def compare_flags(draw) -> dict:
             "attempt_pool_padding": draw(maybe(st.booleans())), "attempt_frozen_layernorm": draw(maybe(st.booleans()))}
     out = {k: v[0] for k, v in out.items() if v is not None}
     if out.get("init") == "text":
-        out["init_text"] = draw(st.text(min_size=1, max_size=8))
+        out["init_text"] = draw(TEXTS_ON_A_COMMAND_LINE)
     return out
 
 

@@ -353,7 +353,9 @@ def _tokens(parser: argparse.ArgumentParser, dest: str, value) -> list[str]:
     if isinstance(value, bool):
         raise TypeError(f"{flag} takes a value, not {value!r}")
     text = "none" if value is None else repr(value) if isinstance(value, float) else str(value)
-    return [f"{flag}={text}"] if text.startswith("-") else [flag, text]
+    if text == "--":  # argparse drops a bare "--" even as "--flag=--"
+        raise ValueError(f"argument {flag}: the value '--' cannot be given on a command line")
+    return [f"{flag}={text}"] if text.startswith("-") else [flag, text]  # "-x" would read as a flag
 
 
 def config_argv(command: str, cfg, budget: str | None = None) -> list[str]:
