@@ -135,7 +135,9 @@ def estimate(argv: Sequence[str], *, n_suite_tasks: int, rate: float = DEFAULT_R
         budgets.apply(a, a.command)  # the flags left out take the --budget's values, as the CLI does
     cmd, st = a.command, []
     seeds = lambda: len(a.seed_list) if getattr(a, "seed_list", None) else int(getattr(a, "seeds", 1))  # noqa: E731
-    msf_b, ist_b = 32, 16  # MSFConfig / ISTConfig batch sizes (the CLI has no flag for them)
+    from ipt_core.config.ipt import ISTConfig, MSFConfig
+
+    msf_b, ist_b = MSFConfig().batch_size, ISTConfig().batch_size  # the CLI has no flag for them
     if cmd == "tune":
         runs = _n(a.tasks, n_suite_tasks) * seeds()
         st.append(Stage("prompt tuning", "prompt tuning", runs * a.steps * a.batch_size,
