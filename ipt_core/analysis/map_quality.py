@@ -33,6 +33,8 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from ipt_core.analysis.maps import pca_2d
+
 __all__ = [
     "prepare", "similarity", "neighbour_agreement", "chance_agreement", "pca", "trustworthiness",
     "space_quality", "quality_report", "best_space", "robust_range", "off_diagonal", "correlations",
@@ -140,26 +142,14 @@ def chance_agreement(families: Sequence[str]) -> float:
 
 def pca(vectors: Any, *, centre: bool = True, layers: int | None = None,
         random_state: int = 0) -> tuple[np.ndarray, list[float]]:
-    """2-D PCA of the prepared vectors: ``(coords [N, 2], explained variance ratio of PC1, PC2)``.
+    """:func:`~ipt_core.analysis.maps.pca_2d` of the prepared vectors: ``(coords [N, 2], explained
+    variance ratio of PC1, PC2)``.
 
     PCA centres on its own; ``centre`` only matters through the per-layer normalisation, kept for
     symmetry with :func:`similarity`. Degenerate inputs (one row, identical rows, D = 1) give
     zero columns and a ratio of 0 for them.
     """
-    x = prepare(vectors, centre=centre, layers=layers)
-    n, d = x.shape
-    if n == 1 or not np.ptp(x, axis=0).any():
-        return np.zeros((n, 2)), [0.0, 0.0]
-    from sklearn.decomposition import PCA
-
-    k = min(2, n, d)
-    p = PCA(n_components=k, random_state=random_state).fit(x)
-    coords = p.transform(x)
-    ratio = [float(r) for r in p.explained_variance_ratio_]
-    if k < 2:
-        coords = np.hstack([coords, np.zeros((n, 2 - k))])
-        ratio += [0.0] * (2 - k)
-    return np.asarray(coords, dtype=np.float64), ratio
+    return pca_2d(prepare(vectors, centre=centre, layers=layers), random_state)
 
 
 def trustworthiness(vectors: Any, coords: Any, *, n_neighbors: int = 3, centre: bool = True,

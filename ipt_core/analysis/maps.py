@@ -34,6 +34,7 @@ if TYPE_CHECKING:  # pandas and the store are only needed by some functions
 
 __all__ = [
     "project",
+    "pca_2d",
     "cosine_similarity",
     "nearest_neighbours",
     "linkage",
@@ -64,26 +65,19 @@ def _as_matrix(vectors: Any, name: str = "vectors") -> np.ndarray:
 def project(vectors: Any, method: str = "pca", random_state: int = 0, *, n_neighbors: int = 15) -> np.ndarray:
     """2-D coordinates of ``vectors`` ``[N, D]`` -> ``[N, 2]`` (float64).
 
-    ``"pca"``: scikit-learn PCA (centred; a missing second component is padded with zeros when
-    ``N`` or ``D`` is below 2). ``"umap"``: umap-learn with cosine distance, ``n_neighbors`` capped
-    at ``N - 1``; needs ``N >= 4`` (imported lazily; its first fit compiles for ~20 s).
+    ``"pca"``: the coordinates of :func:`pca_2d` (centred; a missing second component is padded
+    with zeros when ``N`` or ``D`` is below 2). ``"umap"``: umap-learn with cosine distance,
+    ``n_neighbors`` capped at ``N - 1``; needs ``N >= 4`` (imported lazily; its first fit compiles
+    for ~20 s).
 
     Example:
         >>> project(np.eye(3), "pca").shape
         (3, 2)
     """
     x = _as_matrix(vectors)
-    n, d = x.shape
+    n = len(x)
     if method == "pca":
-        k = min(2, n, d)
-        if n == 1 or not np.ptp(x, axis=0).any():
-            return np.zeros((n, 2))  # one point, or all points equal: nothing to spread out
-        from sklearn.decomposition import PCA
-
-        out = PCA(n_components=k, random_state=random_state).fit_transform(x)
-        if k < 2:
-            out = np.hstack([out, np.zeros((n, 2 - k))])
-        return np.asarray(out, dtype=np.float64)
+        return pca_2d(x, random_state)[0]
     if method == "umap":
         if n < 4:
             raise InputError(f"UMAP needs at least 4 tasks, got {n}")
@@ -94,6 +88,34 @@ def project(vectors: Any, method: str = "pca", random_state: int = 0, *, n_neigh
                             init="spectral" if n > nn + 1 else "random", n_jobs=1)
         return np.asarray(reducer.fit_transform(x), dtype=np.float64)
     raise ValueError(f"method must be 'pca' or 'umap', got {method!r}")
+
+
+def pca_2d(vectors: Any, random_state: int = 0) -> tuple[np.ndarray, list[float]]:
+    """scikit-learn PCA of ``vectors`` ``[N, D]`` (it centres them): ``(coords [N, 2] float64,
+    explained variance ratio of PC1, PC2)``, the one PCA of the task maps.
+
+    Degenerate inputs (one row, identical rows: nothing to spread out; ``N`` or ``D`` below 2) give
+    zero columns and a ratio of 0 for them.
+
+    Example:
+        >>> coords, ratio = pca_2d([[0.0, 0.0], [2.0, 0.0], [4.0, 0.0]])
+        >>> coords[:, 0].round(6).tolist(), ratio
+        ([-2.0, 0.0, 2.0], [1.0, 0.0])
+    """
+    x = _as_matrix(vectors)
+    n, d = x.shape
+    if n == 1 or not np.ptp(x, axis=0).any():
+        return np.zeros((n, 2)), [0.0, 0.0]
+    from sklearn.decomposition import PCA
+
+    k = min(2, n, d)
+    p = PCA(n_components=k, random_state=random_state).fit(x)
+    coords = p.transform(x)
+    ratio = [float(r) for r in p.explained_variance_ratio_]
+    if k < 2:
+        coords = np.hstack([coords, np.zeros((n, 2 - k))])
+        ratio += [0.0] * (2 - k)
+    return np.asarray(coords, dtype=np.float64), ratio
 
 
 def cosine_similarity(vectors: Any) -> np.ndarray:
