@@ -6,17 +6,17 @@
 
 One fixed bank of R independent ``PromptTuning`` runs (default R = 8, shallow prompts of 8
 vectors, synthetic rows of exactly 32 text tokens as in ``bench/throughput.py``, on the packaged
-all-MiniLM-L6-v2) is trained by ``ipt_core.train.distributed.train_bank`` under
+all-MiniLM-L6-v2) is trained by ``ipt_core.train.distributed.train_bank_on_ranks`` under
 ``python -m torch.distributed.run --standalone --nproc-per-node N`` for each N, in a fresh set of
 processes each time, in two modes (``IPT_DIST_MODE``):
 
-- ``runs``: what ``train_bank`` does with independent runs: rank k trains runs k, k+N, ... (no
+- ``runs``: what ``train_bank_on_ranks`` does with independent runs: rank k trains runs k, k+N, ... (no
   gradient traffic), results broadcast at the end;
 - ``rows``: the data-parallel path used for shared parameters (MSF, multi-task ATTEMPT), forced on
   the same PT bank: every rank computes 1/N of each step's rows, gradients all-reduced every step.
 
 Timing: a 2-step warm-up bank first (lazy initialisation, allocator, gloo connections), then the
-timed bank between two barriers: wall time of the whole ``train_bank`` call (the runs' dev and
+timed bank between two barriers: wall time of the whole ``train_bank_on_ranks`` call (the runs' dev and
 test sets are one row each, so it is training). rows/s = R x rows-per-run x steps / wall.
 Speed-up = rows/s over the 1-process rows/s of the same mode; scaling efficiency = speed-up / N.
 
@@ -66,7 +66,7 @@ def worker(cfg: dict) -> None:
     from ipt_core.tasks import Example, Task
     from ipt_core.train import dist_comm
     from ipt_core.train.bank import RunConfig
-    from ipt_core.train.distributed import train_bank
+    from ipt_core.train.distributed import train_bank_on_ranks
 
     torch.set_num_threads(cfg["threads"])
     dist_comm.init_from_env(cfg["device"])
@@ -88,7 +88,7 @@ def worker(cfg: dict) -> None:
     def bank(steps: int):
         method = PromptTuning([init_prompt(bb, PROMPT_TOKENS, "shallow", "vocab", seed=t) for t in range(R)], "shallow")
         runs = [RunConfig((t.name,), seed=i, lr=LR, steps=steps, batch_size=r, eval_every=10**9) for i, t in enumerate(tasks)]
-        return train_bank(bb, tasks, method, runs, device=device)
+        return train_bank_on_ranks(bb, tasks, method, runs, device=device)
 
     bank(2)  # warm-up
     dist_comm.barrier()

@@ -33,7 +33,7 @@ from ipt_core.methods.vip import VIP
 from ipt_core.train import dist_comm, distributed
 from ipt_core.train.bank import RunConfig
 from ipt_core.train.distributed import (
-    train_bank,  # the bank loop across ranks (ipt_core.train.bank.train_bank in one process)
+    train_bank_on_ranks,  # the bank loop across ranks (ipt_core.train.bank.train_bank in one process)
 )
 
 REPO = Path(__file__).resolve().parent.parent
@@ -107,7 +107,7 @@ def _train(name: str, bb, tasks, record: dict | None = None):
     old = os.environ.get("IPT_DIST_MODE")
     os.environ["IPT_DIST_MODE"] = mode
     try:
-        results = train_bank(bb, tasks, method, runs, device="cpu", max_rows=6)
+        results = train_bank_on_ranks(bb, tasks, method, runs, device="cpu", max_rows=6)
     finally:
         os.environ.pop("IPT_DIST_MODE") if old is None else os.environ.__setitem__("IPT_DIST_MODE", old)
     after = {f"{r}/{k}": v for r in range(len(runs)) for k, v in method.run_state(r).items()}
@@ -210,6 +210,7 @@ def test_choose_mode():
     assert dist_comm.all_reduce(t) is t and t.tolist() == [1.0, 1.0]
 
 
+@pytest.mark.slow  # two gloo processes, each importing torch and training
 def test_runs_are_sharded_and_equal_single_process(tmp_path):
     """Independent PT, VIP and MSF runs: rank k trains runs k, k+2, ...; every rank ends with every result
     (VIP's EMA codebooks and MSF's reconstruction loss, an ``extra_loss``, included)."""
@@ -230,6 +231,7 @@ def test_runs_are_sharded_and_equal_single_process(tmp_path):
     assert len(keys) == 1 and len(list((tmp_path / "store" / "objects").rglob("entry.json"))) == 1
 
 
+@pytest.mark.slow  # two gloo processes, each importing torch and training
 def test_shared_parameters_all_reduced_equal_single_process(tmp_path):
     """One MSF auto-encoder, one multi-task ATTEMPT run and a PT bank forced row-parallel: every rank
     computes about half of each step's rows, the gradients are all-reduced, results equal one process."""
@@ -248,6 +250,7 @@ def test_shared_parameters_all_reduced_equal_single_process(tmp_path):
         assert a + b == len(counted[name]) and abs(a - b) <= 8 * 2  # the step's rows split in halves
 
 
+@pytest.mark.slow  # torchrun with two processes on the real model
 @pytest.mark.integration
 def test_torchrun_tune_equals_single_process(tmp_path):
     """``python -m torch.distributed.run --nproc-per-node 2 -m ipt_core tune`` on CPU: the same scores."""

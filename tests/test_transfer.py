@@ -40,7 +40,7 @@ def test_transfer_bank_gains_and_correlations(make_tiny_backbone, suite, tmp_pat
         raise AssertionError("trained again")
 
     monkeypatch.setattr("ipt_core.train.bank.train_bank", boom)
-    monkeypatch.setattr("ipt_core.experiments.context.train_bank", boom)
+    monkeypatch.setattr("ipt_core.experiments.context.train_bank_on_ranks", boom)
     again = transfer_runs(store, [], bb, suite, ["a", "b"], None, cfg, source_cfg, device="cpu")
     assert [e.key for e in again] == rep["keys"]
     # similarity in the report is the centred cosine of the map

@@ -14,7 +14,7 @@ from ipt_core.cli.command_line import reproducible_command
 from ipt_core.config import limits
 from ipt_core.config.backbone import DEFAULT_BACKBONE
 from ipt_core.errors import InputError, UnknownNameError
-from ipt_core.experiments.task_spaces import format_report, map_quality
+from ipt_core.experiments.task_spaces import format_report, map_quality_report
 from ipt_core.experiments.transfer import DEFAULT_SOURCE, transfer_report
 from ipt_core.store import Store
 from ipt_core.tasks import load_suite
@@ -39,9 +39,10 @@ def _stores(args) -> list[Store]:
 def cmd_map_quality(args) -> int:
     suite = load_suite(args.suite)
     argv = getattr(args, "_argv", None) or ["map-quality", "--suite", args.suite]
-    report = map_quality(_stores(args), suite, backbone=args.backbone, device=args.device, compute=not args.no_compute,
-                         centre=not args.uncentred, layer_norm=not args.no_layer_norm,
-                         command=reproducible_command("python -m ipt_core", argv))
+    report = map_quality_report(_stores(args), suite, backbone=args.backbone, device=args.device,
+                                compute=not args.no_compute, centre=not args.uncentred,
+                                layer_norm=not args.no_layer_norm,
+                                command=reproducible_command("python -m ipt_core", argv))
     print(json.dumps(report) if args.json else format_report(report))
     return 0
 

@@ -27,9 +27,7 @@ from ipt_core.store.entry import Entry
 from ipt_core.tasks import Suite, Task, load_suite
 from ipt_core.train import checkpoint
 from ipt_core.train.bank import RunConfig, RunResult, pick_device
-from ipt_core.train.distributed import (
-    train_bank,  # the bank loop, across torchrun's ranks when there are several
-)
+from ipt_core.train.distributed import train_bank_on_ranks
 
 Progress = Callable[[int, int, str], None]
 
@@ -97,8 +95,9 @@ def cached_bank(ctx: Context, kind: str, specs: Sequence[dict], build: Callable[
         return entries
     bank = build(todo)
     ckpt = checkpoint.bank_dir(ctx.store if checkpoint_every else None, [specs[i] for i in todo])
-    results = train_bank(ctx.backbone, bank.tasks, bank.method, bank.runs, device=ctx.device, progress=ctx.progress,
-                         should_cancel=ctx.should_cancel, checkpoint_dir=ckpt, checkpoint_every=checkpoint_every or 1)
+    results = train_bank_on_ranks(ctx.backbone, bank.tasks, bank.method, bank.runs, device=ctx.device,
+                                  progress=ctx.progress, should_cancel=ctx.should_cancel, checkpoint_dir=ckpt,
+                                  checkpoint_every=checkpoint_every or 1)
     for j, (i, res) in enumerate(zip(todo, results)):
         meta, tensors = record(bank, j, i, res)
         entries[i] = ctx.store.put(kind, specs[i], meta, tensors, command=ctx.command)

@@ -46,9 +46,7 @@ from ipt_core.store.entry import Entry
 from ipt_core.tasks import Suite, Task
 from ipt_core.train import checkpoint
 from ipt_core.train.bank import RunConfig
-from ipt_core.train.distributed import (
-    train_bank,  # the bank loop, across torchrun's ranks when there are several
-)
+from ipt_core.train.distributed import train_bank_on_ranks
 
 Progress = Callable[[int, int, str], None]
 
@@ -285,8 +283,8 @@ def _stability_meta(ctx: Context, suite: Suite, task_names: list[str], train_nam
         method = PromptTuning(
             [p if p is not None else _pt_init(ctx.backbone, pt_cfg, s, t) for t, s, p in inits], pt_cfg.kind)
         rc = [RunConfig.of((t.name,), s, pt_cfg) for t, s, _ in inits]
-        results = train_bank(ctx.backbone, tasks, method, rc, device=ctx.device, progress=ctx.progress,
-                             should_cancel=ctx.should_cancel, checkpoint_dir=ckpts[init])
+        results = train_bank_on_ranks(ctx.backbone, tasks, method, rc, device=ctx.device, progress=ctx.progress,
+                                      should_cancel=ctx.should_cancel, checkpoint_dir=ckpts[init])
         for (t, s, _), res in zip(inits, results):
             curves.append({"task": t.name, "seed": s, "init": init, "steps": [p[0] for p in res.dev_curve],
                            "dev_acc": [p[1] for p in res.dev_curve], "test_acc": res.test_acc})

@@ -82,7 +82,7 @@ def text_embeddings(store: Store, backbone: Backbone, tasks: Sequence[Task], *, 
 
 
 def collect_spaces(stores: Sequence[Store], suite: Suite) -> tuple[dict, dict, dict, Entry | None]:
-    """``(spaces, families, layers, task_map entry)`` of a suite from the stores (see map_quality)."""
+    """``(spaces, families, layers, task_map entry)`` of a suite from the stores (see map_quality_report)."""
     fams = {t.name: t.type for t in suite.tasks}
     tm = mq.latest_task_map(stores, suite.name, suite.names())
     spaces: dict = {}
@@ -96,9 +96,9 @@ def collect_spaces(stores: Sequence[Store], suite: Suite) -> tuple[dict, dict, d
     return spaces, fams, layers, tm
 
 
-def map_quality(stores: Sequence[Store], suite: Suite, *, backbone: str | Backbone = DEFAULT_BACKBONE,
-                device=None, compute: bool = True, centre: bool = True, layer_norm: bool = True,
-                command: str | None = None) -> dict:
+def map_quality_report(stores: Sequence[Store], suite: Suite, *, backbone: str | Backbone = DEFAULT_BACKBONE,
+                       device=None, compute: bool = True, centre: bool = True, layer_norm: bool = True,
+                       command: str | None = None) -> dict:
     """The map-quality report of a suite (see :func:`ipt_core.analysis.map_quality.quality_report`), with the
     text and zero-shot-profile baselines (computed into ``stores[0]`` where missing and
     ``compute``; else read from the stores)."""

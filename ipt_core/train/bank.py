@@ -141,7 +141,7 @@ def train_bank(
     there is resumed: the results are the same as those of an uninterrupted run. ``rows`` is the
     row strategy (``ipt_core.train.loop.rows``; default: all rows here); ``callbacks`` run after the
     built-in ones (checkpointing, evaluation, cancellation, progress). This function trains in
-    one process; ``ipt_core.train.distributed.train_bank`` is the same call across torchrun's ranks.
+    one process; ``ipt_core.train.distributed.train_bank_on_ranks`` is the same call across torchrun's ranks.
 
     Example::
 

@@ -5,10 +5,10 @@ multi-node with ``--nnodes``/``--rdzv-*``) starts N copies of the CLI; :func:`in
 them into one process group from torchrun's environment (``WORLD_SIZE``, ``RANK``,
 ``LOCAL_RANK``, ``MASTER_ADDR``/``MASTER_PORT``): backend ``nccl`` with device ``cuda:LOCAL_RANK``
 on GPUs, ``gloo`` on CPU. Without torchrun (``WORLD_SIZE`` unset or 1) nothing here does anything:
-every helper is a no-op and :func:`train_bank` is ``ipt_core.train.bank.train_bank``.
+every helper is a no-op and :func:`train_bank_on_ranks` is ``ipt_core.train.bank.train_bank``.
 
 Every rank runs the whole command (same suite, same backbone, same specs, same seeds), so every
-rank builds the same bank; :func:`train_bank` (what the experiments call: the bank loop's
+rank builds the same bank; :func:`train_bank_on_ranks` (what the experiments call: the bank loop's
 distributed entry; ``ipt_core.train.bank`` never imports this module) then splits the work one of two
 ways:
 
@@ -108,7 +108,7 @@ def choose_mode(method, n_runs: int, n_ranks: int) -> str:
     return "rows" if (n_runs < n_ranks and row_ok) else "runs"
 
 
-def train_bank(backbone, tasks, method, runs, **kwargs) -> list:
+def train_bank_on_ranks(backbone, tasks, method, runs, **kwargs) -> list:
     """``ipt_core.train.bank.train_bank`` across torchrun's ranks (the same call, the same results); in one
     process it is that function itself.
 
