@@ -106,15 +106,6 @@ def _in_fragment() -> bool:
         return False
 
 
-def select_jobs(root: Path, subcommands: Sequence[str] | None, which: str, limit: int) -> list[jobs.Job]:
-    found = [j for j in jobs.list_jobs(root) if subcommands is None or j.argv[:1] and j.argv[0] in subcommands]
-    if which == "active":
-        found = [j for j in found if not j.finished]
-    elif which == "finished":
-        found = [j for j in found if j.finished]
-    return found[:limit]
-
-
 def _ensure_worker_for_queued(root: Path, shown: Sequence[jobs.Job]) -> None:
     if autostart_worker() and jobs.worker_pid(root) is None and any(j.status == "queued" for j in shown):
         try:

@@ -122,6 +122,7 @@ def test_failed_job_is_recorded(tmp_path):
     assert "no such file or folder" in jobs.log_tail(done, 5)
 
 
+@pytest.mark.slow  # a detached worker process trains a tune job
 def test_tune_job_via_detached_worker(tmp_path):
     job = jobs.submit(tmp_path, TINY_TUNE, label="tiny PT")
     pid = jobs.ensure_worker(tmp_path, idle_exit=1)
@@ -130,7 +131,7 @@ def test_tune_job_via_detached_worker(tmp_path):
         done = wait_for(lambda: (j := jobs.get_job(tmp_path, job.id)).finished and j, 180, "the tune job")
         assert done.status == "done", jobs.log_tail(done, 30)
         assert done.result["runs"][0]["task"] == "sms_spam"
-        assert done.progress["total"] == 2 and done.progress["step"] == 2 and done.fraction == 1.0
+        assert done.progress["total"] == 2 and done.progress["step"] == 2
         runs = Store(tmp_path).query("pt_run")
         assert [e.key for e in runs] == [done.result["runs"][0]["key"]]
         wait_for(lambda: jobs.worker_pid(tmp_path) is None, 30, "the idle worker to exit")
@@ -139,6 +140,7 @@ def test_tune_job_via_detached_worker(tmp_path):
             os.killpg(pid, signal.SIGTERM)
 
 
+@pytest.mark.slow  # a worker process loads the real model and trains until cancelled
 def test_cancel_running_tune_writes_nothing(tmp_path, spawned):
     job = jobs.submit(tmp_path, ["tune", "--suite", "demo", "--tasks", "sms_spam", "--steps", "100000",
                                  "--eval-every", "1000", "--prompt-kind", "shallow"])

@@ -116,7 +116,7 @@ def test_round_trip_with_tensors_of_several_dtypes(store):
     e = store.put("pt_run", SPEC, meta, tensors, command=cmd)
     assert isinstance(e, Entry)
     assert e.key == spec_key(SPEC) and e.kind == "pt_run" and e.command == cmd
-    assert e.spec == SPEC and e.meta == meta and e.code_version == "pt-1"
+    assert e.spec == SPEC and e.meta == meta
     assert e.tensor_names == tuple(tensors)
     assert e.path == store.root / "objects" / e.key[:2] / e.key
     assert abs(e.created - time.time()) < 60
@@ -430,6 +430,7 @@ def _race_writer(root: str, barrier, queue, tag: int) -> None:
     queue.put((e.key, e.meta, e.created, float(e.tensor("prompt")[0, 0])))
 
 
+@pytest.mark.slow  # two spawned processes, each importing torch
 def test_two_processes_putting_the_same_key(store):
     ctx = mp.get_context("spawn")
     barrier, queue = ctx.Barrier(2), ctx.Queue()

@@ -163,12 +163,6 @@ class Backbone(nn.Module):
         raise NotImplementedError
 
     # --- prompts ------------------------------------------------------------------------------
-    def embed_text(self, text: str, n_tokens: int) -> torch.Tensor:
-        """Word embeddings of ``text``'s tokens, cycled or cut to ``n_tokens``: ``[n, d]``."""
-        ids = self.tokenizer(text, add_special_tokens=False)["input_ids"] or [0]
-        ids = (ids * (n_tokens // len(ids) + 1))[:n_tokens]
-        return self.input_embeddings()(torch.tensor(ids, device=self.device)).detach().clone()
-
     def layer_inputs(self, token_ids: torch.Tensor) -> torch.Tensor:
         """Hidden states at the input of every layer for a sequence of tokens: ``[L, n, d]``.
 

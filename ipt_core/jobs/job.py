@@ -25,8 +25,8 @@ class Job:
 
     Example:
         >>> job = get_job(root, "20250101-120000-000000-0a1b2c3d")   # doctest: +SKIP
-        >>> job.status, job.command, job.fraction                      # doctest: +SKIP
-        ('running', 'python -m ipt_core tune --suite demo ... --json --cache /x/cache', 0.42)
+        >>> job.status, job.command                                    # doctest: +SKIP
+        ('running', 'python -m ipt_core tune --suite demo ... --json --cache /x/cache')
 
     ``argv`` is the CLI argv the job runs, rebuilt from its request (:func:`~ipt_core.jobs.request.job_argv`,
     ending in ``--json --cache <root>``); empty for a request the queue refuses, whose ``status`` then
@@ -63,21 +63,6 @@ class Job:
     @property
     def finished(self) -> bool:
         return self.status in FINAL_STATES
-
-    @property
-    def fraction(self) -> float | None:
-        """Progress in [0, 1] from progress.json (1.0 once done), None when unknown."""
-        if self.status == "done":
-            return 1.0
-        p = self.progress or {}
-        try:
-            total = float(p.get("total") or 0)
-            step = float(p.get("step") or 0)
-        except (TypeError, ValueError):
-            return None
-        if total <= 0:
-            return None
-        return max(0.0, min(1.0, step / total))
 
     @property
     def seconds(self) -> float | None:

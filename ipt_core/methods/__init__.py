@@ -2,9 +2,8 @@
 
 ``REGISTRY`` maps a method's name to its :class:`MethodSpec`: the bank method class (a
 :class:`~ipt_core.methods.base.BankMethod`), its config dataclass (a
-:class:`~ipt_core.config.train.TrainConfig`), the names under which ``compare`` runs it, and a
-one-line description. ``compare``'s method list derives from it; the configs, the
-method lists and :func:`~ipt_core.config.registry.config_fields` live torch-free in
+:class:`~ipt_core.config.train.TrainConfig`) and a one-line description. The configs, the
+method lists (``compare``'s among them) and :func:`~ipt_core.config.registry.config_fields` live torch-free in
 :mod:`ipt_core.config.registry`, where the CLI and the app's forms read them.
 
 Example::
@@ -16,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ipt_core.config.registry import COMPARE_AS, CONFIGS
+from ipt_core.config.registry import CONFIGS
 from ipt_core.methods.attempt import Attempt
 from ipt_core.methods.base import BankMethod
 from ipt_core.methods.ipt import IntrinsicTuning, SubspaceFinding
@@ -26,13 +25,12 @@ from ipt_core.methods.vip import VIP
 
 @dataclass(frozen=True)
 class MethodSpec:
-    """A registered method: what it is called, its classes, and how ``compare`` names it."""
+    """A registered method: its name, its method and config classes, and a one-line description."""
 
     name: str
     method_class: type[BankMethod]
     config_class: type
     description: str
-    compare_as: tuple[str, ...] = ()  # names of the comparison's rows this method trains (may be none)
 
 
 _CLASSES = {
@@ -43,7 +41,7 @@ _CLASSES = {
     "vip": (VIP, "VIP: contextualised, vector-quantised prompts"),
 }
 REGISTRY: dict[str, MethodSpec] = {
-    name: MethodSpec(name, cls, CONFIGS[name], text, COMPARE_AS[name]) for name, (cls, text) in _CLASSES.items()
+    name: MethodSpec(name, cls, CONFIGS[name], text) for name, (cls, text) in _CLASSES.items()
 }
 _mismatched = [n for n, spec in REGISTRY.items() if spec.method_class.name != n] + sorted(set(CONFIGS) ^ set(REGISTRY))
 if _mismatched:  # the registry, the configs and the classes must agree on names (checkpoints and specs use them)

@@ -56,7 +56,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
-from ipt_core.errors import InputError, UnknownNameError
+from ipt_core.errors import InputError
 from ipt_core.store import quarantine as store_quarantine
 from ipt_core.store import tmp as store_tmp
 from ipt_core.store.atomic import fsync_dir, read_and_fsync, write_new_file
@@ -473,30 +473,6 @@ class Store:
             with self._lock:
                 self._cache.pop(final, None)
         return entry
-
-    def set_command(self, key: str, command: str | None) -> Entry:
-        """Replace the reproducing command recorded in entry ``key`` (checksum recomputed, file
-        replaced atomically); the key, spec, meta and tensors stay as they are.
-
-        Raises:
-            KeyError: no valid entry of that key.
-        """
-        if not (command is None or isinstance(command, str)):
-            raise TypeError(f"command must be a str or None, got {type(command).__name__}")
-        entry = self._load_valid(self._check_key(key))
-        if entry is None:
-            raise UnknownNameError(f"store {self.root}: no entry {key}")
-        rec, _ = read_entry_dir(entry.path, entry.key)
-        body = {k: v for k, v in rec.items() if k != "checksum"} | {"command": command}
-        rec = {**body, "checksum": sha256_bytes(canonical(body))}
-        text = json.dumps(rec, sort_keys=True, indent=1, ensure_ascii=False, allow_nan=False)
-        tmp = entry.path / f".{ENTRY_JSON}.{uuid.uuid4().hex}"
-        write_new_file(tmp, text.encode("utf-8"))
-        os.replace(tmp, entry.path / ENTRY_JSON)
-        fsync_dir(entry.path)
-        with self._lock:
-            self._cache.pop(entry.path, None)
-        return self._load_valid(entry.key)
 
     def _publish(self, tmp: Path, final: Path, key: str) -> Entry | None:
         """Rename tmp -> final. None when our entry is now the live one, else the existing Entry."""

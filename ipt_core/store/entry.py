@@ -103,11 +103,6 @@ class Entry:
     def __hash__(self) -> int:
         return hash(self.key)
 
-    @property
-    def code_version(self) -> Any:
-        """``spec["code_version"]`` (None when the spec has none)."""
-        return self.spec.get("code_version")
-
     def tensors(self) -> dict[str, "torch.Tensor"]:
         """Load all tensors (CPU) after checking the file's sha256.
 
