@@ -1,4 +1,5 @@
-"""Shared fixtures: tiny random-weight backbones of every kind, the real packaged model, tiny tasks.
+"""Shared fixtures: tiny random-weight backbones of every kind, the real packaged model, tiny tasks,
+the demo suite and the shipped results, and the environment of an app test (its store, no worker).
 
 Nothing here downloads: every tiny model is built from a transformers config (hidden 32, 2 layers)
 and shares the packaged MiniLM's BERT WordPiece tokenizer (vocab 30522), read from disk.
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import os
 import random
+from pathlib import Path
 from typing import Callable, Iterator
 from unittest import mock
 
@@ -22,7 +24,8 @@ import pytest
 import torch
 
 from ipt_core.backbones import Backbone, from_model, load_backbone, packaged_model_path
-from ipt_core.tasks import Example, Task
+from ipt_core.store import Store
+from ipt_core.tasks import Example, Suite, Task, load_suite
 
 # One seed per run for the fuzzers (hypothesis draws), printed at the end of the run, so a failure
 # found on some draw replays exactly: IPT_FUZZ_SEED=<seed> python -m pytest tests/test_cli_fuzz.py
@@ -132,6 +135,12 @@ def tiny_encoder_sim(make_tiny_backbone) -> Backbone:
 
 
 @pytest.fixture
+def bb(tiny_encoder_sim) -> Backbone:
+    """The tiny encoder-sim backbone, under the short name the bank and method tests use."""
+    return tiny_encoder_sim
+
+
+@pytest.fixture
 def tiny_bert_mlm(make_tiny_backbone) -> Backbone:
     return make_tiny_backbone("bert_mlm")
 
@@ -160,6 +169,23 @@ def tiny_llama(make_tiny_backbone) -> Backbone:
 def tiny_backbone(request, make_tiny_backbone) -> Backbone:
     """Each tiny backbone in turn (test ids name it)."""
     return make_tiny_backbone(request.param)
+
+
+@pytest.fixture(scope="session")
+def tiny_bert_dir(tmp_path_factory) -> Path:
+    """A tiny random BERT (d = 32, 2 layers, 160 positions) with the packaged tokenizer, saved like a real
+    checkpoint: ``load_backbone(f"encoder-sim:{tiny_bert_dir}")`` or a CLI ``--backbone`` loads it."""
+    import transformers as tf
+
+    path = tmp_path_factory.mktemp("tiny-bert")
+    tok = tf.AutoTokenizer.from_pretrained(str(packaged_model_path()))
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        cfg = tf.BertConfig(vocab_size=tok.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                            intermediate_size=64, max_position_embeddings=160)
+        tf.BertModel(cfg).eval().save_pretrained(path)
+    tok.save_pretrained(path)
+    return path
 
 
 def _no_network(*args, **kwargs):
@@ -214,3 +240,61 @@ def make_tiny_task(
 def tiny_task() -> Callable[..., Task]:
     """Factory: ``tiny_task(name, n_labels, n_train=8, n_dev=6, n_test=6, pair=False, seed=0)`` -> Task."""
     return make_tiny_task
+
+
+@pytest.fixture
+def tasks(tiny_task) -> list[Task]:
+    """Three tiny tasks with 2, 3 and 4 labels (a module may define its own ``tasks``)."""
+    return [
+        tiny_task("two", 2, n_train=8, n_dev=6, n_test=8, seed=1),
+        tiny_task("three", 3, n_train=9, n_dev=6, n_test=9, seed=2),
+        tiny_task("four", 4, n_train=12, n_dev=8, n_test=8, seed=3),
+    ]
+
+
+@pytest.fixture(scope="session")
+def demo() -> Suite:
+    """The demo suite shipped in ``ipt_core/suites/demo``."""
+    return load_suite("demo")
+
+
+@pytest.fixture(scope="session")
+def shipped() -> Store:
+    """The read-only store of results shipped with the package (``ipt_core/shipped_results``)."""
+    from ipt_core.experiments.ipt import shipped_store
+
+    st = shipped_store()
+    assert st is not None, "ipt_core/shipped_results is missing"
+    return st
+
+
+@pytest.fixture
+def app_env(monkeypatch) -> Callable[..., Path]:
+    """Factory: ``app_env(root, shipped=False)`` -> ``root``, the store the app opens (``IPT_CACHE``).
+
+    No worker starts by itself (``IPT_JOBS_AUTOSTART=0``: the tests run jobs themselves, e.g. with
+    ``jobs.run_job_inline``); the shipped demo results are shown with ``shipped`` only (else
+    ``IPT_SHIPPED_RESULTS=0``: a truly empty store).
+    """
+    def setup(root: Path, shipped: bool = False) -> Path:
+        monkeypatch.setenv("IPT_CACHE", str(root))
+        monkeypatch.setenv("IPT_JOBS_AUTOSTART", "0")
+        if shipped:
+            monkeypatch.delenv("IPT_SHIPPED_RESULTS", raising=False)
+        else:
+            monkeypatch.setenv("IPT_SHIPPED_RESULTS", "0")
+        return root
+
+    return setup
+
+
+@pytest.fixture
+def store_root(tmp_path, app_env) -> Path:
+    """An empty store for the app at ``tmp_path`` (no shipped results, no worker)."""
+    return app_env(tmp_path)
+
+
+@pytest.fixture
+def shipped_root(tmp_path, app_env) -> Path:
+    """A store for the app at ``tmp_path`` that shows the shipped demo results (no worker)."""
+    return app_env(tmp_path, shipped=True)

@@ -101,18 +101,8 @@ def seed_results(root: Path, *, with_pt: bool = True, suite: str = "demo") -> No
               command=f"python -m ipt_core compare --suite {suite}")
 
 
-@pytest.fixture
-def store_root(tmp_path, monkeypatch):
-    monkeypatch.setenv("IPT_CACHE", str(tmp_path))
-    monkeypatch.setenv("IPT_JOBS_AUTOSTART", "0")  # the tests run jobs themselves (run_job_inline)
-    monkeypatch.setenv("IPT_SHIPPED_RESULTS", "0")  # a truly empty store, without the shipped demo results
-    return tmp_path
-
-
-def test_first_open_shows_the_shipped_demo_results(tmp_path, monkeypatch):
-    monkeypatch.setenv("IPT_CACHE", str(tmp_path))
-    monkeypatch.setenv("IPT_JOBS_AUTOSTART", "0")
-    monkeypatch.delenv("IPT_SHIPPED_RESULTS", raising=False)
+@pytest.mark.slow  # five pages on the shipped results: ~3.6 s (load 1.5)
+def test_first_open_shows_the_shipped_demo_results(shipped_root):
     at = app()
     for page in ("recovery", "stability", "task_map", "prompt_tuning", "methods"):
         goto(at, page)
@@ -120,15 +110,12 @@ def test_first_open_shows_the_shipped_demo_results(tmp_path, monkeypatch):
         assert at.get("plotly_chart"), f"{page} shows no chart from the shipped results"
         made_by = "compare --suite demo" if page == "methods" else "pipeline --suite demo"
         assert any(f"python -m ipt_core {made_by}" in c.value for c in at.code), page
-    assert not list(tmp_path.glob("objects/*"))  # nothing was trained or written on page load
+    assert not list(shipped_root.glob("objects/*"))  # nothing was trained or written on page load
 
 
-def test_guided_tour_walks_through_the_shipped_results(tmp_path, monkeypatch):
+def test_guided_tour_walks_through_the_shipped_results(shipped_root):
     """On a fresh clone (shipped demo results only) every step of the tour has its heading, its chart or
     table, and the command that reproduces it (tests/test_layers.py checks it imports no training code)."""
-    monkeypatch.setenv("IPT_CACHE", str(tmp_path))
-    monkeypatch.setenv("IPT_JOBS_AUTOSTART", "0")
-    monkeypatch.delenv("IPT_SHIPPED_RESULTS", raising=False)
     at = goto(app(), "tour")
     assert not at.exception and not at.error, [e.value for e in at.error]
     assert at.title[0].value == "Guided tour"
@@ -142,7 +129,7 @@ def test_guided_tour_walks_through_the_shipped_results(tmp_path, monkeypatch):
         assert term in text, term  # every term is defined where the tour first uses it
     commands = [c.value for c in at.code]
     assert any("pipeline --suite demo" in c for c in commands) and any("transfer --suite demo" in c for c in commands)
-    assert not list(tmp_path.glob("objects/*"))  # it only read the store
+    assert not list(shipped_root.glob("objects/*"))  # it only read the store
 
 
 @pytest.fixture(scope="module")
@@ -153,10 +140,8 @@ def seeded_dir(tmp_path_factory):
 
 
 @pytest.fixture
-def seeded(seeded_dir, monkeypatch):
-    monkeypatch.setenv("IPT_CACHE", str(seeded_dir))
-    monkeypatch.setenv("IPT_JOBS_AUTOSTART", "0")
-    return seeded_dir
+def seeded(seeded_dir, app_env):
+    return app_env(seeded_dir, shipped=True)
 
 
 def app() -> AppTest:
@@ -240,6 +225,7 @@ def test_every_page_renders_on_an_empty_store(store_root):
             assert any("python -m ipt_core" in c.value for c in at.code), page
 
 
+@pytest.mark.slow  # the task map page redrawn in every space: ~3.7 s (load 1.5)
 def test_task_map_neighbours_and_spaces(seeded):
     at = goto(app(), "task_map")
     at.multiselect(key="map-selected").set_value(["sms_spam", "movie_sentiment"]).run()
@@ -260,6 +246,7 @@ def test_task_map_neighbours_and_spaces(seeded):
     assert not at.exception and not at.error
 
 
+@pytest.mark.slow  # the task map page drawn seven times: ~3.8 s (load 1.5)
 def test_task_map_umap_runs_as_a_job_or_comes_from_the_store(seeded):
     at = goto(app(), "task_map")
     at.radio(key="map-space").set_value("prompt").run()  # the page opens on the best-scoring space
@@ -480,13 +467,10 @@ def test_results_of_a_suite_whose_data_is_elsewhere(store_root):
         assert any("--suite gpu-server-suite" in c.value for c in at.code), page
 
 
-def test_recovery_puts_sweeps_side_by_side(tmp_path, monkeypatch):
+def test_recovery_puts_sweeps_side_by_side(store_root):
     """Two sweeps of a suite (an ablation): one chart of both, found against random, on the dev split."""
-    monkeypatch.setenv("IPT_CACHE", str(tmp_path))
-    monkeypatch.setenv("IPT_JOBS_AUTOSTART", "0")
-    monkeypatch.setenv("IPT_SHIPPED_RESULTS", "0")
-    seed_results(tmp_path)
-    store = Store(tmp_path)
+    seed_results(store_root)
+    store = Store(store_root)
     [sweep] = store.query("ipt_dims")
     rows = [dict(r, dev_gain_recovery=r["gain_recovery"], ist_dev_acc=r["ist_test_acc"], pt_dev_acc=r["pt_test_acc"],
                  zero_shot_dev_acc=r["zero_shot_test_acc"]) for r in sweep.meta["rows"]]
@@ -516,17 +500,14 @@ def test_recovery_puts_sweeps_side_by_side(tmp_path, monkeypatch):
     assert "pooled" not in title and "gain recovery on the test split" in title
 
 
-def test_recovery_shows_an_ist_run_beside_pt_and_zero_shot(tmp_path, monkeypatch):
+def test_recovery_shows_an_ist_run_beside_pt_and_zero_shot(store_root):
     """An ``ist`` run of one task: its PT accuracy (the PT configuration that found the subspace, mean over
     seeds) and zero-shot beside it, and its gain recovery in a panel on the same row."""
     import base64
 
     import plotly.io as pio
-    monkeypatch.setenv("IPT_CACHE", str(tmp_path))
-    monkeypatch.setenv("IPT_JOBS_AUTOSTART", "0")
-    monkeypatch.setenv("IPT_SHIPPED_RESULTS", "0")
-    seed_results(tmp_path)
-    store = Store(tmp_path)
+    seed_results(store_root)
+    store = Store(store_root)
     pts = store.query("pt_run")
     task = pts[0].meta["task"]
     msf = store.put("msf", {"method": "msf", "backbone": BACKBONE, "train_prompts": [e.key for e in pts], "d": 4,

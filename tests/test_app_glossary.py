@@ -50,14 +50,6 @@ def test_glossary_imports_neither_torch_nor_streamlit():
     assert not [n for n in ast.walk(init) if isinstance(n, (ast.Import, ast.ImportFrom))]
 
 
-@pytest.fixture
-def shipped(tmp_path, monkeypatch):
-    monkeypatch.setenv("IPT_CACHE", str(tmp_path))
-    monkeypatch.setenv("IPT_JOBS_AUTOSTART", "0")
-    monkeypatch.delenv("IPT_SHIPPED_RESULTS", raising=False)
-    return tmp_path
-
-
 def _help(at, key: str) -> str:
     for kind in ("selectbox", "multiselect", "radio", "select_slider", "slider", "checkbox", "toggle", "text_input",
                  "number_input"):
@@ -67,7 +59,7 @@ def _help(at, key: str) -> str:
     raise AssertionError(f"no widget {key!r}")
 
 
-def test_recovery_opens_its_side_by_side_sweeps_on_data(shipped):
+def test_recovery_opens_its_side_by_side_sweeps_on_data(shipped_root):
     """The shipped sweeps have no dev scores and share only d_I = 8: the section opens on the test split at 8."""
     at = goto(app(), "recovery")
     assert not at.exception and not at.error, [e.value for e in at.error]
@@ -89,7 +81,7 @@ def test_recovery_opens_its_side_by_side_sweeps_on_data(shipped):
 
 
 @pytest.mark.parametrize("page", GLOSSARY_PAGES)
-def test_pages_list_their_terms_and_explain_their_widgets(shipped, page):
+def test_pages_list_their_terms_and_explain_their_widgets(shipped_root, page):
     at = goto(app(), page)
     assert not at.exception and not at.error, [e.value for e in at.error]
     [exp] = [e for e in at.expander if e.label == "Terms on this page"]

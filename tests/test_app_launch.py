@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from test_app import app, button, goto, seed_results, store_root  # noqa: F401 - a fixture
+from test_app import app, button, goto, seed_results
 
 from ipt_app import cost
 from ipt_app.job_state import job_state, worker_text
@@ -128,10 +128,8 @@ def test_estimate_is_kept_beside_the_job(store_root):
 # the Recovery page
 
 
-def test_recovery_page_opens_on_the_sweep_with_most_dimensions(seeded_dir, monkeypatch):
-    monkeypatch.setenv("IPT_CACHE", str(seeded_dir))
-    monkeypatch.setenv("IPT_JOBS_AUTOSTART", "0")
-    monkeypatch.setenv("IPT_SHIPPED_RESULTS", "0")
+def test_recovery_page_opens_on_the_sweep_with_most_dimensions(seeded_dir, app_env):
+    app_env(seeded_dir)
     one = Store(seeded_dir).query("ipt_dims")[0]
     time.sleep(0.01)
     Store(seeded_dir).put("ipt_dims", {"method": "ipt_dims", "suite": "demo", "newer": 1},
@@ -164,12 +162,9 @@ def test_ist_form_without_a_subspace_offers_the_click_that_finds_one(store_root)
 
 
 @pytest.mark.slow  # a job subprocess loads the real model
-def test_ist_form_tunes_in_the_shipped_subspace_and_the_result_shows(tmp_path, monkeypatch):
+def test_ist_form_tunes_in_the_shipped_subspace_and_the_result_shows(shipped_root):
     """On a fresh store, the form's defaults use the shipped demo subspace; the job finishes and the
     Recovery page shows its run (2 steps: the only training here)."""
-    monkeypatch.setenv("IPT_CACHE", str(tmp_path))
-    monkeypatch.setenv("IPT_JOBS_AUTOSTART", "0")
-    monkeypatch.delenv("IPT_SHIPPED_RESULTS", raising=False)
     at = goto(app(), "recovery")
     space = at.selectbox(key="rec-ist-space")
     label = space.options[space.index]
@@ -177,9 +172,9 @@ def test_ist_form_tunes_in_the_shipped_subspace_and_the_result_shows(tmp_path, m
     at.number_input(key="rec-ist-steps").set_value(2)
     button(at, "Queue intrinsic tuning").click().run()
     assert not at.exception and not at.error
-    [job] = jobs.list_jobs(tmp_path)
+    [job] = jobs.list_jobs(shipped_root)
     assert job.argv[0] == "ist" and "--decoder" in job.argv
-    done = jobs.run_job_inline(tmp_path, job.id)
+    done = jobs.run_job_inline(shipped_root, job.id)
     assert done.status == "done", jobs.log_tail(done, 30)
     at = goto(app(), "recovery")
     assert "Intrinsic tuning runs" in [s.value for s in at.subheader]

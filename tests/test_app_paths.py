@@ -63,14 +63,12 @@ def linked_suite(folder: Path, target: Path) -> Path:
 
 
 @pytest.fixture
-def fenced(tmp_path, monkeypatch):
+def fenced(tmp_path, monkeypatch, app_env):
     """``inside`` (the only allowed root, holding the store) and ``outside``."""
     inside, outside = tmp_path / "inside", tmp_path / "outside"
     (inside / "store").mkdir(parents=True)
     monkeypatch.setenv("IPT_ALLOWED_ROOTS", str(inside))
-    monkeypatch.setenv("IPT_CACHE", str(inside / "store"))
-    monkeypatch.setenv("IPT_JOBS_AUTOSTART", "0")
-    monkeypatch.setenv("IPT_SHIPPED_RESULTS", "0")
+    app_env(inside / "store")
     return inside, outside
 
 

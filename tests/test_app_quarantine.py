@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
@@ -14,14 +13,6 @@ from ipt_core.store.quarantine import list_quarantines
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 NOTICE = "found and set aside"
-
-
-@pytest.fixture
-def store_root(tmp_path, monkeypatch):
-    monkeypatch.setenv("IPT_CACHE", str(tmp_path))
-    monkeypatch.setenv("IPT_JOBS_AUTOSTART", "0")
-    monkeypatch.setenv("IPT_SHIPPED_RESULTS", "0")
-    return tmp_path
 
 
 def _notices(at: AppTest) -> list[str]:

@@ -25,11 +25,6 @@ S = 3
 
 
 @pytest.fixture
-def bb(make_tiny_backbone):
-    return make_tiny_backbone("encoder_sim")
-
-
-@pytest.fixture
 def tasks(tiny_task):
     return [tiny_task("two", 2, n_train=8, n_dev=6, n_test=6, seed=1),
             tiny_task("three", 3, n_train=9, n_dev=6, n_test=6, seed=2),

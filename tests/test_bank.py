@@ -22,21 +22,6 @@ from ipt_core.train.loop.state import Cancelled
 N_TOKENS = 4
 
 
-@pytest.fixture
-def bb(make_tiny_backbone):
-    return make_tiny_backbone("encoder_sim")
-
-
-@pytest.fixture
-def tasks(tiny_task):
-    """Three tasks with 2, 3 and 4 labels."""
-    return [
-        tiny_task("two", 2, n_train=8, n_dev=6, n_test=8, seed=1),
-        tiny_task("three", 3, n_train=9, n_dev=6, n_test=9, seed=2),
-        tiny_task("four", 4, n_train=12, n_dev=8, n_test=8, seed=3),
-    ]
-
-
 def _runs() -> list[RunConfig]:
     """Different tasks, seeds, learning rates, batch sizes and lengths (run 1 stops first)."""
     return [

@@ -11,34 +11,16 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "bench" / "throughput.py"
 
-pytest.importorskip("peft")
 
-
-@pytest.fixture(scope="module")
-def tiny_dir(tmp_path_factory) -> Path:
-    from transformers import AutoTokenizer, BertConfig, BertModel
-
-    from ipt_core.backbones import packaged_model_path
-
-    path = tmp_path_factory.mktemp("tiny-bert")
-    tok = AutoTokenizer.from_pretrained(str(packaged_model_path()))
-    torch.manual_seed(0)
-    cfg = BertConfig(vocab_size=tok.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                     intermediate_size=64, max_position_embeddings=64)
-    BertModel(cfg).eval().save_pretrained(path)
-    tok.save_pretrained(path)
-    return path
-
-
-def test_quick_run_writes_every_row(tmp_path, tiny_dir):
+@pytest.mark.slow  # the benchmark's six worker processes: about 2 minutes
+def test_quick_run_writes_every_row(tmp_path, tiny_bert_dir):
     out = tmp_path / "RESULTS.md"
     proc = subprocess.run(
-        [sys.executable, str(SCRIPT), "--quick", "--device", "cpu", "--backbone", f"encoder-sim:{tiny_dir}",
+        [sys.executable, str(SCRIPT), "--quick", "--device", "cpu", "--backbone", f"encoder-sim:{tiny_bert_dir}",
          "--out", str(out)],
         capture_output=True, text=True, cwd=tmp_path, timeout=600,
     )

@@ -46,11 +46,6 @@ class NoisyPT(PromptTuning):
 
 
 @pytest.fixture
-def bb(make_tiny_backbone):
-    return make_tiny_backbone("encoder_sim")
-
-
-@pytest.fixture
 def tasks(tiny_task):
     return [tiny_task("two", 2, n_train=8, n_dev=4, n_test=4, seed=1),
             tiny_task("three", 3, n_train=9, n_dev=6, n_test=6, seed=2)]
@@ -75,6 +70,13 @@ def _interrupted_then_resumed(bb, tasks, build, runs, tmp_path, *, every: int, k
                          progress=lambda s, t, m: seen.append(s), **kw)
     assert seen[0] == kill_at // every * every + 1  # it did resume, not restart
     return resumed, ck
+
+
+def _killed_at(bb, tasks, method, runs, ck, *, step: int) -> None:
+    """Train ``method`` with a checkpoint every 2 steps in ``ck`` and die at ``step``, as kill -9 would."""
+    with pytest.raises(Killed):
+        train_bank(bb, tasks, method, runs, device="cpu", checkpoint_dir=ck, checkpoint_every=2,
+                   progress=lambda s, t, m: (_ for _ in ()).throw(Killed()) if s == step else None)
 
 
 def _assert_identical(a, b):
@@ -142,9 +144,7 @@ def test_checkpoint_of_another_bank_is_ignored(bb, tasks, tmp_path, caplog):
     _, ck = _check(bb, tasks, build, runs, tmp_path, kill_at=5)
     # leave the step-4 checkpoint of a bank whose initial prompt differs, then train this one into it
     other, _ = _pt_bank(bb, tasks, seed=9)
-    with pytest.raises(Killed):
-        train_bank(bb, tasks, other(), runs, device="cpu", checkpoint_dir=ck, checkpoint_every=2,
-                   progress=lambda s, t, m: (_ for _ in ()).throw(Killed()) if s == 5 else None)
+    _killed_at(bb, tasks, other(), runs, ck, step=5)
     seen = []
     with caplog.at_level(logging.WARNING, logger="ipt_core.train.checkpoint"):
         again = train_bank(bb, tasks, build(), runs, device="cpu", checkpoint_dir=ck, checkpoint_every=2,
@@ -159,9 +159,7 @@ def test_damaged_checkpoint_is_ignored_and_named(bb, tasks, tmp_path, caplog, da
     build, runs = _pt_bank(bb, tasks)
     straight = train_bank(bb, tasks, build(), runs, device="cpu")
     ck = tmp_path / "ck"
-    with pytest.raises(Killed):
-        train_bank(bb, tasks, build(), runs, device="cpu", checkpoint_dir=ck, checkpoint_every=2,
-                   progress=lambda s, t, m: (_ for _ in ()).throw(Killed()) if s == 5 else None)
+    _killed_at(bb, tasks, build(), runs, ck, step=5)
     j, t = ck / "step-00000004.json", ck / "step-00000004.safetensors"
     if damage == "truncate_tensors":
         t.write_bytes(t.read_bytes()[:100])
@@ -183,9 +181,7 @@ def test_damaged_checkpoint_is_ignored_and_named(bb, tasks, tmp_path, caplog, da
 def test_checkpoint_files_are_safetensors_and_json_only(bb, tasks, tmp_path):
     build, runs = _pt_bank(bb, tasks)
     ck = tmp_path / "ck"
-    with pytest.raises(Killed):
-        train_bank(bb, tasks, build(), runs, device="cpu", checkpoint_dir=ck, checkpoint_every=2,
-                   progress=lambda s, t, m: (_ for _ in ()).throw(Killed()) if s == 3 else None)
+    _killed_at(bb, tasks, build(), runs, ck, step=3)
     doc = json.loads((ck / "step-00000002.json").read_text())
     assert doc["step"] == 2 and doc["tensor_file"] == "step-00000002.safetensors"
     import safetensors.torch
@@ -293,9 +289,7 @@ def test_any_malformed_checkpoint_is_skipped_for_the_previous_one(bb, tasks, tmp
     straight = train_bank(bb, tasks, build(), runs, device="cpu")
     pristine = tmp_path / "pristine"
     torch.manual_seed(0)
-    with pytest.raises(Killed):
-        train_bank(bb, tasks, build(), runs, device="cpu", checkpoint_dir=pristine, checkpoint_every=2,
-                   progress=lambda s, t, m: (_ for _ in ()).throw(Killed()) if s == 5 else None)
+    _killed_at(bb, tasks, build(), runs, pristine, step=5)
     good = json.loads((pristine / "step-00000004.json").read_text())
     hidden = build().state_dict()["params.0"].shape[-1]
     assert hidden == 32, "the tensor cases above assume the tiny backbone's width"
@@ -333,9 +327,7 @@ def test_a_checkpoint_that_fails_half_way_through_applying_leaves_the_bank_as_it
     straight = train_bank(bb, tasks, build(), runs, device="cpu")
     ck = tmp_path / "ck"
     torch.manual_seed(0)
-    with pytest.raises(Killed):
-        train_bank(bb, tasks, build(), runs, device="cpu", checkpoint_dir=ck, checkpoint_every=2,
-                   progress=lambda s, t, m: (_ for _ in ()).throw(Killed()) if s == 5 else None)
+    _killed_at(bb, tasks, build(), runs, ck, step=5)
     real = checkpoint._apply
 
     def half(plan, doc, tensors, *, method, optimizer, samplers, device):

@@ -295,22 +295,7 @@ def test_a_bad_backbone_spec_is_one_line(capsys):
 # ----------------------------------------------------------------------------------- out of memory
 
 
-@pytest.fixture(scope="module")
-def tiny_dir(tmp_path_factory) -> Path:
-    from transformers import AutoTokenizer, BertConfig, BertModel
-
-    from ipt_core.backbones import packaged_model_path
-
-    path = tmp_path_factory.mktemp("tiny-bert")
-    tok = AutoTokenizer.from_pretrained(str(packaged_model_path()))
-    torch.manual_seed(0)
-    BertModel(BertConfig(vocab_size=tok.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                         intermediate_size=64, max_position_embeddings=160)).eval().save_pretrained(path)
-    tok.save_pretrained(path)
-    return path
-
-
-def test_cuda_out_of_memory_names_the_batch_size_and_stores_nothing(tiny_dir, tmp_path, monkeypatch, capsys):
+def test_cuda_out_of_memory_names_the_batch_size_and_stores_nothing(tiny_bert_dir, tmp_path, monkeypatch, capsys):
     from ipt_core.backbones import Backbone
     from ipt_core.store import Store
 
@@ -323,7 +308,8 @@ def test_cuda_out_of_memory_names_the_batch_size_and_stores_nothing(tiny_dir, tm
     monkeypatch.setattr(Backbone, "logits", oom)  # the first forward of the bank's training
     cache = tmp_path / "cache"
     code = cli.main(["tune", "--suite", "demo", "--tasks", "sms_spam", "--steps", "3", "--batch-size", "64",
-                     "--no-baselines", "--backbone", f"encoder-sim:{tiny_dir}", "--device", "cpu", "--cache", str(cache)])
+                     "--no-baselines", "--backbone", f"encoder-sim:{tiny_bert_dir}", "--device", "cpu",
+                     "--cache", str(cache)])
     err = capsys.readouterr().err
     assert calls and code == 2
     line = [l for l in err.splitlines() if l.startswith("error:")]
@@ -473,7 +459,7 @@ def test_verify_repair_quarantines_and_removes_stale_temp_then_exit_0(tmp_path, 
 
 
 @pytest.mark.parametrize("error", ["safetensors", "oserror"])
-def test_a_full_disk_while_storing_is_one_line_exit_2_and_leaves_nothing(error, tiny_dir, tmp_path, monkeypatch,
+def test_a_full_disk_while_storing_is_one_line_exit_2_and_leaves_nothing(error, tiny_bert_dir, tmp_path, monkeypatch,
                                                                         capsys):
     import errno
 
@@ -493,7 +479,7 @@ def test_a_full_disk_while_storing_is_one_line_exit_2_and_leaves_nothing(error, 
     cache = tmp_path / "cache"
     code = cli.main(["tune", "--suite", "demo", "--tasks", "sms_spam", "--steps", "2", "--batch-size", "4",
                      "--eval-every", "2", "--no-baselines", "--checkpoint-every", "0",
-                     "--backbone", f"encoder-sim:{tiny_dir}", "--device", "cpu", "--cache", str(cache)])
+                     "--backbone", f"encoder-sim:{tiny_bert_dir}", "--device", "cpu", "--cache", str(cache)])
     err = capsys.readouterr().err
     assert code == 2, err
     lines = [l for l in err.splitlines() if l.startswith("error:")]

@@ -89,18 +89,6 @@ CASES = {
 }
 
 
-@pytest.fixture
-def bb(make_tiny_backbone):
-    return make_tiny_backbone("encoder_sim")
-
-
-@pytest.fixture
-def tasks(tiny_task):
-    return [tiny_task("two", 2, n_train=8, n_dev=6, n_test=8, seed=1),
-            tiny_task("three", 3, n_train=9, n_dev=6, n_test=9, seed=2),
-            tiny_task("four", 4, n_train=12, n_dev=8, n_test=8, seed=3)]
-
-
 def test_every_registered_method_has_a_case():
     assert set(CASES) == set(REGISTRY)
 

@@ -14,7 +14,9 @@ from types import SimpleNamespace
 import pytest
 import torch
 import torch.nn.functional as F
+from peft import PeftConfig, PeftModel  # a dev dependency (requirements-dev.txt): missing, the tests fail
 from safetensors import safe_open
+from transformers import AutoModel, AutoTokenizer
 
 from ipt_core.backbones import Backbone, load_backbone, packaged_model_path
 from ipt_core.cli import args as cli_args
@@ -29,11 +31,7 @@ from ipt_core.experiments.export import (
 )
 from ipt_core.experiments.tune import pt_spec, tune, tune_command
 from ipt_core.store import Store
-from ipt_core.tasks import Suite, load_suite
-
-peft = pytest.importorskip("peft")
-from peft import PeftConfig, PeftModel  # noqa: E402
-from transformers import AutoModel, AutoTokenizer, BertConfig, BertModel  # noqa: E402
+from ipt_core.tasks import Suite
 
 SHALLOW = PTConfig(kind="shallow", n_tokens=4, steps=3, eval_every=3)
 DEEP = PTConfig(kind="deep", n_tokens=4, steps=3, eval_every=3)
@@ -43,26 +41,8 @@ DEEP = PTConfig(kind="deep", n_tokens=4, steps=3, eval_every=3)
 
 
 @pytest.fixture(scope="module")
-def demo() -> Suite:
-    return load_suite("demo")
-
-
-@pytest.fixture(scope="module")
-def tiny_dir(tmp_path_factory) -> Path:
-    """A tiny random BERT (d=32, 2 layers) with the packaged tokenizer, saved like a real checkpoint."""
-    path = tmp_path_factory.mktemp("tiny-bert")
-    tok = AutoTokenizer.from_pretrained(str(packaged_model_path()))
-    torch.manual_seed(0)
-    cfg = BertConfig(vocab_size=tok.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                     intermediate_size=64, max_position_embeddings=160)
-    BertModel(cfg).eval().save_pretrained(path)
-    tok.save_pretrained(path)
-    return path
-
-
-@pytest.fixture(scope="module")
-def tiny(tiny_dir) -> Backbone:
-    return load_backbone(f"encoder-sim:{tiny_dir}")
+def tiny(tiny_bert_dir) -> Backbone:
+    return load_backbone(f"encoder-sim:{tiny_bert_dir}")
 
 
 def put_run(store: Store, bb: Backbone, task, seed: int, cfg: PTConfig, prompt: torch.Tensor | None = None,
@@ -117,7 +97,7 @@ def peft_scores(model_dir: str | Path, adapter_dir: Path, task, temperature: flo
 # ------------------------------------------------------------------------------- PEFT adapter
 
 
-def test_peft_adapter_layout_and_config(tmp_path, tiny, tiny_dir, demo):
+def test_peft_adapter_layout_and_config(tmp_path, tiny, tiny_bert_dir, demo):
     store = Store(tmp_path / "cache")
     task = demo.task("sms_spam")
     key = put_run(store, tiny, task, 0, SHALLOW)
@@ -130,7 +110,7 @@ def test_peft_adapter_layout_and_config(tmp_path, tiny, tiny_dir, demo):
     assert config["num_virtual_tokens"] == 4 and config["token_dim"] == 32
     assert config["num_layers"] == 2 and config["num_attention_heads"] == 2
     assert config["num_transformer_submodules"] == 1
-    assert config["base_model_name_or_path"] == str(Path(tiny_dir).resolve())
+    assert config["base_model_name_or_path"] == str(Path(tiny_bert_dir).resolve())
     assert config["inference_mode"] is True
     loaded = PeftConfig.from_pretrained(str(out))
     assert loaded.num_virtual_tokens == 4 and loaded.peft_type == "PROMPT_TUNING"
@@ -142,19 +122,19 @@ def test_peft_adapter_layout_and_config(tmp_path, tiny, tiny_dir, demo):
 
 
 @pytest.mark.filterwarnings("ignore:Token type ids are not supported")  # all zeros for one text: harmless
-def test_peft_adapter_gives_our_scores_tiny_model(tmp_path, tiny, tiny_dir, demo):
+def test_peft_adapter_gives_our_scores_tiny_model(tmp_path, tiny, tiny_bert_dir, demo):
     store = Store(tmp_path / "cache")
     task = demo.task("sms_spam")
     prompt = torch.randn(4, 32, generator=torch.Generator().manual_seed(3))
     put_run(store, tiny, task, 0, SHALLOW, prompt)
     out = export_prompt(store, demo, "sms_spam", 0, SHALLOW, tmp_path / "a", backbone=tiny)
     ours = our_scores(tiny, task, prompt)
-    theirs = peft_scores(tiny_dir, out, task, tiny.temperature)
+    theirs = peft_scores(tiny_bert_dir, out, task, tiny.temperature)
     torch.testing.assert_close(theirs, ours, atol=1e-4, rtol=0)
     assert torch.equal(theirs.argmax(-1), ours.argmax(-1))
 
 
-def test_pair_task_differs_only_by_token_type_ids(tmp_path, tiny, tiny_dir, demo):
+def test_pair_task_differs_only_by_token_type_ids(tmp_path, tiny, tiny_bert_dir, demo):
     """PEFT drops token_type_ids for prompt tuning: equal to our forward with segment ids all 0."""
     store = Store(tmp_path / "cache")
     task = demo.task("nli")
@@ -163,7 +143,7 @@ def test_pair_task_differs_only_by_token_type_ids(tmp_path, tiny, tiny_dir, demo
     put_run(store, tiny, task, 0, SHALLOW, prompt)
     out = export_prompt(store, demo, "nli", 0, SHALLOW, tmp_path / "a", backbone=tiny)
     with pytest.warns(UserWarning, match="[Tt]oken type ids"):
-        theirs = peft_scores(tiny_dir, out, task, tiny.temperature)
+        theirs = peft_scores(tiny_bert_dir, out, task, tiny.temperature)
     torch.testing.assert_close(theirs, our_scores(tiny, task, prompt, zero_token_types=True), atol=1e-4, rtol=0)
     assert "token_type_ids" in (out / "README.md").read_text()
 
@@ -277,9 +257,9 @@ def test_other_bad_requests(tmp_path, tiny, demo):
         export_prompt(store, demo, "sms_spam", 0, bad, tmp_path / "o2", backbone=tiny)
 
 
-def test_cli_export_missing_run_exits_2_with_the_command(tmp_path, tiny_dir, capsys):
+def test_cli_export_missing_run_exits_2_with_the_command(tmp_path, tiny_bert_dir, capsys):
     code = cli.main(["export", "--suite", "demo", "--task", "sms_spam", "--out", str(tmp_path / "o"),
-                     "--prompt-kind", "shallow", "--backbone", f"encoder-sim:{tiny_dir}", "--device", "cpu",
+                     "--prompt-kind", "shallow", "--backbone", f"encoder-sim:{tiny_bert_dir}", "--device", "cpu",
                      "--cache", str(tmp_path / "cache")])
     assert code == cli.EXIT_BAD_INPUT
     err = capsys.readouterr().err

@@ -58,6 +58,7 @@ while True:
 """
 
 
+@pytest.mark.slow  # two writer processes, each importing torch: ~3.6 s (load 1.5)
 def test_writer_killed_mid_write_leaves_only_whole_entries(tmp_path):
     rng = random.Random(0)
     env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
@@ -87,11 +88,6 @@ def test_writer_killed_mid_write_leaves_only_whole_entries(tmp_path):
 
 
 # --------------------------------------------------------------- a corrupted entry met by an experiment
-
-
-@pytest.fixture
-def bb(make_tiny_backbone):
-    return make_tiny_backbone("encoder_sim")
 
 
 @pytest.fixture

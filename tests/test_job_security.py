@@ -220,6 +220,7 @@ def _allowed_start(argv: list[str]) -> bool:
     return argv[3] in jreq.JOB_COMMANDS and cli.refusal(argv[3:]) is None
 
 
+@pytest.mark.slow  # N_FUZZ (1000) job records, each claimed by a worker
 @settings(max_examples=N_FUZZ, deadline=None, database=None, print_blob=True,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture, HealthCheck.data_too_large])
 @seed(FUZZ_SEED)

@@ -12,6 +12,7 @@ import signal
 import subprocess
 import time
 
+import pytest
 import torch
 
 from bench.faults import REPO, child_env, make_tiny_model, make_tiny_suite, tune_argv
@@ -20,6 +21,8 @@ from ipt_core.config.pt import PTConfig
 from ipt_core.experiments.tune import tune
 from ipt_core.store import Store
 from ipt_core.tasks import load_suite
+
+pytestmark = pytest.mark.slow  # a real CLI process trains, is killed, and trains again
 
 STEPS = 40
 

@@ -11,8 +11,6 @@ import pytest
 from ipt_core.analysis import map_quality as mq
 from ipt_core.cli import command_line
 from ipt_core.cli.main import main
-from ipt_core.experiments.ipt import shipped_store
-from ipt_core.store import Store
 from ipt_core.tasks import load_suite
 
 
@@ -92,13 +90,6 @@ def test_correlations_of_gain_with_similarity():
     assert corr["p"]["n_pairs"] == 10  # t0 as target (11 pairs) and as a source of t5 (1) are left out
 
 
-@pytest.fixture(scope="module")
-def shipped():
-    st = shipped_store()
-    assert st is not None
-    return st
-
-
 def test_shipped_demo_map_is_not_saturated_once_centred(shipped):
     """The issue's pin: off-diagonal cosines of the centred prompts are not all above 0.9."""
     tm = mq.latest_task_map([shipped], "demo")
@@ -135,14 +126,3 @@ def test_reproduce_commands_name_no_folder_of_this_machine(shipped):
     for e in shipped.query():
         argv = shlex.split(e.command)
         assert "--cache" not in argv and not any(a.startswith("/") for a in argv), e.command
-
-
-def test_set_command_keeps_the_entry_valid(tmp_path):
-    st = Store(tmp_path)
-    e = st.put("probe", {"task": "x"}, {"acc": 0.5}, command="python -m ipt_core probe --cache /here")
-    new = st.set_command(e.key, "python -m ipt_core probe")
-    assert new.command == "python -m ipt_core probe" and new.key == e.key and new.meta == e.meta
-    assert Store(tmp_path).get(e.key).command == "python -m ipt_core probe"  # a fresh reader: checksum valid
-    assert Store(tmp_path).verify()["corrupt"] == []
-    with pytest.raises(KeyError):
-        st.set_command("0" * 64, "x")

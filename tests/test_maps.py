@@ -136,6 +136,7 @@ def test_prompt_space_means_over_seeds_in_suite_order():
     assert maps.prompt_space([])[0] == []
 
 
+@pytest.mark.slow  # umap-learn's first fit compiles with numba (~20 s)
 def test_umap_projection_and_job_entry_point(tmp_path, capsys):
     """One UMAP fit (compiles with numba once per process), then the CLI of the UMAP job."""
     x, names = clusters(n_per=4)

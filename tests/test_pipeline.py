@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import pytest
 from conftest import make_tiny_task
 from test_ipt import TINY
 
@@ -33,6 +34,7 @@ def test_default_split_is_family_stratified():
     assert default_split(suite) == (train, test)  # deterministic
 
 
+@pytest.mark.slow  # every stage of the pipeline trains
 def test_pipeline_runs_everything_and_reports_keys(make_tiny_backbone, tmp_path):
     bb = make_tiny_backbone("encoder_sim")
     store = Store(tmp_path)

@@ -268,13 +268,10 @@ def test_store_folder_refuses_uploads_store_parts_files_and_other_folders(tmp_pa
 
 
 @pytest.fixture
-def store_root(tmp_path, monkeypatch):
-    root = tmp_path / "cache"
-    monkeypatch.setenv("IPT_CACHE", str(root))
-    monkeypatch.setenv("IPT_JOBS_AUTOSTART", "0")
-    monkeypatch.setenv("IPT_SHIPPED_RESULTS", "0")
+def store_root(tmp_path, monkeypatch, app_env):
+    """The app's empty store in ``tmp_path / "cache"`` (uploads go beside it), no background warm-up."""
     monkeypatch.setenv("IPT_WARMUP", "0")
-    return root
+    return app_env(tmp_path / "cache")
 
 
 def test_an_upload_typed_as_the_result_store_is_refused(store_root, monkeypatch):

@@ -4,17 +4,9 @@ from __future__ import annotations
 import pytest
 
 from ipt_core.config.pt import PTConfig
-from ipt_core.experiments.ipt import shipped_store
 from ipt_core.experiments.tune import get_baseline, pt_spec, tune
 from ipt_core.store import Store
 from ipt_core.tasks import load_suite
-
-
-@pytest.fixture(scope="module")
-def shipped() -> Store:
-    st = shipped_store()
-    assert st is not None, "ipt_core/shipped_results is missing"
-    return st
 
 
 def test_shipped_store_is_intact_and_covers_the_pages(shipped):

@@ -68,16 +68,11 @@ def demo_task_dirs() -> list[Path]:
     return [d for d in p.iterdir() if (d / "task.json").is_file()] if p.is_dir() else []
 
 
-@pytest.fixture(scope="module")
-def demo() -> Suite:
+def test_demo_suite(demo):
     # the demo suite ships with the project: fewer task folders than it is documented to hold is a
     # packaging defect, not a reason to skip
     n = len(demo_task_dirs())
     assert n >= DEMO_MIN_TASKS, f"{demo_suite_path()} holds {n} task folders, fewer than {DEMO_MIN_TASKS}"
-    return load_suite("demo")
-
-
-def test_demo_suite(demo):
     assert demo.name == "demo" and demo.source == "demo"
     assert len(demo.tasks) >= DEMO_MIN_TASKS
     assert len(demo.families()) >= 8
