@@ -113,24 +113,6 @@ def launch(c: dict, info: dict, build: Callable[[], list[str]], *, label: Callab
 
 
 def parse_dims(text: str) -> list[int]:
-    """``"4, 16,64"`` -> ``[4, 16, 64]``; ValueError naming the bad item."""
-    out = []
-    for item in str(text).replace(" ", "").split(","):
-        if not item:
-            continue
-        try:
-            v = int(item)
-        except ValueError:
-            raise ValueError(f"dimension {item!r} is not an integer") from None
-        if v < 1 or v > limit_of("dims")["max_value"]:
-            raise ValueError(f"dimension {v} must be at least 1 and at most {limit_of('dims')['max_value']}")
-        out.append(v)
-    if not out:
-        raise ValueError("give at least one dimension, e.g. 4,16,64")
-    return sorted(set(out))
-
-
-def parse_dims(text: str) -> list[int]:
     """``"4, 16,64"`` -> ``[4, 16, 64]``; ValueError naming the bad item (the range of ``--dims``: ``limits``)."""
     dims = limit("dims")
     out = []

@@ -198,7 +198,8 @@ def test_a_diverged_run_stops_and_leaves_the_others_as_they_would_be_without_it(
 
 def test_an_absurd_learning_rate_diverges_alone(bb, tasks):
     inits, runs = _inits(bb, "shallow"), _runs()
-    runs[1] = replace(runs[1], lr=1e29)
+    runs[1] = replace(runs[1], lr=10.0)  # the largest the limits allow ...
+    object.__setattr__(runs[1], "lr", 1e29)  # ... and past them: the loop must survive what a config refuses
     results, _ = _train(bb, tasks, inits, runs)
     assert results[1].status == "diverged"
     assert torch.isfinite(results[1].state["prompt"]).all()
