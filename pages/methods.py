@@ -34,7 +34,8 @@ else:
                        help=help_for("prompt tuning (PT)", "ATTEMPT", "VIP", lead="One run of `compare`: every method "
                                      "on the same tasks, seeds and step budget."))
     m = entry.meta
-    table = ipt_figures.method_compare_table(m.get("rows", []))
+    table = ipt_figures.method_compare_table(m.get("rows", []), n_labels={r["task"]: r.get("n_labels")
+                                                                          for r in suite_info(c["suite"]).get("rows", [])})
     if table.empty:
         st.warning("This comparison has no rows.")
     else:
@@ -46,7 +47,7 @@ else:
     if att and att.get("weights"):
         t = ipt_figures.attention_table(att)
         show_figure(ipt_figures.attention_heatmap(t), t, name="attempt_attention", commands=[entry.command],
-                    key="meth-att", index=True)
+                    key="meth-att", index=True, beside=False)  # a row per source, a column per target: the whole width
     usage = m.get("vip_codebook_usage")
     if usage:
         t = ipt_figures.codebook_usage_table(usage)

@@ -126,7 +126,8 @@ if ist:
         accs = pt_acc.get((maps.pt_config_id(first.spec, first.meta), e.meta.get("task"))) if first else None
         return sum(accs) / len(accs) if accs else None
 
-    t = ipt_figures.ist_runs_table([dict(e.meta, pt_test_acc=pt_of(e)) for e in latest], zs)
+    t = ipt_figures.ist_runs_table([dict(e.meta, pt_test_acc=pt_of(e)) for e in latest], zs,
+                                   n_labels={r["task"]: r.get("n_labels") for r in info.get("rows", [])})
     show_figure(ipt_figures.ist_runs_figure(t), t, name="ist_runs", commands=[e.command for e in latest], key="rec-ist-runs")
 
 if len(dims_entries) == 1:

@@ -40,7 +40,8 @@ else:
                        help=help_for("prompt tuning (PT)", "IST", "dev/test split",
                                      lead="Dev accuracy of PT per step, from a random init and from the IST solution."))
     traces = b.checkbox("Per-seed traces", value=True, key="stab-traces", help=help_for("stability"))
-    t = ipt_figures.stability_table(curves, None if task.startswith("all tasks") else task)
+    t = ipt_figures.stability_table(curves, None if task.startswith("all tasks") else task,
+                                    n_labels={r["task"]: r.get("n_labels") for r in info.get("rows", [])})
     if t.empty:
         st.warning("No curves for this selection.")
     else:

@@ -308,7 +308,7 @@ st.subheader("Clustered cosine similarity" + (" (centred on the mean task)" if c
 show_figure(map_figures.similarity_heatmap(sim_table, f"Cosine similarity in the {SPACE_LABELS.get(space, space)}",
                                            centred=centre),
             sim_table, name=f"similarity_{space}", commands=commands,
-            key="map-sim", index=True)
+            key="map-sim", index=True, beside=False)  # a row and a column per task: the whole width
 if len(subset) >= 2:
     st.subheader("Dendrogram")
     dendro = maps.dendrogram_data(sim, subset)

@@ -190,7 +190,8 @@ with tabs[4]:
         entry = max(stab, key=lambda e: e.created)
         m = entry.meta
         st.caption(md_escape(f"d_I = {m.get('d')} · seeds {m.get('seeds')} · tasks {', '.join(map(str, m.get('tasks') or []))}"))
-        t = ipt_figures.stability_table(m.get("curves", []), None)
+        t = ipt_figures.stability_table(m.get("curves", []), None,
+                                        n_labels={r["task"]: r.get("n_labels") for r in info.get("rows", [])})
         if t.empty:
             st.warning("This stability run has no curves.")
         else:

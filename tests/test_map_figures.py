@@ -68,11 +68,12 @@ def test_dendrogram_labels_every_leaf(n):
     rng = np.random.default_rng(n)
     names = [f"task_{i}" for i in range(n)]
     d = maps.dendrogram_data(mq.similarity(rng.normal(size=(n, 5))), names)
-    fig = mf.dendrogram_figure(d)
-    ticks = list(fig.layout.xaxis.tickvals)
-    lo, hi = fig.layout.xaxis.range
-    assert len(fig.layout.xaxis.ticktext) == n and all(lo < v < hi for v in ticks)  # none on or past the edge
-    assert sorted(fig.layout.xaxis.ticktext) == sorted(names)
+    fig = mf.dendrogram_figure(d)  # lying down: a row per task, the leaves' names level on the y axis
+    ticks = list(fig.layout.yaxis.tickvals)
+    hi, lo = fig.layout.yaxis.range  # the first leaf at the top
+    assert len(fig.layout.yaxis.ticktext) == n and all(lo < v < hi for v in ticks)  # none on or past the edge
+    assert sorted(fig.layout.yaxis.ticktext) == sorted(names)
+    assert fig.layout.height >= 24 * n  # a row of 24 px per leaf
 
 
 def test_quality_and_transfer_figures():
@@ -84,7 +85,8 @@ def test_quality_and_transfer_figures():
     qt = mf.quality_table(report)
     assert qt["space"].tolist() == ["prompt", "text"] and qt["kind"].tolist() == ["space", "baseline"]
     fig = mf.quality_figure(qt)
-    assert [tr.name for tr in fig.data][-1] == "chance" and list(fig.data[2].y) == qt["chance"].tolist()
+    assert [tr.name for tr in fig.data][-1] == "chance (family sizes)" and list(fig.data[2].x) == qt["chance"].tolist()
+    assert list(fig.data[2].y) == ["prompt", "text (baseline)"] and fig.data[0].orientation == "h"  # a row per space
     names = list("ABCDEFGH")
     transfers = [{"target": "A", "runs": [{"source": s, "gain": float(i) / 10, "dev_gain": 0.0}
                                           for i, s in enumerate(names[1:])]}]
@@ -92,4 +94,8 @@ def test_quality_and_transfer_figures():
     tt = mf.transfer_table(pairs)
     tf = mf.transfer_figure(tt, corr)
     assert len(tt) == 7 and "Spearman" in tf.layout.annotations[0].text
-    assert sum(len(tr.x) for tr in tf.data if tr.legendgroup != "symbols") == 7  # + the legend's two symbol keys
+    assert sum(len([v for v in tr.x if v is not None]) for tr in tf.data) == 7  # the legend's keys have no points
+    # the targets' legend keys are plain circles (a point's symbol says its source's family); the points are not keys
+    keys = [tr for tr in tf.data if tr.showlegend is not False]
+    assert [tr.name for tr in keys] == ["target A", "source of the target's family", "source of another family"]
+    assert keys[0].marker.symbol == "circle" and all(tr.showlegend is False for tr in tf.data if tr.x[0] is not None)

@@ -8,6 +8,7 @@ that table, as in :mod:`ipt_core.figures.pt`, which re-exports every name here.
 from __future__ import annotations
 
 import math
+from itertools import pairwise
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -17,13 +18,29 @@ from plotly.subplots import make_subplots
 
 from ipt_core.analysis.metrics import gain_recovery, pooled_gain_recovery, recovery
 from ipt_core.figures.plotting import (
+    CHANCE_COLOUR,
+    CHAR_PX,
+    DESIGN_WIDTH,
+    FULL_WIDTH,
     PX_PER_TASK,
+    STANDOFF_PX,
+    TICK_FONT_PX,
+    X_TITLE_PX,
     as_float,
+    chance_level,
     colour_map,
+    heatmap_layout,
+    legend_below,
+    no_chance_note,
     pstd,
     rgba,
     seeds_note,
+    slot_angle,
     styled,
+    text_px,
+    tick_depth,
+    wrap_label,
+    x_axis_px,
 )
 
 PAPER_REFERENCE: tuple[dict, ...] = (
@@ -134,19 +151,81 @@ def recovery_table(rows: Sequence[Mapping], x: str = "d", summary: Mapping | Non
 
 GAIN_TITLES = {"gain_recovery": "gain recovery: mean over tasks of (IST - ZS) / (PT - ZS)",
                "pooled_gain_recovery": "pooled gain recovery: Σ(IST - ZS) / Σ(PT - ZS)"}
+# the panels' titles: short, for half of a ~560 px chart; the formulas go on the y axes
+PANEL_TITLES = {"recovery": "recovery", "gain_recovery": "mean gain recovery", "pooled_gain_recovery": "pooled gain recovery"}
+PANEL_Y_TITLES = {"recovery": "IST / PT (1 = PT's accuracy)",
+                  "gain_recovery": "(IST − ZS) / (PT − ZS), mean over tasks",
+                  "pooled_gain_recovery": "Σ(IST − ZS) / Σ(PT − ZS) over tasks"}
+
+
+def _level_fits(positions: Sequence[float], labels: Sequence[str], gap: float = 8) -> bool:
+    """Whether labels at these px positions stand level without touching (``gap`` px between two)."""
+    return all(p2 - p1 >= (text_px(a) + text_px(b)) / 2 + gap
+               for (p1, a), (p2, b) in pairwise(zip(positions, labels)))
+
+
+def _value_axis(values: Sequence[float], log: bool, panel_px: float) -> dict:
+    """An x axis for the values of a sweep (d_I, number of training tasks) that labels every value level
+    and apart: to scale (log or linear) where the labels fit at ``panel_px``, else one even step per
+    value (``ordinal``; the traces then plot at 0, 1, 2, ...)."""
+    vals = sorted({float(v) for v in values})
+    labels = [f"{v:g}" for v in vals]
+    f = math.log10 if log else float
+    lo, hi = f(vals[0]), f(vals[-1])
+    pad = 0.08 * (hi - lo) if hi > lo else 0.5
+    lo, hi = lo - pad, hi + pad
+    pos = [(f(v) - lo) / (hi - lo) * panel_px for v in vals]
+    if _level_fits(pos, labels):
+        return {"ordinal": False, "values": vals, "axis": {"type": "log" if log else "linear", "range": [lo, hi],
+                                                          "tickmode": "array", "tickvals": vals, "ticktext": labels,
+                                                          "tickangle": 0}}
+    slot = panel_px / len(vals)
+    return {"ordinal": True, "values": vals,
+            "axis": {"type": "linear", "range": [-0.5, len(vals) - 0.5], "tickmode": "array",
+                     "tickvals": list(range(len(vals))), "ticktext": labels, "tickangle": slot_angle(slot, labels)}}
 
 
 def recovery_figure(table: pd.DataFrame, x: str = "d", *, reference: bool = True,
                     title: str = "Recovery of prompt tuning in the intrinsic subspace",
                     gain: str = "gain_recovery") -> go.Figure:
     """Two panels (recovery, and ``gain``: the mean of per-task gain recoveries or the pooled one) vs ``x``:
-    a line per setting x subspace with a band of ± one std over seeds; the paper's reference points on the
-    recovery panel (``x == "d"``); 1 is PT's level, and 0 on the gain panel zero-shot's."""
+    a line per setting x subspace, with a band of ± one std over seeds where there are two or more (the
+    legend's title says which); the paper's reference points on the recovery panel (``x == "d"``); 1 is
+    PT's level, and 0 on the gain panel zero-shot's.
+
+    The x axis labels every value: d_I on a log scale (a number of training tasks on a linear one) where
+    the labels fit a ~560 px chart, else evenly spaced, one step per value ("evenly spaced" in its title);
+    both panels share it. A categorical ``x`` (a held-out family) draws points with error bars, no lines
+    (families have no order)."""
     if gain not in GAIN_TITLES:
         raise ValueError(f"gain {gain!r}: one of {', '.join(GAIN_TITLES)}")
-    fig = make_subplots(rows=1, cols=2, subplot_titles=("recovery: IST / PT", GAIN_TITLES[gain]),
-                        horizontal_spacing=0.12)
+    spacing = 0.16
+    panel_px = (DESIGN_WIDTH - 80) * (1 - spacing) / 2
+    fig = make_subplots(rows=1, cols=2, subplot_titles=(PANEL_TITLES["recovery"], PANEL_TITLES[gain]),
+                        horizontal_spacing=spacing)
     numeric = pd.api.types.is_numeric_dtype(table[x]) if len(table) else True
+    axis_title = "intrinsic dimension d_I" if x == "d" else {"heldout_family": "held-out family",
+                                                             "n_train_tasks": "training tasks"}.get(x, x.replace("_", " "))
+    ref_pts = [p for p in PAPER_REFERENCE] if reference and x == "d" else []
+    if numeric and len(table):
+        scale = _value_axis(list(table[x]) + [p["d"] for p in ref_pts], log=(x == "d"), panel_px=panel_px)
+        where = {v: i for i, v in enumerate(scale["values"])}
+        def at(vs):
+            return [where[float(v)] for v in vs] if scale["ordinal"] else list(vs)
+        # evenly spaced: the title says so (short: half of a narrow chart)
+        xaxis = dict(scale["axis"], title_text=(("d_I" if x == "d" else axis_title) + ", evenly spaced")
+                     if scale["ordinal"] else axis_title)
+        labels = list(xaxis["ticktext"])
+        angle = xaxis["tickangle"]
+    else:
+        def at(vs):
+            return [str(v) for v in vs]
+        cats = list(dict.fromkeys(str(v) for v in table[x])) if len(table) else []
+        angle = slot_angle(panel_px / max(len(cats), 1), cats)
+        xaxis = {"title_text": axis_title, "type": "category", "tickangle": angle}
+        labels = cats
+    n_seeds = table["n_seeds"] if "n_seeds" in table.columns else pd.Series(dtype=float)
+    several = bool(len(n_seeds) and n_seeds.fillna(0).max() >= 2)
     fig.add_hline(y=0.0, line={"color": "#bbb", "dash": "dot", "width": 1}, row=1, col=2)  # zero-shot's level
     for col, metric in ((1, "recovery"), (2, gain)):
         t = table[table["metric"] == metric]
@@ -154,44 +233,51 @@ def recovery_figure(table: pd.DataFrame, x: str = "d", *, reference: bool = True
             colour, dash = _SERIES_STYLE.get((setting, subspace), ("#9467bd", "dash"))
             name = f"{setting} tasks, {subspace} subspace"
             g = g.sort_values(x)
-            if numeric and len(g) > 1:
-                xs = list(g[x]) + list(g[x])[::-1]
-                ys = list(g["mean"] + g["std"]) + list(g["mean"] - g["std"])[::-1]
-                fig.add_scatter(x=xs, y=ys, mode="lines", fill="toself", fillcolor=rgba(colour, 0.15),
-                                line={"width": 0}, hoverinfo="skip", showlegend=False, legendgroup=name, row=1, col=col)
-            fig.add_scatter(x=g[x], y=g["mean"], mode="lines+markers", name=name, legendgroup=name,
-                            showlegend=col == 1, line={"color": colour, "dash": dash},
+            xs = at(g[x])
+            spread = g["n_seeds"].fillna(0).astype(int) >= 2 if "n_seeds" in g.columns else pd.Series(False, g.index)
+            std = g["std"].where(spread, 0.0).fillna(0.0)
+            if numeric and len(g) > 1 and spread.any():
+                fig.add_scatter(x=xs + xs[::-1], y=list(g["mean"] + std) + list(g["mean"] - std)[::-1], mode="lines",
+                                fill="toself", fillcolor=rgba(colour, 0.15), line={"width": 0}, hoverinfo="skip",
+                                showlegend=False, legendgroup=name, row=1, col=col)
+            bars = not (numeric and len(g) > 1) and spread.any()
+            fig.add_scatter(x=xs, y=g["mean"], mode="lines+markers" if numeric else "markers", name=name,
+                            legendgroup=name, showlegend=col == 1, line={"color": colour, "dash": dash},
                             marker={"symbol": _SUBSPACE_MARKER.get(subspace, "diamond"), "size": 10 if subspace == "found" else 11,
                                     "color": colour, "line": {"color": colour, "width": 2}},
-                            error_y=None if numeric and len(g) > 1 else {"type": "data", "array": g["std"]},
-                            customdata=np.stack([g["std"], g["n_seeds"]], axis=-1),
-                            hovertemplate=f"{name}<br>{x}=%{{x}}: %{{y:.3f}} ± %{{customdata[0]:.3f}}"
-                                          f" (%{{customdata[1]}} seeds)<extra></extra>", row=1, col=col)
+                            error_y={"type": "data", "array": std.tolist(), "visible": True} if bars else None,
+                            customdata=np.stack([g[x].astype(str), g["std"].fillna(0.0), g["n_seeds"]], axis=-1),
+                            hovertemplate=f"{name}<br>{x}=%{{customdata[0]}}: %{{y:.3f}}"
+                                          + (" ± %{customdata[1]:.3f} over %{customdata[2]} seeds" if several
+                                             else " (one seed)") + "<extra></extra>", row=1, col=col)
         fig.add_hline(y=1.0, line={"color": "#999", "dash": "dash", "width": 1}, row=1, col=col)
-    if reference and x == "d":
+    if ref_pts:
         # the values go in the legend and the hover, not as text on the plot: a label there overlaps the data
         for setting, symbol in (("seen", "star"), ("unseen", "diamond")):
-            pts = sorted((p for p in PAPER_REFERENCE if p["setting"] == setting), key=lambda p: p["d"])
+            pts = sorted((p for p in ref_pts if p["setting"] == setting), key=lambda p: p["d"])
             colour = _SERIES_STYLE[(setting, "found")][0]
             values = "; ".join(f"{p['recovery']:.0%} at d_I {p['d']}" for p in pts)
-            fig.add_scatter(x=[p["d"] for p in pts], y=[p["recovery"] for p in pts], mode="markers",
+            fig.add_scatter(x=at([p["d"] for p in pts]), y=[p["recovery"] for p in pts], mode="markers",
                             name=f"{PAPER_LABEL} [{values}], {setting}",
                             marker={"symbol": symbol, "size": 13, "color": "white", "line": {"color": colour, "width": 2}},
-                            hovertemplate=f"{PAPER_LABEL}<br>{setting}: %{{y:.0%}} at d_I=%{{x}}<extra></extra>",
+                            customdata=[p["d"] for p in pts],
+                            hovertemplate=f"{PAPER_LABEL}<br>{setting}: %{{y:.0%}} at d_I=%{{customdata}}<extra></extra>",
                             row=1, col=1)
-    axis_title = "intrinsic dimension d_I" if x == "d" else x.replace("_", " ")
-    for col in (1, 2):
-        ticks = None
-        if numeric and len(table):
-            extra = {p["d"] for p in PAPER_REFERENCE} if (reference and x == "d" and col == 1) else set()
-            ticks = sorted({float(v) for v in table[x]} | extra)
-        fig.update_xaxes(title_text=axis_title, type="log" if (x == "d" and numeric) else None, row=1, col=col,
-                         tickvals=ticks, ticktext=[f"{v:g}" for v in ticks] if ticks else None)
-    fig.update_yaxes(title_text="fraction of PT", row=1, col=1)
-    styled(fig, title, height=560)
-    # six long legend entries: below the panels, so both panels keep their width
-    fig.update_layout(legend={"orientation": "h", "yanchor": "top", "y": -0.2, "x": 0, "xanchor": "left"},
-                      margin={"b": 150})
+    if not numeric:
+        fig.update_layout(scattermode="group", scattergap=0.6)  # found and random side by side in a family's slot
+    fig.update_xaxes(**xaxis, title_standoff=STANDOFF_PX, automargin=True)
+    fig.update_xaxes(matches="x", row=1, col=2)
+    for col, metric in ((1, "recovery"), (2, gain)):
+        fig.update_yaxes(title_text=PANEL_Y_TITLES[metric], title_font={"size": 12}, title_standoff=4, row=1, col=col)
+    plot_h = 330
+    top = 100 if title else 50  # the title, then the panels' titles under it
+    below = tick_depth(labels, angle) + STANDOFF_PX + X_TITLE_PX + 14
+    note = seeds_note(n_seeds)
+    styled(fig, title, height=plot_h)
+    shown = ("lines and bands" if several else "lines") if numeric else ("points and bars" if several else "points")
+    legend_px = legend_below(fig, plot_h, below, title=f"{shown}: {note}")
+    bottom = int(below + legend_px + 10)
+    fig.update_layout(height=top + plot_h + bottom, margin={"l": 60, "r": 20, "t": top, "b": bottom})
     return fig
 
 
@@ -237,28 +323,20 @@ def _std_where_seeds(std: pd.Series, n_seeds: pd.Series) -> dict:
             "visible": bool(several.any()), "thickness": 1.5}
 
 
-def _legend_rows(names: Sequence[str], width: float = 500) -> int:
-    """Rows a horizontal legend of ``names`` takes in ``width`` px (12 px text, 0.55 em a character,
-    40 px for the symbol and the gap)."""
-    rows, used = 1, 0.0
-    for n in names:
-        w = len(n) * 0.55 * 12 + 40
-        if used and used + w > width:
-            rows, used = rows + 1, 0.0
-        used += w
-    return rows
-
-
 def _horizontal_layout(fig: go.Figure, title: str, n_tasks: int, px_per_task: int, legend_names: Sequence[str],
-                       **axes: Any) -> go.Figure:
-    """Height from the number of tasks (``px_per_task`` each), the legend under the x axis across the
-    width (on the right it would take a third of a narrow chart from the bars), its rows counted."""
+                       *, tasks: Sequence[str] = (), x_title_lines: int = 1, **axes: Any) -> go.Figure:
+    """Height from the number of tasks (``px_per_task`` each), the legend under the x axis (its tick
+    labels and ``x_title_lines`` of title) across the width: on the right it would take a third of a
+    narrow chart from the bars. Its rows are counted in the width the task names on the y axis leave
+    of a ~560 px chart."""
     plot_h = px_per_task * max(n_tasks, 3)
-    top, bottom = (70 if title else 30), 64 + 22 * _legend_rows(legend_names) + 16
+    left = max(60.0, max((text_px(t) for t in tasks), default=0) + 8 + X_TITLE_PX + 10)
+    below = x_axis_px(x_title_lines) + 14
     fig.update_layout(barmode="group", bargap=0.2, bargroupgap=0.05, **axes)
-    styled(fig, title, height=plot_h + top + bottom)
-    fig.update_layout(margin={"l": 60, "r": 20, "t": top, "b": bottom},
-                      legend={"orientation": "h", "x": 0, "xanchor": "left", "y": -64 / plot_h, "yanchor": "top"})
+    top = 70 if title else 30
+    styled(fig, title, height=plot_h)
+    bottom = int(below + legend_below(fig, plot_h, below, width=DESIGN_WIDTH - left - 20) + 10)
+    fig.update_layout(height=plot_h + top + bottom, margin={"l": 60, "r": 20, "t": top, "b": bottom})
     return fig
 
 
@@ -301,7 +379,7 @@ def recovery_bars_figure(table: pd.DataFrame, metric: str = "recovery", title: s
                         hovertemplate="%{y}<br>zero-shot accuracy / PT accuracy %{x:.3f}<extra></extra>")
     _reference_lines(fig)
     names = [tr.name for tr in fig.data if tr.name]
-    return _horizontal_layout(fig, title or f"Per-task {metric.replace('_', ' ')}", len(tasks), PX_PER_TASK, names,
+    return _horizontal_layout(fig, title or f"Per-task {metric.replace('_', ' ')}", len(tasks), PX_PER_TASK, names, tasks=tasks,
                               xaxis={"title": RECOVERY_AXIS[metric], "automargin": True, "zeroline": False},
                               yaxis={"title": "task", "autorange": "reversed", "automargin": True,
                                      "tickmode": "linear", "tick0": 0, "dtick": 1})
@@ -340,32 +418,56 @@ def sweep_comparison_table(sweeps: Sequence[tuple[str, Sequence[Mapping]]], d: A
 
 
 def sweep_comparison_figure(table: pd.DataFrame, split: str = "dev", title: str = "",
-                            gain: str = "gain_recovery") -> go.Figure:
+                            gain: str = "gain_recovery", *, width: int = FULL_WIDTH) -> go.Figure:
     """Gain recovery (``gain``, as the table was made) per sweep (bars), seen and unseen, found against the
-    random control (hatched)."""
+    random control (hatched), ± std over seeds only where a sweep has two or more (the legend says which);
+    lines at 0 (zero-shot's level) and 1 (PT's), named in the legend. Each sweep's label is wrapped to
+    its slot of a chart ``width`` px wide (the page shows it across the main column) and stands level;
+    the legend goes under the axis."""
     fig = go.Figure()
     sel = table[table["split"] == split]
+    sweeps = list(dict.fromkeys(sel["sweep"]))
+    slot = (width - 80) / max(len(sweeps), 1)
+    wrapped = {s: wrap_label(s, int((slot - 12) / (CHAR_PX * TICK_FONT_PX))) for s in sweeps}
     for (setting, subspace), g in sel.groupby(["setting", "subspace"], sort=False):
         colour, _ = _SERIES_STYLE.get((setting, subspace), ("#9467bd", "dash"))
-        fig.add_bar(x=g["sweep"], y=g["mean"], name=f"{setting} tasks, {subspace} subspace",
+        n_seeds = g["n_seeds"].fillna(0).astype(int)
+        fig.add_bar(x=[wrapped[s] for s in g["sweep"]], y=g["mean"],
+                    name=f"{setting} tasks, {subspace} subspace ({seeds_note(n_seeds)})",
                     marker={"color": colour, "pattern": {"shape": "/" if subspace == "random" else ""}},
-                    error_y={"type": "data", "array": g["std"], "visible": True},
+                    error_y={k: v for k, v in _std_where_seeds(g["std"], n_seeds).items() if k != "thickness"},
                     customdata=np.stack([g["n_tasks"], g["n_seeds"]], axis=-1),
-                    hovertemplate="%{x}<br>%{y:.3f} over %{customdata[0]} tasks, %{customdata[1]} seeds<extra></extra>")
-    fig.add_hline(y=0.0, line={"color": "#999", "dash": "dash", "width": 1})  # zero-shot's level
+                    hovertemplate="%{x}<br>%{y:.3f} over %{customdata[0]} tasks, %{customdata[1]} seed(s)<extra></extra>")
+    for y0, name, colour, dash in _REF_LINES:
+        fig.add_hline(y=y0, line={"color": colour, "dash": dash, "width": 1.5})
+        # a legend key only (a shape has none): no point, at a sweep's own category
+        fig.add_scatter(x=[next(iter(wrapped.values()), None)], y=[None], mode="lines", name=name,
+                        line={"color": colour, "dash": dash, "width": 1.5}, hoverinfo="skip")
     what = gain.replace("_", " ")
-    fig.update_layout(barmode="group", yaxis={"title": f"{what} ({split} split)"}, xaxis={"tickangle": -20})
-    return styled(fig, title or f"Sweeps side by side: {what} on the {split} split")
+    labels = list(wrapped.values())
+    lines = max((len(v.split("<br>")) for v in labels), default=1)
+    fig.update_layout(barmode="group", yaxis={"title": f"{what} ({split} split)"},
+                      xaxis={"tickangle": 0, "automargin": True, "categoryorder": "array", "categoryarray": labels})
+    plot_h = 320
+    top = 70
+    below = lines * 1.2 * TICK_FONT_PX + 6 + 16
+    styled(fig, title or f"Sweeps side by side: {what} on the {split} split", height=plot_h)
+    bottom = int(below + legend_below(fig, plot_h, below, width=width - 80) + 10)
+    fig.update_layout(height=top + plot_h + bottom, margin={"l": 60, "r": 20, "t": top, "b": bottom})
+    return fig
 
 
-def ist_runs_table(runs: Sequence[Mapping], zero_shot: Mapping[str, float] | None = None) -> pd.DataFrame:
+def ist_runs_table(runs: Sequence[Mapping], zero_shot: Mapping[str, float] | None = None,
+                   n_labels: Mapping[str, Any] | None = None) -> pd.DataFrame:
     """Intrinsic-tuning runs (``ist_run`` metas) per task, d_I and subspace: test accuracy (mean and
     std over seeds) beside the task's zero-shot accuracy and, where a run carries it
     (``pt_test_acc``: the page adds the PT runs of the subspace's PT configuration), PT's; then
     recovery = IST / PT and gain recovery = (IST − zero-shot) / (PT − zero-shot), of the means (NaN
     where a score is missing or PT does not beat zero-shot). ``zero_shot`` maps a task to its accuracy;
-    a run's own ``zero_shot_test_acc`` wins. Columns: ``task, family, setting, d, subspace,
-    ist_test_acc, ist_std, n_seeds, zero_shot, pt_test_acc, recovery, gain_recovery``.
+    a run's own ``zero_shot_test_acc`` wins. ``chance``: 1 / number of labels (``n_labels`` maps a task to
+    its count; a run's own ``labels`` or ``n_labels`` wins; NaN where unknown). Columns: ``task, family,
+    setting, d, subspace, ist_test_acc, ist_std, n_seeds, zero_shot, pt_test_acc, recovery, gain_recovery,
+    chance``.
 
     Example:
         >>> t = ist_runs_table([{"task": "a", "d": 8, "subspace": "found", "setting": "unseen", "seed": 0,
@@ -374,9 +476,14 @@ def ist_runs_table(runs: Sequence[Mapping], zero_shot: Mapping[str, float] | Non
         ([['a', 0.7, 0.5, 0.8]], 0.667)
     """
     cols = ["task", "family", "setting", "d", "subspace", "ist_test_acc", "ist_std", "n_seeds", "zero_shot",
-            "pt_test_acc", "recovery", "gain_recovery"]
+            "pt_test_acc", "recovery", "gain_recovery", "chance"]
     if not runs:
         return pd.DataFrame(columns=cols)
+    counts = dict(n_labels or {})
+    for r in runs:
+        own = len(r["labels"]) if isinstance(r.get("labels"), (list, tuple)) else r.get("n_labels")
+        if own:
+            counts[r.get("task")] = own
     df = pd.DataFrame([{"task": r.get("task"), "family": r.get("family", ""), "setting": r.get("setting", ""),
                         "d": r.get("d"), "subspace": r.get("subspace", "found"), "seed": r.get("seed"),
                         "acc": as_float(r.get("test_acc")), "pt": as_float(r.get("pt_test_acc")),
@@ -391,14 +498,15 @@ def ist_runs_table(runs: Sequence[Mapping], zero_shot: Mapping[str, float] | Non
                        for i, p in zip(out["ist_test_acc"], out["pt_test_acc"])]
     out["gain_recovery"] = [gain_recovery(i, p, z) if not any(map(math.isnan, (i, p, z))) else math.nan
                             for i, p, z in zip(out["ist_test_acc"], out["pt_test_acc"], out["zero_shot"])]
+    out["chance"] = [chance_level(counts.get(t)) for t in out["task"]]
     return out[cols].reset_index(drop=True)
 
 
 def ist_runs_figure(table: pd.DataFrame, title: str = "Intrinsic tuning: test accuracy per task") -> go.Figure:
     """Horizontal bars, one row per task (every task labelled; the row grows with the number of d_I x
     subspace groups): IST test accuracy per d_I x subspace (random hatched; ± std error bars only
-    where a task has two or more seeds), a tick at the task's zero-shot accuracy and a diamond at its
-    PT accuracy. Where the table has PT, a second panel beside it, on the same rows: gain recovery =
+    where a task has two or more seeds), a tick at the task's zero-shot accuracy, a red one at chance
+    (1 / number of labels; else the legend says it is not known) and a diamond at its PT accuracy. Where the table has PT, a second panel beside it, on the same rows: gain recovery =
     (IST − zero-shot) / (PT − zero-shot), with lines at 0 (zero-shot's level) and 1 (PT's); the hover
     gives recovery = IST / PT too."""
     has_pt = "pt_test_acc" in table.columns and table["pt_test_acc"].notna().any()
@@ -432,6 +540,12 @@ def ist_runs_figure(table: pd.DataFrame, title: str = "Intrinsic tuning: test ac
         fig.add_scatter(y=[str(t) for t in zs["task"]], x=zs["zero_shot"], mode="markers", name="zero-shot (ZS: no tuning)",
                         marker={"symbol": "line-ns-open", "size": row_px - 4, "color": "#333", "line": {"width": 2.5}},
                         hovertemplate="%{y}<br>zero-shot %{x:.3f}<extra></extra>", row=1, col=1)
+    if "chance" in zs.columns and zs["chance"].notna().any():
+        fig.add_scatter(y=[str(t) for t in zs["task"]], x=zs["chance"], mode="markers", name="chance (1/labels)",
+                        marker={"symbol": "line-ns-open", "size": row_px - 4, "color": CHANCE_COLOUR, "line": {"width": 2.5}},
+                        hovertemplate="%{y}<br>chance %{x:.3f}<extra></extra>", row=1, col=1)
+    elif len(table):
+        fig.add_scatter(**no_chance_note(), row=1, col=1)
     if has_pt:
         fig.add_scatter(y=[str(t) for t in zs["task"]], x=zs["pt_test_acc"], mode="markers",
                         name="PT: prompt tuning (the whole prompt trains)",
@@ -439,13 +553,17 @@ def ist_runs_figure(table: pd.DataFrame, title: str = "Intrinsic tuning: test ac
                         hovertemplate="%{y}<br>PT %{x:.3f}<extra></extra>", row=1, col=1)
         _reference_lines(fig, row=1, col=2)
     names = [tr.name for tr in fig.data if tr.name and tr.showlegend is not False]
-    _horizontal_layout(fig, title, len(tasks), row_px, names)
+    _horizontal_layout(fig, title, len(tasks), row_px, names, tasks=tasks, x_title_lines=2 if has_pt else 1)
     fig.update_xaxes(title_text="test accuracy", range=[0, 1.02], automargin=True, row=1, col=1)
     fig.update_yaxes(title_text="task", autorange="reversed", automargin=True, tickmode="linear", tick0=0, dtick=1,
                      row=1, col=1)
     if has_pt:
+        # the 0 and 1 lines inside the panel, not on its edge (a tick label there runs past the figure)
+        g = pd.to_numeric(table["gain_recovery"], errors="coerce").dropna()
+        lo, hi = min([0.0, *g]), max([1.0, *g])
         fig.update_xaxes(title_text="gain recovery<br>(IST − ZS) / (PT − ZS)", title_font={"size": 12},
-                         automargin=True, zeroline=False, row=1, col=2)
+                         automargin=True, zeroline=False, range=[lo - 0.08 * (hi - lo), hi + 0.08 * (hi - lo)],
+                         row=1, col=2)
         fig.update_yaxes(autorange="reversed", row=1, col=2)
     return fig
 
@@ -454,25 +572,35 @@ def ist_runs_figure(table: pd.DataFrame, title: str = "Intrinsic tuning: test ac
 # stability
 
 
-def stability_table(curves: Sequence[Mapping], task: str | None = None) -> pd.DataFrame:
-    """The data of :func:`stability_figure`, long form: ``init, series, step, dev_acc, std, n_seeds``.
+def stability_table(curves: Sequence[Mapping], task: str | None = None,
+                    n_labels: Mapping[str, Any] | None = None) -> pd.DataFrame:
+    """The data of :func:`stability_figure`, long form: ``init, series, step, dev_acc, std, n_seeds, chance``.
 
     ``series`` is ``"seed <s>"`` for a seed's trace (its dev accuracy, averaged over the tasks when
     ``task`` is None; only steps all those tasks share) or ``"mean"`` for the mean over seeds with
-    its std. ``curves`` is an ``ipt_stability`` entry's ``meta["curves"]``.
+    its std. ``curves`` is an ``ipt_stability`` entry's ``meta["curves"]``. ``chance``: 1 / number of
+    labels (``n_labels`` maps a task to its count; a curve's own ``labels`` or ``n_labels`` wins), the
+    mean over the tasks shown; NaN where a task's count is unknown.
 
     Example:
         >>> c = [{"task": "a", "seed": s, "init": "ist", "steps": [0, 1], "dev_acc": [.5, .6 + s / 10]}
         ...      for s in range(2)]
-        >>> t = stability_table(c); t[t.series == "mean"]["dev_acc"].round(2).tolist()
-        [0.5, 0.65]
+        >>> t = stability_table(c, n_labels={"a": 4}); t[t.series == "mean"]["dev_acc"].round(2).tolist(), float(t.chance[0])
+        ([0.5, 0.65], 0.25)
     """
-    cols = ["init", "series", "step", "dev_acc", "std", "n_seeds"]
+    cols = ["init", "series", "step", "dev_acc", "std", "n_seeds", "chance"]
+    chosen = [c for c in curves if task is None or c["task"] == task]
     long = pd.DataFrame([{"task": c["task"], "seed": c["seed"], "init": c["init"], "step": int(s), "dev_acc": as_float(a)}
-                         for c in curves if task is None or c["task"] == task
-                         for s, a in zip(c.get("steps", []), c.get("dev_acc", []))])
+                         for c in chosen for s, a in zip(c.get("steps", []), c.get("dev_acc", []))])
     if long.empty:
         return pd.DataFrame(columns=cols)
+    counts = dict(n_labels or {})
+    for c in chosen:
+        own = len(c["labels"]) if isinstance(c.get("labels"), (list, tuple)) else c.get("n_labels")
+        if own:
+            counts[c["task"]] = own
+    levels = [chance_level(counts.get(t)) for t in sorted(set(long["task"]))]
+    chance = float(np.mean(levels)) if levels and not any(map(math.isnan, levels)) else math.nan
     n_tasks = long.groupby(["init", "seed"])["task"].transform("nunique")
     per_step = long.groupby(["init", "seed", "step"])["task"].transform("nunique")
     long = long[per_step == n_tasks]  # a seed's trace uses only steps where all its tasks have a score
@@ -486,13 +614,17 @@ def stability_table(curves: Sequence[Mapping], task: str | None = None) -> pd.Da
             .rename(columns={"pstd": "std"})
         parts.append(pd.DataFrame({"init": init, "series": "mean", "step": band["step"], "dev_acc": band["mean"],
                                    "std": band["std"].fillna(0.0), "n_seeds": band["count"]}))
-    return pd.concat(parts, ignore_index=True)[cols]
+    out = pd.concat(parts, ignore_index=True)
+    out["chance"] = chance
+    return out[cols]
 
 
 def stability_figure(table: pd.DataFrame, title: str = "Dev accuracy over training, across seeds",
                      *, traces: bool = True) -> go.Figure:
-    """Mean ± std band over seeds per init (PT from random init vs IST-initialised PT), plus thin
-    per-seed traces."""
+    """Mean over seeds per init (PT from random init vs IST-initialised PT) with a ± std band where two
+    or more seeds ran (the legend says how many), plus thin per-seed traces; a line at chance (1 / number
+    of labels, the mean over the tasks shown) where the table has it, else the legend says it is not
+    known. The legend goes under the axis."""
     fig = go.Figure()
     for init, g in table.groupby("init", sort=False):
         colour, name = _INIT_STYLE.get(init, ("#9467bd", str(init)))
@@ -503,31 +635,59 @@ def stability_figure(table: pd.DataFrame, title: str = "Dev accuracy over traini
                                 line={"color": rgba(colour, 0.35), "width": 1},
                                 hovertemplate=f"{name}, {series}<br>step %{{x}}: %{{y:.3f}}<extra></extra>")
         if len(band):
-            xs = list(band["step"]) + list(band["step"])[::-1]
-            ys = list(band["dev_acc"] + band["std"]) + list(band["dev_acc"] - band["std"])[::-1]
-            fig.add_scatter(x=xs, y=ys, mode="lines", fill="toself", fillcolor=rgba(colour, 0.18),
-                            line={"width": 0}, hoverinfo="skip", legendgroup=name, showlegend=False)
-            fig.add_scatter(x=band["step"], y=band["dev_acc"], mode="lines", name=f"{name} (mean ± std)",
+            n = int(band["n_seeds"].max())
+            if n >= 2:
+                xs = list(band["step"]) + list(band["step"])[::-1]
+                ys = list(band["dev_acc"] + band["std"]) + list(band["dev_acc"] - band["std"])[::-1]
+                fig.add_scatter(x=xs, y=ys, mode="lines", fill="toself", fillcolor=rgba(colour, 0.18),
+                                line={"width": 0}, hoverinfo="skip", legendgroup=name, showlegend=False)
+            fig.add_scatter(x=band["step"], y=band["dev_acc"], mode="lines", name=f"{name} ({seeds_note(band['n_seeds'])})",
                             legendgroup=name, line={"color": colour, "width": 3},
                             customdata=np.stack([band["std"], band["n_seeds"]], axis=-1),
-                            hovertemplate=f"{name}<br>step %{{x}}: %{{y:.3f}} ± %{{customdata[0]:.3f}}"
-                                          " (%{customdata[1]} seeds)<extra></extra>")
-    fig.update_layout(xaxis={"title": "training step"}, yaxis={"title": "dev accuracy"})
-    return styled(fig, title)
+                            hovertemplate=f"{name}<br>step %{{x}}: %{{y:.3f}}"
+                                          + (" ± %{customdata[0]:.3f} (%{customdata[1]} seeds)" if n >= 2 else "")
+                                          + "<extra></extra>")
+    chance = float(table["chance"].dropna().iloc[0]) if "chance" in table.columns and table["chance"].notna().any() \
+        else math.nan
+    if math.isnan(chance):
+        if len(table):
+            fig.add_scatter(**no_chance_note())
+    else:
+        fig.add_hline(y=chance, line={"color": CHANCE_COLOUR, "dash": "dot", "width": 1.5})
+        fig.add_scatter(x=[None], y=[None], mode="lines", name=f"chance (1 / labels): {chance:.2f}",
+                        line={"color": CHANCE_COLOUR, "dash": "dot", "width": 1.5}, hoverinfo="skip")
+    # a margin round the data and the chance line: a line on the axis's edge puts its tick label on the x axis's
+    ys = pd.concat([table["dev_acc"] + table["std"].fillna(0), table["dev_acc"] - table["std"].fillna(0)]).dropna()
+    ys = list(ys) + ([] if math.isnan(chance) else [chance])
+    yrange = [min(ys) - 0.05 * (max(ys) - min(ys) or 1), max(ys) + 0.05 * (max(ys) - min(ys) or 1)] if ys else None
+    fig.update_layout(xaxis={"title": "training step"}, yaxis={"title": "dev accuracy", "range": yrange})
+    plot_h, top = 330, (70 if title else 30)
+    below = x_axis_px() + 12
+    styled(fig, title, height=plot_h)
+    bottom = int(below + legend_below(fig, plot_h, below) + 10)
+    fig.update_layout(height=top + plot_h + bottom, margin={"l": 60, "r": 20, "t": top, "b": bottom})
+    return fig
 
 
 # --------------------------------------------------------------------------------------------------
 # methods (ATTEMPT, VIP, ...)
 
 
-def method_compare_table(rows: Sequence[Mapping]) -> pd.DataFrame:
-    """Per (task, method): test accuracy mean/std over seeds, trainable parameters and seconds.
+def method_compare_table(rows: Sequence[Mapping], n_labels: Mapping[str, Any] | None = None) -> pd.DataFrame:
+    """Per (task, method): test accuracy mean/std over seeds, trainable parameters and seconds, and the
+    task's chance level (1 / number of labels: ``n_labels`` maps a task to its count, a row's own
+    ``labels`` or ``n_labels`` wins; NaN where unknown).
 
-    Columns: ``task, method, test_acc, test_acc_std, test_f1, n_seeds, trainable_params, seconds``.
+    Columns: ``task, method, test_acc, test_acc_std, test_f1, n_seeds, trainable_params, seconds, chance``.
     """
-    cols = ["task", "method", "test_acc", "test_acc_std", "test_f1", "n_seeds", "trainable_params", "seconds"]
+    cols = ["task", "method", "test_acc", "test_acc_std", "test_f1", "n_seeds", "trainable_params", "seconds", "chance"]
     if not rows:
         return pd.DataFrame(columns=cols)
+    counts = dict(n_labels or {})
+    for r in rows:
+        own = len(r["labels"]) if isinstance(r.get("labels"), (list, tuple)) else r.get("n_labels")
+        if own:
+            counts[r.get("task")] = own
     df = pd.DataFrame([{"task": r.get("task"), "method": r.get("method"), "seed": r.get("seed"),
                         "test_acc": as_float(r.get("test_acc")), "test_f1": as_float(r.get("test_f1")),
                         "trainable_params": as_float(r.get("trainable_params")), "seconds": as_float(r.get("seconds"))}
@@ -537,19 +697,40 @@ def method_compare_table(rows: Sequence[Mapping]) -> pd.DataFrame:
         n_seeds=("seed", "nunique"), trainable_params=("trainable_params", "mean"), seconds=("seconds", "mean"),
     ).reset_index()
     out["test_acc_std"] = out["test_acc_std"].fillna(0.0)
+    out["chance"] = [chance_level(counts.get(t)) for t in out["task"]]
     return out[cols]
 
 
 def method_compare_figure(table: pd.DataFrame, title: str = "Test accuracy per task and method") -> go.Figure:
-    """Grouped bars: one colour per method, ± std over seeds."""
+    """Horizontal grouped bars, one row per task (every task labelled; the height grows with the tasks
+    and methods), one colour per method, ± std error bars only where a method has two or more seeds on a
+    task (its legend entry says which), and a red tick per task at chance (1 / number of labels) where
+    the table has it (else the legend says it is not known)."""
     fig = go.Figure()
     colours = colour_map(table["method"])
+    tasks = [str(t) for t in dict.fromkeys(table["task"])]
+    methods = list(dict.fromkeys(table["method"]))
     for method, g in table.groupby("method", sort=False):
-        fig.add_bar(x=g["task"], y=g["test_acc"], name=str(method), marker_color=colours[method],
-                    error_y={"type": "data", "array": g["test_acc_std"], "visible": True},
-                    hovertemplate=f"{method}<br>%{{x}}: %{{y:.3f}}<extra></extra>")
-    fig.update_layout(barmode="group", yaxis={"title": "test accuracy", "range": [0, 1.05]}, xaxis={"tickangle": -40})
-    return styled(fig, title)
+        n_seeds = (g["n_seeds"] if "n_seeds" in g.columns else pd.Series(1, index=g.index)).fillna(0).astype(int)
+        fig.add_bar(y=[str(t) for t in g["task"]], x=g["test_acc"], orientation="h", name=f"{method} ({seeds_note(n_seeds)})",
+                    marker_color=colours[method], error_x=_std_where_seeds(g.get("test_acc_std", 0.0 * n_seeds), n_seeds),
+                    customdata=np.stack([n_seeds, g.get("test_acc_std", 0.0 * n_seeds)], axis=-1),
+                    hovertemplate=f"{method}<br>%{{y}}: %{{x:.3f}} (std %{{customdata[1]:.3f}} over %{{customdata[0]}} "
+                                  "seed(s))<extra></extra>")
+    row_px = max(PX_PER_TASK, 5 * len(methods) + 10)
+    per_task = table.drop_duplicates("task")
+    chance = per_task["chance"] if "chance" in per_task.columns else pd.Series(math.nan, index=per_task.index)
+    if chance.notna().any():
+        fig.add_scatter(y=[str(t) for t in per_task["task"]], x=chance, mode="markers", name="chance (1/labels)",
+                        marker={"symbol": "line-ns-open", "size": row_px - 4, "color": CHANCE_COLOUR, "line": {"width": 2.5}},
+                        hovertemplate="%{y}<br>chance %{x:.3f}<extra></extra>")
+    elif len(table):
+        fig.add_scatter(**no_chance_note())
+    names = [tr.name for tr in fig.data if tr.name and tr.showlegend is not False]
+    return _horizontal_layout(fig, title, len(tasks), row_px, names, tasks=tasks,
+                              xaxis={"title": "test accuracy", "range": [0, 1.05], "automargin": True},
+                              yaxis={"title": "task", "autorange": "reversed", "automargin": True,
+                                     "tickmode": "linear", "tick0": 0, "dtick": 1})
 
 
 def attention_table(attention: Mapping) -> pd.DataFrame:
@@ -559,12 +740,16 @@ def attention_table(attention: Mapping) -> pd.DataFrame:
 
 
 def attention_heatmap(table: pd.DataFrame, title: str = "ATTEMPT: attention of target tasks on source prompts") -> go.Figure:
-    """Heatmap of an :func:`attention_table` (a task-similarity signal)."""
-    fig = go.Figure(go.Heatmap(z=table.values, x=list(table.columns), y=list(table.index), colorscale="Viridis",
-                               colorbar={"title": "weight"},
-                               hovertemplate="target %{y}<br>source %{x}<br>%{z:.3f}<extra></extra>"))
-    fig.update_layout(yaxis={"autorange": "reversed"}, xaxis={"tickangle": -40})
-    return styled(fig, title, height=max(380, 22 * len(table) + 160))
+    """Heatmap of an :func:`attention_table` (a task-similarity signal): a row per source prompt (every
+    one labelled; the height grows with them), a column per target task, the colour bar's title giving
+    the uniform weight (1 / number of sources) to read the colours against. Wide: the page shows it
+    across the main column."""
+    sources, targets = [str(c) for c in table.columns], [str(i) for i in table.index]
+    uniform = 1 / len(sources) if sources else math.nan
+    fig = go.Figure(go.Heatmap(z=table.to_numpy(dtype=float).T, x=targets, y=sources, colorscale="Viridis",
+                               colorbar={"title": {"text": f"weight<br>uniform:<br>{uniform:.3f}", "font": {"size": 12}}},
+                               hovertemplate="target %{x}<br>source %{y}<br>weight %{z:.3f}<extra></extra>"))
+    return heatmap_layout(fig, title, targets, sources, x_title="target task", y_title="source prompt")
 
 
 def codebook_usage_table(usage: Sequence[float]) -> pd.DataFrame:
@@ -573,7 +758,20 @@ def codebook_usage_table(usage: Sequence[float]) -> pd.DataFrame:
 
 
 def codebook_usage_figure(table: pd.DataFrame, title: str = "VIP: codebook usage") -> go.Figure:
-    fig = go.Figure(go.Bar(x=table["code"], y=table["usage"], marker_color="#9467bd",
+    """A bar per code: its share of the lookups, against a line at uniform use (1 / number of codes);
+    the title says how many codes were used at all (a collapsed codebook uses one)."""
+    used = int((table["usage"].fillna(0) > 0).sum())
+    n = len(table)
+    fig = go.Figure(go.Bar(x=table["code"], y=table["usage"], marker_color="#9467bd", name="share of lookups",
                            hovertemplate="code %{x}: %{y:.3f}<extra></extra>"))
-    fig.update_layout(xaxis={"title": "code"}, yaxis={"title": "share of lookups"})
-    return styled(fig, title, height=360)
+    if n:
+        fig.add_hline(y=1 / n, line={"color": "#555", "dash": "dash", "width": 1.5})
+        fig.add_scatter(x=[None], y=[None], mode="lines", name=f"uniform use: 1/{n} = {1 / n:.3f}",
+                        line={"color": "#555", "dash": "dash", "width": 1.5}, hoverinfo="skip")
+    fig.update_layout(xaxis={"title": "code"}, yaxis={"title": "share of lookups", "rangemode": "tozero"})
+    plot_h, top = 240, 70
+    below = x_axis_px() + 12
+    styled(fig, f"{title}: {used} of {n} codes used" if n else title, height=plot_h)
+    bottom = int(below + legend_below(fig, plot_h, below) + 10)
+    fig.update_layout(height=top + plot_h + bottom, margin={"l": 60, "r": 20, "t": top, "b": bottom})
+    return fig

@@ -24,9 +24,17 @@ from plotly.subplots import make_subplots
 
 from ipt_core.analysis.map_quality import off_diagonal, robust_range
 from ipt_core.figures.plotting import (  # one colour per family for every chart of a suite
+    CHAR_PX,
+    DESIGN_WIDTH,
+    PX_PER_TASK,
     colour_map,
     family_colors,
+    heatmap_layout,
+    legend_below,
     styled,
+    text_px,
+    wrap_label,
+    x_axis_px,
 )
 
 
@@ -105,18 +113,28 @@ def task_map_figure(table: pd.DataFrame, title: str = "", *, highlight: Sequence
                       yaxis={"title": axis_titles[1], "zeroline": False, **({"range": list(yr)} if yr else {})},
                       dragmode="lasso")
     n_out = int(outside.sum())
+    top, bottom = (70 if title else 30), 60
     if n_out or subtitle:
         note = subtitle + (("  ·  " if subtitle else "") + f"{n_out} task(s) beyond the robust axis limits, drawn as "
                            "triangles on the border" if n_out else "")
-        fig.add_annotation(text=note, xref="paper", yref="paper", x=0, y=-0.16, showarrow=False,
-                           xanchor="left", font={"size": 11, "color": "#555"})
-    return styled(fig, title, height=540)
+        # under the x axis's title, wrapped to a ~560 px chart (the tour shows the map beside its text)
+        note = wrap_label(note, int((DESIGN_WIDTH - 80) / (CHAR_PX * 11)))
+        plot_h = 540 - top - 60
+        below = x_axis_px() + 10
+        fig.add_annotation(text=note, xref="paper", yref="paper", x=0, y=-below / plot_h, showarrow=False,
+                           xanchor="left", yanchor="top", align="left", font={"size": 11, "color": "#555"})
+        bottom = int(below + len(note.split("<br>")) * 11 * 1.3 + 14)
+    styled(fig, title, height=540 - 60 + bottom)
+    fig.update_layout(margin={"l": 60, "r": 20, "t": top, "b": bottom})
+    return fig
 
 
 def similarity_heatmap(table: pd.DataFrame, title: str = "Cosine similarity (clustered)", *,
                        centred: bool = True) -> go.Figure:
     """Heatmap of a square similarity table whose colour scale follows the off-diagonal values
-    (symmetric around 0 when they straddle it), and says so in the colour bar's title."""
+    (symmetric around 0 when they straddle it), and says so in the colour bar's title. Every task
+    labelled on both axes: a row ``22`` px high each, the columns' labels turned where they do not fit
+    level across the main column (the page shows it there, not beside its table)."""
     z = table.to_numpy(dtype=float)
     off = off_diagonal(z) if len(z) > 1 else np.array([1.0])
     lo, hi = float(off.min()), float(off.max())
@@ -127,23 +145,28 @@ def similarity_heatmap(table: pd.DataFrame, title: str = "Cosine similarity (clu
         zmin, zmax, scale = lo, hi if hi > lo else lo + 1e-6, "Viridis"
     what = "centred cos" if centred else "cos"
     fig = go.Figure(go.Heatmap(z=z, x=list(table.columns), y=list(table.index), zmin=zmin, zmax=zmax, colorscale=scale,
-                               colorbar={"title": f"{what}<br>off-diagonal<br>{lo:.2f} … {hi:.2f}"},
+                               colorbar={"title": {"text": f"{what}<br>off-diagonal<br>{lo:.2f} … {hi:.2f}",
+                                                   "font": {"size": 12}}},
                                hovertemplate="%{y} vs %{x}<br>" + what + " %{z:.3f}<extra></extra>"))
-    fig.update_layout(yaxis={"autorange": "reversed"}, xaxis={"tickangle": -40})
-    return styled(fig, title, height=max(380, 22 * len(table) + 160))
+    return heatmap_layout(fig, title, [str(c) for c in table.columns], [str(i) for i in table.index])
 
 
 def dendrogram_figure(dendro: Mapping, title: str = "Dendrogram (average linkage, 1 - cosine)") -> go.Figure:
-    """The dendrogram as line segments; every leaf labelled (the x range covers all leaf slots)."""
+    """The dendrogram as line segments, lying down: a row per task (every leaf labelled, level; the
+    height grows with the tasks), the merge distance along the x axis."""
     fig = go.Figure()
     for xs, ys in zip(dendro.get("icoord", []), dendro.get("dcoord", [])):
-        fig.add_scatter(x=xs, y=ys, mode="lines", line={"color": "#444", "width": 1.5}, hoverinfo="skip", showlegend=False)
+        fig.add_scatter(x=ys, y=xs, mode="lines", line={"color": "#444", "width": 1.5}, hoverinfo="skip", showlegend=False)
     labels = list(dendro.get("labels", []))
     n = len(labels)
-    fig.update_layout(xaxis={"tickmode": "array", "tickvals": [5 + 10 * i for i in range(n)], "ticktext": labels,
-                             "tickangle": -40, "showgrid": False, "range": [0, 10 * max(n, 1)], "automargin": True},
-                      yaxis={"title": "distance (1 - cosine)"})
-    return styled(fig, title, height=420)
+    fig.update_layout(yaxis={"tickmode": "array", "tickvals": [5 + 10 * i for i in range(n)], "ticktext": labels,
+                             "showgrid": False, "range": [10 * max(n, 1), 0], "automargin": True, "zeroline": False},
+                      xaxis={"title": "distance (1 - cosine)", "rangemode": "tozero", "zeroline": False})
+    plot_h = PX_PER_TASK * max(n, 4)
+    top = 70 if title else 30
+    styled(fig, title)
+    fig.update_layout(height=top + plot_h + 70, margin={"l": 60, "r": 20, "t": top, "b": 70})
+    return fig
 
 
 def quality_table(report: Mapping) -> pd.DataFrame:
@@ -158,19 +181,29 @@ def quality_table(report: Mapping) -> pd.DataFrame:
 
 
 def quality_figure(table: pd.DataFrame, title: str = "Map quality: neighbours of the same family") -> go.Figure:
-    """Grouped bars (k = 1, 3) per space and baseline, with each one's chance level as a tick."""
+    """Horizontal grouped bars, a row per space and baseline (k = 1, 3), with each one's chance level
+    as a red tick; the legend under the axis."""
     fig = go.Figure()
-    x = [f"{s} (baseline)" if k == "baseline" else s for s, k in zip(table["space"], table["kind"])]
-    fig.add_bar(name="nearest neighbour of the same family (k=1)", x=x, y=table["nn1_family"], marker_color="#1f77b4",
-                hovertemplate="%{x}<br>k=1: %{y:.3f}<extra></extra>")
-    fig.add_bar(name="share of 3 nearest of the same family (k=3)", x=x, y=table["nn3_family"], marker_color="#9ecae1",
-                hovertemplate="%{x}<br>k=3: %{y:.3f}<extra></extra>")
-    fig.add_scatter(name="chance", x=x, y=table["chance"], mode="markers",
-                    marker={"symbol": "line-ew-open", "size": 34, "color": "#d62728", "line": {"width": 3}},
-                    hovertemplate="%{x}<br>chance %{y:.3f}<extra></extra>")
-    fig.update_layout(barmode="group", yaxis={"title": "share of neighbours of the same family", "range": [0, 1]},
-                      xaxis={"tickangle": -25})
-    return styled(fig, title, height=420)
+    y = [f"{s} (baseline)" if k == "baseline" else s for s, k in zip(table["space"], table["kind"])]
+    fig.add_bar(name="nearest neighbour of the same family (k=1)", y=y, x=table["nn1_family"], orientation="h",
+                marker_color="#1f77b4", hovertemplate="%{y}<br>k=1: %{x:.3f}<extra></extra>")
+    fig.add_bar(name="share of 3 nearest of the same family (k=3)", y=y, x=table["nn3_family"], orientation="h",
+                marker_color="#9ecae1", hovertemplate="%{y}<br>k=3: %{x:.3f}<extra></extra>")
+    row_px = 40
+    fig.add_scatter(name="chance (family sizes)", y=y, x=table["chance"], mode="markers",
+                    marker={"symbol": "line-ns-open", "size": row_px - 6, "color": "#d62728", "line": {"width": 3}},
+                    hovertemplate="%{y}<br>chance %{x:.3f}<extra></extra>")
+    fig.update_layout(barmode="group", bargap=0.25,
+                      xaxis={"title": "share of neighbours of the same family", "range": [0, 1.02]},
+                      yaxis={"autorange": "reversed", "automargin": True})
+    plot_h = row_px * max(len(y), 3)
+    top = 70 if title else 30
+    below = x_axis_px() + 12
+    left = max((text_px(v) for v in y), default=0) + 8
+    styled(fig, title, height=plot_h)
+    bottom = int(below + legend_below(fig, plot_h, below, width=DESIGN_WIDTH - max(60, left) - 20) + 10)
+    fig.update_layout(height=top + plot_h + bottom, margin={"l": 60, "r": 20, "t": top, "b": bottom})
+    return fig
 
 
 def transfer_table(pairs: Sequence[Mapping]) -> pd.DataFrame:
@@ -211,22 +244,27 @@ def transfer_figure(table: pd.DataFrame, correlations: Mapping[str, Mapping], *,
         for t in targets:
             g = table[(table["target"] == t) & np.isfinite(pd.to_numeric(table[f"sim_{s}"], errors="coerce"))]
             fig.add_scatter(x=g[f"sim_{s}"], y=g["gain"], mode="markers", name=f"target {t}", legendgroup=t,
-                            showlegend=i == 0, marker={"size": 8, "color": colours.get(t, "#999"),
+                            showlegend=False, marker={"size": 8, "color": colours.get(t, "#999"),
                                                        "symbol": ["diamond" if f else "circle" for f in g["same_family"]]},
                             customdata=np.stack([g["source"], g["same_family"]], axis=-1) if len(g) else None,
                             hovertemplate=f"target {t}<br>source %{{customdata[0]}}<br>similarity %{{x:.3f}}"
                                           "<br>gain %{y:+.3f}<extra></extra>", row=r, col=c)
         fig.add_hline(y=0, line={"color": "#999", "dash": "dash", "width": 1}, row=r, col=c)
         fig.update_xaxes(title_text="centred cosine", title_standoff=8, row=r, col=c)
+    for t in targets:  # the legend's key to the colours: a plain circle (a point's symbol says its source's family)
+        fig.add_scatter(x=[None], y=[None], mode="markers", name=f"target {t}", legendgroup=t,
+                        marker={"size": 8, "color": colours.get(t, "#999"), "symbol": "circle"}, hoverinfo="skip")
     for symbol, label in (("diamond", "source of the target's family"), ("circle", "source of another family")):
         fig.add_scatter(x=[None], y=[None], mode="markers", name=label, legendgroup="symbols",
                         marker={"size": 8, "color": "#777", "symbol": symbol}, hoverinfo="skip")
     fig.update_yaxes(title_text="test-accuracy gain", col=1)
-    top, bottom = (110 if title else 70), 140  # top: the title above the first row's two-line titles
-    styled(fig, title, height=plot_h + top + bottom)
+    fig.update_yaxes(matches="y")  # one gain scale in every panel: the panels compare
+    top = 110 if title else 70  # the title above the first row's two-line titles
+    below = x_axis_px() + 8  # the last row's x axis (a short standoff)
+    styled(fig, title, height=plot_h)
     # the legend under the last row's x-axis title, across the width (on the right it would halve the panels)
-    fig.update_layout(margin={"l": 60, "r": 20, "t": top, "b": bottom},
-                      legend={"orientation": "h", "x": 0, "xanchor": "left", "y": -62 / plot_h, "yanchor": "top"})
+    bottom = int(below + legend_below(fig, plot_h, below) + 10)
+    fig.update_layout(height=plot_h + top + bottom, margin={"l": 60, "r": 20, "t": top, "b": bottom})
     return fig
 
 

@@ -3,7 +3,9 @@ layout, colours, and the small numeric helpers that keep missing scores missing.
 from __future__ import annotations
 
 import math
-from typing import Any, Iterable
+import re
+import textwrap
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -82,3 +84,112 @@ def seeds_note(n_seeds: pd.Series) -> str:
     if lo >= 2:
         return f"mean ± std over {lo} seeds" if lo == hi else f"mean ± std over {lo}–{hi} seeds"
     return "mean ± std where 2+ seeds; else one seed"
+
+
+# --------------------------------------------------------------------------------------------------
+# layout for a 1,400 px screen: the builders size margins, legends and labels for these widths
+
+DESIGN_WIDTH = 560  # a chart beside its table (show_figure's [3, 2] columns in the wide layout)
+FULL_WIDTH = 930  # a chart the page shows alone, across the main column
+CHAR_PX = 0.55  # estimated width of a character, in em
+LEGEND_ROW_PX = 19  # one row of a horizontal legend of bars or markers (12 px text), as plotly draws it
+LEGEND_LINE_ROW_PX = 29  # a row with a line's entry (its symbol is taller)
+CHANCE_COLOUR = "#d62728"
+TICK_FONT_PX = 12
+X_TITLE_PX = 14 * 1.3  # an axis title's line
+STANDOFF_PX = 15  # plotly's default between the tick labels and the axis title
+
+
+def text_px(text: str, size: float = 12) -> float:
+    """Estimated width in px of a one-line text (the widest line of a ``<br>`` text)."""
+    return max((len(re.sub(r"<[^>]+>", "", ln)) for ln in re.split(r"<br\s*/?>", str(text))), default=0) * CHAR_PX * size
+
+
+def legend_rows(names: Iterable[str], width: float = DESIGN_WIDTH - 80) -> int:
+    """Rows a horizontal legend of ``names`` takes in ``width`` px (40 px each for the symbol and the gap)."""
+    rows, used = 1, 0.0
+    for n in names:
+        w = text_px(n) + 40
+        if used and used + w > width:
+            rows, used = rows + 1, 0.0
+        used += w
+    return rows
+
+
+def legend_below(fig: go.Figure, plot_h: float, below_px: float, *, width: float = DESIGN_WIDTH - 80,
+                 title: str = "") -> float:
+    """Put the legend under the plot, ``below_px`` under its bottom edge (past the x axis's tick labels
+    and title), across the width: on the right it would take a third of a narrow chart from the plot.
+    Returns the px it takes, its rows counted at ``width`` (plotly wraps a horizontal legend at the plot
+    area's width)."""
+    entries = [tr for tr in fig.data if tr.name and tr.showlegend is not False]
+    row = LEGEND_LINE_ROW_PX if any(legend_draws_line(tr) for tr in entries) else LEGEND_ROW_PX
+    fig.update_layout(legend={"orientation": "h", "x": 0, "xanchor": "left", "y": -below_px / plot_h, "yanchor": "top",
+                              "title": {"text": title, "side": "top"} if title else None})
+    return legend_rows([tr.name for tr in entries], width) * row + (LEGEND_ROW_PX if title else 0) + 8
+
+
+def legend_draws_line(trace: Any) -> bool:
+    """Whether a trace's legend entry is a line (a scatter drawn with lines): its row is taller."""
+    return trace.type in ("scatter", "scattergl") and "lines" in (trace.mode or "lines")
+
+
+def wrap_label(text: str, chars: int) -> str:
+    """A tick label broken into lines of at most ``chars`` characters at spaces (its ``<br>`` kept).
+
+    Example:
+        >>> wrap_label("MSF alpha = 10 (reconstruction weight)<br>(4d5e6f)", 16)
+        'MSF alpha = 10<br>(reconstruction<br>weight)<br>(4d5e6f)'
+    """
+    out = []
+    for part in re.split(r"<br\s*/?>", str(text)):
+        out += textwrap.wrap(part, max(chars, 4), break_long_words=False, break_on_hyphens=False) or [""]
+    return "<br>".join(out)
+
+
+def chance_level(n_labels: Any) -> float:
+    """1 / number of labels (uniform guessing), NaN where the count is missing or below 1."""
+    n = as_float(n_labels)
+    return 1.0 / n if n >= 1 else math.nan
+
+
+def no_chance_note(what: str = "the number of labels is not known here") -> dict:
+    """A legend entry that says why a chart of accuracy has no chance line (``fig.add_scatter(**...)``)."""
+    return {"x": [None], "y": [None], "mode": "lines", "name": f"no chance line: {what}",
+            "line": {"color": "rgba(0,0,0,0)"}, "hoverinfo": "skip"}
+
+
+def x_axis_px(title_lines: int = 1) -> float:
+    """How far a level x axis reaches under the plot: its tick labels, the title's standoff and its title."""
+    return 1.2 * TICK_FONT_PX + 6 + STANDOFF_PX + title_lines * X_TITLE_PX
+
+
+def tick_depth(labels: Sequence[str], angle: float) -> float:
+    """How far tick labels at ``angle`` degrees reach under the axis, in px."""
+    a = math.radians(abs(angle))
+    return max((text_px(v, TICK_FONT_PX) * math.sin(a) + 1.2 * TICK_FONT_PX * math.cos(a) for v in labels), default=0) + 6
+
+
+def slot_angle(slot_px: float, labels: Sequence[str]) -> int:
+    """The tick angle (0, -30 or -90 degrees) at which category labels ``slot_px`` apart do not touch."""
+    line = 1.2 * TICK_FONT_PX
+    if slot_px >= max((text_px(v) for v in labels), default=0) + 8:
+        return 0
+    return -30 if slot_px * 0.5 >= line + 2 else -90
+
+
+def heatmap_layout(fig: go.Figure, title: str, xs: Sequence[str], ys: Sequence[str], *, x_title: str = "",
+                    y_title: str = "", row_px: int = 22, width: int = FULL_WIDTH) -> go.Figure:
+    """A heatmap's rows ``row_px`` high each, every column labelled: level where the labels fit a chart
+    ``width`` px wide, else turned (-30 or -90 degrees); the bottom margin takes the turned labels."""
+    left = max((text_px(v) for v in ys), default=0) + 8 + (X_TITLE_PX + 10 if y_title else 0)
+    slot = (width - left - 20 - 110) / max(len(xs), 1)  # 110: the colour bar
+    angle = slot_angle(slot, xs)
+    below = tick_depth(xs, angle) + (STANDOFF_PX + X_TITLE_PX if x_title else 0) + 10
+    top = 70 if title else 30
+    fig.update_layout(yaxis={"autorange": "reversed", "title": y_title, "automargin": True},
+                      xaxis={"tickangle": angle, "title": x_title, "automargin": True})
+    styled(fig, title)
+    fig.update_layout(height=int(top + row_px * max(len(ys), 4) + below),
+                      margin={"l": 60, "r": 20, "t": top, "b": int(below)})
+    return fig

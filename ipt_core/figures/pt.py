@@ -42,21 +42,23 @@ from ipt_core.figures.ipt import (
     sweep_comparison_table,
 )
 from ipt_core.figures.plotting import (
+    CHANCE_COLOUR,
     PX_PER_TASK,
     as_float,
+    chance_level,
     colour_map,
     family_colors,
+    legend_below,
+    no_chance_note,
     seeds_note,
     styled,
+    x_axis_px,
 )
 
 __all__ = [
     "PAPER_REFERENCE", "family_colors",
     "pt_results_table", "pt_results_figure",
     "dev_curves_table", "dev_curves_figure",
-    "task_map_table", "task_map_figure",
-    "similarity_table", "similarity_heatmap",
-    "dendrogram_table", "dendrogram_figure",
     "recovery_table", "recovery_figure",
     "recovery_bars_table", "recovery_bars_figure",
     "sweep_comparison_table", "sweep_comparison_figure",
@@ -153,19 +155,25 @@ def pt_results_figure(table: pd.DataFrame, title: str = "Test accuracy per task"
 
 
 def dev_curves_table(pt_runs: Sequence[Mapping]) -> pd.DataFrame:
-    """Dev accuracy per evaluation step, long form: ``task, seed, step, dev_acc``.
+    """Dev accuracy per evaluation step, long form: ``task, seed, step, dev_acc, chance`` (chance: 1 /
+    the number of labels in the run's ``labels`` or ``n_labels``, NaN where it has neither).
 
     Example:
-        >>> dev_curves_table([{"task": "a", "seed": 0, "dev_curve": [[0, .5], [10, .6]]}]).shape
-        (2, 4)
+        >>> dev_curves_table([{"task": "a", "seed": 0, "dev_curve": [[0, .5], [10, .6]], "labels": ["x", "y"]}]).shape
+        (2, 5)
     """
-    rows = [{"task": r["task"], "seed": r.get("seed"), "step": int(s), "dev_acc": as_float(a)}
+    def chance(r: Mapping) -> float:
+        return chance_level(len(r["labels"]) if isinstance(r.get("labels"), (list, tuple)) else r.get("n_labels"))
+
+    rows = [{"task": r["task"], "seed": r.get("seed"), "step": int(s), "dev_acc": as_float(a), "chance": chance(r)}
             for r in pt_runs for s, a in (r.get("dev_curve") or [])]
-    return pd.DataFrame(rows, columns=["task", "seed", "step", "dev_acc"])
+    return pd.DataFrame(rows, columns=["task", "seed", "step", "dev_acc", "chance"])
 
 
 def dev_curves_figure(table: pd.DataFrame, title: str = "Dev accuracy during prompt tuning") -> go.Figure:
-    """One line per (task, seed), coloured by task."""
+    """One line per (task, seed), coloured by task; a dotted red line at each chance level the tasks have
+    (1 / number of labels; the hover names its tasks), or a legend entry saying it is not known. The
+    legend goes under the axis, its rows counted (the height grows with them)."""
     fig = go.Figure()
     colours = colour_map(table["task"])
     shown: set[str] = set()
@@ -174,21 +182,19 @@ def dev_curves_figure(table: pd.DataFrame, title: str = "Dev accuracy during pro
                         showlegend=task not in shown, line={"color": colours[task]}, marker={"size": 4},
                         hovertemplate=f"{task} seed {seed}<br>step %{{x}}: %{{y:.3f}}<extra></extra>")
         shown.add(task)
+    chance = table.drop_duplicates("task")[["task", "chance"]] if "chance" in table.columns else pd.DataFrame()
+    levels = chance.dropna().groupby("chance", sort=True)["task"].apply(list) if len(chance) else pd.Series(dtype=object)
+    steps = [table["step"].min(), table["step"].max()] if len(table) else []
+    for i, (level, tasks) in enumerate(levels.items()):
+        fig.add_scatter(x=steps, y=[level, level], mode="lines", name="chance (1 / labels)", legendgroup="chance",
+                        showlegend=i == 0, line={"color": CHANCE_COLOUR, "dash": "dot", "width": 1.5},
+                        hovertemplate=f"chance {level:.3f}: {', '.join(map(str, tasks))}<extra></extra>")
+    if len(table) and not len(levels):
+        fig.add_scatter(**no_chance_note("the runs do not say their labels"))
     fig.update_layout(xaxis={"title": "training step"}, yaxis={"title": "dev accuracy"})
-    return styled(fig, title)
-
-
-# --------------------------------------------------------------------------------------------------
-# task map
-
-
-
-
-
-
-
-
-
-
-
-
+    plot_h, top = 330, (70 if title else 30)
+    below = x_axis_px() + 12
+    styled(fig, title, height=plot_h)
+    bottom = int(below + legend_below(fig, plot_h, below) + 10)
+    fig.update_layout(height=top + plot_h + bottom, margin={"l": 60, "r": 20, "t": top, "b": bottom})
+    return fig
