@@ -13,19 +13,6 @@ from ipt_app.store_reads import entries, pick_entry, sweep_bits, sweep_label, sw
 from ipt_app.widgets import empty_state, show_figure, terms_expander
 from ipt_core.analysis import maps
 from ipt_core.figures import ipt as ipt_figures
-from ipt_core.figures.ipt import GAIN_TITLES
-
-# the recovery chart's right-hand subplot title, short enough for its half of a ~560 px chart (the formula is in the
-# page's text and the glossary); only the builder's long title is replaced, so a shorter one of its own stays
-SHORT_GAIN_TITLES = {"gain_recovery": "mean gain recovery", "pooled_gain_recovery": "pooled gain recovery"}
-
-
-def readable_recovery(fig, gain: str):
-    long = GAIN_TITLES.get(gain)
-    fig.for_each_annotation(lambda a: a.update(text=SHORT_GAIN_TITLES[gain]) if a.text == long else None)
-    if fig.layout.title.text and (fig.layout.margin.t or 0) < 90:
-        fig.update_layout(margin_t=90)  # room for the subplot titles under the chart's title
-    return fig
 
 
 def default_choice(counts: dict, options: list):
@@ -77,7 +64,7 @@ else:
     else:
         ref = st.checkbox("Show the paper's reference points (BART-base, 100 training tasks)", value=True, key="rec-ref")
         spread = "Bands: ± one std over seeds. " if n_seeds > 1 else "One seed: no spread over seeds to show. "
-        show_figure(readable_recovery(ipt_figures.recovery_figure(table, "d", reference=ref, gain=gain), gain), table,
+        show_figure(ipt_figures.recovery_figure(table, "d", reference=ref, gain=gain), table,
                     name="recovery_vs_dim",
                     commands=[entry.command], key="rec-main",
                     caption=spread + "Found subspace: circles, solid; random: crosses, dotted. Reference points are "
@@ -185,9 +172,9 @@ if counts:
     if t.empty:
         st.warning("This run has no rows with scores.")
     else:
-        show_figure(readable_recovery(ipt_figures.recovery_figure(t, "n_train_tasks", reference=False, gain=gain,
+        show_figure(ipt_figures.recovery_figure(t, "n_train_tasks", reference=False, gain=gain,
                                                               title=f"Recovery at d_I = {e.meta.get('d', '?')} "
-                                                                    "versus training tasks"), gain),
+                                                                    "versus training tasks"),
                     t, name="ipt_task_count", commands=[e.command], key="rec-count",
                     caption=(f"Bands: ± one std over {len(e.meta.get('seeds', []))} seeds. " if len(e.meta.get("seeds", [])) > 1
                              else "One seed: no spread over seeds to show. ")
@@ -205,8 +192,8 @@ if held:
     if t.empty:
         st.warning("These runs have no rows with scores.")
     else:
-        show_figure(readable_recovery(ipt_figures.recovery_figure(t, "heldout_family", reference=False, gain=gain,
-                                                              title="Recovery of the held-out family's tasks"), gain),
+        show_figure(ipt_figures.recovery_figure(t, "heldout_family", reference=False, gain=gain,
+                                                              title="Recovery of the held-out family's tasks"),
                     t, name="ipt_heldout_family", commands=[e.command for e in latest.values()], key="rec-held")
 
 st.divider()
