@@ -239,6 +239,17 @@ def test_init_text_is_part_of_the_command(tmp_path, tiny, demo):
     assert cli_args.pt_config(cli.build_parser().parse_args(shlex.split(line)[3:])) == cfg
 
 
+@pytest.mark.parametrize("cfg", [PTConfig(kind="shallow", init="text", init_text="-is this spam?"),
+                                 PTConfig(lr=0.1 + 0.2, steps=7, patience=None),
+                                 PTConfig(max_grad_norm=1e-3, init_text="--x", init="text")])
+def test_tune_command_parses_back_to_its_config(cfg):
+    """The reproducing command of a tune request rebuilds the same config through the CLI's own parser,
+    a text that starts with a dash included."""
+    line = tune_command("demo", ["sms_spam"], [3], cfg, "encoder-sim")
+    args = cli.build_parser().parse_args(shlex.split(line)[3:])
+    assert cli_args.pt_config(args) == cfg and args.seed_list == [3]
+
+
 def test_other_bad_requests(tmp_path, tiny, demo):
     store = Store(tmp_path / "cache")
     put_run(store, tiny, demo.task("sms_spam"), 0, SHALLOW)

@@ -92,7 +92,8 @@ def tune_command(suite: str, tasks: Sequence[str], seeds: Sequence[int], cfg: PT
                        ("eval_every", "--eval-every"), ("patience", "--patience"), ("max_grad_norm", "--max-grad-norm")]:
         v = getattr(cfg, name)
         if v != getattr(d, name):
-            parts += [flag, str(v)]
+            text = "none" if v is None else str(v)
+            parts += [f"{flag}={text}"] if text.startswith("-") else [flag, text]  # "-x" would read as a flag
     if backbone != DEFAULT_BACKBONE:
         parts += ["--backbone", backbone]
     if k is not None:
