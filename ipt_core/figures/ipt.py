@@ -660,7 +660,17 @@ def stability_figure(table: pd.DataFrame, title: str = "Dev accuracy over traini
     ys = pd.concat([table["dev_acc"] + table["std"].fillna(0), table["dev_acc"] - table["std"].fillna(0)]).dropna()
     ys = list(ys) + ([] if math.isnan(chance) else [chance])
     yrange = [min(ys) - 0.05 * (max(ys) - min(ys) or 1), max(ys) + 0.05 * (max(ys) - min(ys) or 1)] if ys else None
-    fig.update_layout(xaxis={"title": "training step"}, yaxis={"title": "dev accuracy", "range": yrange})
+    # and the first step off the y axis: lines alone get no padding, so the label of step 0 sat in the
+    # plot's corner, on the y axis's lowest label whenever a tick fell at the range's bottom
+    steps = table["step"].dropna()
+    xrange = None
+    if len(steps):
+        lo, hi = float(steps.min()), float(steps.max())
+        pad_px = text_px(f"{lo:g}", TICK_FONT_PX) / 2 + 8  # half the first label, and a gap
+        frac = pad_px / (DESIGN_WIDTH - 80 - 2 * pad_px)  # of the span, at the narrowest plot width
+        xrange = [lo - frac * ((hi - lo) or 1), hi + frac * ((hi - lo) or 1)]
+    fig.update_layout(xaxis={"title": "training step", "range": xrange, "zeroline": False},
+                      yaxis={"title": "dev accuracy", "range": yrange})
     plot_h, top = 330, (70 if title else 30)
     below = x_axis_px() + 12
     styled(fig, title, height=plot_h)
