@@ -4,9 +4,12 @@ Serves ``streamlit run app.py`` on a free port with IPT_CACHE pointing at a stor
 tiny prompt-tuning results (``python -m ipt_core tune ... --steps 2``) plus synthetic IPT, stability,
 task-map and method-comparison entries, opens the root first (see DESIGN.md: a fresh server that is
 deep-linked first shows Streamlit's legacy page menu), then every page, and saves a screenshot of
-each to ``test-artifacts/screenshots/<page>.png``. A second test serves the app on a fresh store
-(the shipped results only, job worker on), queues the Recovery page's intrinsic-tuning form with its
-defaults and 2 steps, and waits until the finished run shows on the page.
+each to ``test-artifacts/screenshots/<page>.png``. On every page it measures each plotly chart as drawn
+(``render_checks``: no two texts overlap, none is cut off, no legend over a plot, not empty), and on the
+guided tour it opens every step's tab (a screenshot each, ``tour_<n>.png``) and checks its paragraph and
+its figure. A second test serves the app on a fresh store (the shipped results only, job worker on),
+queues the Recovery page's intrinsic-tuning form with its defaults and 2 steps, and waits until the
+finished run shows on the page.
 """
 from __future__ import annotations
 
@@ -20,6 +23,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from render_checks import MEASURE_PAGE_JS, rendered_defects
 
 REPO = Path(__file__).resolve().parent.parent
 SHOTS = REPO / "test-artifacts" / "screenshots"
@@ -69,7 +73,10 @@ def browser():
     opts = webdriver.ChromeOptions()
     opts.binary_location = CHROMIUM
     for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage", "--window-size=1400,2000"):
+                 "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage", "--window-size=1400,2000",
+                 # a desktop's mouse: headless Chromium has no hover pointer, so plotly would show every chart's
+                 # toolbar all the time (as on a touch screen), over the right end of a long title
+                 "--blink-settings=primaryHoverType=2,availableHoverTypes=2,primaryPointerType=4,availablePointerTypes=4"):
         opts.add_argument(flag)
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
     yield driver
@@ -95,6 +102,83 @@ def wait_rendered(driver, timeout: float = 90) -> None:
     raise AssertionError(f"page {driver.current_url} did not finish rendering in {timeout} s")
 
 
+def measure_charts(driver, timeout: float = 10) -> list[dict]:
+    """:data:`render_checks.MEASURE_PAGE_JS` once every visible chart is drawn (Streamlit loads the chart
+    component lazily, and plotly draws after the script run); a chart still not drawn stays ``ready: False``."""
+    deadline = time.time() + timeout
+    while True:
+        charts = [m for m in driver.execute_script(MEASURE_PAGE_JS) if m["visible"]]
+        if all(m["ready"] for m in charts) or time.time() > deadline:
+            return charts
+        time.sleep(0.2)
+
+
+def chart_defects(driver, where: str) -> list[str]:
+    """What is wrong with the visible charts as drawn, each line naming ``where``, the chart and its texts."""
+    out = []
+    for m in measure_charts(driver):
+        chart = f"{where}: chart {m['index'] + 1} {m.get('title', '')[:60]!r}"
+        if not m["ready"]:
+            out.append(f"{chart}: not drawn")
+            continue
+        if not m["drawn"]:
+            out.append(f"{chart}: empty ({m['traces']} traces, nothing drawn)")
+        out += [f"{chart}: {d}" for d in rendered_defects(m)]
+    return out
+
+
+# what each step of the guided tour shows besides its paragraph (pages/tour.py; the served store has them all)
+TOUR_STEPS = {1: "table", 2: "chart", 3: "chart", 4: "chart", 5: "chart", 6: "chart"}
+
+TOUR_PANEL_JS = r"""
+const p = [...document.querySelectorAll('[data-testid="stTabPanel"]')].filter(e => e.offsetParent !== null);
+return p.map(e => ({
+  heading: (e.querySelector('h3') || {textContent: ''}).textContent,
+  paragraph: Math.max(0, ...[...e.querySelectorAll('[data-testid="stMarkdownContainer"] p')].map(x => x.textContent.length)),
+  charts: e.querySelectorAll('[data-testid="stPlotlyChart"]').length,
+  tables: e.querySelectorAll('[data-testid="stDataFrame"]').length,
+  errors: [...e.querySelectorAll('[data-testid="stException"], [data-testid="stAlertContentError"]')]
+    .map(x => x.textContent.slice(0, 300)),
+}));
+"""
+
+
+def tour_steps(driver) -> list[str]:
+    """On the guided tour page: open each step's tab; its heading, its paragraph, its figure (or table)
+    drawn and readable, no error box; a screenshot of each (``tour_<n>.png``)."""
+    from selenium.webdriver.common.by import By
+
+    out = []
+    tabs = driver.find_elements(By.CSS_SELECTOR, '[data-testid="stTabs"] [data-testid="stTab"]')
+    if len(tabs) != len(TOUR_STEPS):
+        return [f"{len(tabs)} step tabs, not {len(TOUR_STEPS)}: {[t.text for t in tabs]}"]
+    for n, tab in enumerate(tabs, 1):
+        tab.click()  # the tabs switch in the browser (no rerun); plotly redraws a chart it drew hidden
+        where = f"tour step {n} ({tab.text!r})"
+        deadline = time.time() + 5
+        while True:
+            panels = driver.execute_script(TOUR_PANEL_JS)
+            if (len(panels) == 1 and panels[0]["heading"].startswith(f"Step {n}:")) or time.time() > deadline:
+                break
+            time.sleep(0.1)
+        problems = chart_defects(driver, where)
+        driver.save_screenshot(str(SHOTS / f"tour_{n}.png"))
+        if len(panels) != 1 or not panels[0]["heading"].startswith(f"Step {n}:"):
+            out.append(f"{where}: its panel did not show: {panels}")
+            continue
+        p = panels[0]
+        if p["errors"]:
+            out.append(f"{where}: error box: {p['errors']}")
+        if p["paragraph"] < 200:
+            out.append(f"{where}: no paragraph to read (longest {p['paragraph']} characters)")
+        if TOUR_STEPS[n] == "chart" and p["charts"] != 1:
+            out.append(f"{where}: {p['charts']} figures, not 1")
+        if TOUR_STEPS[n] == "table" and not p["tables"]:
+            out.append(f"{where}: no table")
+        out += problems
+    return out
+
+
 def test_every_page_renders_in_chromium(server, browser):
     from selenium.webdriver.common.by import By
 
@@ -104,7 +188,7 @@ def test_every_page_renders_in_chromium(server, browser):
     nav = browser.find_element(By.CSS_SELECTOR, '[data-testid="stSidebarNav"]').text
     for title in TITLES:
         assert title in nav, f"{title!r} missing from the menu: {nav!r}"
-    problems = {}
+    problems, chart_problems, tour_problems = {}, [], ["the tour page was not visited"]
     with_charts = {"prompt_tuning", "task_map", "recovery", "stability", "methods"}  # overview: on request
     for name, path in PAGES:
         browser.get(f"{server}/{path}")
@@ -121,8 +205,13 @@ def test_every_page_renders_in_chromium(server, browser):
             assert browser.find_elements(By.CSS_SELECTOR, '[data-testid="stPlotlyChart"]'), f"{name}: no chart"
         if name == "overview":
             assert "mean test accuracy" in browser.find_element(By.TAG_NAME, "body").text
-    assert not problems, problems
-    assert {p.stem for p in SHOTS.glob("*.png")} >= {n for n, _ in PAGES}  # a set: other tests add shots too
+        chart_problems += chart_defects(browser, name)
+        if name == "tour":
+            tour_problems = tour_steps(browser)
+    report = [f"{name}: error box: {p}" for name, p in problems.items()] + chart_problems + tour_problems
+    assert not report, "\n".join(report)
+    shots = {n for n, _ in PAGES} | {f"tour_{n}" for n in TOUR_STEPS}
+    assert {p.stem for p in SHOTS.glob("*.png")} >= shots  # a set: other tests add shots too
 
 
 def _serve(root: Path, *, autostart: bool):

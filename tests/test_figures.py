@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import pytest
+from render_checks import MEASURE_JS, rendered_defects
 
 from ipt_core.analysis import map_quality as mq
 from ipt_core.analysis import maps
@@ -1273,85 +1274,6 @@ def map_page_figures(store) -> list[tuple[str, go.Figure, int]]:
     out.append(("quality", mf.quality_figure(mf.quality_table(report)), CHART_WIDTH))
     rep = store.query("transfer_report")[0].meta
     out.append(("transfer_demo", mf.transfer_figure(mf.transfer_table(rep["pairs"]), rep["spaces"]), CHART_WIDTH))
-    return out
-
-
-MEASURE_JS = r"""
-const gd = document.getElementById('gd'), done = arguments[arguments.length - 1];
-const spec = JSON.parse(arguments[0]);
-Plotly.purge(gd);
-gd.style.width = spec.layout.width + 'px';
-gd.style.height = spec.layout.height + 'px';
-Plotly.newPlot(gd, spec.data, spec.layout, {displayModeBar: false, staticPlot: true}).then(() => {
-  const o = gd.getBoundingClientRect(), items = [];
-  // each text as the four corners of its box on the page (rotated labels stay rotated boxes)
-  const box = (el, group, text) => {
-    const b = el.getBBox(), m = el.getScreenCTM();
-    if (!b.width || !b.height || !m) return;
-    const pts = [[b.x, b.y], [b.x + b.width, b.y], [b.x + b.width, b.y + b.height], [b.x, b.y + b.height]].map(
-      ([x, y]) => { const p = new DOMPoint(x, y).matrixTransform(m); return [p.x - o.left, p.y - o.top]; });
-    items.push({group, text: text === undefined ? el.textContent : text, pts});
-  };
-  const sub = el => { const g = el.closest('g.subplot'); return g ? g.getAttribute('class').replace('subplot ', '') : ''; };
-  gd.querySelectorAll('g.xtick > text, g.ytick > text').forEach(el => box(el, sub(el) + ' ' + el.parentNode.getAttribute('class')));
-  gd.querySelectorAll('g.infolayer > g[class^="g-"][class$="title"] text').forEach(el => box(el, el.closest('g').getAttribute('class')));
-  gd.querySelectorAll('g.annotation').forEach((el, i) => box(el.querySelector('text') || el, 'annotation ' + i));
-  gd.querySelectorAll('g.legend').forEach(el => box(el.querySelector('rect.bg') || el, 'legend', 'legend'));
-  gd.querySelectorAll('g.colorbar').forEach((el, i) => box(el, 'colour bar ' + i, 'colour bar'));
-  const lg = gd._fullLayout.legend;
-  const scroll = !!(lg && lg._effHeight !== undefined && lg._effHeight < lg._height - 1);  // entries clipped
-  const fl = gd._fullLayout, plots = [];
-  for (const [id, p] of Object.entries(fl._plots || {})) {
-    const x0 = p.xaxis._offset, x1 = x0 + p.xaxis._length, y0 = p.yaxis._offset, y1 = y0 + p.yaxis._length;
-    plots.push({group: 'plot ' + id, text: '', pts: [[x0, y0], [x1, y0], [x1, y1], [x0, y1]]});
-  }
-  const cats = Object.keys(fl).filter(k => /^[xy]axis\d*$/.test(k) && fl[k].type === 'category' && fl[k].showticklabels)
-    .map(k => ({axis: k, n: (fl[k]._categories || []).length, drawn: (fl[k]._vals || []).length}));
-  done({items, plots, cats, W: fl.width, H: fl.height, scroll});
-});
-"""
-
-
-def _overlap(a: list, b: list, tol: float) -> bool:
-    """Whether two convex boxes (corner lists) overlap by more than ``tol`` px (separating axes)."""
-    for poly in (a, b):
-        for (x1, y1), (x2, y2) in zip(poly, poly[1:] + poly[:1]):
-            nx, ny = y1 - y2, x2 - x1
-            n = math.hypot(nx, ny) or 1.0
-            pa = [(x * nx + y * ny) / n for x, y in a]
-            pb = [(x * nx + y * ny) / n for x, y in b]
-            if min(max(pa), max(pb)) - max(min(pa), min(pb)) <= tol:
-                return False
-    return True
-
-
-def rendered_defects(m: dict) -> list[str]:
-    """Defects in what Chromium drew (from :data:`MEASURE_JS`): texts that overlap (tick labels of one
-    axis by more than 2 px or level x labels nearer than 3.5 px, anything else by more than 0.5), texts or
-    legend outside the figure, a
-    legend or colour bar over a plot area, a legend that scrolls, a category axis that skips labels."""
-    out, items = [], m["items"]
-    for i, a in enumerate(items):
-        xs, ys = [p[0] for p in a["pts"]], [p[1] for p in a["pts"]]
-        if min(xs) < -1 or min(ys) < -1 or max(xs) > m["W"] + 1 or max(ys) > m["H"] + 1:
-            out.append(f"{a['group']} {a['text'][:30]!r} outside the figure: x {min(xs):.0f}..{max(xs):.0f}, "
-                       f"y {min(ys):.0f}..{max(ys):.0f} of {m['W']} x {m['H']}")
-        level = abs(a["pts"][1][1] - a["pts"][0][1]) < 0.5  # not rotated
-        for b in items[i + 1:]:
-            same_axis = a["group"] == b["group"] and "tick" in a["group"]
-            # level x labels side by side: 3.5 px apart at least; stacked or rotated labels: their boxes' leading may touch
-            tol = (-3.5 if level and "xtick" in a["group"] else 2.0) if same_axis else 0.5
-            if _overlap(a["pts"], b["pts"], tol):
-                out.append(f"{a['group']} {a['text'][:30]!r} and {b['group']} {b['text'][:30]!r} overlap")
-        if a["group"] == "legend" or a["group"].startswith("colour bar"):
-            for p in m["plots"]:
-                if _overlap(a["pts"], p["pts"], 1.0):
-                    out.append(f"{a['group']} over the {p['group']}")
-    if m["scroll"]:
-        out.append("the legend scrolls: entries hidden")
-    for c in m["cats"]:
-        if c["drawn"] < c["n"]:
-            out.append(f"{c['axis']}: {c['drawn']} of {c['n']} categories labelled")
     return out
 
 
