@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Sequence
 
 from ipt_core import store as store_mod
+from ipt_core.config.ipt import ISTConfig, MSFConfig
 from ipt_core.store.entry import StoreError
 
 DEFAULT_ROWS_PER_S = {"cpu": 40.0, "gpu": 4000.0}
@@ -135,8 +136,6 @@ def estimate(argv: Sequence[str], *, n_suite_tasks: int, rate: float = DEFAULT_R
         budgets.apply(a, a.command)  # the flags left out take the --budget's values, as the CLI does
     cmd, st = a.command, []
     seeds = lambda: len(a.seed_list) if getattr(a, "seed_list", None) else int(getattr(a, "seeds", 1))  # noqa: E731
-    from ipt_core.config.ipt import ISTConfig, MSFConfig
-
     msf_b, ist_b = MSFConfig().batch_size, ISTConfig().batch_size  # the CLI has no flag for them
     if cmd == "tune":
         runs = _n(a.tasks, n_suite_tasks) * seeds()

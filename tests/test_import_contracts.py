@@ -139,7 +139,7 @@ def test_the_first_page_never_loads_heavy_libraries():
     assert not bad, "the first page loads: " + "; ".join(f"{k}: {v}" for k, v in bad.items())
 
 
-def test_the_walk_finds_a_planted_top_level_import(tmp_path, monkeypatch):
+def test_the_walk_finds_a_planted_top_level_import(tmp_path):
     page = tmp_path / "page.py"
     page.write_text("import ipt_core.store\nfrom ipt_core.train import bank\n")
     chains = loaded_at_import([page])

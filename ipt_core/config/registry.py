@@ -7,11 +7,10 @@ Example::
 
     CONFIGS["ist"]().lr                     # 0.05
     COMPARE_METHODS                         # ("zero-shot", "probe", "pt", "ipt", "attempt", "attempt-mt", "vip")
-    config_fields("vip")["codebook_size"]   # 64
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 
 from ipt_core.config import limits
 from ipt_core.config.attempt import AttemptConfig
@@ -27,12 +26,6 @@ COMPARE_AS: dict[str, tuple[str, ...]] = {"pt": ("pt",), "msf": (), "ist": ("ipt
 BASELINES = ("zero-shot", "probe")
 COMPARE_METHODS = BASELINES + tuple(n for name in CONFIGS for n in COMPARE_AS[name])
 DEFAULT_COMPARE_METHODS = ("zero-shot", "probe", "pt", "ipt", "attempt", "vip")
-
-
-def config_fields(name: str) -> dict[str, object]:
-    """A registered method's hyper-parameters and their defaults (``None`` default included)."""
-    cfg = CONFIGS[name]()
-    return {f.name: getattr(cfg, f.name) for f in fields(cfg)}
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,9 @@ from ipt_core.figures.plotting import (
     as_float,
     chance_level,
     colour_map,
+    curve_layout,
     heatmap_layout,
+    label_counts,
     legend_below,
     no_chance_note,
     pstd,
@@ -479,11 +481,7 @@ def ist_runs_table(runs: Sequence[Mapping], zero_shot: Mapping[str, float] | Non
             "pt_test_acc", "recovery", "gain_recovery", "chance"]
     if not runs:
         return pd.DataFrame(columns=cols)
-    counts = dict(n_labels or {})
-    for r in runs:
-        own = len(r["labels"]) if isinstance(r.get("labels"), (list, tuple)) else r.get("n_labels")
-        if own:
-            counts[r.get("task")] = own
+    counts = label_counts(runs, n_labels)
     df = pd.DataFrame([{"task": r.get("task"), "family": r.get("family", ""), "setting": r.get("setting", ""),
                         "d": r.get("d"), "subspace": r.get("subspace", "found"), "seed": r.get("seed"),
                         "acc": as_float(r.get("test_acc")), "pt": as_float(r.get("pt_test_acc")),
@@ -594,11 +592,7 @@ def stability_table(curves: Sequence[Mapping], task: str | None = None,
                          for c in chosen for s, a in zip(c.get("steps", []), c.get("dev_acc", []))])
     if long.empty:
         return pd.DataFrame(columns=cols)
-    counts = dict(n_labels or {})
-    for c in chosen:
-        own = len(c["labels"]) if isinstance(c.get("labels"), (list, tuple)) else c.get("n_labels")
-        if own:
-            counts[c["task"]] = own
+    counts = label_counts(chosen, n_labels)
     levels = [chance_level(counts.get(t)) for t in sorted(set(long["task"]))]
     chance = float(np.mean(levels)) if levels and not any(map(math.isnan, levels)) else math.nan
     n_tasks = long.groupby(["init", "seed"])["task"].transform("nunique")
@@ -671,12 +665,7 @@ def stability_figure(table: pd.DataFrame, title: str = "Dev accuracy over traini
         xrange = [lo - frac * ((hi - lo) or 1), hi + frac * ((hi - lo) or 1)]
     fig.update_layout(xaxis={"title": "training step", "range": xrange, "zeroline": False},
                       yaxis={"title": "dev accuracy", "range": yrange})
-    plot_h, top = 330, (70 if title else 30)
-    below = x_axis_px() + 12
-    styled(fig, title, height=plot_h)
-    bottom = int(below + legend_below(fig, plot_h, below) + 10)
-    fig.update_layout(height=top + plot_h + bottom, margin={"l": 60, "r": 20, "t": top, "b": bottom})
-    return fig
+    return curve_layout(fig, title)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -693,11 +682,7 @@ def method_compare_table(rows: Sequence[Mapping], n_labels: Mapping[str, Any] | 
     cols = ["task", "method", "test_acc", "test_acc_std", "test_f1", "n_seeds", "trainable_params", "seconds", "chance"]
     if not rows:
         return pd.DataFrame(columns=cols)
-    counts = dict(n_labels or {})
-    for r in rows:
-        own = len(r["labels"]) if isinstance(r.get("labels"), (list, tuple)) else r.get("n_labels")
-        if own:
-            counts[r.get("task")] = own
+    counts = label_counts(rows, n_labels)
     df = pd.DataFrame([{"task": r.get("task"), "method": r.get("method"), "seed": r.get("seed"),
                         "test_acc": as_float(r.get("test_acc")), "test_f1": as_float(r.get("test_f1")),
                         "trainable_params": as_float(r.get("trainable_params")), "seconds": as_float(r.get("seconds"))}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import re
 import textwrap
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -151,6 +151,26 @@ def chance_level(n_labels: Any) -> float:
     """1 / number of labels (uniform guessing), NaN where the count is missing or below 1."""
     n = as_float(n_labels)
     return 1.0 / n if n >= 1 else math.nan
+
+
+def label_counts(records: Iterable[Mapping], n_labels: Mapping | None = None) -> dict:
+    """Task -> its number of labels: ``n_labels`` (the page's suite info), overridden by what each record
+    says itself (its ``labels`` list, else its ``n_labels``)."""
+    counts = dict(n_labels or {})
+    for r in records:
+        own = len(r["labels"]) if isinstance(r.get("labels"), (list, tuple)) else r.get("n_labels")
+        if own:
+            counts[r.get("task")] = own
+    return counts
+
+
+def curve_layout(fig: go.Figure, title: str, plot_h: int = 330) -> go.Figure:
+    """Height and margins of a line chart with its legend under the x axis (rows counted, nothing clipped)."""
+    top, below = (70 if title else 30), x_axis_px() + 12
+    styled(fig, title, height=plot_h)
+    bottom = int(below + legend_below(fig, plot_h, below) + 10)
+    fig.update_layout(height=top + plot_h + bottom, margin={"l": 60, "r": 20, "t": top, "b": bottom})
+    return fig
 
 
 def no_chance_note(what: str = "the number of labels is not known here") -> dict:

@@ -47,12 +47,11 @@ from ipt_core.figures.plotting import (
     as_float,
     chance_level,
     colour_map,
+    curve_layout,
     family_colors,
-    legend_below,
     no_chance_note,
     seeds_note,
     styled,
-    x_axis_px,
 )
 
 __all__ = [
@@ -192,9 +191,4 @@ def dev_curves_figure(table: pd.DataFrame, title: str = "Dev accuracy during pro
     if len(table) and not len(levels):
         fig.add_scatter(**no_chance_note("the runs do not say their labels"))
     fig.update_layout(xaxis={"title": "training step"}, yaxis={"title": "dev accuracy"})
-    plot_h, top = 330, (70 if title else 30)
-    below = x_axis_px() + 12
-    styled(fig, title, height=plot_h)
-    bottom = int(below + legend_below(fig, plot_h, below) + 10)
-    fig.update_layout(height=top + plot_h + bottom, margin={"l": 60, "r": 20, "t": top, "b": bottom})
-    return fig
+    return curve_layout(fig, title)

@@ -2,9 +2,9 @@
 
 ``REGISTRY`` maps a method's name to its :class:`MethodSpec`: the bank method class (a
 :class:`~ipt_core.methods.base.BankMethod`), its config dataclass (a
-:class:`~ipt_core.config.train.TrainConfig`) and a one-line description. The configs, the
-method lists (``compare``'s among them) and :func:`~ipt_core.config.registry.config_fields` live torch-free in
-:mod:`ipt_core.config.registry`, where the CLI and the app's forms read them.
+:class:`~ipt_core.config.train.TrainConfig`) and a one-line description. The configs and the
+method lists (``compare``'s among them) live torch-free in :mod:`ipt_core.config.registry`, where the CLI
+and the app's forms read them.
 
 Example::
 
