@@ -6,6 +6,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
+import torch
+
 from ipt_core.backbones import Backbone
 from ipt_core.config.backbone import DEFAULT_BACKBONE
 from ipt_core.config.pt import PTConfig
@@ -147,7 +149,8 @@ def tune(
         meta = _task_meta(task) | {
             "seed": seed, "status": res.status, "best_step": res.best_step, "dev_acc": res.dev_acc, "dev_f1": res.dev_f1,
             "test_acc": res.test_acc, "test_f1": res.test_f1, "dev_curve": res.dev_curve, "loss_curve": res.loss_curve,
-            "bank_seconds": res.seconds, "bank_size": len(bank.runs), "device": str(dev),
+            "bank_seconds": res.seconds, "bank_cpu_seconds": res.cpu_seconds, "bank_size": len(bank.runs),
+            "device": str(dev), "torch_threads": torch.get_num_threads(),
             "test_pred": res.test_pred[task.name],
         }
         return meta, {"prompt": res.state["prompt"]}

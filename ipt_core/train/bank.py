@@ -83,6 +83,7 @@ class RunResult:
     loss_curve: list[tuple[int, float]]
     state: dict[str, torch.Tensor]
     seconds: float = 0.0
+    cpu_seconds: float | None = None  # the bank process's CPU time (all threads); None after a resume
     test_pred: dict[str, list[int]] = field(default_factory=dict)
 
 
@@ -301,6 +302,7 @@ def _results(bank: BankState, tasks: list[Task], test_rows, evaluate) -> list[Ru
     preds, losses = evaluate(test_rows)
     test_scores = score_runs(test_rows, preds, losses, tasks)
     elapsed = time.time() - bank.started
+    cpu = None if bank.cpu_started is None else time.process_time() - bank.cpu_started
     index = {t.name: i for i, t in enumerate(tasks)}
     results = []
     for r, cfg in enumerate(bank.runs):
@@ -313,5 +315,5 @@ def _results(bank: BankState, tasks: list[Task], test_rows, evaluate) -> list[Ru
             config=cfg, status=bank.status[r], best_step=best["step"], dev_acc=mean("dev_acc"), dev_f1=mean("dev_f1"),
             test_acc=mean("test_acc"), test_f1=mean("test_f1"), per_task=per_task, dev_curve=bank.dev_curves[r],
             loss_curve=bank.loss_curves[r], state={k: v.detach().cpu().clone() for k, v in best["state"].items()},
-            seconds=elapsed, test_pred={n: test_scores[(r, index[n])]["pred"] for n in cfg.tasks} if scored else {}))
+            seconds=elapsed, cpu_seconds=cpu, test_pred={n: test_scores[(r, index[n])]["pred"] for n in cfg.tasks} if scored else {}))
     return results

@@ -309,7 +309,7 @@ def _encode_results(results: Sequence, owned: Sequence[int]) -> bytes:
             "run": r, "status": res.status, "best_step": res.best_step, "dev_acc": res.dev_acc, "dev_f1": res.dev_f1,
             "test_acc": res.test_acc, "test_f1": res.test_f1, "per_task": res.per_task,
             "dev_curve": res.dev_curve, "loss_curve": res.loss_curve, "seconds": res.seconds,
-            "test_pred": res.test_pred, "state": tensors,
+            "cpu_seconds": res.cpu_seconds, "test_pred": res.test_pred, "state": tensors,
         })
     head = json.dumps(items).encode()
     return len(head).to_bytes(8, "little") + head + b"".join(chunks)
@@ -333,7 +333,7 @@ def _decode_results(blob: bytes, runs: Sequence) -> list[tuple[int, Any]]:
             config=runs[it["run"]], status=it["status"], best_step=it["best_step"], dev_acc=it["dev_acc"],
             dev_f1=it["dev_f1"], test_acc=it["test_acc"], test_f1=it["test_f1"], per_task=it["per_task"],
             dev_curve=[tuple(x) for x in it["dev_curve"]], loss_curve=[tuple(x) for x in it["loss_curve"]],
-            state=state, seconds=it["seconds"], test_pred=it["test_pred"],
+            state=state, seconds=it["seconds"], cpu_seconds=it.get("cpu_seconds"), test_pred=it["test_pred"],
         )))
     return out
 

@@ -37,6 +37,7 @@ class Checkpointing(Callback):
         bank.active[:], bank.status[:], bank.best[:] = resumed.active, resumed.status, resumed.best
         bank.since_best[:], bank.dev_curves[:], bank.loss_curves[:] = resumed.since_best, resumed.dev_curves, resumed.loss_curves
         bank.started -= resumed.elapsed
+        bank.cpu_started = None
 
     def on_step_end(self, bank: BankState, step: int) -> None:
         if step % self.every == 0 and step < bank.total_steps:

@@ -31,6 +31,9 @@ class BankState:
     total_steps: int
     step: int = 0
     started: float = field(default_factory=time.time)
+    # this process's CPU time at the start (all its threads): the cost model's rate under load.
+    # None once resumed from a checkpoint, whose CPU time before the crash is unknown
+    cpu_started: float | None = field(default_factory=time.process_time)
     active: list[bool] = field(default_factory=list)
     status: list[str] = field(default_factory=list)
     best: list[dict] = field(default_factory=list)
