@@ -93,6 +93,7 @@ def cached_bank(ctx: Context, kind: str, specs: Sequence[dict], build: Callable[
     todo = [i for i, e in enumerate(entries) if e is None]
     if not todo:
         return entries
+    ctx.store.require_writable(kind, specs[todo[0]])  # a replay stops here, before it trains
     bank = build(todo)
     ckpt = checkpoint.bank_dir(ctx.store if checkpoint_every else None, [specs[i] for i in todo])
     results = train_bank_on_ranks(ctx.backbone, bank.tasks, bank.method, bank.runs, device=ctx.device,
@@ -108,22 +109,6 @@ def cached_bank(ctx: Context, kind: str, specs: Sequence[dict], build: Callable[
 def select_tasks(suite: Suite, names: Sequence[str] | None) -> list[Task]:
     """The named tasks of a suite, in the given order (all when ``names`` is empty)."""
     return list(suite.subset(names).tasks) if names else list(suite.tasks)
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
 
 
 def load_and_resample(spec: str, k: int | None = None, data_seed: int | None = None) -> Suite:

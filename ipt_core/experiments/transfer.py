@@ -94,6 +94,7 @@ def transfer_runs(store: Store, read_only: Sequence[Store], backbone, suite: Sui
     entries = {t: next((e for st in [store, *read_only] if (e := st.get(specs[t])) is not None), None) for t in targets}
     todo = [t for t in targets if entries[t] is None]
     if todo:
+        store.require_writable("transfer", specs[todo[0]])  # a replay stops here, before it trains
         runs, inits, labels = [], [], []
         for t in todo:
             task = suite.task(t)

@@ -68,6 +68,7 @@ from ipt_core.store.entry import (
     Entry,
     EntryCorrupt,
     EntryGone,
+    EntryMissing,
     StoreError,
     entry_from_record,
     read_entry_dir,
@@ -81,6 +82,10 @@ if TYPE_CHECKING:  # torch is imported lazily: listing the store does not need i
 
 
 log = logging.getLogger("ipt_core.store")
+
+REPLAY_ENV = "IPT_REPLAY"
+"""Set to 1, every store opened is read-only: a command replays from the store or fails naming the
+first result it would have to compute (``tests/test_shipped_results.py`` replays the shipped ones)."""
 
 def default_root() -> Path:
     """The default store root: ``$IPT_CACHE`` if set, else ``./cache`` in the working directory.
@@ -115,8 +120,12 @@ class Store:
     _swept: set[Path] = set()
     _swept_lock = threading.Lock()
 
-    def __init__(self, root: str | Path | None = None) -> None:
+    def __init__(self, root: str | Path | None = None, *, read_only: bool | None = None) -> None:
         self.root: Path = default_root() if root is None else Path(root).expanduser().resolve()
+        # read-only (a replay): every result must already be here; asking for a missing one raises
+        # EntryMissing before anything is computed, and nothing on disk changes (no quarantine either).
+        # None: ``$IPT_REPLAY=1`` turns it on for every store the process opens (the CLI's replay mode)
+        self.read_only: bool = os.environ.get(REPLAY_ENV) == "1" if read_only is None else bool(read_only)
         # parsed entry.json by entry dir, valid while the files' (mtime_ns, size, inode) are unchanged
         self._cache: dict[Path, tuple[dict[str, tuple[int, int, int]], dict]] = {}
         self._lock = threading.Lock()
@@ -165,6 +174,9 @@ class Store:
     def _quarantine(self, path: Path, key: str, reason: str) -> None:
         """Move a corrupt entry to root/corrupt/<key>-<timestamp>/, record why in its quarantine.json
         (:mod:`ipt_core.store.quarantine`: the app tells the user) and log a warning."""
+        if self.read_only:
+            log.warning("store %s (read-only): entry %s is corrupt (%s); left in place", self.root, key, reason)
+            return
         with self._lock:
             hit = self._cache.pop(path, None)
         # what the entry was: its last valid read, else what of its entry.json still parses
@@ -403,6 +415,8 @@ class Store:
         if not isinstance(kind, str) or not kind:
             raise TypeError(f"kind must be a non-empty str, got {kind!r}")
         key = spec_key(spec)
+        if self.read_only and self._load_valid(key) is None:
+            self.require_writable(kind, spec)
         if not isinstance(meta, dict):
             raise TypeError(f"meta must be a dict, got {type(meta).__name__}")
         check_json(meta, "meta", ValueError)
@@ -539,9 +553,18 @@ class Store:
         entry = self.get(spec)
         if entry is not None:
             return entry
+        self.require_writable(kind, spec)
         out = compute()
         meta, tensors = out if isinstance(out, tuple) else (out, None)
         return self.put(kind, spec, meta, tensors, command=command)
+
+    def require_writable(self, kind: str, spec: dict) -> None:
+        """Raise :class:`EntryMissing` when this store is read-only: call it before computing the
+        ``kind`` entry of ``spec`` (a replay must fail before it trains, not after)."""
+        if self.read_only:
+            text = canonical(spec).decode("utf-8")
+            raise EntryMissing(f"store {self.root} is read-only ({REPLAY_ENV}=1) and has no {kind} entry "
+                               f"{spec_key(spec)}: today's code would compute it; its spec: {text[:400]}")
 
     # -- housekeeping ------------------------------------------------------------------------------
     def delete(self, key: str) -> bool:

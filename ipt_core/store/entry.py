@@ -47,6 +47,10 @@ class StoreError(RuntimeError):
     """A store operation failed (disk full, permission denied, ...); the message names store and key."""
 
 
+class EntryMissing(StoreError):
+    """A read-only store (a replay, ``IPT_REPLAY=1``) was asked to compute or write an entry it lacks."""
+
+
 class CorruptEntryError(StoreError):
     """An entry's files do not match its recorded checksums (truncated, edited, missing)."""
 
