@@ -49,6 +49,7 @@ class Job:
     progress: dict | None = None
     result: Any = None
     cancel_requested: bool = False  # a cancel was asked (the marker file); the job is still running
+    first_progress: float | None = None  # when the job first reported progress (the worker notes it): start-up ends
 
     @property
     def dir(self) -> Path:
@@ -96,6 +97,7 @@ def load_job(root: Path, job_id: str) -> Job | None:
         error=str(st["error"])[:2000] if st.get("error") is not None else None,
         progress=prog if isinstance(prog, dict) else None, result=res,
         cancel_requested=status == "running" and (d / "cancel").exists(),
+        first_progress=_number(st.get("first_progress")),
     )
 
 

@@ -59,6 +59,7 @@ class Worker:
         self.stop = False
         # job id -> (process, job, open log file, time SIGTERM was sent or None)
         self.running: dict[str, list] = {}
+        self._progress_noted: set[str] = set()
 
     # -- claiming --------------------------------------------------------------------------------
     def _states(self) -> dict[str, dict]:
@@ -176,6 +177,24 @@ class Worker:
             elif term_at is not None and now - term_at > KILL_AFTER_S:
                 self._signal(proc.pid, signal.SIGKILL)
 
+    def _note_progress(self) -> None:
+        """Record in status.json when each running job first reported progress (``first_progress``):
+        the start-up (Python, torch, the model) ends there, and the app's estimates measure it so."""
+        for job_id, rec in self.running.items():
+            if job_id in self._progress_noted:
+                continue
+            path = rec[1].dir / "progress.json"
+            try:
+                mtime = path.stat().st_mtime
+            except OSError:
+                continue
+            got = read_json(path)
+            t = got.get("time") if isinstance(got, dict) else None
+            t = float(t) if isinstance(t, (int, float)) and not isinstance(t, bool) and t == t else mtime
+            with locked(self.root):
+                set_status(rec[1].dir, first_progress=min(t, mtime))
+            self._progress_noted.add(job_id)
+
     @staticmethod
     def _signal(pid: int, sig: int) -> None:
         try:
@@ -192,6 +211,7 @@ class Worker:
             log.close()
             self._finish(job, rc)
             del self.running[job_id]
+            self._progress_noted.discard(job_id)
 
     def _finish(self, job: Job, rc: int, error: str | None = None) -> None:
         cancelled = (job.dir / "cancel").exists() or rc == EXIT_CANCELLED
@@ -241,6 +261,7 @@ class Worker:
         self._start(claimed[0])
         while self.running:
             self._check_cancels()
+            self._note_progress()  # before reaping: a job that ended since the last poll is noted too
             self._reap()
             if self.running:
                 time.sleep(self.poll)
@@ -263,6 +284,7 @@ class Worker:
         try:
             self._recover_orphans()
             while not self.stop:
+                self._note_progress()  # before reaping: a job that ended since the last poll is noted too
                 self._reap()
                 self._check_cancels()
                 for job in self._claim():
