@@ -14,7 +14,7 @@ from typing import Callable, Sequence
 import streamlit as st
 
 from ipt_app.context import ctx, device_options, resource_for, suite_info, suite_problem
-from ipt_app.cost import Estimate, estimate, fmt_seconds, machine_rate, summary
+from ipt_app.cost import Estimate, estimate, fmt_range, machine_speed, summary
 from ipt_app.escape import md_code
 from ipt_app.job_panel import submit_job
 from ipt_app.store_reads import stores
@@ -25,7 +25,7 @@ from ipt_core.config.budgets import NAMES as BUDGET_NAMES
 from ipt_core.config.limits import MAX_DIMS, limit
 from ipt_core.config.limits import widget_kwargs as limit_of  # the CLI's ranges: a form offers no more
 
-LONG_S = 30 * 60  # above this an estimate is a warning, not a caption
+LONG_S = 30 * 60  # an estimate whose idle end is above this is a warning, not a caption
 
 
 @functools.lru_cache(maxsize=None)
@@ -72,13 +72,12 @@ def form_context() -> tuple[dict, dict] | None:
 
 
 def cost_of(c: dict, info: dict, argv: Sequence[str], device: str) -> Estimate | None:
-    """The estimate of ``argv`` at this machine's measured rate (None when the CLI refuses it)."""
-    kind = resource_for(device)
-    rate, source = machine_rate(stores(c["root"]), kind)
+    """The estimate of ``argv`` at this machine's measured speed and load now (None when the CLI refuses it).
+    The same :class:`~ipt_app.cost.Estimate` is shown on the form and kept beside the job (``estimate.json``)."""
+    speed = machine_speed(stores(c["root"]), resource_for(device))
     examples = sum(int(r.get(k) or 0) for r in info.get("rows", []) for k in ("train", "dev", "test"))
     try:
-        return estimate(argv, n_suite_tasks=len(info.get("names", [])), rate=rate, rate_source=source,
-                        example_rows=examples)
+        return estimate(argv, n_suite_tasks=len(info.get("names", [])), rate=speed, example_rows=examples)
     except ValueError:
         return None
 
@@ -86,8 +85,8 @@ def cost_of(c: dict, info: dict, argv: Sequence[str], device: str) -> Estimate |
 def show_cost(est: Estimate | None) -> None:
     if est is None:
         st.caption("No estimate: fix the input first.")
-    elif est.seconds > LONG_S:
-        st.warning(summary(est) + f"  \nThis is a long job (about {fmt_seconds(est.seconds)}): fewer tasks, "
+    elif est.seconds_low > LONG_S:  # long even on an idle machine (the load alone is said in the range)
+        st.warning(summary(est) + f"  \nThis is a long job (about {fmt_range(est.seconds_low, est.seconds_high)}): fewer tasks, "
                    "steps or seeds make it shorter; a GPU makes it much shorter.", icon=":material/schedule:")
     else:
         st.caption(summary(est))

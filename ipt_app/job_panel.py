@@ -45,14 +45,12 @@ def submit_job(root: Path, argv: Sequence[str], *, label: str, resource: str = "
 
 
 def state_of(job: jobs.Job) -> JobState:
-    """:func:`job_state` with the job's estimate; the overall fraction never goes back in a session."""
-    s = job_state(job, jobs.read_estimate(job))
-    if s.overall is not None and not s.finished:
-        k = f"_overall-{job.id}"
-        best = max(s.overall, st.session_state.get(k, 0.0))
-        st.session_state[k] = best
-        if best != s.overall:
-            s = JobState(s.status, s.stage, s.stage_fraction, best, s.eta_s, s.elapsed_s, s.estimate_s, s.text)
+    """:func:`job_state` with the job's estimate, continued from this session's last poll of the job: the
+    bar never goes back, and each ETA stays in the range the last one gave (less the time since)."""
+    key = f"_jobstate-{job.id}"
+    prev = st.session_state.get(key)
+    s = job_state(job, jobs.read_estimate(job), previous=prev if isinstance(prev, JobState) else None)
+    st.session_state[key] = s
     return s
 
 
@@ -73,7 +71,7 @@ def render_job(job: jobs.Job, *, key: str, log_lines: int = 8, expanded: bool = 
     with st.container(border=True):
         shown = "cancelling…" if job.cancel_requested else job.status
         st.markdown(f"**{md_escape(job.label or job.argv[0])}** · {md_code(shown)}")
-        if job.status == "running":
+        if job.status == "running":  # bar and text from the one state: they cannot disagree
             st.progress(s.overall or 0.0, text=md_escape(s.text))
         elif job.status == "done":
             st.progress(1.0, text=md_escape(s.text))

@@ -66,7 +66,7 @@ def test_machine_rate_is_measured_from_the_stores_banks(tmp_path):
     _bank(main, "b", 1, 100, 10, 10.0)  # 1,000 rows in 10 s
     _bank(main, "c", 2, 2, 16, 30.0)    # a smoke run: 64 rows, mostly start-up; not a measure of speed
     rate, source = cost.machine_rate([main, empty], "cpu")
-    assert rate == pytest.approx(3400 / 20.0) and "2 of this store" in source
+    assert rate == pytest.approx((240 + 100) / 2) and "2 prompt-tuning banks: this store's" in source  # the median
     rate, source = cost.machine_rate([empty, main], "cpu")  # the main store has none: the next one's
     assert rate == pytest.approx(170.0) and "shipped" in source
     assert cost.machine_rate([main], "gpu")[0] == cost.DEFAULT_ROWS_PER_S["gpu"]  # no GPU bank measured
@@ -88,21 +88,22 @@ PLAN = {"rows": 1000, "seconds": 100.0, "rate": 10.0, "stages": [
 
 
 def test_job_state_runs_over_all_stages_with_an_eta():
-    # half of the first stage: 300 of 1000 rows
+    # half of the first stage: 300 of 1000 rows (an estimate of an earlier version: rows at its rate)
     s = job_state(_job("running", {"stage": "prompt tuning of the training tasks", "step": 5, "total": 10}), PLAN, now=1030.0)
-    assert s.overall == pytest.approx(0.3) and s.stage_fraction == pytest.approx(0.5)
-    assert s.eta_s == pytest.approx(700 / (300 / 30))  # the rate this job has shown so far
-    assert "30% overall" in s.text and "left" in s.text
-    # the last stage, a quarter through: 600 + 100 + 75 rows
+    assert s.stage_fraction == pytest.approx(0.5)
+    assert s.eta_s == pytest.approx(700 / (300 / 30))  # as estimated and as shown: 10 rows/s
+    assert s.overall == pytest.approx(30 / (30 + 70))  # the time fraction: bar and ETA agree
+    assert "30% overall" in s.text and "left" in s.text and s.eta_low < s.eta_s < s.eta_high
+    # the last stage, a quarter through: 600 + 100 + 75 rows done, faster than estimated
     s = job_state(_job("running", {"stage": "stability: PT from random initialisation", "step": 1, "total": 4}), PLAN,
                   now=1050.0)
-    assert s.overall == pytest.approx(0.775)
+    assert s.eta_s < 22.5 and s.overall == pytest.approx(50 / (50 + s.eta_s))
     # a stage the plan does not name: elapsed time over the estimate, never 100% before done
     s = job_state(_job("running", {"stage": "something else", "step": 1, "total": 2}), PLAN, now=1500.0)
     assert s.overall == 0.99 and s.eta_s == 0.0
-    # started, no report yet: says so (not a stale "starting...")
+    # started, no report yet: says so (not a stale "starting..."), the whole plan still ahead
     s = job_state(_job("running", None), PLAN, now=1002.0)
-    assert "starting" in s.text and s.overall == pytest.approx(0.02)
+    assert "starting" in s.text and s.eta_s == pytest.approx(100.0) and s.overall == pytest.approx(2 / 102)
     done = job_state(_job("done", {"stage": "x", "step": 1, "total": 9}, ended=1100.0), PLAN, now=5000.0)
     assert done.overall == 1.0 and done.finished and done.elapsed_s == 100.0 and "running" not in done.text
     queued = job_state(_job("queued", started=None), PLAN)

@@ -297,18 +297,22 @@ def test_planted_jobs_in_a_store_opened_by_the_app_run_nothing(tmp_path, monkeyp
 
 
 @pytest.mark.parametrize("estimate", [b"[" * 100000 + b"]" * 100000, b'{"stages": 5, "seconds": "x", "rate": []}',
-                                      b'{"stages": [{"rows": "1e999", "match": 3}], "seconds": 1e999}', b"\xff"])
+                                      b'{"stages": [{"rows": "1e999", "match": 3}], "seconds": 1e999}', b"\xff",
+                                      b'{"seconds": 10, "seconds_low": "x", "seconds_high": -5, "startup_s": 1e308, "tail_s": [],'
+                                      b' "stages": [{"rows": 5, "seconds": "y", "match": "x"}, {"rows": -3, "seconds": 1e300}]}'])
 def test_a_hostile_estimate_or_progress_file_is_ignored(tmp_path, estimate):
     from ipt_app.job_state import job_state
 
     job = jobs.submit(tmp_path, ["tasks", "--suite", "demo"])
     (job.dir / "estimate.json").write_bytes(estimate)
     (job.dir / "progress.json").write_text('{"stage": "x", "step": "nan", "total": [1]}')
-    jobs.set_status(job.dir, status="running", started=time.time())
+    jobs.set_status(job.dir, status="running", started=time.time(), first_progress="soon")
     job = jobs.get_job(tmp_path, job.id)
     est = jobs.read_estimate(job)
     assert est is None or isinstance(est, dict)
-    assert job_state(job, est).status == "running"
+    first = job_state(job, est)
+    assert first.status == "running" and job.first_progress is None
+    assert job_state(job, est, previous=first).status == "running"
 
 
 def test_a_dataset_script_in_an_hf_suite_folder_is_never_run(tmp_path, monkeypatch):
