@@ -43,10 +43,24 @@ def test_a_shipped_part_recomputes_to_the_same_numbers(shipped, real_backbone, t
 
 
 def test_shipped_subspace_serves_the_intrinsic_tuning_form(shipped):
-    """The app's intrinsic-tuning form needs a subspace on a fresh clone: the demo's d_I = 8 one,
-    found on the shipped sweep's training tasks, with every tensor the decoder needs."""
-    [msf] = [e for e in shipped.query("msf") if e.meta["d"] == 8]
+    """The app's intrinsic-tuning form needs a subspace on a fresh clone: the one at the task map's
+    d_I, found on the shipped sweep's training tasks, with every tensor the decoder needs."""
+    [tmap] = shipped.query("task_map")
+    [msf] = [e for e in shipped.query("msf") if e.meta["d"] == tmap.meta["d"]]
     sweep = max(shipped.query("ipt_dims"), key=lambda e: len(e.meta["dims"]))
     assert msf.meta["train_tasks"] == sweep.meta["train_tasks"] and len(msf.meta["prompt_shape"]) == 3  # deep
     assert {"ae.out.weight", "ae.up.weight", "train_z"} <= set(msf.tensor_names)
     assert msf.meta["status"] and msf.meta["dev_acc"] > 0.5
+
+
+@pytest.mark.slow
+def test_every_shipped_entry_is_what_todays_code_computes_for_its_command(shipped):
+    """Shipped results can never drift from the code again: every command recorded in them is
+    replayed read-only (``verify --replay``), so a default, a data file or a code version that
+    changed any key makes a replay stop before it trains, and every shipped entry must be reached
+    by a replay (read, or a stage of what was read). Regenerate with ``scripts/ship_results.py``."""
+    from ipt_core.cli.replay import format_report, replay_store
+
+    rep = replay_store(shipped.root)
+    assert rep.ok, "shipped results are not today's; run scripts/ship_results.py:\n" + format_report(rep)
+    assert {c.command.split()[3] for c in rep.commands} >= {"pipeline", "compare", "transfer", "map-quality"}

@@ -1,12 +1,17 @@
 """The ``verify`` command (cli.py calls :func:`register`): check a result store, and repair it on request.
 
     python -m ipt_core verify [--repair] [--json] [--cache DIR]
+    python -m ipt_core verify --replay [--json] [--cache DIR]
 
 Re-reads every entry and re-hashes its files (:meth:`ipt_core.store.Store.check`), and looks at the
 temp folder. Without ``--repair`` nothing is changed. With it, corrupt entries are quarantined
 (moved to ``<store>/corrupt/``, recorded there, recomputed when a job needs them) and temp items of
 killed writers removed. Exit status: 0 the store is clean (or was repaired), 1 corrupt entries were
 found and left in place (no ``--repair``); stale temp items alone are reported, not an error.
+
+With ``--replay`` it checks instead that the results are today's: every command recorded in the
+store is replayed read-only (:mod:`ipt_core.cli.replay`); exit 1 when a replay would have to compute
+something or an entry is reached by no command (results of older code or defaults).
 """
 from __future__ import annotations
 
@@ -22,6 +27,8 @@ def register(sub) -> None:
                        description=__doc__.split("\n\n")[0])
     p.add_argument("--repair", action="store_true",
                    help="quarantine corrupt entries (they are recomputed when needed) and remove stale temp items")
+    p.add_argument("--replay", action="store_true",
+                   help="replay every command recorded in the store read-only: are its results today's? (loads the model)")
     p.add_argument("--cache", default=None, help="result store folder (default $IPT_CACHE or ./cache)")
     p.add_argument("--json", action="store_true", help="print one JSON object as the last line of stdout")
     p.set_defaults(func=cmd_verify)
@@ -52,6 +59,16 @@ def format_report(rep: dict) -> str:
 def cmd_verify(args: argparse.Namespace) -> int:
     from ipt_core.store import Store
 
+    if args.replay:
+        from ipt_core.cli import replay
+
+        if args.repair:
+            from ipt_core.errors import InputError
+
+            raise InputError("verify: --replay reads only; run --repair on its own")
+        out = replay.replay_store(Store(args.cache).root)
+        print(json.dumps(out.to_json()) if args.json else replay.format_report(out))
+        return 0 if out.ok else EXIT_CORRUPT
     rep = Store(args.cache).check(repair=args.repair)
     if args.json:
         print(json.dumps(rep))

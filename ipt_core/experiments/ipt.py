@@ -26,7 +26,7 @@ import torch
 
 from ipt_core.analysis.metrics import gain_recovery, recovery
 from ipt_core.backbones import Backbone
-from ipt_core.config.ipt import IPTSettings, ISTConfig
+from ipt_core.config.ipt import IPTSettings, ISTConfig, MSFConfig
 from ipt_core.config.pt import PTConfig
 from ipt_core.experiments.context import Context
 from ipt_core.experiments.ipt_stages import (
@@ -35,13 +35,15 @@ from ipt_core.experiments.ipt_stages import (
     find_subspaces,
     intrinsic_tuning,
     load_decoder,
+    msf_spec,
     pt_prompts,
     resample_suite,
 )
-from ipt_core.experiments.tune import get_baseline
+from ipt_core.experiments.tune import get_baseline, pt_spec
 from ipt_core.methods.ipt import CODE_VERSION as IPT_VERSION
 from ipt_core.methods.pt import PromptTuning
 from ipt_core.store import Store
+from ipt_core.store.keys import spec_key
 from ipt_core.store.entry import Entry
 from ipt_core.tasks import Suite, Task
 from ipt_core.train import checkpoint
@@ -171,6 +173,27 @@ def summary_json(entry: Entry) -> dict:
         "random_subspace": {"seen": pick(rand.get("seen", {})), "unseen": pick(rand.get("unseen", {}))},
         "key": entry.key,
     }
+
+
+def recovery_stage_keys(ctx: Context, suite: Suite, entry: Entry) -> dict[str, set[str]]:
+    """The ``pt_run`` and ``msf`` keys an ``ipt_dims`` entry's computation asks the store for, named
+    by today's code (``pt_spec``, ``msf_spec``, the seen tasks' resample) from the entry's own
+    request (its spec's settings and tasks, its meta's seeds and dimensions).
+
+    The entry itself is keyed by that request, so a replay that finds it proves the request is
+    today's; this names its stages, which the replay does not reach (``tests/test_shipped_results.py``
+    checks every shipped PT run and subspace against it).
+    """
+    sp, m = entry.spec, entry.meta
+    pt_cfg, msf_cfg = PTConfig(**sp["settings"]["pt"]), MSFConfig(**sp["settings"]["msf"])
+    train = [suite.task(n) for n in m["train_tasks"]]
+    refs = resample_suite(suite, m["seen_tasks"], sp["settings"]["seen_data_seed"]) + [suite.task(n) for n in m["test_tasks"]]
+    keys: dict[str, set[str]] = {"pt_run": set(), "msf": set()}
+    for seed in m["seeds"]:
+        train_keys = [spec_key(pt_spec(ctx.backbone, t, seed, pt_cfg)) for t in train]
+        keys["pt_run"] |= set(train_keys) | {spec_key(pt_spec(ctx.backbone, t, seed, pt_cfg)) for t in refs}
+        keys["msf"] |= {spec_key(msf_spec(ctx, train_keys, d, seed, msf_cfg)) for d in m["dims"]}
+    return keys
 
 
 def task_count_experiment(ctx: Context, suite: Suite, train_names, test_names, d: int, fractions: Sequence[float],
@@ -359,7 +382,7 @@ def shipped_store() -> Store | None:
     """The read-only store of demo results shipped inside the package, when present."""
     from ipt_core.paths import SHIPPED_RESULTS
 
-    return Store(SHIPPED_RESULTS) if (SHIPPED_RESULTS / "objects").is_dir() else None
+    return Store(SHIPPED_RESULTS, read_only=True) if (SHIPPED_RESULTS / "objects").is_dir() else None
 
 
 def find_decoder(ctx: Context, suite: Suite, d: int, prompt_kind: str, decoder_key: str | None = None) -> tuple[Entry, Store]:

@@ -76,12 +76,13 @@ def pt_prompts(ctx: Context, suite: Suite, tasks: Sequence[Task], seed: int, cfg
     return torch.stack([e.tensor("prompt").float() for e in entries]), entries
 
 
-def msf_spec(ctx: Context, train_entries: Sequence[Entry], d: int, seed: int, cfg: MSFConfig) -> dict:
+def msf_spec(ctx: Context, train_keys: Sequence[str], d: int, seed: int, cfg: MSFConfig) -> dict:
+    """The key of an auto-encoder: the store keys of the PT prompts it is trained on, d_I, seed and config."""
     return {
         "method": "msf",
         "code_version": IPT_VERSION,
         "backbone": ctx.backbone.identity(),
-        "train_prompts": [e.key for e in train_entries],
+        "train_prompts": list(train_keys),
         "d": d,
         "seed": seed,
         "config": cfg.to_json(),
@@ -121,7 +122,7 @@ def find_subspaces(
         }
         return meta, tensors
 
-    specs = [msf_spec(ctx, train_entries, d, seed, cfg) for d in dims]
+    specs = [msf_spec(ctx, [e.key for e in train_entries], d, seed, cfg) for d in dims]
     return dict(zip(dims, cached_bank(ctx, "msf", specs, build, record)))
 
 

@@ -85,7 +85,10 @@ log = logging.getLogger("ipt_core.store")
 
 REPLAY_ENV = "IPT_REPLAY"
 """Set to 1, every store opened is read-only: a command replays from the store or fails naming the
-first result it would have to compute (``tests/test_shipped_results.py`` replays the shipped ones)."""
+first result it would have to compute (``python -m ipt_core verify --replay``)."""
+REPLAY_LOG_ENV = "IPT_REPLAY_LOG"
+"""A file: a read-only store appends the key of every entry it reads there, one a line (what a
+replayed command reached; ``ipt_core.cli.replay``)."""
 
 def default_root() -> Path:
     """The default store root: ``$IPT_CACHE`` if set, else ``./cache`` in the working directory.
@@ -224,6 +227,9 @@ class Store:
             raise StoreError(f"store {self.root}: cannot read entry {key}: {e or type(e).__name__}") from e
         with self._lock:
             self._cache[path] = (sigs, rec)
+        if self.read_only and os.environ.get(REPLAY_LOG_ENV):
+            with open(os.environ[REPLAY_LOG_ENV], "a", encoding="utf-8") as f:
+                f.write(key + "\n")
         return entry_from_record(rec, path)
 
     # -- reading -----------------------------------------------------------------------------------
