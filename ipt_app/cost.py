@@ -15,13 +15,16 @@ zero-shot and linear-probe baselines the command computes (they are not training
   shipped demo results' banks only from :data:`MIN_OWN_BANKS` on; fewer are pooled with them. A
   bank's time includes its dev evaluations and its final test evaluation, so they are inside the rate.
   Where a bank recorded its CPU time (``bank_cpu_seconds``, all threads) and ``torch_threads``, its
-  rate is taken at an idle machine: its wall rate times ``efficiency / its efficiency``, where a bank's
-  efficiency is ``cpu / (wall x threads)`` (under load its threads get less of the CPU, so it drops)
-  and ``efficiency`` is the best of the banks (the most idle one), times ``min(threads, cores) /
-  threads`` on a machine with fewer cores. Banks without CPU time count with their wall rate.
+  idle rate is ``rows / (cpu / min(threads, cores))``: the CPU time a bank needs hardly changes with
+  the load (its wall time does), and on an idle machine its threads run side by side (measured: a
+  24-task bank used 290 CPU s in 153 s wall on 2 cores, 1.9 of them). Banks without CPU time count
+  with their wall rate, and only while fewer than :data:`MIN_CPU_BANKS` banks have CPU time (a wall
+  time says nothing about the load it ran under).
 - *spread*: the quartiles of the per-bank rates, at least +-:data:`MIN_SPREAD` and at most a factor
   :data:`MAX_SPREAD` from the median.
-- *load* (:func:`slowdown`): the 1-min load average (``os.getloadavg``) of ``os.cpu_count()`` cores.
+- *load* (:func:`current_load`, :func:`slowdown`): the runnable threads other than this process now
+  (Linux ``/proc/loadavg``'s fourth field, a few samples; elsewhere the 1-min load average), of
+  ``os.cpu_count()`` cores. Not the 1-min average: it still counts a job that ended a minute ago.
   A job of T threads on C cores with L other runnable threads gets ``min(T, C)`` cores when
   ``T + L <= C``, else about ``C * T / (T + L)`` (a fair share); training slows by the ratio, the
   start-up (mostly one thread) by the same with T = 1.
@@ -63,6 +66,7 @@ DEFAULT_ROWS_PER_S = {"cpu": 40.0, "gpu": 4000.0}
 see the shipped results), and a PEFT-style one-prompt loop on an H100 (DESIGN.md: ~4.2k rows/s)."""
 RECENT_BANKS = 8
 MIN_BANK_ROWS = 500  # a smaller bank (a 2-step smoke run) measures start-up and evaluation, not training speed
+MIN_CPU_BANKS = 2  # from this many banks with CPU time on, banks timed by wall time alone are left out
 MIN_OWN_BANKS = 3  # this store's banks replace the shipped results' from this many on; fewer are pooled with them
 MIN_SPREAD = 0.15  # the rate's range is at least +-15% of the median, however alike the banks are
 MAX_SPREAD = 2.0  # and at most a factor 2 either side of it
@@ -85,8 +89,21 @@ means over the 24 demo tasks of the shipped results (2-core CPU; medians 0.85 an
 TIMED_COMMANDS = frozenset({"tune", "ipt", "ist", "stability", "compare", "pipeline"})  # the ones that report progress
 
 
-def current_load() -> float:
-    """The 1-min load average (0 where the platform has none)."""
+def current_load(samples: int = 5, gap_s: float = 0.01) -> float:
+    """Runnable threads besides this process now: the mean over ``samples`` reads of ``/proc/loadavg``'s
+    running count less one (this process, running while it reads); elsewhere the 1-min load average
+    (0 where the platform has none)."""
+    seen = []
+    for i in range(samples):
+        try:
+            with open("/proc/loadavg", encoding="ascii") as f:
+                seen.append(max(0, int(f.read().split()[3].split("/")[0]) - 1))
+        except (OSError, ValueError, IndexError):
+            break
+        if i + 1 < samples:
+            time.sleep(gap_s)
+    if seen:
+        return float(statistics.mean(seen))
     try:
         return float(os.getloadavg()[0])
     except (OSError, AttributeError):
@@ -154,19 +171,15 @@ class BankTiming:
     threads: int | None = None
 
     @property
-    def efficiency(self) -> float | None:
-        """``cpu / (wall x threads)``: the share of its threads' time the bank ran (lower under load)."""
-        if not self.cpu_s or not self.threads or self.cpu_s <= 0:
-            return None
-        return min(1.0, self.cpu_s / (self.wall_s * self.threads))
+    def cpu_timed(self) -> bool:
+        return bool(self.cpu_s and self.cpu_s > 0 and self.threads)
 
-    def idle_rate(self, best_efficiency: float | None, cores: int) -> float:
-        """Rows/s this bank would have run at on an idle machine of ``cores`` cores (see the module doc)."""
-        wall = self.rows / self.wall_s
-        eff = self.efficiency
-        if eff is None or not best_efficiency:
-            return wall
-        return wall * (best_efficiency / eff) * min(self.threads, cores) / self.threads
+    def idle_rate(self, cores: int) -> float:
+        """Rows/s this bank would have run at on an idle machine of ``cores`` cores (see the module doc):
+        its CPU time spread over ``min(threads, cores)`` cores, else its wall rate."""
+        if not self.cpu_timed:
+            return self.rows / self.wall_s
+        return self.rows / (self.cpu_s / min(self.threads, max(1, cores)))
 
 
 def bank_timings(store: store_mod.Store, device_kind: str) -> list[BankTiming]:
@@ -200,9 +213,8 @@ def bank_timings(store: store_mod.Store, device_kind: str) -> list[BankTiming]:
 def robust_rate(banks: Sequence[BankTiming], cores: int) -> tuple[float, float, float]:
     """``(median, fast, slow)`` idle rows/s of ``banks``: the median of the per-bank idle rates, and the
     quartiles kept within +-:data:`MIN_SPREAD` .. x:data:`MAX_SPREAD` of it."""
-    effs = [e for e in (b.efficiency for b in banks) if e is not None]
-    best = max(effs) if effs else None
-    rates = sorted(b.idle_rate(best, cores) for b in banks)
+    timed = [b for b in banks if b.cpu_timed]
+    rates = sorted(b.idle_rate(cores) for b in (timed if len(timed) >= MIN_CPU_BANKS else banks))
     med = statistics.median(rates)
     q1, q3 = (statistics.quantiles(rates, n=4, method="inclusive")[0::2] if len(rates) >= 2 else (med, med))
     fast = min(max(q3, med * (1 + MIN_SPREAD)), med * MAX_SPREAD)

@@ -80,15 +80,32 @@ def test_cpu_time_gives_the_idle_rate_of_a_bank_run_under_load(tmp_path):
     bank(main, "loaded", 20.0, cpu_per_wall=1.9 / 3, threads=2)
     bank(main, "idle2", 60.0, size=12, cpu_per_wall=1.9, threads=2)
     sp = speed([main])
-    assert sp.rate == pytest.approx(60.0) and sp.rate_slow == pytest.approx(60.0 / (1 + cost.MIN_SPREAD))
+    idle = 60.0 * 2 / 1.9  # the CPU time spread over both cores: what the idle bank's 1.9 cores did, at 2
+    assert sp.rate == pytest.approx(idle) and sp.rate_slow == pytest.approx(idle / (1 + cost.MIN_SPREAD))
     assert "3 timed by CPU time" in sp.source
+    # beside banks with CPU time, one timed by wall alone (under some unknown load) does not count
+    bank(main, "old", 5.0, size=14)
+    assert speed([main]).rate == pytest.approx(idle)
     # without CPU time the loaded bank counts at its wall rate
     wall = Store(tmp_path / "wall")
     for name, r, size in [("idle", 60.0, 10), ("loaded", 20.0, 10), ("idle2", 60.0, 12)]:
         bank(wall, name, r, size=size)
     assert speed([wall]).rate == pytest.approx(60.0) and speed([wall]).rate_slow <= 40.0
     # a machine with fewer cores than the banks' threads gets their rate per core it has
-    assert speed([main], cores=1).rate == pytest.approx(30.0)
+    assert speed([main], cores=1).rate == pytest.approx(idle / 2)
+
+
+def test_the_load_is_the_runnable_threads_now_not_the_minute_average(monkeypatch):
+    """A job that ended a minute ago still sits in the 1-min load average: the estimate reads the
+    run queue now (``/proc/loadavg``'s running count, less the reader itself)."""
+    import builtins
+    import io
+
+    real_open = builtins.open
+    reads = iter(["3.10 2.00 1.00 3/120 999\n", "3.10 2.00 1.00 1/120 999\n"] * 5)
+    monkeypatch.setattr(builtins, "open", lambda f, *a, **k: io.StringIO(next(reads)) if f == "/proc/loadavg"
+                        else real_open(f, *a, **k))
+    assert cost.current_load(samples=4, gap_s=0) == pytest.approx(1.0)  # (2 + 0 + 2 + 0) / 4, not 3.1
 
 
 def test_the_load_slows_the_estimate_as_a_fair_share_of_the_cores():
