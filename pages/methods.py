@@ -27,7 +27,7 @@ if not found:
         f"No method comparison for suite `{c['suite_name']}` yet. "
         "Produce one with:",
         f"python -m ipt_core compare --suite {c['suite']} --tasks {','.join(names[:2]) or 'TASK_A,TASK_B'} "
-        "--methods zero-shot,probe,pt,ipt,attempt,vip --seeds 1 --steps 30",
+        "--methods zero-shot,probe,pt,ipt,attempt,vip --seeds 1 --budget quick",  # the form's defaults on a CPU
     )
 else:
     entry = pick_entry(found, "Comparison", key="meth-entry",
@@ -46,6 +46,9 @@ else:
     att = m.get("attempt_attention")
     if att and att.get("weights"):
         t = ipt_figures.attention_table(att)
+        reading = ipt_figures.attention_reading(t)
+        if reading:
+            st.info(reading)
         show_figure(ipt_figures.attention_heatmap(t), t, name="attempt_attention", commands=[entry.command],
                     key="meth-att", index=True, beside=False)  # a row per source, a column per target: the whole width
     usage = m.get("vip_codebook_usage")

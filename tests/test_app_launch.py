@@ -17,6 +17,7 @@ from ipt_app import cost
 from ipt_app.job_state import job_state, worker_text
 from ipt_app.store_reads import sweep_label, sweep_rank
 from ipt_core import jobs
+from ipt_core.experiments.ipt import shipped_store
 from ipt_core.store import Store
 
 # --------------------------------------------------------------------------------------------------
@@ -169,7 +170,8 @@ def test_ist_form_tunes_in_the_shipped_subspace_and_the_result_shows(shipped_roo
     at = goto(app(), "recovery")
     space = at.selectbox(key="rec-ist-space")
     label = space.options[space.index]
-    assert label.startswith("d_I 8 · deep prompts") and "shipped" in label
+    [tmap] = shipped_store().query("task_map")  # the shipped subspace is the task map's
+    assert label.startswith(f"d_I {tmap.meta['d']} · deep prompts") and "shipped" in label
     at.number_input(key="rec-ist-steps").set_value(2)
     button(at, "Queue intrinsic tuning").click().run()
     assert not at.exception and not at.error

@@ -1331,3 +1331,16 @@ def test_render_page_figures(tmp_path):
     finally:
         driver.quit()
     assert not problems, "\n".join(f"{k}: {v}" for k, v in problems.items())
+
+
+def test_the_attention_heatmap_says_when_it_is_one_hot_or_uniform_and_stays_quiet_when_graded():
+    from ipt_core.figures.ipt import attention_reading, attention_table
+
+    one_hot = attention_table({"targets": ["a", "b"], "sources": ["a", "b", "c", "(own prompt)"],
+                               "weights": [[0, 0.97, 0.02, 0.01], [0.0, 0, 0.995, 0.005]]})
+    text = attention_reading(one_hot)
+    assert text.startswith("**Near one-hot:**") and "97%–100%" in text and "a → b, b → c" in text
+    uniform = attention_table({"targets": ["a"], "sources": ["a", "b", "c", "d"], "weights": [[0.9, 0.34, 0.33, 0.33]]})
+    assert attention_reading(uniform).startswith("**Near uniform:**")  # the self cell does not count
+    graded = attention_table({"targets": ["a"], "sources": ["a", "b", "c", "d"], "weights": [[0, 0.6, 0.3, 0.1]]})
+    assert attention_reading(graded) is None

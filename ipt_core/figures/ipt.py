@@ -747,6 +747,44 @@ def attention_heatmap(table: pd.DataFrame, title: str = "ATTEMPT: attention of t
     return heatmap_layout(fig, title, targets, sources, x_title="target task", y_title="source prompt")
 
 
+def attention_reading(table: pd.DataFrame) -> str | None:
+    """One paragraph for the page when the attention heatmap is degenerate, None when it is graded.
+
+    Near one-hot (every target puts at least 90% on one source) or near uniform (every weight within
+    25% of its row's uniform share, the self cell left out): the heatmap then shows which single
+    source ATTEMPT picked, or nothing, rather than a graded similarity; the text says which.
+
+    Example::
+
+        attention_reading(attention_table({"targets": ["a"], "sources": ["a", "b", "c"], "weights": [[0, 1, 0]]}))
+        # "Near one-hot: each target puts 100% of its attention on one source prompt (a → b) ..."
+    """
+    w = table.to_numpy(dtype=float)
+    if w.size == 0 or not np.isfinite(w).all():
+        return None
+    rows = []
+    for target, row in zip(table.index, w):
+        live = [(str(src), x) for src, x in zip(table.columns, row) if str(src) != str(target)]
+        if len(live) < 2:
+            return None
+        share = np.array([x for _, x in live]) / max(sum(x for _, x in live), 1e-12)
+        rows.append((str(target), live[int(np.argmax(share))][0], float(share.max()), share * len(share)))
+    top = [r[2] for r in rows]
+    picks = ", ".join(f"{t} → {s}" for t, s, _, _ in rows[:6]) + (" …" if len(rows) > 6 else "")
+    if min(top) >= 0.9:
+        span = f"{min(top):.0%}" if f"{min(top):.0%}" == f"{max(top):.0%}" else f"{min(top):.0%}–{max(top):.0%}"
+        return (f"**Near one-hot:** each target puts {span} of its attention on one source prompt "
+                f"({picks}); every other source gets almost nothing. ATTEMPT's attention is a softmax (its temperature "
+                "in the settings) over the scores of the pooled input against each source prompt; once one score leads "
+                "by a few units the softmax is one-hot. Read this map as *which single source ATTEMPT chose* for each "
+                "target, not as a graded task similarity (for that: the transfer test and the task map).")
+    if all(np.all(np.abs(r[3] - 1) <= 0.25) for r in rows):
+        return ("**Near uniform:** every weight is within 25% of its row's uniform share (the colour bar's value): "
+                "ATTEMPT has not learned to prefer any source here, so the heatmap carries no similarity signal. More "
+                "steps or a lower temperature sharpen it.")
+    return None
+
+
 def codebook_usage_table(usage: Sequence[float]) -> pd.DataFrame:
     """VIP's codebook usage: ``code, usage`` (fraction of lookups per code)."""
     return pd.DataFrame({"code": list(range(len(usage))), "usage": [as_float(u) for u in usage]})
