@@ -214,7 +214,7 @@ def row(f: Form, got: dict, machine: str | None) -> str:
     inside = "yes" if e["low"] <= got["wall"] <= e["high"] else ("longer" if got["wall"] > e["high"] else "shorter")
     actual = f"{got['wall']:.0f} s" + ("" if got["rc"] == 0 else f" (exit {got['rc']}: {got['error']})")
     rng, exact = fmt_range(e["low"], e["high"]), f"{e['low']:.0f}–{e['high']:.0f} s"
-    if machine is None:  # no busy loops of ours: say what the load was
+    if machine is None:  # no busy loops of ours and no --machine: the 1-min load average is all we know
         machine = "idle" if got["load_before"] < 0.5 * (os.cpu_count() or 1) else "busy (other work)"
     return (f"| {f.name} | `{cmd}` | {exact if rng == exact else f'{rng} ({exact})'} | {e['point']:.0f} s "
             f"| {actual} | {got['wall'] / e['point']:.2f} | {inside} | {got['cpu']:.0f} | {got['load_before']:.2f} "
@@ -253,6 +253,8 @@ def main(argv: list[str] | None = None) -> int:
                                                   "probe, ist, ipt, stability, compare-2, compare-pt")
     ap.add_argument("--budget", default="quick", help="the forms' budget (quick: a CPU's)")
     ap.add_argument("--load", type=int, default=0, help="run N busy loops for the duration (a loaded machine)")
+    ap.add_argument("--machine", default=None, help="the machine column, e.g. 'idle' (the 1-min load average "
+                    "after the previous form's job says 'busy' for a minute) or 'loaded (the test suite beside it)'")
     ap.add_argument("--append", action="store_true", help="add the rows to the table in --out instead of writing it anew")
     ap.add_argument("--dry-run", action="store_true", help="print the commands and their estimates only")
     ap.add_argument("--steps", type=int, default=None, help="every trained stage at this many steps (a smoke test)")
@@ -274,7 +276,7 @@ def main(argv: list[str] | None = None) -> int:
         for f in todo:
             f.argv, f.note = with_steps(f.argv, args.steps), (f.note + f"; --steps {args.steps}").lstrip("; ")
     loops = busy_loops(args.load) if args.load and not args.dry_run else []
-    machine = f"loaded ({args.load} busy loops)" if args.load else None
+    machine = args.machine or (f"loaded ({args.load} busy loops)" if args.load else None)
     rows = []
     try:
         if loops:

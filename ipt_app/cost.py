@@ -72,13 +72,13 @@ MIN_SPREAD = 0.15  # the rate's range is at least +-15% of the median, however a
 MAX_SPREAD = 2.0  # and at most a factor 2 either side of it
 RECENT_JOBS = 8
 MIN_JOBS = 3  # finished jobs with a recorded first progress report before their overhead replaces the default
-DEFAULT_STARTUP_S = 10.0
+DEFAULT_STARTUP_S = 9.0
 """Process start to the first progress report, seconds, before this store has timed :data:`MIN_JOBS`
 jobs: ``python -m ipt_core tune --suite demo --tasks sms_spam --steps 2 --budget quick`` (the packaged
 MiniLM ``encoder-sim``: import torch and transformers, load the model and the suite, the first batch)
-on this project's 2-core VM, from the job's ``started`` to its first ``progress.json``: 8.3 s as a
-test's job (load about 1-2), 12.9 s and 15.3 s at load 2.3-3.6 under ``nice -n 19`` (14.4 s of CPU).
-``python bench/estimates.py --overhead`` measures it again."""
+on this project's 2-core VM, from the job's ``started`` to its first ``progress.json``: 9.3, 8.7 and
+9.4 s on the idle machine (``python bench/estimates.py --overhead 3``, load 1.0-1.1, 2026-12-07);
+8.3 s as a test's job (load about 1-2), 12.9 s and 15.3 s at load 2.3-3.6 under ``nice -n 19``."""
 DEFAULT_TAIL_S = 1.0
 """The last progress report to the end of the job, less the baselines counted on their own: writing
 the results and exiting. Measured with the run above: 5.5-5.8 s after the last step, of which
@@ -212,11 +212,16 @@ def bank_timings(store: store_mod.Store, device_kind: str) -> list[BankTiming]:
 
 def robust_rate(banks: Sequence[BankTiming], cores: int) -> tuple[float, float, float]:
     """``(median, fast, slow)`` idle rows/s of ``banks``: the median of the per-bank idle rates, and the
-    quartiles kept within +-:data:`MIN_SPREAD` .. x:data:`MAX_SPREAD` of it."""
+    quartiles (with fewer than 4 banks: the fastest and the slowest; banks differ by their tasks'
+    lengths and evaluation sets, and two quartiles of two or three banks hide that) kept within
+    +-:data:`MIN_SPREAD` .. x:data:`MAX_SPREAD` of it."""
     timed = [b for b in banks if b.cpu_timed]
     rates = sorted(b.idle_rate(cores) for b in (timed if len(timed) >= MIN_CPU_BANKS else banks))
     med = statistics.median(rates)
-    q1, q3 = (statistics.quantiles(rates, n=4, method="inclusive")[0::2] if len(rates) >= 2 else (med, med))
+    if len(rates) >= 4:
+        q1, q3 = statistics.quantiles(rates, n=4, method="inclusive")[0::2]
+    else:
+        q1, q3 = rates[0], rates[-1]
     fast = min(max(q3, med * (1 + MIN_SPREAD)), med * MAX_SPREAD)
     slow = max(min(q1, med / (1 + MIN_SPREAD)), med / MAX_SPREAD)
     return med, fast, slow

@@ -138,7 +138,7 @@ def test_the_range_holds_the_point_and_the_json_keeps_its_old_fields(tmp_path, a
     assert all({"name", "match", "rows", "detail"} <= set(s) for s in j["stages"])
     assert json.loads(json.dumps(j)) == j
     text = cost.summary(e)
-    assert "Estimated cost" in text and re.search(r"about \*\*\d+ (s|min|h)(–\d+ (s|min|h))?\*\*|about \*\*\d+(–\d+)? (s|min|h)\*\*", text)
+    assert "Estimated cost" in text and re.search(r"about \*\*[\d.]+ (s|min|h)(–[\d.]+ (s|min|h))?\*\*|about \*\*[\d.]+(–[\d.]+)? (s|min|h)\*\*", text)
 
 
 def test_fmt_range():
