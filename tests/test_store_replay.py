@@ -1,6 +1,7 @@
 """A read-only store (a replay, ``IPT_REPLAY=1``): every result is read, nothing is computed or written."""
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -75,3 +76,22 @@ def test_the_cli_replay_names_what_it_would_compute_in_one_line(tmp_path):
     assert len(lines) == 1 and "read-only" in lines[0] and "pt_run" in lines[0], out.stderr
     assert "Traceback" not in out.stderr and not (tmp_path / "empty").exists()
     assert not any(ln.startswith("{") for ln in out.stdout.splitlines())  # no --json result: nothing ran
+
+
+@pytest.mark.slow  # two CLI processes load the packaged model
+def test_verify_replay_passes_on_a_fresh_store_and_names_a_stale_entry(tmp_path):
+    store = tmp_path / "store"
+    run = lambda *argv, **env: subprocess.run([sys.executable, "-m", "ipt_core", *argv], capture_output=True, text=True,
+                                              timeout=600, env={**os.environ, **env})
+    made = run("tune", "--suite", "demo", "--tasks", "sms_spam", "--steps", "2", "--eval-every", "2",
+               "--batch-size", "4", "--cache", str(store), "--json")
+    assert made.returncode == 0, made.stderr
+    ok = run("verify", "--replay", "--cache", str(store), "--json")
+    rep = json.loads(ok.stdout.splitlines()[-1])
+    assert ok.returncode == 0 and rep["ok"] and rep["stale"] == [], ok.stdout + ok.stderr
+    assert [c["returncode"] for c in rep["commands"]] == [0] and rep["reached"] >= 3  # PT run, zero-shot, probe
+    # a result of an older default: recorded with a command that today computes another key
+    Store(store).put("probe", {"task": "sms_spam", "old": True}, {"test_acc": 0.5},
+                     command=rep["commands"][0]["command"])
+    bad = run("verify", "--replay", "--cache", str(store))
+    assert bad.returncode == 1 and "1 stale" in bad.stdout and "stale probe" in bad.stdout, bad.stdout + bad.stderr

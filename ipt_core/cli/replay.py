@@ -47,6 +47,7 @@ class ReplayReport:
     commands: list[Replayed]
     reached: set[str]
     stale: list[Entry]  # entries no replay reached, oldest first
+    notes: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -56,7 +57,7 @@ class ReplayReport:
         return {"ok": self.ok, "commands": [{"command": c.command, "returncode": c.returncode, "error": c.error,
                                              "read": len(c.read)} for c in self.commands],
                 "reached": len(self.reached),
-                "stale": [{"key": e.key, "kind": e.kind, "command": e.command} for e in self.stale]}
+                "stale": [{"key": e.key, "kind": e.kind, "command": e.command} for e in self.stale], "notes": self.notes}
 
 
 def replay_command(command: str, root: Path, *, timeout: float = 1800) -> Replayed:
@@ -85,12 +86,22 @@ def _spec_keys(entry: Entry) -> set[str]:
     return set(KEY_IN_SPEC.findall(json.dumps(entry.spec)))
 
 
-def reached_from(store: Store, read: set[str]) -> set[str]:
+def _suite_of(entry: Entry):
+    """The suite a recovery sweep ran on: its command's ``--suite`` (a folder's path; the meta has its name)."""
+    from ipt_core.tasks import load_suite
+
+    argv = shlex.split(entry.command or "")
+    spec = argv[argv.index("--suite") + 1] if "--suite" in argv[:-1] else entry.meta["suite"]
+    return load_suite(spec)
+
+
+def reached_from(store: Store, read: set[str], notes: list[str] | None = None) -> set[str]:
     """``read`` and everything below it: the keys their specs name (transitively) and the stages of
-    every recovery sweep among them (loads the sweep's backbone to name its PT runs)."""
+    every recovery sweep among them (loads the sweep's backbone to name its PT runs). A sweep whose
+    suite no longer loads is noted in ``notes`` (its stages then count as stale)."""
+    from ipt_core.errors import InputError
     from ipt_core.experiments.context import Context
     from ipt_core.experiments.ipt import recovery_stage_keys
-    from ipt_core.tasks import load_suite
 
     reached, todo = set(), list(read)
     contexts: dict[str, Context] = {}
@@ -104,9 +115,15 @@ def reached_from(store: Store, read: set[str]) -> set[str]:
             continue
         below = _spec_keys(e)
         if e.kind == "ipt_dims" and e.meta.get("suite"):
-            bb = e.spec["backbone"]["spec"]
-            ctx = contexts.setdefault(bb, Context.create(store, bb, "cpu"))
-            below |= set().union(*recovery_stage_keys(ctx, load_suite(e.meta["suite"]), e).values())
+            try:
+                suite = _suite_of(e)
+            except InputError as exc:
+                if notes is not None:
+                    notes.append(f"sweep {e.key[:12]}: its suite does not load ({exc}); its PT runs and subspaces are not named")
+            else:
+                bb = e.spec["backbone"]["spec"]
+                ctx = contexts.setdefault(bb, Context.create(store, bb, "cpu"))
+                below |= set().union(*recovery_stage_keys(ctx, suite, e).values())
         todo += [k for k in below if k not in reached]
     return reached
 
@@ -118,9 +135,10 @@ def replay_store(root: str | Path, commands: list[str] | None = None) -> ReplayR
     entries = store.query()
     commands = sorted({e.command for e in entries if e.command}) if commands is None else commands
     done = [replay_command(c, store.root) for c in commands]
-    reached = reached_from(store, set().union(*(c.read for c in done)) if done else set())
+    notes: list[str] = []
+    reached = reached_from(store, set().union(*(c.read for c in done)) if done else set(), notes)
     stale = sorted((e for e in entries if e.key not in reached), key=lambda e: e.created)
-    return ReplayReport(done, reached, stale)
+    return ReplayReport(done, reached, stale, notes)
 
 
 def format_report(rep: ReplayReport) -> str:
@@ -128,6 +146,7 @@ def format_report(rep: ReplayReport) -> str:
     for c in rep.commands:
         lines.append(("replayed " if c.returncode == 0 else "FAILED   ") + f"{c.command}  ({len(c.read)} entries read)"
                      + (f"\n         {c.error}" if c.error else ""))
+    lines += [f"note: {n}" for n in rep.notes]
     lines.append(f"{len(rep.reached)} entries reached; {len(rep.stale)} stale (no command of today reaches them)")
     lines += [f"  stale {e.kind} {e.key[:12]} from: {e.command}" for e in rep.stale[:50]]
     return "\n".join(lines)
