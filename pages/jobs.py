@@ -7,7 +7,6 @@ import pandas as pd
 import streamlit as st
 
 from ipt_app.context import ctx
-from ipt_app.cost import fmt_seconds
 from ipt_app.escape import md_code
 from ipt_app.forms import tune_form
 from ipt_app.forms_ipt import ipt_form, ist_form, stability_form
@@ -30,7 +29,7 @@ def _table(all_jobs: list[jobs.Job]) -> pd.DataFrame:
         s = state_of(j)
         rows.append({"id": j.id, "label": j.label, "status": j.status, "stage": s.stage if not j.finished else "",
                      "progress": s.overall if s.overall is not None else (None if j.finished else 0.0),
-                     "eta": fmt_seconds(s.eta_s) if j.status == "running" and s.eta_s is not None else "",
+                     "eta": s.eta_text if j.status == "running" else "",  # the range the job panel shows
                      "resource": j.resource,
                      "created": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(j.created)),
                      "seconds": None if j.seconds is None else round(j.seconds, 1), "command": j.command})

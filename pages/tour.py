@@ -19,6 +19,7 @@ from ipt_app.store_reads import (
     sweep_rank,
 )
 from ipt_app.widgets import empty_state, headline_markdown, show_commands, show_figure
+from ipt_core.analysis import map_quality as mq
 from ipt_core.figures import ipt as ipt_figures
 from ipt_core.figures import maps as map_figures
 from ipt_core.figures import pt as pt_figures
@@ -120,19 +121,27 @@ with tabs[2]:
     tm = sorted((e for e in entries(c["root"], "task_map") if suite_matches(e.meta.get("suite"), suite)),
                 key=lambda e: -e.created)
     shown = False
-    for e in tm:  # the newest task map with 2-D coordinates stored by its job (UMAP; no tensors are loaded here)
+    for e in tm:  # the newest task map: its stored UMAP coordinates, else a PCA of its (small) intrinsic vectors
         umap = e.meta.get("umap") or {}
         space = next((s for s in ("intrinsic", "ist", "prompt") if umap.get(s)), None)
         tasks = list(e.meta.get("tasks") or [])
-        if space is None or len(umap[space]) != len(tasks):
+        if space is not None and len(umap[space]) == len(tasks):
+            coords, how, axes = umap[space], "UMAP", ("UMAP 1", "UMAP 2")
+        elif "intrinsic" in e.tensor_names and len(tasks) >= 3:  # the quick pipeline stores no UMAP (a job on request)
+            vectors = e.tensor("intrinsic").float().numpy().reshape(len(tasks), -1)
+            coords, ratio = mq.pca(vectors)
+            space, how, axes = "intrinsic", "PCA", map_figures.pca_axis_titles(ratio)
+        else:
             continue
         fams = list(e.meta.get("families") or [info.get("families", {}).get(t, "") for t in tasks])
-        table = map_figures.task_map_table(umap[space], tasks, fams)
+        table = map_figures.task_map_table(coords, tasks, fams)
         space_name = {"intrinsic": "intrinsic subspace (MSF coordinates)", "ist": "intrinsic subspace (IST solutions)",
                       "prompt": "raw prompt space"}[space]
         st.caption(md_escape(f"d_I = {e.meta.get('d', '?')} · {len(e.meta.get('train_tasks') or [])} tasks found the "
-                             f"subspace · {e.meta.get('prompt_kind', '?')} prompts · UMAP of the {space_name}"))
-        show_figure(map_figures.task_map_figure(table, f"Tasks in the {space_name} (UMAP)", axis_titles=("UMAP 1", "UMAP 2"),
+                             f"subspace · {e.meta.get('prompt_kind', '?')} prompts · {how} of the {space_name}"
+                             + (" (PCA: the two directions of most variance; the full page also computes UMAP)"
+                                if how == "PCA" else "")))
+        show_figure(map_figures.task_map_figure(table, f"Tasks in the {space_name} ({how})", axis_titles=axes,
                                                 colours=family_colors(list(info.get("families", {}).values()) + fams)),
                     table, name=f"tour_task_map_{space}", commands=[e.command], key="tour-map")
         shown = True

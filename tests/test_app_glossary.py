@@ -60,24 +60,28 @@ def _help(at, key: str) -> str:
 
 
 def test_recovery_opens_its_side_by_side_sweeps_on_data(shipped_root):
-    """The shipped sweeps have no dev scores and share only d_I = 8: the section opens on the test split at 8."""
+    """The shipped sweeps have dev-split scores and share the task map's d_I: the section opens on the
+    dev split (where settings are chosen) at that d_I, and the test split has the same bars."""
+    from ipt_core.experiments.ipt import shipped_store
+
+    [tmap] = shipped_store().query("task_map")
     at = goto(app(), "recovery")
     assert not at.exception and not at.error, [e.value for e in at.error]
     assert not any("No sweep" in i.value for i in at.info), [i.value for i in at.info]
-    assert at.radio(key="rec-cmp-split").value == "test"
-    assert at.select_slider(key="rec-cmp-d").value == 8
-    spec = next(json.loads(c.proto.spec) for c in at.get("plotly_chart") if "Sweeps side by side" in c.proto.spec)
-    bars = {x for trace in spec["data"] for x in trace["x"]}
-    assert len(bars) == 4  # all four shipped sweeps have d_I = 8
-    assert all(len(line) <= 45 for x in bars for line in x.split("<br>")), bars  # short lines: no truncation
-    assert not any("alpha 1" in x for x in bars)
+    assert at.radio(key="rec-cmp-split").value == "dev"
+    assert at.select_slider(key="rec-cmp-d").value == tmap.meta["d"]
+
+    def bars(at) -> set[str]:
+        spec = next(json.loads(c.proto.spec) for c in at.get("plotly_chart") if "Sweeps side by side" in c.proto.spec)
+        return {x for trace in spec["data"] for x in trace["x"]}
+
+    dev = bars(at)
+    assert len(dev) == 4  # all four shipped sweeps have that d_I
+    assert all(len(line) <= 45 for x in dev for line in x.split("<br>")), dev  # short lines: no truncation
     captions = " ".join(c.value for c in at.caption).replace("\\", "")  # markdown escapes
-    assert "MSF alpha = 1 (reconstruction weight)" in captions and "alpha 1 " not in captions
-    # the dev split has no scores at all: the section says what to run, not just that it is empty
-    at.radio(key="rec-cmp-split").set_value("dev").run()
-    assert not at.exception and not at.error
-    assert any("dev-split scores" in i.value and "Run" in i.value for i in at.info)
-    assert any(c.value.startswith("python -m ipt_core ipt --suite demo") for c in at.code)
+    assert "Read the **dev** split to choose a setting" in captions and "All these sweeps: deep" in captions, captions
+    at.radio(key="rec-cmp-split").set_value("test").run()
+    assert not at.exception and not at.error and bars(at) == dev
 
 
 @pytest.mark.parametrize("page", GLOSSARY_PAGES)

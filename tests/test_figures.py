@@ -1250,10 +1250,16 @@ def map_page_figures(store) -> list[tuple[str, go.Figure, int]]:
     tm = store.query("task_map")[0].meta
     fam = dict(zip(tm["tasks"], tm["families"]))
     colours = family_colors(tm["families"])
+    entry = store.query("task_map")[0]
     for space in ("prompt", "intrinsic"):
-        t = mf.task_map_table(tm["umap"][space], tm["tasks"], tm["families"])
+        if tm.get("umap"):
+            coords, how, axes = tm["umap"][space], "UMAP", ("UMAP 1", "UMAP 2")
+        else:  # the quick pipeline stores no UMAP: the page and the tour draw PCA of the stored vectors
+            coords, ratio = mq.pca(entry.tensor(space).float().numpy().reshape(len(tm["tasks"]), -1))
+            how, axes = "PCA", mf.pca_axis_titles(ratio)
+        t = mf.task_map_table(coords, tm["tasks"], tm["families"])
         out.append((f"task_map_{space}", mf.task_map_figure(
-            t, f"Tasks in the {space} space (UMAP)", axis_titles=("UMAP 1", "UMAP 2"), colours=colours,
+            t, f"Tasks in the {space} space ({how})", axis_titles=axes, colours=colours,
             subtitle="trustworthiness of this 2-D map (k = 3): 0.81"), FULL_WIDTH))
     rng = np.random.default_rng(3)
     x = rng.normal(size=(30, 16)) + np.array([sorted(set(REAL_FAMILIES.values())).index(f) % 7 for f in REAL_FAMILIES.values()])[:, None] * 0.3

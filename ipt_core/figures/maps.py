@@ -120,7 +120,7 @@ def task_map_figure(table: pd.DataFrame, title: str = "", *, highlight: Sequence
         # under the x axis's title, wrapped to a ~560 px chart (the tour shows the map beside its text)
         note = wrap_label(note, int((DESIGN_WIDTH - 80) / (CHAR_PX * 11)))
         plot_h = 540 - top - 60
-        below = x_axis_px() + 10
+        below = x_axis_px() + 24  # clear of a long centred axis title ("PC 1 (23% of variance)")
         fig.add_annotation(text=note, xref="paper", yref="paper", x=0, y=-below / plot_h, showarrow=False,
                            xanchor="left", yanchor="top", align="left", font={"size": 11, "color": "#555"})
         bottom = int(below + len(note.split("<br>")) * 11 * 1.3 + 14)
