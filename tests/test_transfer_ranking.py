@@ -13,6 +13,7 @@ import pytest
 from scipy.stats import spearmanr
 
 from ipt_core.analysis import transfer_ranking as tr
+from ipt_core.store import Store
 
 G = [4.0, 2.0, 1.0, -1.0]  # 4 sources; relevance (gain - min) = 5, 3, 2, 0
 PERFECT = [0.9, 0.5, 0.3, 0.1]
@@ -269,3 +270,17 @@ def test_report_refuses_bad_rows():
         tr.ranking_report(rows, "sim_prompt", k=(0,))
     with pytest.raises(ValueError, match="n_boot"):
         tr.ranking_report(rows, "sim_prompt", n_boot=-1)
+
+
+@pytest.mark.slow  # loads the packaged model (the shipped transfer runs are read, nothing trains)
+def test_transfer_json_ranks_each_spaces_sources_beside_random_order(tmp_path, capsys):
+    from ipt_core.cli.main import main
+
+    rc = main(["transfer", "--suite", "demo", "--targets", "hotel_sentiment,smart_home_intent,chat_toxicity",
+               "--steps", "20", "--cache", str(tmp_path), "--json"])
+    assert rc == 0
+    out = json.loads(capsys.readouterr().out.splitlines()[-1])
+    prompt = out["ranking"]["prompt"]
+    assert prompt["n_targets"] == 3 and set(prompt["per_target"]) == set(out["targets"])
+    assert 0 <= prompt["pooled"]["ndcg@3"]["mean"] <= 1 and 0 <= prompt["chance"]["pooled"]["ndcg@3"]["mean"] <= 1
+    assert not any(e.kind == "transfer" for e in Store(tmp_path).query())  # read from the shipped runs

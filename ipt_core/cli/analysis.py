@@ -169,14 +169,41 @@ def cmd_transfer(args) -> int:
                                  command=reproducible_command("python -m ipt_core", argv))
     finally:
         reporter.close()
+    ranking = _transfer_ranking(report)
     if args.json:
-        print(json.dumps(report))
+        print(json.dumps(report | {"ranking": ranking}))
     else:
+        fmt = lambda v, f: "n/a" if v is None else format(v, f)  # noqa: E731
         lines = [f"{len(report['pairs'])} (target, source) pairs; mean gain over the default init {report['mean_gain']:+.3f}",
-                 f"{'space':>20} {'spearman':>9} {'p':>7} {'pairs':>6} {'per-target mean':>16}"]
+                 f"{'space':>20} {'spearman':>9} {'p':>7} {'pairs':>6} {'per-target mean':>16} {'NDCG@3':>7} "
+                 f"{'regret@3':>9}"]
+        chance = next((r["chance"]["pooled"] for r in ranking.values() if "chance" in r), {})
         for name, c in report["spaces"].items():
-            fmt = lambda v, f: "n/a" if v is None else format(v, f)
+            pooled = ranking.get(name, {}).get("pooled", {})
+            pick = lambda key: (pooled.get(key) or {}).get("mean")  # noqa: E731
             lines.append(f"{name:>20} {fmt(c['spearman'], '+.3f'):>9} {fmt(c['p_value'], '.3f'):>7} {c['n_pairs']:>6} "
-                         f"{fmt(c['per_target_mean'], '+.3f'):>16}")
+                         f"{fmt(c['per_target_mean'], '+.3f'):>16} {fmt(pick('ndcg@3'), '.3f'):>7} "
+                         f"{fmt(pick('regret_abs@3'), '+.3f'):>9}")
+        cpick = lambda key: (chance.get(key) or {}).get("mean")  # noqa: E731
+        lines.append(f"{'random order':>20} {'':>9} {'':>7} {'':>6} {'':>16} {fmt(cpick('ndcg@3'), '.3f'):>7} "
+                     f"{fmt(cpick('regret_abs@3'), '+.3f'):>9}")
+        lines.append("NDCG@3: the top 3 sources by similarity against the 3 best by gain (1 = the right order); regret@3: "
+                     "the best gain among them short of the best of all (accuracy); --json: every metric per target, "
+                     "with bootstrap intervals and the top-k share of the oracle's gain")
         print("\n".join(lines))
     return 0
+
+
+def _transfer_ranking(report: dict) -> dict:
+    """How well each space's similarity ranks the sources of each target (NDCG@k, Regret@k, top-k
+    share of the oracle's gain, beside random order: :mod:`ipt_core.analysis.transfer_ranking`),
+    computed from the report's stored pairs, so a stored report needs no recomputation."""
+    from ipt_core.analysis.transfer_ranking import ranking_report
+
+    out = {}
+    for space in report.get("spaces", {}):
+        try:
+            out[space] = ranking_report(report.get("pairs", []), f"sim_{space}")
+        except ValueError as exc:  # a space with no pair scored (the attention of one comparison)
+            out[space] = {"error": str(exc)}
+    return out
