@@ -89,10 +89,22 @@ means over the 24 demo tasks of the shipped results (2-core CPU; medians 0.85 an
 TIMED_COMMANDS = frozenset({"tune", "ipt", "ist", "stability", "compare", "pipeline"})  # the ones that report progress
 
 
+_LOAD_CACHE: list[tuple[float, float]] = []  # (monotonic time, load) of the last sample
+LOAD_CACHE_S = 2.0  # a page's forms estimate on every rerun: the run queue is sampled at most this often
+
+
 def current_load(samples: int = 5, gap_s: float = 0.01) -> float:
     """Runnable threads besides this process now: the mean over ``samples`` reads of ``/proc/loadavg``'s
     running count less one (this process, running while it reads); elsewhere the 1-min load average
-    (0 where the platform has none)."""
+    (0 where the platform has none). One sample serves the calls of the next :data:`LOAD_CACHE_S`."""
+    if _LOAD_CACHE and time.monotonic() - _LOAD_CACHE[0][0] < LOAD_CACHE_S:
+        return _LOAD_CACHE[0][1]
+    load = _sample_load(samples, gap_s)
+    _LOAD_CACHE[:] = [(time.monotonic(), load)]
+    return load
+
+
+def _sample_load(samples: int, gap_s: float) -> float:
     seen = []
     for i in range(samples):
         try:
@@ -325,12 +337,6 @@ def machine_speed(stores: Sequence[store_mod.Store], device_kind: str = "cpu", *
                  train_slowdown=slowdown(t, cores, load) if device_kind == "cpu" else 1.0,
                  overhead_slowdown=slowdown(1, cores, load), startup_s=startup, tail_s=tail, overhead_source=osrc,
                  baseline_s=baseline_seconds(stores), banks=len(banks))
-
-
-def machine_rate(stores: Sequence[store_mod.Store], device_kind: str = "cpu") -> tuple[float, str]:
-    """Rows per second on the idle machine and where that number comes from (:func:`machine_speed`)."""
-    sp = machine_speed(stores, device_kind, load=0.0)
-    return sp.rate, sp.source
 
 
 # --------------------------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -66,14 +67,15 @@ def main() -> int:
     args = ap.parse_args()
     work = Store(args.store)
     old = Store(SHIPPED_RESULTS, read_only=True)
-    seeded = sum(1 for e in old.query() if not (work.objects_dir / e.key[:2] / e.key).exists()
-                 and _copy_entry(old, work.root, e.key) >= 0)
-    print(f"seeded {work.root} with {seeded} shipped entries", flush=True)
+    missing = [e.key for e in old.query() if work.get(e.key) is None]
+    for key in missing:
+        _copy_entry(old, work.root, key)
+    print(f"seeded {work.root} with {len(missing)} shipped entries", flush=True)
     cmds = commands()
     env = {**os.environ, "IPT_CACHE": str(work.root)}
     for c in cmds:
         t0, load = time.time(), os.getloadavg()[0]
-        out = subprocess.run([sys.executable, "-m", "ipt_core", *c.split()[3:], "--cache", str(work.root), "--json"],
+        out = subprocess.run([sys.executable, "-m", "ipt_core", *shlex.split(c)[3:], "--cache", str(work.root), "--json"],
                              env=env, capture_output=True, text=True)
         print(f"{time.time() - t0:7.0f} s (load {load:.1f} -> {os.getloadavg()[0]:.1f}) exit {out.returncode}: {c}", flush=True)
         if out.returncode != 0:

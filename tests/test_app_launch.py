@@ -58,19 +58,24 @@ def _bank(store: Store, task: str, size: int, steps: int, batch: int, seconds: f
               {"task": task, "bank_size": size, "bank_seconds": seconds, "device": "cpu"}, command="python -m ipt_core tune")
 
 
+def machine_rate(stores, kind):
+    sp = cost.machine_speed(stores, kind, load=0.0)  # the idle rate and where it comes from
+    return sp.rate, sp.source
+
+
 def test_machine_rate_is_measured_from_the_stores_banks(tmp_path):
     empty = Store(tmp_path / "empty")
-    rate, source = cost.machine_rate([empty], "cpu")
+    rate, source = machine_rate([empty], "cpu")
     assert rate == cost.DEFAULT_ROWS_PER_S["cpu"] and "default" in source
     main = Store(tmp_path / "main")
     _bank(main, "a", 12, 50, 4, 10.0)   # 2,400 rows in 10 s
     _bank(main, "b", 1, 100, 10, 10.0)  # 1,000 rows in 10 s
     _bank(main, "c", 2, 2, 16, 30.0)    # a smoke run: 64 rows, mostly start-up; not a measure of speed
-    rate, source = cost.machine_rate([main, empty], "cpu")
+    rate, source = machine_rate([main, empty], "cpu")
     assert rate == pytest.approx((240 + 100) / 2) and "2 prompt-tuning banks: this store's" in source  # the median
-    rate, source = cost.machine_rate([empty, main], "cpu")  # the main store has none: the next one's
+    rate, source = machine_rate([empty, main], "cpu")  # the main store has none: the next one's
     assert rate == pytest.approx(170.0) and "shipped" in source
-    assert cost.machine_rate([main], "gpu")[0] == cost.DEFAULT_ROWS_PER_S["gpu"]  # no GPU bank measured
+    assert machine_rate([main], "gpu")[0] == cost.DEFAULT_ROWS_PER_S["gpu"]  # no GPU bank measured
 
 
 # --------------------------------------------------------------------------------------------------

@@ -105,6 +105,7 @@ def test_the_load_is_the_runnable_threads_now_not_the_minute_average(monkeypatch
     reads = iter(["3.10 2.00 1.00 3/120 999\n", "3.10 2.00 1.00 1/120 999\n"] * 5)
     monkeypatch.setattr(builtins, "open", lambda f, *a, **k: io.StringIO(next(reads)) if f == "/proc/loadavg"
                         else real_open(f, *a, **k))
+    monkeypatch.setattr(cost, "_LOAD_CACHE", [])
     assert cost.current_load(samples=4, gap_s=0) == pytest.approx(1.0)  # (2 + 0 + 2 + 0) / 4, not 3.1
 
 

@@ -18,6 +18,7 @@ the shipped results have no stale entry, and ``scripts/ship_results.py`` ships w
 """
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -81,8 +82,6 @@ def replay_command(command: str, root: Path, *, timeout: float = 1800) -> Replay
 
 
 def _spec_keys(entry: Entry) -> set[str]:
-    import json
-
     return set(KEY_IN_SPEC.findall(json.dumps(entry.spec)))
 
 

@@ -421,8 +421,6 @@ class Store:
         if not isinstance(kind, str) or not kind:
             raise TypeError(f"kind must be a non-empty str, got {kind!r}")
         key = spec_key(spec)
-        if self.read_only and self._load_valid(key) is None:
-            self.require_writable(kind, spec)
         if not isinstance(meta, dict):
             raise TypeError(f"meta must be a dict, got {type(meta).__name__}")
         check_json(meta, "meta", ValueError)
@@ -434,6 +432,7 @@ class Store:
         if existing is not None:
             log.debug("store %s: entry %s exists; keeping it", self.root, key)
             return existing
+        self.require_writable(kind, spec)  # a read-only store (a replay) stops here
 
         tensor_info = [
             {"name": n, "dtype": str(t.dtype).removeprefix("torch."), "shape": list(t.shape)}
