@@ -86,7 +86,7 @@ the zero-shot baseline of the task and the bank's test evaluation (inside the ra
 DEFAULT_BASELINE_S = {"zero_shot": 1.6, "probe": 2.3}
 """Seconds per task of the zero-shot and the linear-probe baseline before the stores hold any: the
 means over the 24 demo tasks of the shipped results (2-core CPU; medians 0.85 and 2.1 s)."""
-TIMED_COMMANDS = frozenset({"tune", "ipt", "ist", "stability", "compare", "pipeline"})  # the ones that report progress
+TIMED_COMMANDS = frozenset({"tune", "ipt", "ist", "stability", "compare", "pipeline", "transfer"})  # the ones that report progress
 
 
 _LOAD_CACHE: list[tuple[float, float]] = []  # (monotonic time, load) of the last sample
@@ -536,11 +536,40 @@ def estimate(argv: Sequence[str], *, n_suite_tasks: int, rate: float | Speed = D
                 st.append(Stage("IPT: subspace finding and intrinsic tuning", "ipt:", msf + k * n * a.steps * ist_b))
             else:
                 st.append(Stage(m, "prompt tuning" if m == "pt" else m.split("-")[0], per, f"{k * n} runs x {a.steps} x {a.batch_size}"))
+    elif cmd == "transfer":
+        st += _transfer_stages(a, n_suite_tasks, seeds())
     elif cmd == "pipeline":
         if zs + lp:
             st.append(baselines(n_suite_tasks, "reference rows (zero-shot, linear probe)", "reference rows", zs + lp))
         st += _pipeline_stages(a.budget or "quick", n_suite_tasks)
     return Estimate(st, speed)
+
+
+def _csv(v: str | None) -> list[str]:
+    return [x.strip() for x in str(v).split(",") if x.strip()] if v else []
+
+
+def _transfer_stages(a, n_suite_tasks: int, n_seeds: int) -> list[Stage]:
+    """``transfer``: per seed, each target tuned once from every source's prompt and once from the default
+    initialisation (``--steps`` x ``--batch-size`` each), after the PT prompts of the targets and sources.
+    Which of those prompts the store holds already is not known to a pure estimate (it would have to build
+    the command's specs, with the backbone's weights hash): every one is counted, ``--source-steps`` steps
+    (default 60) x ``--batch-size`` per task and seed, so this stage is an upper bound like the rest."""
+    targets, pool = _csv(getattr(a, "targets", None)), _csv(getattr(a, "sources", None))
+    n_targets = len(targets) or n_suite_tasks  # no --targets: every task of the suite is a target
+    if pool:  # a target is never its own source
+        per_seed = sum(len([s for s in pool if s != t]) + 1 for t in targets) if targets \
+            else n_targets * (len(pool) + 1) - len(pool)
+        n_prompts = len(set(targets) | set(pool)) if targets else n_suite_tasks
+    else:  # the command's default: every other task of the suite
+        per_seed, n_prompts = n_targets * n_suite_tasks, n_suite_tasks
+    src_steps = int(getattr(a, "source_steps", None) or 60)
+    runs = per_seed * n_seeds
+    return [Stage("source prompts (prompt tuning of the tasks without one in the store)", "prompt tuning",
+                  n_prompts * n_seeds * src_steps * a.batch_size,
+                  f"at most {n_prompts * n_seeds} runs x {src_steps} steps x {a.batch_size} rows"),
+            Stage("transfer runs (from each source's prompt and from the default start)", "transfer",
+                  runs * a.steps * a.batch_size, f"{runs} runs x {a.steps} steps x {a.batch_size} rows")]
 
 
 def _pipeline_stages(budget: str, n_tasks: int) -> list[Stage]:
