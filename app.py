@@ -23,6 +23,7 @@ PAGES = [
     st.Page("pages/tasks.py", title="Tasks", icon=":material/list:"),
     st.Page("pages/prompt_tuning.py", title="Prompt tuning", icon=":material/tune:"),
     st.Page("pages/task_map.py", title="Subspace and task map", icon=":material/scatter_plot:"),
+    st.Page("pages/transfer.py", title="Which task helps which", icon=":material/swap_horiz:"),
     st.Page("pages/recovery.py", title="Recovery", icon=":material/trending_up:"),
     st.Page("pages/stability.py", title="Stability", icon=":material/stacked_line_chart:"),
     st.Page("pages/methods.py", title="Methods", icon=":material/compare:"),

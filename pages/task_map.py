@@ -20,6 +20,7 @@ from ipt_app.context import (
     suite_read_problem,
 )
 from ipt_app.escape import md_code, md_escape
+from ipt_app.forms_transfer import PICKED_KEY, use_as_targets
 from ipt_app.glossary import help_for
 from ipt_app.job_panel import job_panel, submit_job
 from ipt_app.store_reads import backbone_of, entries, stores
@@ -101,14 +102,11 @@ def _quality(root: str, key: str | None, suite_spec: str, backbone: str, centre:
     return mq.quality_report(spaces, fams, base, centre=centre, layers=layers)
 
 
-@st.cache_data(show_spinner=False, max_entries=8, ttl=60)
-def _transfer_reports(root: str, suite: str) -> list[tuple[str, dict, str | None]]:
-    out = []
-    for s in stores(Path(root)):
-        for e in s.query("transfer_report"):
-            if e.meta.get("suite") == suite:
-                out.append((e.key, e.meta, e.command, e.created))
-    return [(k, m, c) for k, m, c, _ in sorted(out, key=lambda r: -r[3])]
+def _link(page: str, label: str) -> None:
+    try:
+        st.page_link(page, label=label, icon=":material/arrow_forward:")
+    except Exception:  # noqa: BLE001 - a page run outside st.navigation cannot resolve links
+        st.caption(f"See the page **{label}**.")
 
 
 def _stored_umap(root: str, vectors: np.ndarray, names: list[str]) -> tuple[list | None, str | None]:
@@ -281,6 +279,16 @@ cols[1].caption(f"{len(names)} tasks · vectors of dimension {vectors.shape[1]}"
                 + ("" if trust is None else f" · trustworthiness {trust:.2f} (1 = every map neighbour is a real one)")
                 + " · SVG: camera icon in the chart's toolbar")
 show_commands(map_commands)
+if selected:  # the selection as the transfer test's targets: the form on the transfer page opens on them
+    t1, t2 = st.columns([2, 3])
+    if t1.button(f"Use the {len(selected)} selected task{'s' if len(selected) > 1 else ''} as transfer targets",
+                 key="map-to-transfer", icon=":material/swap_horiz:",
+                 help="Fills the target list of the transfer test's form on the page Which task helps which."):
+        use_as_targets(selected)
+    if st.session_state.get(PICKED_KEY):
+        with t2:
+            _link("pages/transfer.py", f"Which task helps which: {len(st.session_state[PICKED_KEY])} target(s) "
+                                       "ready in its form")
 
 st.subheader("Nearest neighbours (" + ("centred " if centre else "") + "cosine, in the original space)")
 k = st.slider("Neighbours per task", 1, max(1, min(10, len(names) - 1)), min(3, len(names) - 1), key="map-k",
@@ -332,17 +340,7 @@ if quality and quality.get("spaces"):
 else:
     st.caption("Map quality needs at least two tasks with vectors in a space.")
 
-st.subheader("Does similarity predict transfer?")
-reports = _transfer_reports(root, info.get("name", c["suite_name"]))
-if reports:
-    key, rep, cmd = reports[0]
-    tt = map_figures.transfer_table(rep["pairs"])
-    st.caption(f"Prompt tuning of {md_escape(', '.join(map(str, rep['targets'])))} started from every source task's prompt, "
-               f"{rep['config']['steps']} steps each, against the default initialisation at the same budget "
-               f"(mean gain {rep['mean_gain']:+.3f}). Spearman rank correlation between the gain and the similarity "
-               "of source and target, per space (SPoT, Vu et al. 2022, found a positive one).")
-    show_figure(map_figures.transfer_figure(tt, rep["spaces"], colours=None), tt, name="transfer", key="map-transfer",
-                commands=[cmd])
-else:
-    st.info("No transfer test for this suite yet. It tunes each target from every other task's prompt (few steps):")
-    st.code(f"python -m ipt_core transfer --suite {c['suite']} --targets T1,T2,T3", language="bash")
+st.subheader("Which task helps which")
+st.markdown("Whether a source task's prompt helps another task's tuning, and which similarity measure predicts it, "
+            "has its own page:")
+_link("pages/transfer.py", "Which task helps which")

@@ -23,6 +23,7 @@ from ipt_core.analysis import map_quality as mq
 from ipt_core.figures import ipt as ipt_figures
 from ipt_core.figures import maps as map_figures
 from ipt_core.figures import pt as pt_figures
+from ipt_core.figures import transfer as transfer_figures
 from ipt_core.figures.plotting import family_colors
 
 c = ctx()
@@ -225,16 +226,17 @@ with tabs[5]:
                       if e.meta.get("suite") == info.get("name", c["suite_name"])), key=lambda e: -e.created)
     if reports:
         rep = reports[0].meta
-        tt = map_figures.transfer_table(rep.get("pairs", []))
+        tt = transfer_figures.transfer_table(rep.get("pairs", []))
         st.caption(md_escape(f"Targets {', '.join(map(str, rep.get('targets', [])))} · mean gain {rep.get('mean_gain', 0):+.3f}"))
-        show_figure(map_figures.transfer_figure(tt, rep.get("spaces", {}), colours=None), tt, name="tour_transfer",
+        show_figure(transfer_figures.transfer_figure(tt, rep.get("spaces", {}), colours=None,
+                                                     labels=transfer_figures.measure_labels(rep)), tt, name="tour_transfer",
                     commands=[reports[0].command], key="tour-transfer")
     else:
         st.info("No transfer test for this suite in the store yet: this step has no result to show. It tunes each "
                 "target task starting from every other task's prompt (a few steps each). Make it with:")
         st.code(f"python -m ipt_core transfer --suite {suite} --targets {','.join(names[:3]) or 'T1,T2,T3'}",
                 language="bash")
-    more("pages/task_map.py", "Subspace and task map (its last section)")
+    more("pages/transfer.py", "Which task helps which")
 
 st.divider()
 st.caption("Everything in this tour, for a suite, comes from one job: the pipeline launcher on the Overview page "

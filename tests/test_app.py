@@ -21,7 +21,7 @@ from ipt_core.store import Store
 from ipt_core.tasks import demo_suite_path, load_suite
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
-PAGES = ["overview", "tour", "tasks", "prompt_tuning", "task_map", "recovery", "stability", "methods", "jobs"]
+PAGES = ["overview", "tour", "tasks", "prompt_tuning", "task_map", "transfer", "recovery", "stability", "methods", "jobs"]
 BACKBONE = {"spec": "encoder-sim", "kind": "encoder-sim", "weights": "fake", "max_length": 128, "temperature": 0.05}
 
 
@@ -190,6 +190,7 @@ EXPECTED = {
     "tasks": ({"Tasks"}, {"tasks-example-task", "upload-name", "upload-overwrite"}),
     "prompt_tuning": ({"PT mean test acc"}, {"pt-config", "pt-curve-tasks", "pt-tune-tasks", "pt-tune-steps", "pt-probe"}),
     "task_map": (set(), {"map-source", "map-space", "map-projection", "map-selected", "map-k"}),
+    "transfer": (set(), {"tr-target", "transfer-form-targets", "transfer-form-sources", "transfer-form-steps"}),
     "recovery": (set(), {"rec-ref", "rec-d", "rec-metric", "rec-ipt-train", "rec-ipt-test", "rec-ipt-dims"}),
     "stability": (set(), {"stab-task", "stab-traces", "stab-form-tasks", "stab-form-seeds", "stab-form-d"}),
     "methods": (set(), {"meth-tasks", "meth-methods", "meth-seeds", "meth-steps"}),
@@ -209,7 +210,7 @@ def test_every_page_renders_with_results(seeded, page):
         assert at.get("download_button") and not at.get("plotly_chart")
         at.toggle(key="ov-show-chart").set_value(True).run()
         assert not at.exception and at.get("plotly_chart")
-    if page in ("overview", "tour", "prompt_tuning", "task_map", "recovery", "stability", "methods"):
+    if page in ("overview", "tour", "prompt_tuning", "task_map", "transfer", "recovery", "stability", "methods"):
         # charts come with the command that reproduces them and a CSV download
         assert any("python -m ipt_core" in c.value for c in at.code), page
         assert at.get("download_button"), page
@@ -220,7 +221,7 @@ def test_every_page_renders_on_an_empty_store(store_root):
     for page in PAGES:
         goto(at, page)
         assert not at.error, (page, [e.value for e in at.error])
-        if page in ("overview", "tour", "prompt_tuning", "task_map", "recovery", "stability", "methods"):
+        if page in ("overview", "tour", "prompt_tuning", "task_map", "transfer", "recovery", "stability", "methods"):
             assert at.info, f"{page} says nothing about what to run"
             assert any("python -m ipt_core" in c.value for c in at.code), page
 

@@ -29,10 +29,10 @@ REPO = Path(__file__).resolve().parent.parent
 SHOTS = REPO / "test-artifacts" / "screenshots"
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 PAGES = [("overview", ""), ("tour", "tour"), ("tasks", "tasks"), ("prompt_tuning", "prompt_tuning"),
-         ("task_map", "task_map"), ("recovery", "recovery"), ("stability", "stability"), ("methods", "methods"),
-         ("jobs", "jobs")]
-TITLES = ["Overview", "Guided tour", "Tasks", "Prompt tuning", "Subspace and task map", "Recovery", "Stability",
-          "Methods", "Jobs"]
+         ("task_map", "task_map"), ("transfer", "transfer"), ("recovery", "recovery"), ("stability", "stability"),
+         ("methods", "methods"), ("jobs", "jobs")]
+TITLES = ["Overview", "Guided tour", "Tasks", "Prompt tuning", "Subspace and task map", "Which task helps which",
+          "Recovery", "Stability", "Methods", "Jobs"]
 
 pytestmark = [
     pytest.mark.browser,
@@ -189,7 +189,7 @@ def test_every_page_renders_in_chromium(server, browser):
     for title in TITLES:
         assert title in nav, f"{title!r} missing from the menu: {nav!r}"
     problems, chart_problems, tour_problems = {}, [], ["the tour page was not visited"]
-    with_charts = {"prompt_tuning", "task_map", "recovery", "stability", "methods"}  # overview: on request
+    with_charts = {"prompt_tuning", "task_map", "transfer", "recovery", "stability", "methods"}  # overview: on request
     for name, path in PAGES:
         browser.get(f"{server}/{path}")
         wait_rendered(browser)

@@ -17,6 +17,7 @@ from ipt_core.figures import ipt as ipt_figures
 from ipt_core.figures import maps as map_figures
 from ipt_core.figures import maps as mf
 from ipt_core.figures import pt as pt_figures
+from ipt_core.figures import transfer as transfer_figures
 from ipt_core.figures.plotting import family_colors
 
 
@@ -858,7 +859,7 @@ def transfer_inputs(n_spaces: int, n_targets: int = 3):
     transfers = [{"target": tgt, "runs": [{"source": s, "gain": float(rng.normal(0, 0.05)), "dev_gain": 0.0}
                                           for s in names if s != tgt]} for tgt in names[:n_targets]]
     corr, pairs = mq.correlations(transfers, spaces, fams)
-    return mf.transfer_table(pairs), corr
+    return transfer_figures.transfer_table(pairs), corr
 
 
 def test_layout_defects_finds_the_defects_it_is_for():
@@ -981,7 +982,7 @@ def test_pt_results_figure_mixed_seeds_and_no_labels():
 @pytest.mark.parametrize("n_spaces", [1, 2, 3, 5, 6])
 def test_transfer_figure_reads_at_1400_px(n_spaces):
     tt, corr = transfer_inputs(n_spaces)
-    fig = mf.transfer_figure(tt, corr)
+    fig = transfer_figures.transfer_figure(tt, corr)
     assert layout_defects(fig) == []
     titles = [a.text for a in fig.layout.annotations]
     assert len(titles) == n_spaces and all("Spearman" in x for x in titles)
@@ -1279,7 +1280,8 @@ def map_page_figures(store) -> list[tuple[str, go.Figure, int]]:
                                {"text": (v, tm["tasks"]), "zero_shot_profile": (v, tm["tasks"])})
     out.append(("quality", mf.quality_figure(mf.quality_table(report)), CHART_WIDTH))
     rep = store.query("transfer_report")[0].meta
-    out.append(("transfer_demo", mf.transfer_figure(mf.transfer_table(rep["pairs"]), rep["spaces"]), CHART_WIDTH))
+    out.append(("transfer_demo", transfer_figures.transfer_figure(transfer_figures.transfer_table(rep["pairs"]), rep["spaces"]),
+                CHART_WIDTH))
     return out
 
 

@@ -9,6 +9,7 @@ import pytest
 from ipt_core.analysis import map_quality as mq
 from ipt_core.analysis import maps
 from ipt_core.figures import maps as mf
+from ipt_core.figures import transfer as transfer_figures
 from ipt_core.figures.plotting import family_colors
 
 
@@ -91,8 +92,8 @@ def test_quality_and_transfer_figures():
     transfers = [{"target": "A", "runs": [{"source": s, "gain": float(i) / 10, "dev_gain": 0.0}
                                           for i, s in enumerate(names[1:])]}]
     corr, pairs = mq.correlations(transfers, {"prompt": (x, names)}, dict(zip(names, fams)))
-    tt = mf.transfer_table(pairs)
-    tf = mf.transfer_figure(tt, corr)
+    tt = transfer_figures.transfer_table(pairs)
+    tf = transfer_figures.transfer_figure(tt, corr)
     assert len(tt) == 7 and "Spearman" in tf.layout.annotations[0].text
     assert sum(len([v for v in tr.x if v is not None]) for tr in tf.data) == 7  # the legend's keys have no points
     # the targets' legend keys are plain circles (a point's symbol says its source's family); the points are not keys

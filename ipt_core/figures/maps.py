@@ -1,4 +1,5 @@
-"""Plotly figures of the task map, its measured quality and the transfer test (pure functions).
+"""Plotly figures of the task map and its measured quality (pure functions; the transfer test's are in
+:mod:`ipt_core.figures.transfer`).
 
 As in :mod:`ipt_core.figures.pt`, every figure has a ``*_table`` with the numbers it draws. What is
 new here: one colour per family for the whole suite (:func:`family_colors`, the same in every
@@ -20,14 +21,12 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
 from ipt_core.analysis.map_quality import off_diagonal, robust_range
 from ipt_core.figures.plotting import (  # one colour per family for every chart of a suite
     CHAR_PX,
     DESIGN_WIDTH,
     PX_PER_TASK,
-    colour_map,
     family_colors,
     heatmap_layout,
     legend_below,
@@ -203,68 +202,6 @@ def quality_figure(table: pd.DataFrame, title: str = "Map quality: neighbours of
     styled(fig, title, height=plot_h)
     bottom = int(below + legend_below(fig, plot_h, below, width=DESIGN_WIDTH - max(60, left) - 20) + 10)
     fig.update_layout(height=top + plot_h + bottom, margin={"l": 60, "r": 20, "t": top, "b": bottom})
-    return fig
-
-
-def transfer_table(pairs: Sequence[Mapping]) -> pd.DataFrame:
-    """The (target, source) pairs of a transfer report: gain and the similarity in every space."""
-    return pd.DataFrame(list(pairs))
-
-
-# short names for the transfer panels' titles (narrow panels; SPACE_NAMES says the long ones)
-SHORT_SPACE_NAMES = {"prompt": "raw prompt", "intrinsic": "intrinsic (Proj)", "ist": "intrinsic (IST)",
-                     "attention": "ATTEMPT attention", "text": "text baseline", "zero_shot_profile": "zero-shot profile"}
-PANEL_PX, GAP_PX = 240, 110  # a panel's height; between rows: tick labels, x title, the next row's two-line title
-
-
-def transfer_figure(table: pd.DataFrame, correlations: Mapping[str, Mapping], *, colours: Mapping[str, str] | None = None,
-                    title: str = "Does similarity predict transfer?") -> go.Figure:
-    """One panel per space (two per row: the chart sits in a column about 560 px wide): each
-    (target, source) pair's gain against their similarity, coloured by target, diamonds for a source
-    of the target's family (a legend entry, not a footnote); the space and its Spearman correlation in
-    the panel's two-line title, with room between rows for it and the x-axis title above it."""
-    spaces = [s for s in correlations if f"sim_{s}" in table.columns]
-    cols = min(2, max(1, len(spaces)))
-    rows = max(1, -(-len(spaces) // cols))
-
-    def name(s: str) -> str:
-        c = correlations[s]
-        rho = "n/a" if c.get("spearman") is None else f"{c['spearman']:+.2f}"
-        return f"{SHORT_SPACE_NAMES.get(s, s)}<br>Spearman {rho} (n={c.get('n_pairs', 0)})"
-
-    plot_h = rows * PANEL_PX + (rows - 1) * GAP_PX
-    fig = make_subplots(rows=rows, cols=cols, subplot_titles=[name(s) for s in spaces] or [""],
-                        horizontal_spacing=0.14, vertical_spacing=GAP_PX / plot_h if rows > 1 else 0.1)
-    for ann in fig.layout.annotations:
-        ann.font = {"size": 13}
-    targets = list(dict.fromkeys(table["target"])) if len(table) else []
-    colours = dict(colours or colour_map(targets))
-    for i, s in enumerate(spaces):
-        r, c = i // cols + 1, i % cols + 1
-        for t in targets:
-            g = table[(table["target"] == t) & np.isfinite(pd.to_numeric(table[f"sim_{s}"], errors="coerce"))]
-            fig.add_scatter(x=g[f"sim_{s}"], y=g["gain"], mode="markers", name=f"target {t}", legendgroup=t,
-                            showlegend=False, marker={"size": 8, "color": colours.get(t, "#999"),
-                                                       "symbol": ["diamond" if f else "circle" for f in g["same_family"]]},
-                            customdata=np.stack([g["source"], g["same_family"]], axis=-1) if len(g) else None,
-                            hovertemplate=f"target {t}<br>source %{{customdata[0]}}<br>similarity %{{x:.3f}}"
-                                          "<br>gain %{y:+.3f}<extra></extra>", row=r, col=c)
-        fig.add_hline(y=0, line={"color": "#999", "dash": "dash", "width": 1}, row=r, col=c)
-        fig.update_xaxes(title_text="centred cosine", title_standoff=8, row=r, col=c)
-    for t in targets:  # the legend's key to the colours: a plain circle (a point's symbol says its source's family)
-        fig.add_scatter(x=[None], y=[None], mode="markers", name=f"target {t}", legendgroup=t,
-                        marker={"size": 8, "color": colours.get(t, "#999"), "symbol": "circle"}, hoverinfo="skip")
-    for symbol, label in (("diamond", "source of the target's family"), ("circle", "source of another family")):
-        fig.add_scatter(x=[None], y=[None], mode="markers", name=label, legendgroup="symbols",
-                        marker={"size": 8, "color": "#777", "symbol": symbol}, hoverinfo="skip")
-    fig.update_yaxes(title_text="test-accuracy gain", col=1)
-    fig.update_yaxes(matches="y")  # one gain scale in every panel: the panels compare
-    top = 110 if title else 70  # the title above the first row's two-line titles
-    below = x_axis_px() + 8  # the last row's x axis (a short standoff)
-    styled(fig, title, height=plot_h)
-    # the legend under the last row's x-axis title, across the width (on the right it would halve the panels)
-    bottom = int(below + legend_below(fig, plot_h, below) + 10)
-    fig.update_layout(height=plot_h + top + bottom, margin={"l": 60, "r": 20, "t": top, "b": bottom})
     return fig
 
 
