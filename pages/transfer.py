@@ -95,13 +95,14 @@ else:
         st.subheader("How well each measure ranks the sources")
         st.caption(
             "Per target, the sources are ranked by the measure and compared with their observed gains; each value "
-            "is the mean over targets with its 95% bootstrap interval (targets resampled). Spearman pooled: rank "
-            "correlation of gain and similarity over all pairs. Targets significant: Spearman p < 0.05. NDCG@3: how "
+            "is the mean over targets [its 95% bootstrap interval, targets resampled]. Spearman pooled: rank "
+            "correlation of gain and similarity over all pairs (its p); per target: the mean of each target's. "
+            "Targets p < 0.05: targets whose own Spearman is significant. NDCG@3: how "
             "good the measure's top 3 are (1 = the best three in order). Regret@3: the best gain the oracle finds "
             "minus the best among the measure's top 3 (accuracy points; 0 is perfect). share@k: the best gain among "
             "the top k as a share of the best source's gain. Random order: each metric's exact expectation.")
         mt = tf.metric_table(rep, rankings)
-        st.dataframe(mt, hide_index=True, key="tr-metrics")
+        st.table(mt.set_index("measure"))  # a static table wraps its cells: all eight columns in the main column
         st.download_button("Download CSV", mt.to_csv(index=False).encode(), file_name="transfer_metrics.csv",
                            mime="text/csv", key="csv-tr-metrics", on_click="ignore", icon=":material/download:")
         st.caption(md_escape(tf.noise_ceiling_text(rep)))

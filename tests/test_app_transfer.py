@@ -30,8 +30,8 @@ def test_a_synthetic_report_renders_every_view(store_root):
     assert not at.exception and not at.error, [e.value for e in at.error]
     assert at.title[0].value == "Which task helps which"
     assert len(at.get("plotly_chart")) >= 4  # top-k curve, gain matrix, ranked sources, gain against similarity
-    metrics = next(d.value for d in at.dataframe if "NDCG@3" in d.value.columns)
-    assert metrics["measure"].iloc[-1] == "random order (expected)" and len(metrics) == 8  # 7 measures + random
+    metrics = next(t.value for t in at.table if "NDCG@3" in t.value.columns)
+    assert metrics.index[-1] == "random order (expected)" and len(metrics) == 8  # 7 measures + random
     assert "Noise ceiling" in texts(at) and "Cosine of the two tasks' trained prompts" in texts(at)
     assert any(COMMAND in c.value for c in at.code)  # every view names its command
     assert len(at.get("download_button")) >= 4
@@ -67,8 +67,8 @@ def test_an_old_format_report_does_not_crash(store_root):
     put_report(store_root, old_report(), tag="old")
     at = goto(app(), "transfer")
     assert not at.exception and not at.error, [e.value for e in at.error]
-    metrics = next(d.value for d in at.dataframe if "NDCG@3" in d.value.columns)
-    assert "raw prompt" in metrics["measure"].tolist() and "random order (expected)" in metrics["measure"].tolist()
+    metrics = next(t.value for t in at.table if "NDCG@3" in t.value.columns)
+    assert "raw prompt" in metrics.index and "random order (expected)" in metrics.index
     assert "no description stored" in texts(at) and "not measured" in texts(at)
     assert at.get("plotly_chart")
 

@@ -163,11 +163,11 @@ def test_metric_table_has_every_measure_and_a_random_order_row():
     assert t.columns.tolist() == tf.METRIC_COLUMNS
     assert t["measure"].tolist() == [MEASURES[m][0] for m in MEASURES] + ["random order (expected)"]
     row = t.set_index("measure").loc["raw prompt (centred cosine)"]
-    assert row["targets significant"].endswith("/ 4") and "[" in row["NDCG@3"] and "[" in row["Regret@3 (points)"]
+    assert row["targets p < 0.05"].endswith("/ 4") and "[" in row["NDCG@3"] and "[" in row["Regret@3 (points)"]
     pooled = rep["ranking"]["prompt"]["pooled"]["ndcg@3"]
     assert row["NDCG@3"].startswith(f"{pooled['mean']:.2f} [{pooled['ci_low']:.2f}")
     rnd = t.set_index("measure").loc["random order (expected)"]
-    assert rnd["targets significant"] == "0.2 / 4"  # 5% of 4 targets
+    assert rnd["targets p < 0.05"] == "0.2 / 4"  # 5% of 4 targets
     # the prompt measure tracks the gains: it beats random order on NDCG@3
     assert float(row["NDCG@3"].split()[0]) > float(rnd["NDCG@3"].split()[0])
     assert "Noise ceiling" in tf.noise_ceiling_text(rep) and "+0.80" in tf.noise_ceiling_text(rep)

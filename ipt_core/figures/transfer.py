@@ -389,7 +389,7 @@ def _fmt(entry: Mapping | None, scale: float = 1.0, digits: int = 2) -> str:
     return m if lo is None or hi is None else f"{m} [{lo * scale:.{digits}f}, {hi * scale:.{digits}f}]"
 
 
-METRIC_COLUMNS = ["measure", "Spearman pooled (p)", "Spearman per target (mean [95% CI])", "targets significant",
+METRIC_COLUMNS = ["measure", "Spearman pooled (p)", "Spearman per target", "targets p < 0.05",
                   "NDCG@3", "Regret@3 (points)", "share@1", "share@3"]
 
 
@@ -409,8 +409,8 @@ def metric_table(report: Mapping, rankings: Mapping[str, Mapping] | None = None)
         rho, p = sp.get("spearman"), sp.get("p_value")
         rows.append({"measure": lab,
                      "Spearman pooled (p)": "–" if rho is None else f"{rho:+.2f}" + ("" if p is None else f" (p {p:.2g})"),
-                     "Spearman per target (mean [95% CI])": _fmt(pooled.get("spearman")),
-                     "targets significant": f"{r.get('n_significant', 0)} / {r.get('n_targets', 0)}",
+                     "Spearman per target": _fmt(pooled.get("spearman")),
+                     "targets p < 0.05": f"{r.get('n_significant', 0)} / {r.get('n_targets', 0)}",
                      "NDCG@3": _fmt(pooled.get("ndcg@3")), "Regret@3 (points)": _fmt(pooled.get("regret_abs@3"), POINTS, 1),
                      "share@1": _fmt(pooled.get("share@1")), "share@3": _fmt(pooled.get("share@3"))})
     # random order: the expectations for the gains of the measure that ranks the most targets (all measures
@@ -420,8 +420,8 @@ def metric_table(report: Mapping, rankings: Mapping[str, Mapping] | None = None)
         ch = best["chance"]
         pooled = ch.get("pooled") or {}
         rows.append({"measure": "random order (expected)", "Spearman pooled (p)": "+0.00",
-                     "Spearman per target (mean [95% CI])": "0.00",
-                     "targets significant": f"{float(ch.get('n_significant') or 0):.2g} / {best.get('n_targets', 0)}",
+                     "Spearman per target": "0.00",
+                     "targets p < 0.05": f"{float(ch.get('n_significant') or 0):.2g} / {best.get('n_targets', 0)}",
                      "NDCG@3": _fmt(pooled.get("ndcg@3")), "Regret@3 (points)": _fmt(pooled.get("regret_abs@3"), POINTS, 1),
                      "share@1": _fmt(pooled.get("share@1")), "share@3": _fmt(pooled.get("share@3"))})
     return pd.DataFrame(rows, columns=METRIC_COLUMNS)
@@ -437,7 +437,7 @@ def noise_ceiling_text(report: Mapping) -> str:
                 f"{'s' if len(seeds) > 1 else ''} (a run with --seeds 2 or more compares the seeds' gains).")
     pooled, per = sa.get("spearman_pooled"), sa.get("mean_per_target")
     f = lambda v: "–" if v is None else f"{v:+.2f}"  # noqa: E731
-    return (f"Noise ceiling (seeds {', '.join(map(str, sa.get('seeds') or seeds))} agree with each other): Spearman of "
+    return (f"Noise ceiling (seeds {', '.join(map(str, sa.get('seeds') or seeds))}): Spearman of "
             f"the gains of one seed against another's, pooled {f(pooled)}, mean per target {f(per)}. A measure cannot "
             "rank the sources much better than the gains' own repeatability.")
 
