@@ -37,7 +37,8 @@ from ipt_core.analysis.maps import pca_2d
 
 __all__ = [
     "prepare", "similarity", "neighbour_agreement", "chance_agreement", "pca", "trustworthiness",
-    "space_quality", "quality_report", "best_space", "robust_range", "off_diagonal", "correlations",
+    "space_quality", "quality_report", "best_space", "robust_range", "off_diagonal", "correlations", "pair_rows",
+    "correlate",
 ]
 
 KS = (1, 3)
@@ -276,22 +277,37 @@ def correlations(transfers: Sequence[Mapping], spaces: dict, families: dict, lay
     sim_<space>...`` (None where a space lacks one of the two tasks: the rows are JSON).
     """
     layers = layers or {}
-    sims = {}
-    for name, (x, names) in spaces.items():
-        if len(names) >= 2:
-            sims[name] = ({n: i for i, n in enumerate(names)}, similarity(x, layers=layers.get(name)))
+    sims = {name: (similarity(x, layers=layers.get(name)), list(names))
+            for name, (x, names) in spaces.items() if len(names) >= 2}
+    pairs = pair_rows(transfers, sims, families)
+    return correlate(pairs, list(sims), metric=metric), pairs
+
+
+def pair_rows(transfers: Sequence[Mapping], sims: Mapping[str, tuple[Any, Sequence[str]]],
+              families: Mapping[str, str]) -> list[dict]:
+    """Long-form rows ``target, source, same_family, gain, dev_gain, sim_<name>...`` of ``transfer``
+    metas, with ``sims[name] = (matrix [N, N], task names)`` read at ``[target, source]`` (None where
+    a measure lacks one of the two tasks)."""
+    index = {name: ({n: i for i, n in enumerate(names)}, np.asarray(m, dtype=np.float64))
+             for name, (m, names) in sims.items()}
     pairs = []
     for m in transfers:
         t = m["target"]
         for r in m["runs"]:
             row = {"target": t, "source": r["source"], "same_family": families.get(t) == families.get(r["source"]),
                    "gain": r["gain"], "dev_gain": r["dev_gain"]}
-            for name, (idx, sim) in sims.items():
+            for name, (idx, sim) in index.items():
                 row[f"sim_{name}"] = float(sim[idx[t], idx[r["source"]]]) if t in idx and r["source"] in idx else None
             pairs.append(row)
+    return pairs
+
+
+def correlate(pairs: Sequence[Mapping], names: Sequence[str], *, metric: str = "gain") -> dict:
+    """``{name: {"spearman", "p_value", "n_pairs", "per_target_mean", "per_target"}}``: Spearman of
+    ``metric`` against ``sim_<name>`` over all pairs that have both, and per target."""
     out = {}
-    for name in sims:
-        sel = [p for p in pairs if p[f"sim_{name}"] is not None]
+    for name in names:
+        sel = [p for p in pairs if p.get(f"sim_{name}") is not None and p.get(metric) is not None]
         rho, pv = _spearman([p[f"sim_{name}"] for p in sel], [p[metric] for p in sel])
         per = {}
         for t in dict.fromkeys(p["target"] for p in sel):
@@ -300,7 +316,7 @@ def correlations(transfers: Sequence[Mapping], spaces: dict, families: dict, lay
         vals = [v for v in per.values() if v is not None]
         out[name] = {"spearman": rho, "p_value": pv, "n_pairs": len(sel),
                      "per_target_mean": float(np.mean(vals)) if vals else None, "per_target": per}
-    return out, pairs
+    return out
 
 
 # --------------------------------------------------------------------------------------------------
