@@ -6,8 +6,8 @@ passes (``tests/test_shipped_results.py`` asserts it).
     PYTHONPATH=. python scripts/ship_results.py --store /tmp/ship --dry-run
 
 1. The work store is seeded with the shipped results (only what is missing is copied), so a result
-   whose key today's code still computes is read, not trained again (the transfer runs: 69 prompt
-   tunings, about 80 minutes on a 2-core CPU).
+   whose key today's code still computes is read, not trained again (the transfer runs: 2 x 72 prompt
+   tunings of 20 steps and 23 source prompts of seed 1).
 2. :data:`COMMANDS` run into it, each as ``python -m ipt_core ...`` (what is stored is skipped). The
    pipeline and the comparison take about 10 and 5 minutes on an idle 2-core CPU.
 3. They are replayed read-only (:mod:`ipt_core.cli.replay`); what the replays reach is shipped, but
@@ -41,7 +41,7 @@ SUITE = "demo"
 def commands() -> list[str]:
     """What ships: the pipeline (every page but Methods and transfer), the comparison the Methods
     page's form queues by default on a CPU, the text-embedding baselines of the task map, and the
-    transfer test of three targets the tour shows."""
+    transfer matrix of three targets over two seeds that the tour and "Which task helps which" show."""
     names = load_suite(SUITE).names()
     budget = "quick"
     compare = (["compare", "--suite", SUITE, "--tasks", ",".join(names[:2]), "--methods", ",".join(DEFAULT_COMPARE_METHODS),
@@ -49,7 +49,8 @@ def commands() -> list[str]:
     return [f"{PREFIX} pipeline --suite {SUITE}",
             f"{PREFIX} " + " ".join(compare),
             f"{PREFIX} map-quality --suite {SUITE}",
-            f"{PREFIX} transfer --suite {SUITE} --targets hotel_sentiment,smart_home_intent,chat_toxicity --steps 20"]
+            f"{PREFIX} transfer --suite {SUITE} --targets hotel_sentiment,smart_home_intent,chat_toxicity --steps 20 "
+            "--seeds 2"]
 
 
 def _copy_entry(src: Store, dst_root: Path, key: str) -> int:

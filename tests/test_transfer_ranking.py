@@ -272,15 +272,31 @@ def test_report_refuses_bad_rows():
         tr.ranking_report(rows, "sim_prompt", n_boot=-1)
 
 
-@pytest.mark.slow  # loads the packaged model (the shipped transfer runs are read, nothing trains)
-def test_transfer_json_ranks_each_spaces_sources_beside_random_order(tmp_path, capsys):
+@pytest.mark.slow  # loads the packaged model for the parser's checks; the shipped report is read, nothing computes
+def test_transfer_with_no_flags_reads_the_demos_shipped_matrix(tmp_path, capsys, monkeypatch):
+    """`transfer --suite demo --json` alone: the shipped matrix's targets, sources and seeds, every
+    measure's ranking metrics with intervals beside random order, read from the store (IPT_REPLAY:
+    any computation would raise)."""
     from ipt_core.cli.main import main
 
-    rc = main(["transfer", "--suite", "demo", "--targets", "hotel_sentiment,smart_home_intent,chat_toxicity",
-               "--steps", "20", "--cache", str(tmp_path), "--json"])
+    monkeypatch.setenv("IPT_REPLAY", "1")
+    rc = main(["transfer", "--suite", "demo", "--cache", str(tmp_path), "--json"])
     assert rc == 0
     out = json.loads(capsys.readouterr().out.splitlines()[-1])
-    prompt = out["ranking"]["prompt"]
-    assert prompt["n_targets"] == 3 and set(prompt["per_target"]) == set(out["targets"])
-    assert 0 <= prompt["pooled"]["ndcg@3"]["mean"] <= 1 and 0 <= prompt["chance"]["pooled"]["ndcg@3"]["mean"] <= 1
-    assert not any(e.kind == "transfer" for e in Store(tmp_path).query())  # read from the shipped runs
+    assert out["seeds"] == [0, 1] and len(out["targets"]) == 3 and out["seed_agreement"] is not None
+    assert {"prompt", "prompt_tokens", "activation_overlap", "intrinsic", "text", "zero_shot_profile"} <= set(out["ranking"])
+    for name, r in out["ranking"].items():
+        assert r["n_targets"] == 3 and set(r["per_target"]) == set(out["targets"]), name
+        for metric in ("spearman", "ndcg@3", "regret_abs@3", "share@1"):
+            p = r["pooled"][metric]
+            assert p["mean"] is None or p["ci_low"] <= p["mean"] <= p["ci_high"], (name, metric)
+        assert r["chance"]["pooled"]["ndcg@3"]["mean"] is not None and r["share_curve"]["k"][0] == 1
+    assert Store(tmp_path).query() == []  # nothing computed, nothing written
+
+
+def test_transfer_with_no_flags_and_no_stored_matrix_says_so(tmp_path, capsys):
+    from ipt_core.cli.main import main
+
+    rc = main(["transfer", "--suite", "demo", "--steps", "7", "--cache", str(tmp_path)])
+    assert rc == 2
+    assert "no stored transfer matrix of suite 'demo' at these settings: name --targets" in capsys.readouterr().err

@@ -312,6 +312,25 @@ def _pool(per_target: Mapping[str, Mapping], keys: Sequence[str], n_boot: int, s
     return out
 
 
+def pooled_share_curve(curves: Mapping[str, Mapping]) -> dict:
+    """The top-k oracle-share curve averaged over targets, k = 1..S (S: the fewest sources of any
+    target), over the targets where some source helps (best gain > 0; elsewhere a share means
+    nothing): ``{"k", "share", "random", "n_targets"}``.
+
+    Example:
+        >>> pooled_share_curve({"t": {"share": [.5, 1.], "random": [.25, 1.]}, "u": {"share": [None, None], "random": [None, None]}})
+        {'k': [1, 2], 'share': [0.5, 1.0], 'random': [0.25, 1.0], 'n_targets': 1}
+    """
+    usable = [c for c in curves.values() if c["share"] and all(v is not None for v in c["share"])]
+    if not usable:
+        return {"k": [], "share": [], "random": [], "n_targets": 0}
+    s = min(len(c["share"]) for c in usable)
+    return {"k": list(range(1, s + 1)),
+            "share": [float(np.mean([c["share"][i] for c in usable])) for i in range(s)],
+            "random": [float(np.mean([c["random"][i] for c in usable])) for i in range(s)],
+            "n_targets": len(usable)}
+
+
 def ranking_report(rows: Sequence[Mapping], measure: str, *, k: Sequence[int] = (1, 3, 5),
                    n_boot: int = 1000, seed: int = 0) -> dict:
     """Spearman, NDCG, Regret@k and top-k share of ``measure`` per target, pooled, and beside chance.
@@ -352,7 +371,7 @@ def ranking_report(rows: Sequence[Mapping], measure: str, *, k: Sequence[int] = 
     n_sig = sum(1 for m in per.values() if m["p_value"] is not None and m["p_value"] < ALPHA)
     return {"measure": measure, "k": ks, "alpha": ALPHA, "n_boot": int(n_boot), "seed": int(seed),
             "n_targets": len(per), "n_rows_skipped": skipped_rows, "targets_skipped": skipped,
-            "per_target": per, "share_curves": curves,
+            "per_target": per, "share_curves": curves, "share_curve": pooled_share_curve(curves),
             "pooled": _pool(per, keys, int(n_boot), seed), "n_significant": n_sig,
             "chance": {"per_target": chance, "pooled": _pool(chance, keys, int(n_boot), seed),
                        "n_significant": ALPHA * len(per)}}

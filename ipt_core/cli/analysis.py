@@ -128,9 +128,10 @@ def cmd_umap(args) -> int:
 
 def add_transfer_parser(sub, add_common) -> None:
     d = DEFAULT_SOURCE
-    p = sub.add_parser("transfer", help="does similarity predict which source prompt helps a target? (Spearman per space)")
+    p = sub.add_parser("transfer", help="which source prompt helps a target, and which similarity measure ranks them best")
     add_common(p)
-    p.add_argument("--targets", required=True, help="comma-separated target tasks")
+    p.add_argument("--targets", default=None,
+                   help="comma-separated target tasks (default: those of the suite's stored matrix at these settings)")
     p.add_argument("--sources", default=None, help="comma-separated source tasks (default: every other task)")
     p.add_argument("--steps", type=limits.argtype("steps"), default=20, help="steps of every transfer run (default 20)")
     p.add_argument("--eval-every", type=limits.argtype("eval_every"), default=None, help="dev evaluation interval (default: --steps)")
@@ -139,7 +140,9 @@ def add_transfer_parser(sub, add_common) -> None:
     p.add_argument("--prompt-len", type=limits.argtype("n_tokens"), default=d.n_tokens)
     p.add_argument("--prompt-kind", choices=["shallow", "deep"], default=d.kind)
     p.add_argument("--source-steps", type=limits.argtype("source_steps"), default=d.steps, help="steps of the source PT prompts (default 60)")
-    p.add_argument("--seed", type=limits.argtype("seed"), default=0)
+    p.add_argument("--seeds", type=limits.argtype("seeds"), default=None,
+                   help="number of seeds 0..N-1, each a full replicate: source prompts and runs (default 1, or the "
+                        "stored matrix's when --targets is not given)")
     p.set_defaults(func=cmd_transfer)
 
 
@@ -149,61 +152,64 @@ def _csv(v: str | None) -> list[str] | None:
 
 def cmd_transfer(args) -> int:
     from ipt_core.experiments.context import cached_backbone
+    from ipt_core.experiments.transfer import stored_request
     from ipt_core.train.bank import pick_device
     from ipt_core.train.progress import CancelFlag, Reporter
 
     suite = load_suite(args.suite)
-    targets = _csv(args.targets) or []
-    if not targets:
-        raise InputError("--targets names no task")
     source_cfg = replace(DEFAULT_SOURCE, n_tokens=args.prompt_len, kind=args.prompt_kind, steps=args.source_steps,
                          batch_size=args.batch_size, lr=args.lr, eval_every=min(DEFAULT_SOURCE.eval_every, args.source_steps))
     cfg = replace(source_cfg, steps=args.steps, eval_every=args.eval_every or args.steps)
+    stores = _stores(args)
+    targets, sources, n_seeds = _csv(args.targets), _csv(args.sources), args.seeds
+    if args.targets is None:  # the suite's stored matrix at these settings: read, not trained
+        stored = stored_request(stores, suite.name, cfg, source_cfg)
+        if stored is None:
+            raise InputError(f"no stored transfer matrix of suite {suite.name!r} at these settings: name --targets")
+        targets, sources = stored["targets"], sources or stored["sources"]
+        n_seeds = n_seeds or len(stored["seeds"])
+    if not targets:
+        raise InputError("--targets names no task")
     dev = pick_device(args.device)
     bb = cached_backbone(args.backbone, str(dev))
-    argv = getattr(args, "_argv", None) or ["transfer", "--suite", args.suite, "--targets", args.targets]
+    argv = getattr(args, "_argv", None) or ["transfer", "--suite", args.suite, "--targets", ",".join(targets)]
     reporter = Reporter("transfer")
     try:
-        report = transfer_report(_stores(args), bb, suite, targets, _csv(args.sources), cfg, source_cfg, args.seed,
+        report = transfer_report(stores, bb, suite, targets, sources, cfg, source_cfg, range(n_seeds or 1),
                                  device=str(dev), progress=reporter, should_cancel=CancelFlag(),
                                  command=reproducible_command("python -m ipt_core", argv))
     finally:
         reporter.close()
-    ranking = _transfer_ranking(report)
     if args.json:
-        print(json.dumps(report | {"ranking": ranking}))
-    else:
-        fmt = lambda v, f: "n/a" if v is None else format(v, f)  # noqa: E731
-        lines = [f"{len(report['pairs'])} (target, source) pairs; mean gain over the default init {report['mean_gain']:+.3f}",
-                 f"{'space':>20} {'spearman':>9} {'p':>7} {'pairs':>6} {'per-target mean':>16} {'NDCG@3':>7} "
-                 f"{'regret@3':>9}"]
-        chance = next((r["chance"]["pooled"] for r in ranking.values() if "chance" in r), {})
-        for name, c in report["spaces"].items():
-            pooled = ranking.get(name, {}).get("pooled", {})
-            pick = lambda key: (pooled.get(key) or {}).get("mean")  # noqa: E731
-            lines.append(f"{name:>20} {fmt(c['spearman'], '+.3f'):>9} {fmt(c['p_value'], '.3f'):>7} {c['n_pairs']:>6} "
-                         f"{fmt(c['per_target_mean'], '+.3f'):>16} {fmt(pick('ndcg@3'), '.3f'):>7} "
-                         f"{fmt(pick('regret_abs@3'), '+.3f'):>9}")
-        cpick = lambda key: (chance.get(key) or {}).get("mean")  # noqa: E731
-        lines.append(f"{'random order':>20} {'':>9} {'':>7} {'':>6} {'':>16} {fmt(cpick('ndcg@3'), '.3f'):>7} "
-                     f"{fmt(cpick('regret_abs@3'), '+.3f'):>9}")
-        lines.append("NDCG@3: the top 3 sources by similarity against the 3 best by gain (1 = the right order); regret@3: "
-                     "the best gain among them short of the best of all (accuracy); --json: every metric per target, "
-                     "with bootstrap intervals and the top-k share of the oracle's gain")
-        print("\n".join(lines))
+        print(json.dumps(report))
+        return 0
+    fmt = lambda v, f: "n/a" if v is None else format(v, f)  # noqa: E731
+    ranking = report["ranking"]
+    agree = report.get("seed_agreement")
+    lines = [f"{len(report['targets'])} targets x {len(report['sources'])} sources, seeds {report['seeds']}: "
+             f"{len(report['pairs'])} (target, source) pairs; mean gain over the default init {report['mean_gain']:+.3f}",
+             f"{'measure':>20} {'spearman':>9} {'p':>7} {'per-target':>10} {'signif.':>8} {'NDCG@3':>7} "
+             f"{'regret@3':>9} {'share@3':>8}"]
+    chance = next((r["chance"]["pooled"] for r in ranking.values() if "chance" in r), {})
+    n_targets = next((r["n_targets"] for r in ranking.values()), 0)
+    for name, c in report["spaces"].items():
+        pooled = ranking.get(name, {}).get("pooled", {})
+        pick = lambda key: (pooled.get(key) or {}).get("mean")  # noqa: E731
+        sig = f"{ranking.get(name, {}).get('n_significant', 0)}/{n_targets}"
+        lines.append(f"{name:>20} {fmt(c['spearman'], '+.3f'):>9} {fmt(c['p_value'], '.3f'):>7} "
+                     f"{fmt(c['per_target_mean'], '+.3f'):>10} {sig:>8} {fmt(pick('ndcg@3'), '.3f'):>7} "
+                     f"{fmt(pick('regret_abs@3'), '+.3f'):>9} {fmt(pick('share@3'), '.2f'):>8}")
+    cpick = lambda key: (chance.get(key) or {}).get("mean")  # noqa: E731
+    lines.append(f"{'random order':>20} {'':>9} {'':>7} {'':>10} {'':>8} {fmt(cpick('ndcg@3'), '.3f'):>7} "
+                 f"{fmt(cpick('regret_abs@3'), '+.3f'):>9} {fmt(cpick('share@3'), '.2f'):>8}")
+    if agree:
+        lines.append(f"seed agreement (the ceiling for any measure): Spearman of one seed's gains against another's "
+                     f"{fmt(agree['spearman_pooled'], '+.3f')} pooled, {fmt(agree['mean_per_target'], '+.3f')} per target")
+    for name, why in report.get("measures_missing", {}).items():
+        lines.append(f"{name}: not computed ({why})")
+    lines.append("signif.: targets whose Spearman has p < 0.05; NDCG@3: the top 3 sources by similarity against the 3 "
+                 "best by gain (1 = the right order); regret@3: the best gain among them short of the best of all "
+                 "(accuracy); share@3: of the best source's gain; --json: every metric per target, with bootstrap "
+                 "intervals and the top-k curve")
+    print("\n".join(lines))
     return 0
-
-
-def _transfer_ranking(report: dict) -> dict:
-    """How well each space's similarity ranks the sources of each target (NDCG@k, Regret@k, top-k
-    share of the oracle's gain, beside random order: :mod:`ipt_core.analysis.transfer_ranking`),
-    computed from the report's stored pairs, so a stored report needs no recomputation."""
-    from ipt_core.analysis.transfer_ranking import ranking_report
-
-    out = {}
-    for space in report.get("spaces", {}):
-        try:
-            out[space] = ranking_report(report.get("pairs", []), f"sim_{space}")
-        except ValueError as exc:  # a space with no pair scored (the attention of one comparison)
-            out[space] = {"error": str(exc)}
-    return out

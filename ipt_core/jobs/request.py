@@ -44,8 +44,9 @@ __all__ = ["REQUEST_FORMAT", "JOB_COMMANDS", "NO_CACHE_FLAG", "RESOURCES", "Requ
 REQUEST_FORMAT = 2
 RESOURCES = ("cpu", "gpu")
 # the CLI commands a job may run (``python -m ipt_core <command>``); umap runs as a job because its
-# first fit compiles with numba for ~20 s, which must not block a page
-JOB_COMMANDS = ("tasks", "tune", "probe", "export", "ipt", "ist", "stability", "pipeline", "compare", "umap")
+# first fit compiles with numba for ~20 s, which must not block a page; transfer trains a bank of runs per seed
+JOB_COMMANDS = ("tasks", "tune", "probe", "export", "ipt", "ist", "stability", "pipeline", "compare", "umap",
+                "transfer")
 # the CLI's ``tasks`` never touches the store and takes no --cache flag
 NO_CACHE_FLAG = frozenset({"tasks"})
 _KEYS = frozenset({"format", "command", "args", "label", "resource", "created"})
