@@ -22,6 +22,8 @@ oracle's best gain and ``top_k`` the ``k`` sources with the highest scores:
 - **Top-k oracle share** (Vu et al. 2022, SPoT's "share of the oracle's gain reached by trying the
   top-k sources"): ``best_k / g*`` for ``k = 1..S`` (NaN where ``g* <= 0``), beside the oracle
   (all 1) and a random order's exact expectation ``E[max of a uniform random k-subset] / g*``.
+  Pooled over targets as SPoT does: the mean of ``best_k`` over the mean of ``g*`` (a ratio of
+  means); the mean of per-target ratios is dominated by targets whose best gain is one test example.
 
 Ties in the scores: the order inside a tied group is taken as uniformly random and NDCG, Regret and
 the share are their exact expectations over it (for NDCG each tied position gets the group's mean
@@ -229,7 +231,7 @@ def target_metrics(gains: Any, scores: Any, ks: Iterable[int] = (1, 3, 5)) -> di
     """Every metric of one target as a JSON-ready dict (None where undefined).
 
     Keys: ``n_sources, oracle_gain, spearman, p_value, ndcg`` (all sources), and per k in ``ks``:
-    ``ndcg@k, regret_abs@k, regret_rel@k, share@k``.
+    ``ndcg@k, regret_abs@k, regret_rel@k, share@k, best@k`` (the best gain among the top k).
 
     Example:
         >>> target_metrics([4, 2, 1, -1], [0.9, 0.5, 0.3, 0.1], ks=(1,))["regret_abs@1"]
@@ -245,6 +247,7 @@ def target_metrics(gains: Any, scores: Any, ks: Iterable[int] = (1, 3, 5)) -> di
         out[f"regret_abs@{k}"] = _num(r["regret_abs"])
         out[f"regret_rel@{k}"] = _num(r["regret_rel"])
         out[f"share@{k}"] = _num(r["best_top_k"] / r["oracle"]) if r["oracle"] > 0 else None
+        out[f"best@{k}"] = _num(r["best_top_k"])
     return out
 
 
@@ -313,22 +316,48 @@ def _pool(per_target: Mapping[str, Mapping], keys: Sequence[str], n_boot: int, s
 
 
 def pooled_share_curve(curves: Mapping[str, Mapping]) -> dict:
-    """The top-k oracle-share curve averaged over targets, k = 1..S (S: the fewest sources of any
-    target), over the targets where some source helps (best gain > 0; elsewhere a share means
-    nothing): ``{"k", "share", "random", "n_targets"}``.
+    """The top-k oracle-share curve pooled over targets as SPoT pools it, k = 1..S (S: the fewest
+    sources of any target): the mean over targets of the best gain among the top k, over the mean of
+    the oracle's gains (a ratio of means; a mean of per-target ratios explodes where a target's best
+    gain is one test example). ``{"k", "share", "random", "n_targets"}``; empty where the mean
+    oracle gain is not positive.
 
     Example:
-        >>> pooled_share_curve({"t": {"share": [.5, 1.], "random": [.25, 1.]}, "u": {"share": [None, None], "random": [None, None]}})
-        {'k': [1, 2], 'share': [0.5, 1.0], 'random': [0.25, 1.0], 'n_targets': 1}
+        >>> pooled_share_curve({"t": {"best": [.1, .3], "random_best": [0., .3], "oracle_gain": .3},
+        ...                     "u": {"best": [.1, .1], "random_best": [.05, .1], "oracle_gain": .1}})
+        {'k': [1, 2], 'share': [0.5, 1.0], 'random': [0.125, 1.0], 'n_targets': 2}
     """
-    usable = [c for c in curves.values() if c["share"] and all(v is not None for v in c["share"])]
-    if not usable:
-        return {"k": [], "share": [], "random": [], "n_targets": 0}
-    s = min(len(c["share"]) for c in usable)
+    usable = [c for c in curves.values() if c.get("best")]
+    oracle = float(np.mean([c["oracle_gain"] for c in usable])) if usable else 0.0
+    if not usable or oracle <= 0:
+        return {"k": [], "share": [], "random": [], "n_targets": len(usable)}
+    s = min(len(c["best"]) for c in usable)
     return {"k": list(range(1, s + 1)),
-            "share": [float(np.mean([c["share"][i] for c in usable])) for i in range(s)],
-            "random": [float(np.mean([c["random"][i] for c in usable])) for i in range(s)],
+            "share": [float(np.mean([c["best"][i] for c in usable]) / oracle) for i in range(s)],
+            "random": [float(np.mean([c["random_best"][i] for c in usable]) / oracle) for i in range(s)],
             "n_targets": len(usable)}
+
+
+def _pool_shares(per_target: Mapping[str, Mapping], ks: Sequence[int], n_boot: int, seed: int) -> dict:
+    """``share@k`` pooled as a ratio of means (SPoT): mean best@k over mean oracle gain, with the
+    bootstrap of ``_pool`` (the same resamples of targets); None where the mean oracle gain is <= 0."""
+    targets = list(per_target)
+    best = np.array([[per_target[t][f"best@{k}"] for k in ks] for t in targets], dtype=np.float64).reshape(len(targets), len(ks))
+    oracle = np.array([per_target[t]["oracle_gain"] for t in targets], dtype=np.float64)
+    idx = np.random.default_rng(seed).integers(0, len(targets), size=(n_boot, len(targets))) \
+        if n_boot > 0 and len(targets) >= 2 else None
+    out = {}
+    for j, k in enumerate(ks):
+        mean_o = oracle.mean() if len(targets) else 0.0
+        entry = {"mean": float(best[:, j].mean() / mean_o) if mean_o > 0 else None, "n": len(targets),
+                 "ci_low": None, "ci_high": None, "pooling": "ratio of means"}
+        if idx is not None and entry["mean"] is not None:
+            o = oracle[idx].mean(1)
+            ratios = best[:, j][idx].mean(1)[o > 0] / o[o > 0]
+            if len(ratios):
+                entry["ci_low"], entry["ci_high"] = (float(x) for x in np.percentile(ratios, [2.5, 97.5]))
+        out[f"share@{k}"] = entry
+    return out
 
 
 def ranking_report(rows: Sequence[Mapping], measure: str, *, k: Sequence[int] = (1, 3, 5),
@@ -339,7 +368,9 @@ def ranking_report(rows: Sequence[Mapping], measure: str, *, k: Sequence[int] = 
     ``map_quality.correlations`` with ``measure="sim_prompt"``). Gains and scores are averaged over seeds
     per (target, source) first; rows whose gain or score is None are left out; targets left with fewer
     than 2 sources are listed in ``targets_skipped``. ``pooled[metric]`` is the mean over targets where
-    it is defined, with a percentile bootstrap 95% interval resampling targets with replacement
+    it is defined (``share@k``: SPoT's ratio of means, mean best@k over mean oracle gain, since a
+    per-target ratio explodes where the best gain is one test example), with a percentile bootstrap
+    95% interval resampling targets with replacement
     (``numpy.random.default_rng(seed)``; None with fewer than 2 targets or ``n_boot=0``).
     ``n_significant`` counts targets with Spearman p < 0.05. ``chance`` holds the same for a random
     order (expected values; its ``n_significant`` is the nominal 0.05 * targets). Plain JSON throughout.
@@ -366,12 +397,14 @@ def ranking_report(rows: Sequence[Mapping], measure: str, *, k: Sequence[int] = 
         chance[t] = chance_metrics(gs, ks)
         c = topk_oracle_share(gs, ss)
         curves[t] = {"share": [_num(x) for x in c["share"]], "random": [_num(x) for x in c["random"]],
-                     "best": c["best"], "random_best": c["random_best"]}
-    keys = ["spearman", "ndcg"] + [f"{m}@{x}" for x in ks for m in ("ndcg", "regret_abs", "regret_rel", "share")]
+                     "best": c["best"], "random_best": c["random_best"], "oracle_gain": c["oracle_gain"]}
+    keys = ["spearman", "ndcg"] + [f"{m}@{x}" for x in ks for m in ("ndcg", "regret_abs", "regret_rel", "best")]
     n_sig = sum(1 for m in per.values() if m["p_value"] is not None and m["p_value"] < ALPHA)
     return {"measure": measure, "k": ks, "alpha": ALPHA, "n_boot": int(n_boot), "seed": int(seed),
             "n_targets": len(per), "n_rows_skipped": skipped_rows, "targets_skipped": skipped,
             "per_target": per, "share_curves": curves, "share_curve": pooled_share_curve(curves),
-            "pooled": _pool(per, keys, int(n_boot), seed), "n_significant": n_sig,
-            "chance": {"per_target": chance, "pooled": _pool(chance, keys, int(n_boot), seed),
+            "pooled": _pool(per, keys, int(n_boot), seed) | _pool_shares(per, ks, int(n_boot), seed),
+            "n_significant": n_sig,
+            "chance": {"per_target": chance,
+                       "pooled": _pool(chance, keys, int(n_boot), seed) | _pool_shares(chance, ks, int(n_boot), seed),
                        "n_significant": ALPHA * len(per)}}

@@ -38,7 +38,7 @@ from ipt_core.store.entry import Entry
 from ipt_core.tasks import Suite
 
 TRANSFER_VERSION = "transfer-1"  # the runs (bumping it retrains every stored transfer run)
-REPORT_VERSION = "transfer-report-2"  # the report: measures, seeds, ranking metrics
+REPORT_VERSION = "transfer-report-3"  # the report: measures, seeds, ranking metrics (3: shares pooled as SPoT does)
 DEFAULT_SOURCE = PTConfig(steps=60, batch_size=8, eval_every=20)  # the demo pipeline's quick PT prompts
 
 
