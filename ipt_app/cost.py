@@ -475,7 +475,8 @@ def estimate(argv: Sequence[str], *, n_suite_tasks: int, rate: float | Speed = D
 
         budgets.apply(a, a.command)  # the flags left out take the --budget's values, as the CLI does
     cmd, st = a.command, []
-    seeds = lambda: len(a.seed_list) if getattr(a, "seed_list", None) else int(getattr(a, "seeds", 1))  # noqa: E731
+    # transfer's --seeds defaults to None (its stored matrix's, or 1)
+    seeds = lambda: len(a.seed_list) if getattr(a, "seed_list", None) else int(getattr(a, "seeds", 1) or 1)  # noqa: E731
     msf_b, ist_b = MSFConfig().batch_size, ISTConfig().batch_size  # the CLI has no flag for them
     if cmd == "tune":
         runs = _n(a.tasks, n_suite_tasks) * seeds()

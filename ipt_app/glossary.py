@@ -43,6 +43,13 @@ TERMS: dict[str, str] = {
     "dev/test split": "Dev: held-out data to choose settings and steps on; test: reported only, never chosen on.",
     "intrinsic space": "Tasks as their d_I numbers: Proj of their PT prompts, or their IST solutions.",
     "stability": "How much a run's result varies with its random seed: the spread (std) over seeds.",
+    "source and target task": "Transfer: prompt tuning of the target starts from the prompt trained on the source.",
+    "gain": "Target accuracy from the source's prompt minus from the default start, same budget; > 0: it helps.",
+    "Spearman": "Rank correlation, -1 to 1: do the sources a measure ranks higher gain more? 0: no relation.",
+    "NDCG@k": "How close a measure's top k sources come to the k best by gain, in order: 1 = perfect.",
+    "Regret@k": "The best gain among a measure's top k sources, short of the best source's (accuracy points).",
+    "oracle": "The best source in hindsight, known only after every run: the reference a measure is judged by.",
+    "seed agreement": "Spearman of one seed's gains against another seed's: how far any measure can predict them.",
 }
 
 # the terms each page uses, in the order its "Terms on this page" expander lists them
@@ -55,6 +62,8 @@ PAGE_TERMS: dict[str, tuple[str, ...]] = {
                  "shallow vs deep prompts", "zero-shot", "chance"),
     "methods": ("prompt tuning (PT)", "zero-shot", "linear probe", "IST", "MSF", "ATTEMPT", "VIP",
                 "dev/test split"),
+    "transfer": ("soft prompt", "prompt tuning (PT)", "source and target task", "gain", "Spearman", "NDCG@k",
+                 "Regret@k", "oracle", "seed agreement", "intrinsic space"),
 }
 
 

@@ -223,7 +223,8 @@ with tabs[5]:
         "relation."
     )
     reports = sorted((e for s in stores(c["root"]) for e in s.query("transfer_report")
-                      if e.meta.get("suite") == info.get("name", c["suite_name"])), key=lambda e: -e.created)
+                      if e.meta.get("suite") == info.get("name", c["suite_name"])),
+                     key=transfer_figures.report_rank, reverse=True)
     if reports:
         rep = reports[0].meta
         tt = transfer_figures.transfer_table(rep.get("pairs", []))

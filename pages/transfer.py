@@ -18,7 +18,7 @@ from ipt_app.escape import md_code, md_escape
 from ipt_app.forms_transfer import transfer_form
 from ipt_app.job_panel import job_panel
 from ipt_app.store_reads import entries, pick_entry, stores
-from ipt_app.widgets import empty_state, show_commands, show_figure
+from ipt_app.widgets import empty_state, show_commands, show_figure, terms_expander
 from ipt_core.figures import transfer as tf
 from ipt_core.figures.plotting import FULL_WIDTH
 
@@ -47,6 +47,7 @@ c = ctx()
 root = str(c["root"])
 st.title("Which task helps which")
 st.caption(f"Suite {md_code(c['suite_name'])} · backbone {md_code(c['backbone'])}")
+terms_expander("transfer")
 info = suite_info(c["suite"])
 suite_problem(c, info)
 names = info.get("names", [])
@@ -69,9 +70,9 @@ if not found:
                 "seeds), with every measure's similarity of the pairs. Pick targets below (or on the task map), "
                 "queue it, or run:", cmd_hint)
 else:
-    entry = pick_entry(found, "Transfer test", key="tr-entry", describe=_describe,
-                       help="Each stored transfer test of this suite, newest first: its targets, seeds, steps and "
-                            "the command that made it.")
+    entry = pick_entry(found, "Transfer test", key="tr-entry", describe=_describe, rank=tf.report_rank,
+                       help="Each stored transfer test of this suite, the largest first (most seeds, then most "
+                            "pairs, then newest): its targets, seeds, steps and the command that made it.")
     rep = entry.meta
     commands = [entry.command]
     labels = tf.measure_labels(rep)

@@ -13,13 +13,14 @@ from test_app import app, goto
 from ipt_app import glossary
 
 ROOT = Path(__file__).resolve().parents[1]
-GLOSSARY_PAGES = ("recovery", "stability", "task_map", "methods")
+GLOSSARY_PAGES = ("recovery", "stability", "task_map", "methods", "transfer")
 # the widgets whose labels use glossary terms, per page (with the shipped demo results)
 KEY_WIDGETS = {
     "recovery": ("rec-entry", "rec-gain", "rec-d", "rec-metric", "rec-cmp-split", "rec-cmp-d", "rec-ipt-dims"),
     "stability": ("stab-task", "stab-traces", "stab-form-d"),
     "task_map": ("map-source", "map-space", "map-projection", "map-k"),
     "methods": ("meth-methods",),
+    "transfer": ("tr-target",),
 }
 REQUIRED_TERMS = ("soft prompt", "prompt tuning (PT)", "zero-shot", "linear probe", "chance", "MSF", "Proj",
                   "Proj_b (decoder)", "IST", "d_I", "found vs random subspace", "seen vs unseen tasks", "recovery",

@@ -198,11 +198,16 @@ def test_topk_curve_reads_the_pooled_curve_or_pools_the_targets():
     labels = tf.measure_labels(rep)
     pooled = tf.topk_curve_table(rep["ranking"], labels)
     r = rep["ranking"]["prompt"]
-    curves = [c for c in r["share_curves"].values() if all(v is not None for v in c["share"])]
     got = pooled[pooled["measure"] == "prompt"]
     assert got["k"].tolist() == list(range(1, 9))
-    assert got["share"].tolist() == pytest.approx([np.mean([c["share"][i] for c in curves]) for i in range(8)])
+    assert got["share"].tolist() == pytest.approx(r["share_curve"]["share"])  # the ranking's pooled curve
     assert got["share"].iloc[-1] == pytest.approx(1.0)
+    # a ranking without one (stored before it had it): the mean over the targets' curves
+    curves = [c for c in r["share_curves"].values() if all(v is not None for v in c["share"])]
+    without = {name: {k: v for k, v in rk.items() if k != "share_curve"} for name, rk in rep["ranking"].items()}
+    got = tf.topk_curve_table(without, labels)
+    assert got[got["measure"] == "prompt"]["share"].tolist() == pytest.approx(
+        [np.mean([c["share"][i] for c in curves]) for i in range(8)])
     # the lead's pooled share_curve, where the report has it, is read as it is
     rep["ranking"]["prompt"]["share_curve"] = {"k": [1, 2], "share": [0.5, 1.0], "random": [0.2, 1.0], "n_targets": 2}
     got = tf.topk_curve_table(rep["ranking"], labels)

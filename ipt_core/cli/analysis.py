@@ -192,7 +192,8 @@ def cmd_transfer(args) -> int:
              f"{'regret@3':>9} {'share@3':>8}"]
     chance = next((r["chance"]["pooled"] for r in ranking.values() if "chance" in r), {})
     n_targets = next((r["n_targets"] for r in ranking.values()), 0)
-    for name, c in report["spaces"].items():
+    for name in report.get("measure_order") or report["spaces"]:  # the store keeps JSON keys sorted: the registry's order
+        c = report["spaces"][name]
         pooled = ranking.get(name, {}).get("pooled", {})
         pick = lambda key: (pooled.get(key) or {}).get("mean")  # noqa: E731
         sig = f"{ranking.get(name, {}).get('n_significant', 0)}/{n_targets}"

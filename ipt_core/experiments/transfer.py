@@ -139,12 +139,13 @@ def transfer_runs(store: Store, read_only: Sequence[Store], backbone, suite: Sui
 
 
 def stored_request(stores: Sequence[Store], suite: str, cfg: PTConfig, source_cfg: PTConfig) -> dict | None:
-    """The newest stored ``transfer_report`` of ``suite`` at these settings: what ``transfer`` with no
-    ``--targets`` reads (its ``targets``, ``sources``, ``seeds``), or None."""
+    """The largest stored ``transfer_report`` of ``suite`` at these settings (most seeds, then most pairs,
+    then newest): what ``transfer`` with no ``--targets`` reads (its ``targets``, ``sources``, ``seeds``), or None."""
     found = [e for s in stores for e in s.query("transfer_report")
              if e.meta.get("suite") == suite and e.meta.get("config") == cfg.to_json()
              and e.meta.get("source_config") == source_cfg.to_json() and e.meta.get("seeds")]
-    return max(found, key=lambda e: e.created).meta if found else None
+    return max(found, key=lambda e: (len(e.meta["seeds"]), len(e.meta.get("pairs") or []), e.created)).meta \
+        if found else None
 
 
 def _seed_means(rows: list[dict], names: Sequence[str]) -> list[dict]:
@@ -277,5 +278,8 @@ def transfer_report(stores: Sequence[Store], backbone, suite: Suite, targets: Se
     # prompts, the backbone and the seeds) and the other spaces' vectors
     spec = {"method": "transfer_report", "code_version": REPORT_VERSION, "transfers": report["keys"],
             "spaces": {k: vectors_fingerprint(x, n) for k, (x, n) in sorted(vectors.items())}, "measures": names}
-    stored = stores[0].get(spec) or stores[0].put("transfer_report", spec, report, command=command)
+    stored = next((e for s in stores if (e := s.get(spec)) is not None), None) \
+        or stores[0].put("transfer_report", spec, report, command=command)
+    if stored.meta != report:  # read, not made now: what was stored (its wall time) is the report
+        report = dict(stored.meta)
     return dict(report, key=stored.key)

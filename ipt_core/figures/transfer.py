@@ -94,6 +94,13 @@ def measure_descriptions(report: Mapping) -> dict[str, str]:
     return {n: str(m["description"]) for n, m in named.items() if isinstance(m, Mapping) and m.get("description")}
 
 
+def report_rank(entry: Any) -> tuple:
+    """How a page orders a suite's transfer reports, first = shown: most seeds, then most (target, source)
+    pairs, then newest (a one-seed report of the same runs is a part of the two-seed one)."""
+    m = entry.meta
+    return (len(m.get("seeds") or [m.get("seed", 0)]), len(m.get("pairs") or []), entry.created)
+
+
 def report_rankings(report: Mapping, *, n_boot: int = 1000) -> dict[str, dict]:
     """``{measure: ranking_report}``: the report's stored ``ranking`` where it has one for a measure, else
     computed here from its pairs (``ranking_report(pairs, "sim_<name>")``: an old report has none)."""
