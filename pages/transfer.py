@@ -114,7 +114,9 @@ else:
         if len(tk):
             show_figure(tf.topk_curve_figure(tk), tk, name="transfer_topk", key="tr-topk", commands=commands,
                         caption="k = 1: the measure's single pick; the curve reaches 1 at the latest when every source "
-                                "is tried. Targets where no source helps have no share and are left out.")
+                                "is tried. Pooled as SPoT pools it: over all targets, the mean best gain found over the "
+                                "mean gain of the best source (a target whose best gain is one test example does not "
+                                "swamp the rest).")
         else:
             st.info("No target has a source that helps (every best gain is 0 or below): a share of the best gain "
                     "means nothing here. The gain matrix and the ranked sources below still show the gains.")

@@ -187,7 +187,7 @@ def gain_matrix_figure(table: pd.DataFrame, title: str = "Observed gain of every
         colorbar={"title": {"text": "gain<br>(accuracy<br>points)", "font": {"size": 12}}, "thickness": 16},
         hovertemplate="target %{y}<br>source %{x}<br>gain %{z:+.1f} points<extra></extra>"))
     heatmap_layout(fig, title, xs, ys, x_title="source task (its prompt starts the tuning)", y_title="target task",
-                   row_px=26, width=width)
+                   row_px=max(26, -(-180 // max(1, len(ys)))), width=width)  # a colour bar needs ~180 px for its ticks
     # a masked cell (a target's own, or a pair not run) is blank; a grey cross says which, so it is not read
     # as the white of a zero gain
     own = [(x, y) for y in ys for x in xs if x == y]
@@ -348,7 +348,8 @@ def topk_curve_table(ranking: Mapping[str, Mapping], labels: Mapping[str, str]) 
 def topk_curve_figure(table: pd.DataFrame, title: str = "Best gain found by trying the top k sources",
                       *, width: int = DESIGN_WIDTH) -> go.Figure:
     """A line per measure of :func:`topk_curve_table`: at k, the best gain among the k sources the measure
-    ranks first, as a share of the best source's gain (mean over targets where some source helps); random
+    ranks first, as a share of the best source's gain (pooled as SPoT pools it: the mean over targets of the
+    best gain found over the mean of the best source's gain); random
     order (exact expectation) and the oracle (1) as reference lines. Higher and earlier is better."""
     fig = go.Figure()
     names = list(dict.fromkeys(table["measure"])) if len(table) else []
@@ -373,7 +374,7 @@ def topk_curve_figure(table: pd.DataFrame, title: str = "Best gain found by tryi
                              "tick0": 1 if kmax <= 60 else None, "zeroline": False},
                       yaxis={"title": "share of the best source's gain", "zeroline": False})
     fig.add_hline(y=0, line={"color": "#bbb", "width": 1})
-    title_lines = [title, f"mean over the {n_t} targets where some source helps"] if n_t else [title]
+    title_lines = [title, f"{n_t} targets: mean best gain found / mean best-source gain"] if n_t else [title]
     top, plot_h = (90 if len(title_lines) > 1 else 70), 320
     below = x_axis_px() + 12
     styled(fig, "<br>".join(title_lines[:1]) + (f"<br><sup>{title_lines[1]}</sup>" if len(title_lines) > 1 else ""),
