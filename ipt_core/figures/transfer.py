@@ -198,8 +198,12 @@ def gain_matrix_figure(table: pd.DataFrame, title: str = "Observed gain of every
     clustered = "targets and sources" if len(ys) > 1 else "sources"
     note = (f"×: a task is not its own source (no run; a blank cell: a pair not run). Order: {clustered} clustered "
             "by their gains (average linkage), so alike rows and columns sit together.")
-    # wrapped to the plot area's width: the row labels (automargin) and the colour bar take the rest
-    left = max((text_px(v) for v in ys), default=0) + 8 + X_TITLE_PX + 10
+    return _note_under(fig, note, max((text_px(v) for v in ys), default=0) + 8 + X_TITLE_PX + 10, width)
+
+
+def _note_under(fig: go.Figure, note: str, left: int, width: int) -> go.Figure:
+    """A grey note under a heatmap's x-axis title, wrapped to the plot area's width (the row labels,
+    ``left`` px, and the colour bar take the rest), the figure grown to hold it."""
     note = wrap_label(note, int((width - max(60, left) - 20 - 110) / (CHAR_PX * 11)))
     plot_h = fig.layout.height - fig.layout.margin.t - fig.layout.margin.b
     below = fig.layout.margin.b + 16  # 20 px clear of the x title (the margin has 10 under it)
@@ -295,15 +299,7 @@ def ranked_sources_figure(table: pd.DataFrame, labels: Mapping[str, str], target
                    row_px=30, width=width)
     note = ("Each cell: the gain of the source the measure ranks there (hover: which source). A good measure is blue "
             "on the left and red on the right, like the oracle's row.")
-    left = max((text_px(v) for v in ys), default=0) + 8
-    note = wrap_label(note, int((width - max(60, left) - 20 - 110) / (CHAR_PX * 11)))
-    plot_h = fig.layout.height - fig.layout.margin.t - fig.layout.margin.b
-    below = fig.layout.margin.b + 16  # 20 px clear of the x title (the margin has 10 under it)
-    fig.add_annotation(text=note, xref="paper", yref="paper", x=0, y=-below / plot_h, showarrow=False,
-                       xanchor="left", yanchor="top", align="left", font={"size": 11, "color": "#555"})
-    extra_px = 16 + len(note.split("<br>")) * 11 * 1.3 + 10
-    fig.update_layout(height=int(fig.layout.height + extra_px), margin={"b": int(fig.layout.margin.b + extra_px)})
-    return fig
+    return _note_under(fig, note, max((text_px(v) for v in ys), default=0) + 8, width)
 
 
 # --------------------------------------------------------------------------------------------------
