@@ -217,21 +217,26 @@ with tabs[5]:
     st.markdown(
         "Last question: which task helps which? Take the prompt trained on one task (the *source*) as the starting "
         "point for prompt tuning on another (the *target*), with a small training budget. The *gain* is how much "
-        "better that does than the usual start. If tasks that sit close together in the subspace help each other "
-        "more, similarity predicts transfer. Each panel plots the gain of every (target, source) pair against their "
-        "similarity in one space, with the *Spearman rank correlation* in its title: from −1 to 1, near 0 means no "
-        "relation."
+        "better that does than the usual start. A *similarity measure* (how alike two tasks' prompts are, or how "
+        "alike the frozen model's neurons they switch on) ranks the sources before any such run. The chart asks: "
+        "if you try only the top k sources of a measure, how much of the best source's gain do you get? A good "
+        "measure climbs to 1 quickly; the dashed line is trying sources in random order."
     )
     reports = sorted((e for s in stores(c["root"]) for e in s.query("transfer_report")
                       if e.meta.get("suite") == info.get("name", c["suite_name"])),
                      key=transfer_figures.report_rank, reverse=True)
     if reports:
         rep = reports[0].meta
-        tt = transfer_figures.transfer_table(rep.get("pairs", []))
-        st.caption(md_escape(f"Targets {', '.join(map(str, rep.get('targets', [])))} · mean gain {rep.get('mean_gain', 0):+.3f}"))
-        show_figure(transfer_figures.transfer_figure(tt, rep.get("spaces", {}), colours=None,
-                                                     labels=transfer_figures.measure_labels(rep)), tt, name="tour_transfer",
-                    commands=[reports[0].command], key="tour-transfer")
+        labels = transfer_figures.measure_labels(rep)
+        tk = transfer_figures.topk_curve_table(transfer_figures.report_rankings(rep), labels)
+        st.caption(md_escape(f"Targets {', '.join(map(str, rep.get('targets', [])))} · "
+                             f"{len(rep.get('seeds') or [0])} seed(s) · mean gain {rep.get('mean_gain', 0):+.3f}"))
+        if len(tk):
+            show_figure(transfer_figures.topk_curve_figure(tk), tk, name="tour_transfer",
+                        commands=[reports[0].command], key="tour-transfer")
+        else:
+            st.info("No source helps any target in this test (every best gain is 0 or below): there is no share of "
+                    "a best gain to plot. The full page shows the gains.")
     else:
         st.info("No transfer test for this suite in the store yet: this step has no result to show. It tunes each "
                 "target task starting from every other task's prompt (a few steps each). Make it with:")
