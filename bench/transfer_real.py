@@ -128,6 +128,12 @@ def write(report: dict) -> str:
         lines.append(f"| random order (expected) | | 0 | {chance['chance']['n_significant']:.1f} / {chance['n_targets']} | "
                      f"{_ci(cp['ndcg@3'])} | {_ci(cp['regret_abs@3'], '.3f')} | {_ci(cp['share@1'])} | "
                      f"{_ci(cp['share@3'])} | {_k_reaching(rand, 0.8)} | {_k_reaching(rand, 0.9)} |")
+    partial = [f"{report.get('measures', {}).get(n, {}).get('label', n)} covers {report['spaces'][n]['n_pairs']} of "
+               f"{len(report['pairs'])} pairs ({rk[n]['n_targets']} targets)" for n in order
+               if report["spaces"][n]["n_pairs"] < len(report["pairs"])]
+    if partial:
+        lines += ["", "Not every task has a vector in every space: " + "; ".join(partial) + ". Its metrics are over "
+                  "those pairs only (its random order differs from the row above)."]
     agree = report.get("seed_agreement")
     if agree:
         lines += ["", f"**Seed agreement** (the ceiling for any measure): Spearman of one seed's gains against the "
