@@ -14,11 +14,10 @@ import streamlit as st
 
 from ipt_app.context import device_options
 from ipt_app.escape import md_code
-from ipt_app.forms import common_flags, form_context, launch
+from ipt_app.forms import cli_default, common_flags, form_context, launch
 from ipt_core.config.limits import widget_kwargs as limit_of  # the CLI's ranges: a form offers no more
 
 PICKED_KEY = "transfer-targets-from-map"  # session state: the task map's selection, offered as targets
-DEFAULT_STEPS = 20  # the transfer command's own default (few steps: the gain is measured at a small budget)
 DEFAULT_SEEDS = 2  # two seeds: the smallest number that measures the seeds' agreement (the noise ceiling)
 
 
@@ -74,7 +73,8 @@ def transfer_form(key: str = "transfer-form") -> None:
                                  help="Each target's prompt tuning starts once from each source's PT prompt, and "
                                       "once from the default initialisation; the gain is the difference.")
         a, b, d = st.columns(3)
-        steps = a.number_input("Steps per run", value=DEFAULT_STEPS, **limit_of("steps", at_most=100000),
+        steps = a.number_input("Steps per run", value=cli_default("transfer", "steps"),
+                               **limit_of("steps", at_most=100000),
                                key=f"{key}-steps", help="Steps of every transfer run and of its default-init run.")
         seeds = b.number_input("Seeds", value=DEFAULT_SEEDS, **limit_of("seeds", at_most=20), key=f"{key}-seeds",
                                help="Seeds 0..K-1; two or more also measure how well the gains repeat (the noise "
