@@ -31,7 +31,7 @@ from ipt_core.cli import args as cli_args
 from ipt_core.cli import main as cli
 from ipt_core.config import budgets, limits
 from ipt_core.config.backbone import PROMPT_KINDS
-from ipt_core.config.ipt import NORMS, IPTSettings, ISTConfig, MSFConfig
+from ipt_core.config.ipt import NORMS, SUBSPACES, IPTSettings, ISTConfig, MSFConfig
 from ipt_core.config.pt import STANDALONE_INITS, PTConfig
 from ipt_core.config.registry import CompareSettings
 from ipt_core.config.vip import EVAL_MODES
@@ -168,7 +168,10 @@ def test_the_cli_defaults_are_the_configs_defaults():
     assert cli_args.config_of("tune") == cli_args.config_of("export") == PTConfig()
     assert cli_args.config_of("ipt") == cli_args.config_of("stability") == IPTSettings()
     assert cli_args.config_of("ist") == ISTConfig()
-    assert cli_args.config_of("compare") == CompareSettings().with_budget(steps=PTConfig().steps)  # one step budget
+    # one step budget (steps, rows, dev interval) for every method of a comparison
+    pt = PTConfig()
+    assert cli_args.config_of("compare") == CompareSettings().with_budget(steps=pt.steps, batch_size=pt.batch_size,
+                                                                          eval_every=pt.eval_every)
     quick = budgets.flag_defaults("quick", "ipt")
     q = cli_args.config_of("ipt", "quick")
     assert (q.pt.steps, q.pt.batch_size, q.pt.eval_every, q.msf.steps, q.ist.steps) == (
@@ -248,7 +251,7 @@ def ipt_settings(draw, base: IPTSettings) -> IPTSettings:
     ist = {f: draw(maybe(in_range(name))) for f, name in (("steps", "ist_steps"), ("lr", "ist_lr"))}
     pick = lambda d: {k: v[0] for k, v in d.items() if v is not None}  # noqa: E731
     return replace(base, pt=draw(pt_configs(base.pt)), msf=replace(base.msf, **pick(msf)), ist=replace(base.ist, **pick(ist)),
-                   random_control=draw(st.booleans()))
+                   subspaces=("found",) + tuple(draw(st.lists(st.sampled_from(SUBSPACES[1:]), unique=True))))
 
 
 @st.composite

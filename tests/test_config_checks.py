@@ -127,8 +127,11 @@ def test_defaults_are_in_range_and_unchanged_in_json():
     """The store keys of shipped results come from ``to_json``: the defaults' JSON is the same as before."""
     assert TrainConfig().to_json() == {"lr": 0.01, "steps": 300, "batch_size": 16, "eval_every": 50, "patience": None,
                                        "max_grad_norm": 1.0}
-    assert ISTConfig().to_json() == {"lr": 0.05, "steps": 200, "batch_size": 16, "eval_every": 50, "init_std": 0.02}
+    # IST's defaults changed on purpose (bench/IST_SCHEDULE.md): its keys and the shipped results changed with them
+    assert ISTConfig().to_json() == {"lr": 0.3, "steps": 20, "batch_size": 16, "eval_every": 4,
+                                     "init_std": 0.02, "coords": "spread"}
     assert MSFConfig().to_json() == {"lr": 0.001, "steps": 300, "batch_size": 32, "eval_every": 50, "hidden": 256,
                                      "alpha": 10.0, "norm": "layer"}
     for cls in CONFIGS.values():
-        assert [f.name for f in fields(cls)][:6] == [f.name for f in fields(TrainConfig)]
+        n = len(fields(TrainConfig))
+        assert [f.name for f in fields(cls)][:n] == [f.name for f in fields(TrainConfig)]

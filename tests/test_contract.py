@@ -27,6 +27,7 @@ from ipt_core.methods.base import BankMethod
 from ipt_core.methods.ipt import (
     IntrinsicTuning,
     PromptNormaliser,
+    Subspace,
     SubspaceAutoencoder,
     SubspaceFinding,
 )
@@ -54,9 +55,10 @@ def _msf(bb, which):
 def _ist(bb, which):
     prompts = _fixed((3, N, bb.hidden_size), 4)
     nm = PromptNormaliser(prompts)
-    decoders = [(SubspaceAutoencoder(nm.dim, d, 8, seed=d), nm) for d in (2, 4)]
+    spaces = [Subspace(SubspaceAutoencoder(nm.dim, d, 8, seed=d), nm, torch.full((d,), 0.1), torch.full((d,), 3.0))
+              for d in (2, 4)]
     groups = [0, 1, 0]
-    return IntrinsicTuning(decoders, [groups[i] for i in which], list(which), "shallow")
+    return IntrinsicTuning(spaces, [groups[i] for i in which], list(which), "shallow")
 
 
 def _attempt(bb, which):

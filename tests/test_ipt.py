@@ -19,6 +19,7 @@ from ipt_core.experiments.ipt_stages import IPTInputError
 from ipt_core.methods.ipt import (
     IntrinsicTuning,
     PromptNormaliser,
+    Subspace,
     SubspaceAutoencoder,
     SubspaceFinding,
 )
@@ -72,7 +73,7 @@ def test_ist_trains_only_z(make_tiny_backbone):
     nm = PromptNormaliser(prompts)
     ae = SubspaceAutoencoder(nm.dim, 4, 8, seed=1)
     before = {k: v.clone() for k, v in ae.state_dict().items()}
-    method = IntrinsicTuning([(ae, nm)], [0, 0], [0, 1], "shallow")
+    method = IntrinsicTuning([Subspace(ae, nm)], [0, 0], [0, 1], "shallow")
     assert method.prompts(torch.tensor([0, 1, 1]), None, None).shape == (3, 2, bb.hidden_size)
     res = train_bank(bb, [task], method, [RunConfig(("a",), seed=0, steps=3, batch_size=4, eval_every=3, lr=0.1),
                                           RunConfig(("a",), seed=1, steps=3, batch_size=4, eval_every=3, lr=0.1)])
@@ -110,15 +111,18 @@ def test_recovery_experiment_end_to_end(make_tiny_backbone, tmp_path):
     ctx = Context.create(store, bb, "cpu", command="python -m ipt_core ipt ...")
     entry = recovery_experiment(ctx, suite, ["t0", "t1", "t2"], ["t3"], [2, 4], [0], TINY)
     rows = entry.meta["rows"]
-    # seen (3 tasks) + unseen (1) x 2 dims x found/random
-    assert len(rows) == 4 * 2 * 2
-    assert {r["setting"] for r in rows} == {"seen", "unseen"} and {r["subspace"] for r in rows} == {"found", "random"}
+    # seen (3 tasks) + unseen (1) x 2 dims x found/linear/random
+    assert len(rows) == 4 * 2 * 3
+    assert {r["setting"] for r in rows} == {"seen", "unseen"} and {r["subspace"] for r in rows} == {"found", "linear", "random"}
     for r in rows:
         assert r["recovery"] == pytest.approx(recovery(r["ist_test_acc"], r["pt_test_acc"]), nan_ok=True)
         g = gain_recovery(r["ist_test_acc"], r["pt_test_acc"], r["zero_shot_test_acc"])
         assert (r["gain_recovery"] is None) == (g != g) and (r["gain_recovery"] is None or r["gain_recovery"] == pytest.approx(g))
     out = summary_json(entry)
-    assert out["dims"] == [2, 4] and set(out["seen"]) == {"2", "4"} and set(out["random_subspace"]["unseen"]) == {"2", "4"}
+    assert out["dims"] == [2, 4] and set(out["subspaces"]) == {"found", "linear", "random"}
+    assert set(out["subspaces"]["found"]["seen"]) == {"2", "4"} and set(out["subspaces"]["random"]["unseen"]) == {"2", "4"}
+    assert len(out["rows"]) == len(rows) and all(isinstance(r["finished"], bool) for r in out["rows"])
+    assert set(out["dimension_summary"]["linear"]["unseen"]) == {"d50", "d90", "max_d"}
     assert entry.command == "python -m ipt_core ipt ..."
     # every stage is in the store, and the same request is served from it without training
     assert len(store.query("msf")) == 2 and len(store.query("ist_run")) == len(rows)
@@ -135,7 +139,7 @@ def test_seen_tasks_use_different_data(make_tiny_backbone, tmp_path):
     store = Store(tmp_path)
     suite = tiny_suite(3)
     recovery_experiment(Context.create(store, bb, "cpu"), suite, ["t0", "t1"], ["t2"], [2], [0],
-                        IPTSettings(pt=TINY.pt, msf=TINY.msf, ist=TINY.ist, random_control=False))
+                        IPTSettings(pt=TINY.pt, msf=TINY.msf, ist=TINY.ist, subspaces=("found",)))
     ist = {(e.meta["task"], e.meta["setting"]): e for e in store.query("ist_run")}
     assert ist[("t0", "seen")].spec["task_data"] != suite.task("t0").data_hash()
     assert ist[("t2", "unseen")].spec["task_data"] == suite.task("t2").data_hash()

@@ -57,3 +57,22 @@ def pooled_gain_recovery(rows: Sequence[dict], split: str = "test") -> float:
     sel = [r for r in rows if all(r.get(k) is not None and not np.isnan(r.get(k)) for k in (ist, pt, zs))]
     gap = sum(r[pt] - r[zs] for r in sel)
     return float(sum(r[ist] - r[zs] for r in sel) / gap) if sel and gap > 1e-9 else float("nan")
+
+
+def dimension_thresholds(by_dim: dict[int, float], levels: Sequence[float] = (0.5, 0.9)) -> dict[str, int | None]:
+    """The smallest d_I whose score reaches each level: ``{"d50": 16, "d90": None}`` (None: no d_I measured does).
+
+    ``by_dim``: a gain recovery per d_I (pooled, one subspace and setting). In the spirit of the
+    intrinsic-dimension literature's d90 (Li et al. 2018; Aghajanyan et al. 2021), with PT's gain as 100%;
+    only the dimensions measured are candidates, so "d90 = 64" means "between the next smaller
+    measured d_I and 64". NaN scores never reach a level.
+
+    Example:
+        >>> dimension_thresholds({4: 0.2, 16: 0.6, 64: 0.8})
+        {'d50': 16, 'd90': None}
+    """
+    out: dict[str, int | None] = {}
+    for level in levels:
+        hit = [d for d, v in sorted(by_dim.items()) if v is not None and not np.isnan(v) and v >= level]
+        out[f"d{round(level * 100)}"] = int(hit[0]) if hit else None
+    return out

@@ -96,11 +96,24 @@ def add_pt_args(p: argparse.ArgumentParser) -> None:
 
 
 def _add_ist_flags(p: argparse.ArgumentParser) -> None:
-    from ipt_core.config.ipt import ISTConfig
+    from ipt_core.config.ipt import IST_COORDS, ISTConfig
 
     i = ISTConfig()
     p.add_argument("--ist-steps", type=limits.argtype("ist_steps"), default=None, help=f"default: {i.steps} (paper), {QUICK_IST_STEPS} (quick)")
     p.add_argument("--ist-lr", type=limits.argtype("ist_lr"), default=i.lr)
+    p.add_argument("--ist-coords", choices=list(IST_COORDS), default=i.coords,
+                   help="spread: tune in units of the training tasks' spread from their centroid; raw: z itself from ~0 (the paper)")
+
+
+def subspace_list(value: str) -> tuple[str, ...]:
+    """``--subspaces found,linear``: names from ``SUBSPACES``, ``found`` among them."""
+    from ipt_core.config.ipt import SUBSPACES
+
+    names = csv_names(value)
+    bad = [n for n in names if n not in SUBSPACES]
+    if bad or "found" not in names:
+        raise argparse.ArgumentTypeError(f"expected 'found' and any of {', '.join(SUBSPACES[1:])}, comma-separated; got {value!r}")
+    return tuple(n for n in SUBSPACES if n in names)
 
 
 def add_ist_args(p: argparse.ArgumentParser) -> None:
@@ -110,7 +123,7 @@ def add_ist_args(p: argparse.ArgumentParser) -> None:
 
 
 def add_ipt_args(p: argparse.ArgumentParser) -> None:
-    from ipt_core.config.ipt import NORMS, MSFConfig
+    from ipt_core.config.ipt import NORMS, IPTSettings, MSFConfig
 
     add_pt_args(p)
     m = MSFConfig()
@@ -123,7 +136,9 @@ def add_ipt_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-msf-task-loss", action="store_true",
                    help="subspace finding by reconstruction alone (the ablation of MSF's task loss)")
     _add_ist_flags(p)
-    p.add_argument("--no-random-control", action="store_true")
+    p.add_argument("--subspaces", type=subspace_list, default=IPTSettings().subspaces,
+                   help="where IST tunes: found (the auto-encoder's), linear (top principal directions of the prompts), "
+                        "random (an untrained decoder)")
     p.add_argument("--require-prompts", action="store_true",
                    help="use only PT prompts already in the store; a task without one is an error")
 
@@ -191,9 +206,9 @@ PT_FLAGS = {"steps": "steps", "batch_size": "batch_size", "eval_every": "eval_ev
             "max_grad_norm": "max_grad_norm"}
 MSF_FLAGS = {"steps": "msf_steps", "lr": "msf_lr", "alpha": "alpha", "hidden": "hidden", "norm": "norm",
              "task_loss": "not no_msf_task_loss"}
-IST_FLAGS = {"steps": "ist_steps", "lr": "ist_lr"}
+IST_FLAGS = {"steps": "ist_steps", "lr": "ist_lr", "coords": "ist_coords"}
 IPT_FLAGS = ({f"pt.{k}": v for k, v in PT_FLAGS.items()} | {f"msf.{k}": v for k, v in MSF_FLAGS.items()}
-             | {f"ist.{k}": v for k, v in IST_FLAGS.items()} | {"random_control": "not no_random_control"})
+             | {f"ist.{k}": v for k, v in IST_FLAGS.items()} | {"subspaces": "subspaces"})
 COMPARE_FLAGS = {f"pt.{k}": v for k, v in PT_FLAGS.items()} | {
     "d_intrinsic": "d", "msf.steps": "msf_steps", "ist.lr": "ist_lr", "attempt.lr": "attempt_lr",
     "attempt.temperature": "attempt_temperature", "attempt.attn_lr_scale": "attempt_attn_lr_scale",
@@ -232,11 +247,11 @@ def ist_config(args):
 
 def ipt_settings(args):
     from ipt_core.config.budgets import apply
-    from ipt_core.config.ipt import IPTSettings, ISTConfig, MSFConfig
+    from ipt_core.config.ipt import IPTSettings, MSFConfig
 
     apply(args, getattr(args, "command", "ipt"))
-    return IPTSettings(pt=pt_config(args), msf=MSFConfig(**_fields(args, MSF_FLAGS)), ist=ISTConfig(**_fields(args, IST_FLAGS)),
-                       random_control=_flag_value(args, IPT_FLAGS["random_control"]))
+    return IPTSettings(pt=pt_config(args), msf=MSFConfig(**_fields(args, MSF_FLAGS)), ist=ist_config(args),
+                       subspaces=_flag_value(args, IPT_FLAGS["subspaces"]))
 
 
 def compare_settings(args):
@@ -352,7 +367,8 @@ def _tokens(parser: argparse.ArgumentParser, dest: str, value) -> list[str]:
         return [flag] if (not value if negate else value) else []  # absent is the default: nothing to write
     if isinstance(value, bool):
         raise TypeError(f"{flag} takes a value, not {value!r}")
-    text = "none" if value is None else repr(value) if isinstance(value, float) else str(value)
+    text = ("none" if value is None else repr(value) if isinstance(value, float)
+            else ",".join(map(str, value)) if isinstance(value, (tuple, list)) else str(value))
     if text == "--":  # argparse drops a bare "--" even as "--flag=--"
         raise ValueError(f"argument {flag}: the value '--' cannot be given on a command line")
     return [f"{flag}={text}"] if text.startswith("-") else [flag, text]  # "-x" would read as a flag

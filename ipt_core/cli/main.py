@@ -30,6 +30,7 @@ from ipt_core.cli.args import (
     csv_names,
 )
 from ipt_core.config import limits
+from ipt_core.config.ipt import SUBSPACES
 from ipt_core.errors import InputError
 from ipt_core.train import progress
 from ipt_core.train.progress import CancelFlag, Reporter
@@ -108,7 +109,8 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--tasks", type=csv_names, required=True)
     p.add_argument("--d", type=limits.argtype("d_intrinsic"), default=8)
     add_seeds(p)
-    p.add_argument("--subspace", choices=["found", "random"], default="found")
+    p.add_argument("--subspace", choices=list(SUBSPACES), default="found",
+                   help="found: the auto-encoder's; linear: the principal directions of its training prompts; random: its decoder untrained")
     p.add_argument("--decoder", default=None, help="store key of the msf entry (default: newest of this d for the suite)")
     p.add_argument("--prompt-kind", choices=["shallow", "deep"], default="deep")
     cli_args.add_ist_args(p)  # --budget, --ist-steps, --ist-lr
@@ -328,13 +330,31 @@ def cmd_ipt(args) -> int:
                                 cli_args.ipt_settings(args), seen_names=seen)
     reporter.close()
     out = summary_json(entry)
-    lines = [f"train tasks: {len(train)}, unseen tasks: {len(test)}; recovery (gain recovery)"]
-    for d in out["dims"]:
-        cell = lambda b: "n/a" if str(d) not in b else f"{b[str(d)]['recovery']:.3f} ({b[str(d)]['gain_recovery'] if b[str(d)]['gain_recovery'] is None else round(b[str(d)]['gain_recovery'], 3)})"
-        lines.append(f"d_I={d:>4}  seen {cell(out['seen'])}  unseen {cell(out['unseen'])}  "
-                     f"random seen {cell(out['random_subspace']['seen'])}  random unseen {cell(out['random_subspace']['unseen'])}")
-    _emit(args, out, "\n".join(lines) + f"\nstored as {entry.key}")
+    _emit(args, out, ipt_summary_text(out, len(train), len(test)) + f"\nstored as {entry.key}")
     return 0
+
+
+def ipt_summary_text(out: dict, n_train: int, n_test: int) -> str:
+    """``ipt``'s text: pooled gain recovery per d_I, subspace and setting, with the share of IST runs that
+    finished, then the smallest d_I recovering 50% and 90% of PT's gain."""
+    fmt = lambda v: "  n/a" if v is None else f"{v:5.2f}"
+    lines = [f"train tasks: {n_train}, unseen tasks: {n_test}; pooled gain recovery (0 = zero-shot, 1 = PT) "
+             "[share of IST runs finished]"]
+    for sub, block in out["subspaces"].items():
+        for setting in ("seen", "unseen"):
+            cells = []
+            for d in out["dims"]:
+                c = block.get(setting, {}).get(str(d))
+                if c is not None:
+                    fin = c.get("finished_share")
+                    cells.append(f"d_I={d}: {fmt(c.get('pooled_gain_recovery'))} [{'?' if fin is None else f'{fin:.0%}'}]")
+            if cells:
+                lines.append(f"{sub:>6} {setting:>6}  " + "  ".join(cells))
+    for sub, block in out["dimension_summary"].items():
+        for setting, t in block.items():
+            show = lambda d: f"d_I {d}" if d is not None else f"none up to {t['max_d']}"
+            lines.append(f"{sub:>6} {setting:>6}  50% of PT's gain: {show(t['d50'])}; 90%: {show(t['d90'])}")
+    return "\n".join(lines)
 
 
 def cmd_stability(args) -> int:
@@ -353,6 +373,7 @@ def cmd_stability(args) -> int:
 
 
 def cmd_ist(args) -> int:
+    from ipt_core.analysis.convergence import finished
     from ipt_core.experiments.ipt import tune_in_subspace
     from ipt_core.experiments.tune import get_baseline
 
@@ -368,8 +389,10 @@ def cmd_ist(args) -> int:
         zs = get_baseline(ctx.store, "zero_shot", ctx.backbone, suite.task(e.meta["task"]), device=ctx.device).meta
         rows.append({"task": e.meta["task"], "seed": e.meta["seed"], "d": e.meta["d"], "subspace": e.meta["subspace"],
                      "setting": e.meta["setting"], "dev_acc": e.meta["dev_acc"], "test_acc": e.meta["test_acc"],
-                     "test_f1": e.meta["test_f1"], "zero_shot_test_acc": zs["test_acc"], "key": e.key})
-    text = _format_rows(rows, ["task", "seed", "d", "subspace", "test_acc", "zero_shot_test_acc"])
+                     "test_f1": e.meta["test_f1"], "zero_shot_test_acc": zs["test_acc"],
+                     # stored before the flag was recorded: read from its dev curve
+                     "finished": e.meta.get("finished", finished(e.meta.get("dev_curve") or [])), "key": e.key})
+    text = _format_rows(rows, ["task", "seed", "d", "subspace", "test_acc", "zero_shot_test_acc", "finished"])
     _emit(args, {"runs": rows, "decoder": entries[0].spec["decoder"]}, text)
     return 0
 

@@ -22,6 +22,14 @@ from typing import ClassVar
 from ipt_core.config import limits
 
 
+LR_SCHEDULES = ("constant", "cosine")
+
+
+def _check_schedule(cfg) -> None:
+    if cfg.lr_schedule not in LR_SCHEDULES:
+        raise ValueError(f"{type(cfg).__name__}.lr_schedule must be one of {LR_SCHEDULES}, got {cfg.lr_schedule!r}")
+
+
 @dataclass(frozen=True, kw_only=True)
 class TrainConfig:
     """One run's training budget (keyword-only fields, so subclasses may add positional ones)."""
@@ -32,6 +40,13 @@ class TrainConfig:
     eval_every: int = 50
     patience: int | None = None  # in evaluations without improvement; None: never stop early
     max_grad_norm: float = 1.0
+    # every step takes each run's whole training set (batch_size is then unused): for methods that train a
+    # handful of numbers on a few-shot set, where a mini-batch's noise costs more steps than the rows it saves
+    full_batch: bool = False
+    lr_schedule: str = "constant"  # "constant" | "cosine" (from lr at the first step to 0 at the last)
+
+    # added after results were stored under keys without them: left out of every config's key at their default
+    _ADDED_LATER: ClassVar[tuple[str, ...]] = ("full_batch", "lr_schedule")
 
     # fields left out of ``to_json`` while they hold their default: budget fields a config gained after
     # its results were first stored, so that the store keys of those results stay the same
@@ -39,12 +54,15 @@ class TrainConfig:
 
     def __post_init__(self):
         limits.check(self)  # every field with a range, this class's and a subclass's (ipt_core/config/limits.py)
+        _check_schedule(self)
 
     def check_train(self) -> None:
         """:class:`~ipt_core.config.limits.LimitError` naming the field when the budget (``TrainConfig``'s own
         fields) is out of range; for subclasses that check their other fields themselves (the bank's ``RunConfig``)."""
         for f in fields(TrainConfig):
-            limits.validate(f.name, getattr(self, f.name), type(self).__name__)
+            if f.name in limits.LIMITS:
+                limits.validate(f.name, getattr(self, f.name), type(self).__name__)
+        _check_schedule(self)
 
     @property
     def train(self) -> "TrainConfig":
@@ -54,6 +72,7 @@ class TrainConfig:
     def to_json(self) -> dict:
         out = asdict(self)
         for f in fields(self):
-            if f.name in self.KEY_OMITS_DEFAULT and f.default is not MISSING and out[f.name] == f.default:
+            omit = f.name in self.KEY_OMITS_DEFAULT or f.name in TrainConfig._ADDED_LATER
+            if omit and f.default is not MISSING and out[f.name] == f.default:
                 del out[f.name]
         return out

@@ -259,8 +259,8 @@ def _ipt_rows(ctx: "Context", suite: "Suite", targets: Sequence[str], seeds: Seq
         find_subspaces,
         intrinsic_tuning,
         ist_spec,
-        load_decoder,
         pt_prompts,
+        subspaces_of,
     )
 
     others = [n for n in suite.names() if n not in targets]
@@ -273,11 +273,11 @@ def _ipt_rows(ctx: "Context", suite: "Suite", targets: Sequence[str], seeds: Seq
         ctx.stage(f"IPT: prompt tuning of {len(others)} subspace tasks (seed {seed})")
         prompts, entries = pt_prompts(ctx, suite, other_tasks, seed, s.pt)
         found = find_subspaces(ctx, other_tasks, prompts, entries, [s.d_intrinsic], seed, s.msf, s.pt.kind)[s.d_intrinsic]
-        dec = load_decoder(found, d=s.d_intrinsic, seed=seed, prompt_shape=prompts.shape[1:], hidden=s.msf.hidden)
+        space = subspaces_of(found, ["found"])["found"]
         runs = [ISTRun(suite.task(t), "unseen", "found", s.d_intrinsic, seed, found.key) for t in targets]
         new = sum(ctx.store.get(ist_spec(ctx, r, s.ist)) is None for r in runs)
         t0 = time.time()
-        ist = intrinsic_tuning(ctx, runs, {(found.key, "found"): dec}, s.ist, s.pt.kind)
+        ist = intrinsic_tuning(ctx, runs, {(found.key, "found"): space}, s.ist, s.pt.kind)
         per_run = (time.time() - t0) / new if new else None
         for r, e in zip(runs, ist):
             secs = e.meta.get("bank_seconds")

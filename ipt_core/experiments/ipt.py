@@ -24,7 +24,9 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
+from ipt_core.analysis.convergence import finished, plateau_step
 from ipt_core.analysis.metrics import gain_recovery, recovery
+from ipt_core.analysis.recovery_summary import dim_summary, summarise
 from ipt_core.backbones import Backbone
 from ipt_core.config.ipt import IPTSettings, ISTConfig, MSFConfig
 from ipt_core.config.pt import PTConfig
@@ -38,6 +40,7 @@ from ipt_core.experiments.ipt_stages import (
     msf_spec,
     pt_prompts,
     resample_suite,
+    subspaces_of,
 )
 from ipt_core.experiments.tune import get_baseline, pt_spec
 from ipt_core.methods.ipt import CODE_VERSION as IPT_VERSION
@@ -53,28 +56,13 @@ from ipt_core.train.distributed import train_bank_on_ranks
 Progress = Callable[[int, int, str], None]
 
 
-def _summary(rows: list[dict]) -> dict:
-    """Mean over tasks per seed, then mean and std over seeds, per subspace/setting/d."""
-    out: dict = {}
-    keyset = sorted({(r["subspace"], r["setting"], r["d"]) for r in rows})
-    for sub, setting, d in keyset:
-        sel = [r for r in rows if (r["subspace"], r["setting"], r["d"]) == (sub, setting, d)]
-        seeds = sorted({r["seed"] for r in sel})
-        rec = [np.nanmean([r["recovery"] for r in sel if r["seed"] == s]) for s in seeds]
-        gains = [[r["gain_recovery"] for r in sel if r["seed"] == s and r["gain_recovery"] is not None] for s in seeds]
-        gain = [float(np.mean(g)) for g in gains if g]
-        dev_gains = [[r["dev_gain_recovery"] for r in sel if r["seed"] == s and r.get("dev_gain_recovery") is not None]
-                     for s in seeds]
-        dev_gain = [float(np.mean(g)) for g in dev_gains if g]
-        out.setdefault(sub, {}).setdefault(setting, {})[str(d)] = {
-            "recovery": float(np.mean(rec)), "recovery_std": float(np.std(rec)),
-            "gain_recovery": float(np.mean(gain)) if gain else None, "gain_recovery_std": float(np.std(gain)) if gain else None,
-            "dev_gain_recovery": float(np.mean(dev_gain)) if dev_gain else None,
-            "ist_test_acc": float(np.mean([r["ist_test_acc"] for r in sel])),
-            "pt_test_acc": float(np.mean([r["pt_test_acc"] for r in sel])),
-            "n_tasks": len({r["task"] for r in sel}),
-        }
-    return out
+def _rows_to_plateau(meta: dict, cfg: ISTConfig) -> int | None:
+    """Training rows an IST run had passed through the model when its dev curve first came within
+    the plateau's tolerance of its best (``analysis.convergence.plateau_step``)."""
+    step = plateau_step(meta.get("dev_curve") or [])
+    if step is None:
+        return None
+    return int(step * meta.get("rows_per_step", cfg.batch_size))
 
 
 def recovery_experiment(
@@ -127,22 +115,18 @@ def _recovery_meta(ctx: Context, suite: Suite, train_names: list[str], test_name
         pt_ref = {(("seen" if i < len(seen_tasks) else "unseen"), t.name): e.meta["test_acc"] for i, (t, e) in enumerate(zip(ref_tasks, ref_entries))}
         pt_dev = {(("seen" if i < len(seen_tasks) else "unseen"), t.name): e.meta.get("dev_acc") for i, (t, e) in enumerate(zip(ref_tasks, ref_entries))}
         found = find_subspaces(ctx, train_tasks, train_prompts, train_entries, dims, seed, settings.msf, pt_cfg.kind)
-        decoders = {}
+        subspaces = {}
         ist_runs = []
         for d in dims:
             dk = found[d].key
-            decoders[(dk, "found")] = load_decoder(found[d], d=d, seed=seed, prompt_shape=train_prompts.shape[1:], hidden=settings.msf.hidden)
-            subspaces = ["found"]
-            if settings.random_control:
-                decoders[(dk, "random")] = load_decoder(None, d=d, seed=seed, prompt_shape=train_prompts.shape[1:],
-                                                        hidden=settings.msf.hidden, train_prompts=train_prompts, norm=settings.msf.norm)
-                subspaces.append("random")
-            for sub in subspaces:
+            for sub, space in subspaces_of(found[d], settings.subspaces, train_prompts=train_prompts,
+                                           norm=settings.msf.norm).items():
+                subspaces[(dk, sub)] = space
                 ist_runs += [ISTRun(t, "seen", sub, d, seed, dk) for t in seen_tasks]
                 ist_runs += [ISTRun(t, "unseen", sub, d, seed, dk) for t in test_tasks]
         # seen (resampled) and unseen tasks have distinct names, but a bank must not hold two
         # versions of one task: seen runs and unseen runs never share a name, so one bank suffices
-        entries = intrinsic_tuning(ctx, ist_runs, decoders, settings.ist, pt_cfg.kind)
+        entries = intrinsic_tuning(ctx, ist_runs, subspaces, settings.ist, pt_cfg.kind)
         for r, e in zip(ist_runs, entries):
             ist = e.meta["test_acc"]
             pt = pt_ref[(r.setting, r.task.name)]
@@ -155,22 +139,42 @@ def _recovery_meta(ctx: Context, suite: Suite, train_names: list[str], test_name
                          "seed": seed, "ist_test_acc": ist, "pt_test_acc": pt, "zero_shot_test_acc": z,
                          "recovery": recovery(ist, pt), "gain_recovery": None if math.isnan(g) else g,
                          "ist_dev_acc": dev[0], "pt_dev_acc": dev[1], "zero_shot_dev_acc": dev[2],
-                         "dev_gain_recovery": None if math.isnan(g_dev) else g_dev, "ist_key": e.key})
+                         "dev_gain_recovery": None if math.isnan(g_dev) else g_dev, "ist_key": e.key,
+                         "finished": finished(e.meta.get("dev_curve") or []),
+                         "ist_rows_to_plateau": _rows_to_plateau(e.meta, settings.ist)})
     meta = {"suite": suite.name, "prompt_kind": pt_cfg.kind, "train_tasks": train_names, "test_tasks": test_names,
-            "seen_tasks": seen_names, "dims": dims, "seeds": list(seeds), "rows": rows, "summary": _summary(rows),
+            "seen_tasks": seen_names, "dims": dims, "seeds": list(seeds), "rows": rows, "summary": (summary := summarise(rows)),
+            "dim_summary": dim_summary(summary), "dev_dim_summary": dim_summary(summary, "dev"),
             "seconds": time.time() - t0, "device": str(ctx.device)} | (extra or {})
     return meta
 
 
+ROW_FIELDS = ("task", "family", "setting", "subspace", "d", "seed", "ist_test_acc", "pt_test_acc", "zero_shot_test_acc",
+              "gain_recovery", "ist_dev_acc", "pt_dev_acc", "zero_shot_dev_acc", "dev_gain_recovery", "finished",
+              "ist_rows_to_plateau", "ist_key")
+
+
 def summary_json(entry: Entry) -> dict:
-    """The CLI's JSON: ``{"dims", "seen": {d: {...}}, "unseen": {...}, "random_subspace": {"seen", "unseen"}}``."""
-    s = entry.meta["summary"]
-    pick = lambda block: {d: {"recovery": v["recovery"], "gain_recovery": v["gain_recovery"]} for d, v in block.items()}
-    found, rand = s.get("found", {}), s.get("random", {})
+    """The CLI's JSON of an ``ipt_dims`` entry.
+
+    ``{"dims", "subspaces": {sub: {setting: {d: {recovery, gain_recovery, pooled_gain_recovery,
+    dev_pooled_gain_recovery, finished_share, n_tasks}}}}, "dimension_summary": {sub: {setting:
+    {d50, d90, max_d}}}, "dev_dimension_summary", "rows": [...], "key"}``: every subspace the sweep
+    tuned in, each IST row with its finished flag, and the smallest d_I recovering 50% / 90% of PT's
+    pooled gain. An entry stored before the flag and the summary were recorded gets them computed
+    from its rows (a flag it cannot know is None).
+    """
+    m = entry.meta
+    keep = ("recovery", "gain_recovery", "pooled_gain_recovery", "dev_pooled_gain_recovery", "finished_share", "n_tasks")
+    summary = m["summary"] if all("pooled_gain_recovery" in v for b in m["summary"].values() for c in b.values()
+                                  for v in c.values()) else summarise(m["rows"])
     return {
-        "dims": entry.meta["dims"],
-        "seen": pick(found.get("seen", {})), "unseen": pick(found.get("unseen", {})),
-        "random_subspace": {"seen": pick(rand.get("seen", {})), "unseen": pick(rand.get("unseen", {}))},
+        "dims": m["dims"],
+        "subspaces": {sub: {setting: {d: {k: v.get(k) for k in keep} for d, v in by_d.items()}
+                            for setting, by_d in block.items()} for sub, block in summary.items()},
+        "dimension_summary": m.get("dim_summary") or dim_summary(summary),
+        "dev_dimension_summary": m.get("dev_dim_summary") or dim_summary(summary, "dev"),
+        "rows": [{k: r.get(k) for k in ROW_FIELDS} for r in m["rows"]],
         "key": entry.key,
     }
 
@@ -198,14 +202,14 @@ def recovery_stage_keys(ctx: Context, suite: Suite, entry: Entry) -> dict[str, s
 
 def task_count_experiment(ctx: Context, suite: Suite, train_names, test_names, d: int, fractions: Sequence[float],
                           seeds: Sequence[int], settings: IPTSettings = IPTSettings(), max_seen: int | None = None,
-                          seen_first: Sequence[str] = (), random_control_partial: bool = True) -> Entry:
+                          seen_first: Sequence[str] = (), controls_partial: bool = True) -> Entry:
     """Recovery at one d_I when MSF sees 25/50/75/100% of the training tasks.
 
     The seen tasks are (up to ``max_seen`` of) the smallest training set, so every size is
     measured on the same seen tasks. ``seen_first``: training tasks to put first in the (otherwise
     random) order, so that they are the seen tasks (another experiment's seen tasks: their PT
-    references and full-size IST runs are then shared). ``random_control_partial`` False: the
-    random control only at the full size (a random subspace does not depend on the task count).
+    references and full-size IST runs are then shared). ``controls_partial`` False: the linear and
+    random controls only at the full size.
     """
     train_names = list(train_names)
     rng = np.random.default_rng(0)
@@ -216,7 +220,7 @@ def task_count_experiment(ctx: Context, suite: Suite, train_names, test_names, d
     seen = order[: min(sizes[0], max_seen or sizes[0])]  # every MSF run has seen these: comparable recovery
     parts = []
     for n in sizes:
-        s_n = settings if (random_control_partial or n == sizes[-1]) else replace(settings, random_control=False)
+        s_n = settings if (controls_partial or n == sizes[-1]) else replace(settings, subspaces=("found",))
         # the subset in the caller's order: the full size is then the caller's own MSF and IST runs
         # (their keys list the training prompts in order), served from the store, not trained again
         chosen = set(order[:n])
@@ -227,7 +231,7 @@ def task_count_experiment(ctx: Context, suite: Suite, train_names, test_names, d
     spec = {"method": "ipt_task_count", "parts": [e.key for _, e in parts], "code_version": IPT_VERSION}
     meta = lambda: {"suite": suite.name, "prompt_kind": settings.pt.kind, "d": d, "sizes": sizes, "seen_tasks": seen,
                     "test_tasks": list(test_names), "seeds": list(seeds), "rows": rows,
-                    "summary": {str(n): _summary([r for r in rows if r["n_train_tasks"] == n]) for n in sizes}}
+                    "summary": {str(n): summarise([r for r in rows if r["n_train_tasks"] == n]) for n in sizes}}
     return ctx.store.memo("ipt_task_count", spec, meta, command=ctx.command)
 
 
@@ -292,9 +296,9 @@ def _stability_meta(ctx: Context, suite: Suite, task_names: list[str], train_nam
     ctx.stage("prompt tuning of the training tasks")
     train_prompts, train_entries = pt_prompts(ctx, suite, train_tasks, 0, settings.pt)
     found = find_subspaces(ctx, train_tasks, train_prompts, train_entries, [d], 0, settings.msf, settings.pt.kind)
-    dec = load_decoder(found[d], d=d, seed=0, prompt_shape=train_prompts.shape[1:], hidden=settings.msf.hidden)
+    space = subspaces_of(found[d], ["found"])["found"]
     ist_entries = intrinsic_tuning(ctx, [ISTRun(t, "seen" if t.name in train_names else "unseen", "found", d, 0, found[d].key)
-                                         for t in tasks], {(found[d].key, "found"): dec}, settings.ist, settings.pt.kind)
+                                         for t in tasks], {(found[d].key, "found"): space}, settings.ist, settings.pt.kind)
     curves = []
     pt_cfg = replace(settings.pt, eval_every=eval_every, patience=None)  # whole curves: no early stopping
     for init in ("random", "ist"):
@@ -408,18 +412,23 @@ def find_decoder(ctx: Context, suite: Suite, d: int, prompt_kind: str, decoder_k
 def tune_in_subspace(ctx: Context, suite: Suite, task_names: Sequence[str], d: int, seeds: Sequence[int],
                      cfg: ISTConfig = ISTConfig(), *, prompt_kind: str = "deep", subspace: str = "found",
                      decoder_key: str | None = None) -> list[Entry]:
-    """IST of the named tasks in an existing subspace: only ``z`` trains (no PT, no MSF).
+    """IST of the named tasks in an existing subspace: only the coordinates train (no PT, no MSF).
 
-    The tasks count as seen when the subspace was found on them, else unseen.
+    ``subspace``: ``found`` (the auto-encoder's), ``linear`` (the principal directions of the PT
+    prompts it was found on) or ``random`` (its decoder untrained); the last two read those prompts
+    from the store that holds the subspace. The
+    tasks count as seen when the subspace was found on them, else unseen.
     """
     entry, st = find_decoder(ctx, suite, d, prompt_kind, decoder_key)
-    shape = tuple(entry.meta["prompt_shape"])
-    seed = entry.meta["seed"]
-    ae, nm = load_decoder(entry, d=d, seed=seed, prompt_shape=shape, hidden=entry.meta["hidden"])
-    if subspace == "random":
-        rand, _ = load_decoder(None, d=d, seed=seed, prompt_shape=shape, hidden=entry.meta["hidden"],
-                               train_prompts=torch.zeros((2, *shape)))
-        ae = rand  # the untrained decoder, with the found subspace's normaliser
+    train_prompts = None
+    if subspace != "found":
+        stored = [st.get(k) for k in entry.spec["train_prompts"]]
+        if any(e is None for e in stored):
+            raise IPTInputError(f"the {subspace} subspace beside {entry.key} needs the PT prompts it was found on, "
+                                "and the store lacks some of them")
+        train_prompts = torch.stack([e.tensor("prompt").float() for e in stored])
+    space = subspaces_of(entry, [subspace], train_prompts=train_prompts,
+                         norm=entry.spec["config"].get("norm", "layer"))[subspace]
     train = set(entry.meta["train_tasks"])
     runs = [ISTRun(suite.task(n), "seen" if n in train else "unseen", subspace, d, s, entry.key) for n in task_names for s in seeds]
-    return intrinsic_tuning(ctx, runs, {(entry.key, subspace): (ae, nm)}, cfg, prompt_kind)
+    return intrinsic_tuning(ctx, runs, {(entry.key, subspace): space}, cfg, prompt_kind)

@@ -4,6 +4,7 @@
   missing, or an error naming the command that trains them);
 - :func:`find_subspaces`: one auto-encoder per d_I over those prompts, in one bank (``msf``);
 - :func:`load_decoder`: a frozen decoder from an ``msf`` entry, or the random-subspace control;
+- :func:`subspaces_of`: the found, linear and random subspaces IST tunes in, beside one ``msf`` entry;
 - :func:`intrinsic_tuning`: IST runs (``ist_run``), all missing ones in one bank.
 
 ``ipt_core.experiments.ipt`` composes them into the paper's experiments (and re-exports them).
@@ -16,6 +17,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from ipt_core.analysis.convergence import finished
 from ipt_core.config.ipt import ISTConfig, MSFConfig
 from ipt_core.config.pt import PTConfig
 from ipt_core.errors import InputError
@@ -24,9 +26,12 @@ from ipt_core.experiments.tune import pt_spec, tune, tune_command
 from ipt_core.methods.ipt import CODE_VERSION as IPT_VERSION
 from ipt_core.methods.ipt import (
     IntrinsicTuning,
+    LinearSubspace,
     PromptNormaliser,
+    Subspace,
     SubspaceAutoencoder,
     SubspaceFinding,
+    spread_of,
 )
 from ipt_core.store.entry import Entry
 from ipt_core.tasks import Suite, Task
@@ -146,14 +151,52 @@ def load_decoder(entry: Entry | None, *, d: int, seed: int, prompt_shape, hidden
     return ae, nm
 
 
+def subspaces_of(found: Entry, kinds: Sequence[str], *, train_prompts: torch.Tensor | None = None,
+                 norm: str = "layer") -> dict[str, Subspace]:
+    """The subspaces of ``kinds`` (from found / linear / random) beside one ``msf`` entry, as IST tunes in them.
+
+    All three share the found subspace's normaliser and d_I, and one rule for their coordinates: the
+    spread of the training prompts as the subspace's own encoder sees them. *found*: the trained
+    auto-encoder (its stored ``train_z``); *random*: the same architecture never trained (its random
+    encoder's view: its decoder works in the range its own initialisation expects, not in a range where
+    tanh saturates and no gradient passes); *linear*: the top-d_I principal directions of the normalised
+    training prompts (their projections). *linear* and *random* need ``train_prompts``.
+    """
+    from ipt_core.config.ipt import SUBSPACES
+
+    unknown = [k for k in kinds if k not in SUBSPACES]
+    if unknown:
+        raise IPTInputError(f"unknown subspace(s) {unknown}; choose from {', '.join(SUBSPACES)}")
+    m = found.meta
+    d, shape = m["d"], tuple(m["prompt_shape"])
+    ae, nm = load_decoder(found, d=d, seed=m["seed"], prompt_shape=shape, hidden=m["hidden"])
+    offset, scale = spread_of(found.tensor("train_z"))
+    out: dict[str, Subspace] = {}
+    if train_prompts is None and any(k != "found" for k in kinds):
+        raise IPTInputError("the linear and random subspaces need the training prompts the found one was found on")
+    for k in kinds:
+        if k == "found":
+            out[k] = Subspace(ae, nm, offset, scale)
+            continue
+        with torch.no_grad():
+            x = nm(train_prompts.float())
+            if k == "random":
+                dec, _ = load_decoder(None, d=d, seed=m["seed"], prompt_shape=shape, hidden=m["hidden"],
+                                      train_prompts=torch.zeros((2, *shape)), norm=norm)
+            else:
+                dec = LinearSubspace(x, d)
+            out[k] = Subspace(dec, nm, *spread_of(dec.encode(x)))
+    return out
+
+
 @dataclass(frozen=True)
 class ISTRun:
     task: Task
     setting: str  # "seen" | "unseen"
-    subspace: str  # "found" | "random"
+    subspace: str  # "found" | "linear" | "random"
     d: int
     seed: int
-    decoder_key: str  # msf entry key (the random control names the found one it mirrors)
+    decoder_key: str  # msf entry key (the linear and random subspaces name the found one they sit beside)
 
 
 def ist_spec(ctx: Context, run: ISTRun, cfg: ISTConfig) -> dict:
@@ -171,16 +214,21 @@ def ist_spec(ctx: Context, run: ISTRun, cfg: ISTConfig) -> dict:
     }
 
 
-def intrinsic_tuning(ctx: Context, runs: Sequence[ISTRun], decoders: dict[tuple[str, str], tuple], cfg: ISTConfig, kind: str) -> list[Entry]:
-    """IST for every run (z trained, decoder frozen), all missing runs in one bank.
+def intrinsic_tuning(ctx: Context, runs: Sequence[ISTRun], subspaces: dict[tuple[str, str], Subspace], cfg: ISTConfig,
+                     kind: str) -> list[Entry]:
+    """IST for every run (its coordinates trained, its subspace frozen), all missing runs in one bank.
 
-    ``decoders[(decoder_key, subspace)]`` = (autoencoder, normaliser).
+    ``subspaces[(decoder_key, subspace)]``: a :class:`~ipt_core.methods.ipt.Subspace`; with
+    ``cfg.coords == "raw"`` its offset and scale are set aside (``z`` itself is tuned, the paper's IST).
+    Each run's stored ``z`` is its intrinsic vector, ``u`` the coordinates it tuned.
     """
     def build(todo: list[int]) -> Bank:
         ctx.stage(f"intrinsic subspace tuning ({len(todo)} runs)")
         group_keys = sorted({(runs[i].decoder_key, runs[i].subspace) for i in todo})
-        method = IntrinsicTuning([decoders[g] for g in group_keys],
-                                 [group_keys.index((runs[i].decoder_key, runs[i].subspace)) for i in todo],
+        chosen = [subspaces[g] for g in group_keys]
+        if cfg.coords == "raw":
+            chosen = [Subspace(s.decoder, s.normaliser) for s in chosen]
+        method = IntrinsicTuning(chosen, [group_keys.index((runs[i].decoder_key, runs[i].subspace)) for i in todo],
                                  [runs[i].seed for i in todo], kind, init_std=cfg.init_std)
         bank_tasks = list({runs[i].task.name + "\x00" + runs[i].task.data_hash(): runs[i].task for i in todo}.values())
         # tasks with the same name but different data (seen: resampled) must not collide in one bank
@@ -191,11 +239,15 @@ def intrinsic_tuning(ctx: Context, runs: Sequence[ISTRun], decoders: dict[tuple[
 
     def record(bank: Bank, j: int, i: int, res: RunResult):
         with torch.no_grad():
-            prompt = bank.method.run_prompts([j])[0].cpu()  # from run j's best z
+            prompt = bank.method.run_prompts([j])[0].cpu()  # from run j's best coordinates
+            z = bank.method.run_intrinsic(j).detach().cpu()
         r = runs[i]
+        n_train = len(bank.tasks[[t.name for t in bank.tasks].index(r.task.name)].train)
         meta = {"task": r.task.name, "family": r.task.type, "setting": r.setting, "subspace": r.subspace, "d": r.d,
                 "seed": r.seed, "dev_acc": res.dev_acc, "test_acc": res.test_acc, "test_f1": res.test_f1,
-                "dev_curve": res.dev_curve, "status": res.status}
-        return meta, {"z": res.state["z"], "prompt": prompt}
+                "dev_curve": res.dev_curve, "loss_curve": res.loss_curve, "best_step": res.best_step,
+                "status": res.status, "train_rows": n_train, "rows_per_step": n_train if cfg.full_batch else cfg.batch_size,
+                "bank_seconds": res.seconds, "finished": finished(res.dev_curve)}
+        return meta, {"z": z, "u": res.state["z"], "prompt": prompt}
 
     return cached_bank(ctx, "ist_run", [ist_spec(ctx, r, cfg) for r in runs], build, record)

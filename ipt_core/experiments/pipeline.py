@@ -90,13 +90,14 @@ def run_pipeline(ctx: Context, suite: Suite, budget: str | Budget | None = None,
     dims_entry = recovery_experiment(ctx, suite, train, test, dims, b.seeds, b.settings, seen_names=seen)
     s = summary_json(dims_entry)
     results.append({"kind": "ipt_dims", "key": dims_entry.key,
-                    "summary": {d: (s["seen"].get(str(d)), s["unseen"].get(str(d))) for d in dims}})
+                    "summary": {d: (s["subspaces"]["found"].get("seen", {}).get(str(d)),
+                                    s["subspaces"]["found"].get("unseen", {}).get(str(d))) for d in dims}})
 
     mid = dims[len(dims) // 2]
     if len(train) >= 4:
         count_entry = task_count_experiment(ctx, suite, train, test, mid, b.count_fractions, b.seeds, b.settings,
                                             max_seen=b.max_seen, seen_first=seen,
-                                            random_control_partial=b.count_random_control)
+                                            controls_partial=b.count_controls)
         results.append({"kind": "ipt_task_count", "key": count_entry.key, "summary": f"sizes {count_entry.meta['sizes']} at d_I={mid}"})
 
     fams = {f: n for f, n in suite.families().items() if len(n) >= 2}

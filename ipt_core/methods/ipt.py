@@ -13,8 +13,16 @@ states live at different scales). The official code has no normalisation; withou
 prompts' largest layers dominate the MSE.
 
 Stage 2, intrinsic subspace tuning (IST): ``Proj_b`` frozen; per task train only ``z`` in
-``R^{d_I}`` (init N(0, 0.02)); prompt = ``Proj_b(z)``. A *random subspace* control is the same
-decoder never trained.
+``R^{d_I}``; prompt = ``Proj_b(z)``. A *random subspace* control is the same decoder never trained;
+a *linear subspace* is the top-d_I principal directions of the normalised training prompts
+(prompt = mean + V z), the question being whether the auto-encoder's non-linearity buys anything.
+
+IST trains ``u`` with ``z = offset + scale * u`` (:class:`Subspace`): with ``coords="spread"`` the
+offset and scale are the mean and per-coordinate spread of the training prompts' intrinsic vectors
+under the subspace's own encoder, so ``u = 0`` is their centroid and one unit of ``u`` is one
+standard deviation of where they lie. The paper's ``coords="raw"`` (offset 0, scale 1, ``z`` from N(0, 0.02)) starts near the
+origin while the trained encoder puts tasks at |z| ~ 14 per coordinate: Adam at lr 0.05 moves
+``z`` at most 0.05 a step, so 40 steps cannot reach the region where the tasks live.
 """
 from __future__ import annotations
 
@@ -98,6 +106,76 @@ class SubspaceAutoencoder(nn.Module):
         return self.decode(self.encode(x))
 
 
+class LinearSubspace(nn.Module):
+    """The top-``d_I`` principal directions of normalised, flattened training prompts ``[T, D]``.
+
+    ``decode(z) = centre + z V`` (``V``: ``[d_I, D]``, orthonormal rows). Centred prompts of T tasks
+    span at most T - 1 directions: rows of ``V`` past that rank are zero (``rank`` says how many are
+    real), so a ``d_I`` above it tunes in the same space as ``d_I = rank``. At ``d_I = T - 1`` every
+    training prompt is reconstructed exactly: ``decode(encode(x_t)) = x_t``.
+    """
+
+    def __init__(self, targets: torch.Tensor, d_intrinsic: int):
+        super().__init__()
+        if d_intrinsic < 1:
+            raise InputError(f"d_I must be at least 1, got {d_intrinsic}")
+        targets = targets.double()
+        centre = targets.mean(0)
+        _, s, vh = torch.linalg.svd(targets - centre, full_matrices=False)
+        rank = int((s > s[0] * 1e-6).sum()) if len(s) and s[0] > 0 else 0
+        k = min(d_intrinsic, rank)
+        basis = torch.zeros(d_intrinsic, targets.shape[1], dtype=torch.float64)
+        basis[:k] = vh[:k]
+        self.register_buffer("centre", centre.float())
+        self.register_buffer("basis", basis.float())
+        self.d_intrinsic = d_intrinsic
+        self.rank = k
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.centre) @ self.basis.T
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        return self.centre + z @ self.basis
+
+
+class Subspace(nn.Module):
+    """A frozen subspace IST tunes in: ``prompt = normaliser.inverse(decoder.decode(offset + scale * u))``.
+
+    ``decoder``: a :class:`SubspaceAutoencoder` (found or random) or a :class:`LinearSubspace`;
+    ``offset``/``scale`` (``[d_I]``): where ``u = 0`` lies and one unit of ``u`` per coordinate (see
+    the module's note on ``coords``).
+    """
+
+    def __init__(self, decoder: nn.Module, normaliser: PromptNormaliser, offset: torch.Tensor | None = None,
+                 scale: torch.Tensor | None = None):
+        super().__init__()
+        d = decoder.d_intrinsic
+        self.decoder = decoder
+        self.normaliser = normaliser
+        self.register_buffer("offset", torch.zeros(d) if offset is None else offset.detach().float().reshape(d).clone())
+        self.register_buffer("scale", torch.ones(d) if scale is None else scale.detach().float().reshape(d).clone())
+
+    @property
+    def d_intrinsic(self) -> int:
+        return self.decoder.d_intrinsic
+
+    def intrinsic(self, u: torch.Tensor) -> torch.Tensor:
+        """The intrinsic vectors ``z`` of tuned coordinates ``u`` (``[..., d_I]``)."""
+        return self.offset + self.scale * u
+
+    def prompts(self, u: torch.Tensor) -> torch.Tensor:
+        """``[N, *prompt_shape]`` prompts of ``[N, d_I]`` coordinates."""
+        return self.normaliser.inverse(self.decoder.decode(self.intrinsic(u)))
+
+
+def spread_of(z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(mean, std)`` per coordinate of the training tasks' intrinsic vectors ``[T, d_I]``; a
+    coordinate they do not vary along (a linear subspace's dimensions past its rank) gets scale 0."""
+    z = z.detach().float()
+    std = z.std(0, unbiased=False) if z.shape[0] > 1 else torch.ones(z.shape[1])
+    return z.mean(0), torch.where(std > 1e-6 * std.max().clamp_min(1e-12), std, torch.zeros_like(std))
+
+
 class SubspaceFinding(BankMethod):
     """MSF as a bank method: run ``r`` is auto-encoder ``r``; a row of task ``t`` gets ``AE_r(P_t)``.
 
@@ -154,46 +232,48 @@ class SubspaceFinding(BankMethod):
 
 
 class IntrinsicTuning(BankMethod):
-    """IST as a bank method: run ``r`` trains ``z_r``; prompt = ``Proj_b^{(g_r)}(z_r)`` with a frozen decoder.
+    """IST as a bank method: run ``r`` trains ``u_r``; prompt = ``subspaces[g_r].prompts(u_r)``, every subspace frozen.
 
-    ``decoders``: frozen ``(SubspaceAutoencoder, PromptNormaliser)`` pairs; ``groups[r]`` picks run
-    ``r``'s decoder, so runs of several dimensions and of found and random subspaces share a bank.
+    ``groups[r]`` picks run ``r``'s :class:`Subspace`, so runs of several dimensions and of found,
+    linear and random subspaces share a bank. ``u`` starts at N(0, ``init_std``) (or ``init_u``).
     """
 
     name = "ist"
     # a row's prompt depends on the parameters and the row alone: torchrun may train it data-parallel
     row_parallel = True
 
-    def __init__(self, decoders: Sequence[tuple[SubspaceAutoencoder, PromptNormaliser]], groups: Sequence[int],
-                 seeds: Sequence[int], kind: str, init_std: float = 0.02, init_z: Sequence[torch.Tensor | None] | None = None):
+    def __init__(self, subspaces: Sequence[Subspace], groups: Sequence[int], seeds: Sequence[int], kind: str,
+                 init_std: float = 0.02, init_u: Sequence[torch.Tensor | None] | None = None):
         super().__init__()
         self.prompt_kind = kind
-        self.decoders = nn.ModuleList(ae for ae, _ in decoders)
-        self.normalisers = nn.ModuleList(nm for _, nm in decoders)
+        self.subspaces = nn.ModuleList(subspaces)
         for p in self.parameters():
             p.requires_grad_(False)
         self.groups = list(groups)
-        zs = []
+        us = []
         for r, (g, s) in enumerate(zip(groups, seeds)):
-            given = init_z[r] if init_z is not None else None
+            given = init_u[r] if init_u is not None else None
             if given is not None:
-                zs.append(nn.Parameter(given.detach().clone().float()))
+                us.append(nn.Parameter(given.detach().clone().float()))
             else:
                 gen = torch.Generator().manual_seed(s)
-                zs.append(nn.Parameter(torch.randn(self.decoders[g].d_intrinsic, generator=gen) * init_std))
-        self.z = nn.ParameterList(zs)
+                us.append(nn.Parameter(torch.randn(self.subspaces[g].d_intrinsic, generator=gen) * init_std))
+        self.z = nn.ParameterList(us)  # the tuned coordinates u (named z: checkpoints and run states say "z")
         self.register_buffer("_group_of_run", torch.tensor(self.groups, dtype=torch.long))
 
     def run_parameters(self, r: int) -> list[nn.Parameter]:
         return [self.z[r]]
+
+    def run_intrinsic(self, r: int) -> torch.Tensor:
+        """Run ``r``'s intrinsic vector ``z = offset + scale * u`` (``[d_I]``)."""
+        return self.subspaces[self.groups[r]].intrinsic(self.z[r])
 
     def run_prompts(self, runs: Sequence[int]) -> torch.Tensor:
         """The prompts of the given runs: ``[len(runs), *prompt_shape]``."""
         out = [None] * len(runs)
         for g in sorted({self.groups[r] for r in runs}):
             idx = [i for i, r in enumerate(runs) if self.groups[r] == g]
-            z = torch.stack([self.z[runs[i]] for i in idx])
-            p = self.normalisers[g].inverse(self.decoders[g].decode(z))
+            p = self.subspaces[g].prompts(torch.stack([self.z[runs[i]] for i in idx]))
             for j, i in enumerate(idx):
                 out[i] = p[j]
         return torch.stack(out)

@@ -39,6 +39,7 @@ from ipt_core.train.loop.evaluation import (
 )
 from ipt_core.train.loop.reporting import Cancellation, ProgressReport
 from ipt_core.train.loop.rows import LocalRows
+from ipt_core.train.loop.schedule import LRSchedule
 from ipt_core.train.loop.state import BankState, Callback, CallbackList, Cancelled
 
 __all__ = ["RunConfig", "RunResult", "Cancelled", "Callback", "BankState", "train_bank", "evaluate_rows",
@@ -176,7 +177,7 @@ def train_bank(
         backbone, method, mine, task_index, label_table, batch_size=eval_batch_size, device=device), part)
     # in this order: a step's checkpoint holds its evaluation; progress comes once the checkpoint is written
     hooks = CallbackList(
-        [DevEvaluation(evaluate, split("dev"), tasks)]
+        [LRSchedule(), DevEvaluation(evaluate, split("dev"), tasks)]
         + ([Checkpointing(checkpoint_dir, checkpoint_every, checkpoint.fingerprint(
             runs, tasks, method, device_type=device.type, max_rows=max_rows))] if checkpoint_dir is not None else [])
         + ([Cancellation(should_cancel)] if should_cancel is not None else [])
@@ -223,7 +224,8 @@ def _train_step(bank: BankState, step: int, backbone: Backbone, pools, label_tab
     live = bank.live()
     batch: list[tuple[int, int, Example]] = []
     for r in live:
-        for i in bank.samplers[r].take(bank.runs[r].batch_size):
+        # full batch: every training row once a step (the sampler's order; the sum does not depend on it)
+        for i in bank.samplers[r].take(len(pools[r]) if bank.runs[r].full_batch else bank.runs[r].batch_size):
             t, ex = pools[r][i]
             batch.append((r, t, ex))
     counts = torch.zeros(R, device=device)
