@@ -497,7 +497,7 @@ def estimate(argv: Sequence[str], *, n_suite_tasks: int, rate: float | Speed = D
     elif cmd == "ipt":
         t = _n(a.train_tasks, max(2, n_suite_tasks * 3 // 4))
         u = _n(a.test_tasks, n_suite_tasks - t)
-        n, d, subs = seeds(), len(a.dims), 1 if a.no_random_control else 2
+        n, d, subs = seeds(), len(a.dims), len(a.subspaces)
         s = min(t, a.max_seen) if a.max_seen else t  # seen: training tasks re-tuned on new data
         if zs:  # before the first stage is reported
             st.append(baselines(t + u, "zero-shot baselines", "zero-shot baselines", zs))

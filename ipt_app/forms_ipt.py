@@ -17,6 +17,7 @@ from ipt_app.glossary import help_for
 from ipt_app.store_reads import subspace_label, subspaces
 from ipt_core.cli.args import compare_argv, config_of, ipt_argv, ist_argv
 from ipt_core.config.budgets import NAMES as BUDGET_NAMES
+from ipt_core.config.ipt import SUBSPACES
 from ipt_core.config.limits import widget_kwargs as limit_of  # the CLI's ranges: a form offers no more
 
 
@@ -33,15 +34,31 @@ def _budget(key: str) -> str:
                     key=f"{key}-budget", help=budget_help())
 
 
-def ipt_form_config(command: str, budget: str):
+def ipt_form_config(command: str, budget: str, **flags):
     """The :class:`~ipt_core.config.ipt.IPTSettings` of the ``ipt`` and ``stability`` forms: the CLI's under
-    ``budget`` (the forms have no field for them)."""
-    return config_of(command, budget)
+    ``budget``, with the form's ``flags`` by dest (the ``ipt`` form's ``subspaces``; no other field has one)."""
+    return config_of(command, budget, **flags)
 
 
-def ipt_run_argv(command: str, budget: str) -> list[str]:
-    """The flags of an ``ipt``/``stability`` job that build :func:`ipt_form_config` (``--budget quick`` or none)."""
-    return ipt_argv(ipt_form_config(command, budget), budget, command)
+def ipt_run_argv(command: str, budget: str, **flags) -> list[str]:
+    """The flags of an ``ipt``/``stability`` job that build :func:`ipt_form_config` (``--budget quick`` or none,
+    ``--subspaces found,random`` where the form leaves a control out)."""
+    return ipt_argv(ipt_form_config(command, budget, **flags), budget, command)
+
+
+# the subspaces IST tunes in besides the found one (the CLI's --subspaces; "found" is always on), and what each is
+CONTROLS = dict(zip(SUBSPACES[1:], ("the top principal directions of the training prompts (PCA)",
+                                    "an untrained decoder of the same d_I")))
+SUBSPACE_HELP = ("Where intrinsic tuning runs, beside the **found** subspace (the auto-encoder MSF trained on the "
+                 "training prompts, always on). **linear**: the top d_I principal directions of the same prompts "
+                 "(PCA): how much the auto-encoder's non-linear decoder adds. **random**: an untrained decoder of the "
+                 "same shape: how much any d_I numbers recover. Each control adds one IST run per task, d_I and seed.")
+
+
+def ipt_subspaces(controls) -> tuple[str, ...]:
+    """The ``subspaces`` of an IPT sweep: found, then the chosen controls, in the CLI's order."""
+    chosen = {"found", *controls}
+    return tuple(s for s in ("found", *CONTROLS) if s in chosen)
 
 
 def ist_form_config(budget: str, *, steps: int):
@@ -83,6 +100,10 @@ def ipt_form(key: str = "ipt") -> None:
                             help=help_for("d_I", lead="Comma-separated: one subspace is found per value."))
         seeds = b.number_input("Seeds", value=cli_default("ipt", "seeds"), **limit_of("seeds", at_most=20), key=f"{key}-seeds")
         device = d.selectbox("Device", device_options(), key=f"{key}-device")
+        default_controls = [s for s in cli_default("ipt", "subspaces") if s in CONTROLS]
+        # the options are the CLI's own names (no format_func: the value is what the widget shows); help says what
+        controls = st.multiselect("Controls beside the found subspace (linear: PCA; random: untrained)", list(CONTROLS),
+                                  default=default_controls, key=f"{key}-controls", help=SUBSPACE_HELP)
         budget = _budget(key)
 
         def build() -> list[str]:
@@ -96,10 +117,11 @@ def ipt_form(key: str = "ipt") -> None:
             if test:
                 argv += ["--test-tasks", ",".join(test)]
             argv += ["--dims", ",".join(map(str, dim_list)), "--seeds", str(int(seeds))]
-            return argv + ipt_run_argv("ipt", budget) + common_flags(c, device)
+            return argv + ipt_run_argv("ipt", budget, subspaces=ipt_subspaces(controls)) + common_flags(c, device)
 
         launch(c, info, build, device=device, key=key, button="Queue IPT sweep",
-               label=lambda: f"IPT: {len(train)} seen / {len(test)} unseen, d_I {dims.replace(' ', '')}")
+               label=lambda: f"IPT: {len(train)} seen / {len(test)} unseen, d_I {dims.replace(' ', '')}, "
+                             f"subspaces {'/'.join(ipt_subspaces(controls))}")
 
 
 def ist_form(key: str = "ist") -> None:
@@ -124,8 +146,12 @@ def ist_form(key: str = "ist") -> None:
         a, b, d, e = st.columns([3, 1, 1, 1])
         pick = a.selectbox("Subspace", range(len(found)), index=default, format_func=lambda i: subspace_label(found[i]),
                            key=f"{key}-space")
-        subspace = b.selectbox("Control", ["found", "random"], key=f"{key}-sub",
-                               help="random: an untrained decoder of the same shape (the control)")
+        kinds = list(SUBSPACES)  # the ist command's --subspace choices
+        subspace = b.selectbox("Control", kinds, index=kinds.index(cli_default("ist", "subspace")), key=f"{key}-sub",
+                               help="Where z is tuned. **found**: the subspace chosen on the left (MSF's decoder). "
+                                    "**linear**: the top d_I principal directions of the PT prompts it was found on "
+                                    "(PCA). **random**: an untrained decoder of the same shape, the control. Both "
+                                    "controls read those PT prompts from the store that holds the subspace.")
         steps = d.number_input("IST steps", value=config_of("ist", budget).steps, **limit_of("ist_steps", at_most=100000),
                                key=f"{key}-steps")
         device = e.selectbox("Device", device_options(), key=f"{key}-device")

@@ -25,6 +25,11 @@ TERMS: dict[str, str] = {
     "d_I": "The intrinsic dimension: how many numbers a task may train in the subspace (the size of Proj's output).",
     "found vs random subspace": "Found: the decoder MSF trained on many tasks' prompts; random: an untrained decoder "
                                 "of the same d_I, the control.",
+    "linear subspace": "The top d_I principal directions of the training tasks' prompts (PCA): a linear control beside "
+                       "the found subspace.",
+    "d50 / d90": "The smallest measured d_I whose pooled gain recovery reaches 50% / 90% of PT's gain over zero-shot.",
+    "finished (IST)": "An IST run whose dev accuracy no longer rose over the last fifth of its steps; if not, its "
+                      "recovery is a lower bound.",
     "seen vs unseen tasks": "Seen: MSF's training tasks, tuned again on new few-shot data; unseen: tasks MSF never "
                            "saw.",
     "recovery": "Score(IST) / score(PT), mean over tasks: the share of prompt tuning's score that the d_I numbers "
@@ -55,7 +60,8 @@ TERMS: dict[str, str] = {
 # the terms each page uses, in the order its "Terms on this page" expander lists them
 PAGE_TERMS: dict[str, tuple[str, ...]] = {
     "recovery": ("prompt tuning (PT)", "zero-shot", "IST", "d_I", "recovery", "gain recovery",
-                 "seen vs unseen tasks", "found vs random subspace", "MSF", "Proj", "Proj_b (decoder)", "alpha",
+                 "seen vs unseen tasks", "found vs random subspace", "linear subspace", "d50 / d90", "finished (IST)",
+                 "MSF", "Proj", "Proj_b (decoder)", "alpha",
                  "norm", "shallow vs deep prompts", "dev/test split"),
     "stability": ("prompt tuning (PT)", "IST", "d_I", "stability", "MSF", "Proj_b (decoder)", "dev/test split"),
     "task_map": ("soft prompt", "prompt tuning (PT)", "intrinsic space", "MSF", "Proj", "IST", "d_I",

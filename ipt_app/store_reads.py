@@ -12,6 +12,7 @@ import streamlit as st
 from ipt_app.escape import md_escape
 from ipt_core import store as store_mod
 from ipt_core.analysis import maps
+from ipt_core.analysis.convergence import finished
 from ipt_core.config.ipt import MSFConfig
 from ipt_core.paths import SHIPPED_RESULTS
 from ipt_core.store.entry import Entry, StoreError
@@ -145,3 +146,22 @@ def headline_pt_runs(pt: Sequence[Entry]) -> list[Entry]:
     for e in pt:
         groups.setdefault(maps.pt_config_id(e.spec, e.meta), []).append(e)
     return max(groups.values(), key=lambda g: (len({e.meta.get("task") for e in g}), len(g), max(x.created for x in g)))
+
+
+def with_finished(root: Path, rows: Sequence[dict]) -> list[dict]:
+    """An IPT sweep's rows with each IST run's ``finished`` flag (dev accuracy no longer rising over the last
+    fifth of the run): a row's own where it has one; for a row stored before the flag was kept, computed from
+    the dev curve of the ``ist_run`` entry its ``ist_key`` names (main store, then the shipped one); None
+    where that entry is not readable here (not recorded)."""
+    if all(isinstance(r.get("finished"), bool) for r in rows):
+        return list(rows)
+    runs = {e.key: e for e in entries(root, "ist_run")}
+    out = []
+    for r in rows:
+        if isinstance(r.get("finished"), bool):
+            out.append(r)
+            continue
+        e = runs.get(r.get("ist_key"))
+        curve = e.meta.get("dev_curve") if e is not None else None
+        out.append(dict(r, finished=finished(curve) if curve else None))
+    return out

@@ -9,7 +9,7 @@ from ipt_app.escape import md_code, md_escape
 from ipt_app.forms_ipt import ipt_form, ist_form
 from ipt_app.glossary import help_for
 from ipt_app.job_panel import job_panel
-from ipt_app.store_reads import entries, pick_entry, sweep_bits, sweep_label, sweep_rank
+from ipt_app.store_reads import entries, pick_entry, sweep_bits, sweep_label, sweep_rank, with_finished
 from ipt_app.widgets import empty_state, show_figure, terms_expander
 from ipt_core.analysis import maps
 from ipt_core.figures import ipt as ipt_figures
@@ -24,12 +24,33 @@ def default_choice(counts: dict, options: list):
     return tied[len(tied) // 2]
 
 
+def show_table(df: pd.DataFrame, *, name: str, key: str) -> None:
+    """A small table with its CSV download (as ``show_figure`` gives a chart's)."""
+    st.dataframe(df, hide_index=True, key=f"table-{key}")
+    st.download_button("Download CSV", df.to_csv(index=False).encode("utf-8"), file_name=f"{name}.csv",
+                       mime="text/csv", key=f"csv-{key}", on_click="ignore", icon=":material/download:")
+
+
+def finished_notes(done: pd.DataFrame, *, unknown: bool = False) -> None:
+    """The label of runs where IST had not finished (a warning); ``unknown``: else a caption where the flags are
+    not recorded (sections whose chart caption does not say it)."""
+    warn = ipt_figures.finished_warning(done)
+    if warn:
+        st.warning(warn, icon=":material/hourglass_top:")
+    elif unknown and len(done) and (done["not_recorded"] == done["runs"]).all():
+        st.caption(ipt_figures.finished_caption(done))
+
+
 c = ctx()
 st.title("Recovery")
 st.markdown(
     "**Recovery** = mean over tasks of score(IST) / score(PT); **gain recovery** = (IST − zero-shot) / (PT − zero-shot), "
     "which is not inflated when zero-shot is already high. *Seen*: training tasks of the subspace on new few-shot data; "
-    "*unseen*: held-out tasks; *random*: a random subspace of the same dimension, the control."
+    "*unseen*: held-out tasks.\n\n"
+    "IST tunes d_I numbers inside one of three kinds of subspace of the same dimension: **found**, the subspace MSF's "
+    "auto-encoder learned from the training tasks' prompts; **linear**, the top d_I principal directions of those "
+    "prompts (PCA), which says how much the auto-encoder's non-linear decoder adds; and **random**, an untrained "
+    "decoder, the control that says how much any d_I numbers recover."
 )
 terms_expander("recovery")
 GAINS = {"pooled_gain_recovery": "pooled over tasks", "gain_recovery": "mean of per-task ratios"}
@@ -57,18 +78,34 @@ else:
     n_seeds = len(m.get("seeds", [])) if isinstance(m.get("seeds"), list) else 1
     st.caption(md_escape(f"{sweep_label(entry, explain=True)} · seeds {m.get('seeds')}")
                + f" · key {md_code(entry.key[:12])}")
-    rows = m.get("rows", [])
+    rows = with_finished(c["root"], m.get("rows", []))
+    done = ipt_figures.finished_table(rows)
     table = ipt_figures.recovery_table(rows, "d", m.get("summary"))
     if table.empty:
         st.warning("This sweep has no rows with scores.")
     else:
+        finished_notes(done, unknown=True)
         ref = st.checkbox("Show the paper's reference points (BART-base, 100 training tasks)", value=True, key="rec-ref")
         spread = "Bands: ± one std over seeds. " if n_seeds > 1 else "One seed: no spread over seeds to show. "
-        show_figure(ipt_figures.recovery_figure(table, "d", reference=ref, gain=gain), table,
+        shown = sorted({r.get("subspace") for r in rows if r.get("subspace")})
+        show_figure(ipt_figures.recovery_figure(table, "d", reference=ref, gain=gain, finished=done), table,
                     name="recovery_vs_dim",
                     commands=[entry.command], key="rec-main",
-                    caption=spread + "Found subspace: circles, solid; random: crosses, dotted. Reference points are "
+                    caption=spread + "Subspaces: " + ipt_figures.subspace_caption(shown) + " Reference points are "
                             "from the paper's setting, not this model.")
+
+        st.subheader("Smallest d_I that recovers half and 90% of PT's gain")
+        st.caption("d50 / d90: the smallest d_I whose pooled gain recovery, Σ(IST − zero-shot) / Σ(PT − zero-shot) on "
+                   "the test split (mean over seeds), reaches 0.5 / 0.9 of PT's gain over zero-shot: in the spirit of "
+                   "the intrinsic-dimension literature's d90 (Li et al. 2018; Aghajanyan et al. 2021). Only the measured "
+                   "dimensions are candidates: d90 = 32 means between the next smaller measured d_I and 32; \"none up "
+                   "to N\": no measured d_I reaches it. Last column: the IST runs that had finished (dev accuracy no "
+                   "longer rising over the last fifth of the run); where not, the d_I here are upper bounds.")
+        dim_table = ipt_figures.dim_threshold_table(ipt_figures.sweep_dim_summary(m), done)
+        if dim_table.empty:
+            st.info("This sweep's rows lack the accuracies the d50 / d90 summary is computed from.")
+        else:
+            show_table(dim_table, name="ipt_d50_d90", key="rec-dims")
 
         st.subheader("Per task at one dimension")
         dims = sorted({r["d"] for r in rows if r.get("d") is not None})
@@ -78,8 +115,12 @@ else:
         metric = b.radio("Metric", ["recovery", "gain_recovery"], horizontal=True, key="rec-metric",
                          format_func=lambda s: s.replace("_", " "), help=help_for("recovery", "gain recovery"))
         bars = ipt_figures.recovery_bars_table(rows, d)
-        show_figure(ipt_figures.recovery_bars_figure(bars, metric, f"Per-task {metric.replace('_', ' ')} at d_I = {d}"),
-                    bars, name=f"recovery_per_task_d{d}", commands=[entry.command], key="rec-bars", beside=False)
+        at_d = ipt_figures.finished_table([r for r in rows if str(r.get("d")) == str(d)])
+        show_figure(ipt_figures.recovery_bars_figure(bars, metric, f"Per-task {metric.replace('_', ' ')} at d_I = {d}",
+                                                     finished=at_d),
+                    bars, name=f"recovery_per_task_d{d}", commands=[entry.command], key="rec-bars", beside=False,
+                    caption="Bars: " + ipt_figures.subspace_caption(sorted(set(bars["subspace"])), bars=True)
+                            + (" " + ipt_figures.finished_caption(at_d) if ipt_figures.finished_warning(at_d) else ""))
 
         with st.expander("All rows (IST, PT and zero-shot test accuracy per task, seed, d_I)"):
             df = pd.DataFrame(rows)
@@ -126,8 +167,9 @@ elif len(dims_entries) > 1:
     st.subheader("Sweeps side by side (ablations)")
     st.caption("Every sweep of this suite that has the chosen d_I, named by what it changed (normalisation, alpha, "
                "MSF without its task loss, prompt kind, tasks). Read the **dev** split to choose a setting; the test "
-               "split is reported, never chosen on. 0 is zero-shot's level, 1 is PT's; hatched bars: the random "
-               "subspace, the control.")
+               "split is reported, never chosen on. 0 is zero-shot's level, 1 is PT's; dotted bars: the linear "
+               "subspace (PCA of the training prompts); hatched bars: the random subspace, the control. A sweep marked "
+               "\"not finished\" had IST runs still rising at the end: its numbers are lower bounds.")
     common = sorted({r.get("d") for e in dims_entries for r in e.meta.get("rows", []) if r.get("d") is not None})
     # how many sweeps have scores at each d_I, per split: the section opens on a split and a d_I that have data
     fields = {"dev": "dev_gain_recovery", "test": "gain_recovery"}
@@ -151,8 +193,10 @@ elif len(dims_entries) > 1:
     # what all of them share goes in the caption
     bits = [sweep_bits(e, explain=True) for e in with_d]
     shared = [x for x in bits[0] if all(x in o for o in bits[1:])] if len(bits) > 1 else []
+    late = [bool(ipt_figures.finished_warning(ipt_figures.finished_table(
+        [r for r in with_finished(c["root"], e.meta.get("rows", [])) if r.get("d") == d_cmp]))) for e in with_d]
     labels = ["<br>".join([x for x in bs if x not in shared] or ["same settings"]) + f"<br>({e.key[:6]})"
-              for bs, e in zip(bits, with_d)]
+              + ("<br>(not finished)" if lt else "") for bs, e, lt in zip(bits, with_d, late)]
     cmp = ipt_figures.sweep_comparison_table([(lab, e.meta.get("rows", [])) for lab, e in zip(labels, with_d)], d_cmp, gain)
     if cmp[cmp["split"] == split].empty:
         empty_state(f"No sweep of this suite has {split}-split scores at d_I = {d_cmp}"
@@ -168,17 +212,21 @@ counts = [e for e in entries(c["root"], "ipt_task_count") if suite_matches(e.met
 if counts:
     st.subheader("Recovery versus the number of training tasks")
     e = pick_entry(counts, "Run", key="rec-count-entry", help=help_for("seen vs unseen tasks", "d_I"))
-    t = ipt_figures.recovery_table(e.meta.get("rows", []), "n_train_tasks")
+    count_rows = with_finished(c["root"], e.meta.get("rows", []))
+    count_done = ipt_figures.finished_table(count_rows)
+    t = ipt_figures.recovery_table(count_rows, "n_train_tasks")
     if t.empty:
         st.warning("This run has no rows with scores.")
     else:
-        show_figure(ipt_figures.recovery_figure(t, "n_train_tasks", reference=False, gain=gain,
-                                                              title=f"Recovery at d_I = {e.meta.get('d', '?')} "
-                                                                    "versus training tasks"),
+        finished_notes(count_done)
+        show_figure(ipt_figures.recovery_figure(t, "n_train_tasks", reference=False, gain=gain, finished=count_done,
+                                                title=f"Recovery at d_I = {e.meta.get('d', '?')} versus training tasks"),
                     t, name="ipt_task_count", commands=[e.command], key="rec-count",
                     caption=(f"Bands: ± one std over {len(e.meta.get('seeds', []))} seeds. " if len(e.meta.get("seeds", [])) > 1
                              else "One seed: no spread over seeds to show. ")
-                            + "The same seen and unseen tasks at every size; the paper's claim is that the curve rises.")
+                            + "The same seen and unseen tasks at every size; the paper's claim is that the curve rises. "
+                            + "Subspaces: " + ipt_figures.subspace_caption(sorted(set(t["subspace"]))) + " "
+                            + ipt_figures.finished_caption(count_done))
 
 held = [e for e in entries(c["root"], "ipt_heldout_family") if suite_matches(e.meta.get("suite"), c["suite"])]
 if held:
@@ -187,14 +235,18 @@ if held:
     latest: dict[str, object] = {}
     for e in sorted(held, key=lambda e: e.created):  # the newest run per family
         latest[e.meta.get("heldout_family", "?")] = e
-    rows = [r for e in latest.values() for r in e.meta.get("rows", [])]
+    rows = with_finished(c["root"], [r for e in latest.values() for r in e.meta.get("rows", [])])
+    held_done = ipt_figures.finished_table(rows)
     t = ipt_figures.recovery_table(rows, "heldout_family")
     if t.empty:
         st.warning("These runs have no rows with scores.")
     else:
-        show_figure(ipt_figures.recovery_figure(t, "heldout_family", reference=False, gain=gain,
-                                                              title="Recovery of the held-out family's tasks"),
-                    t, name="ipt_heldout_family", commands=[e.command for e in latest.values()], key="rec-held")
+        finished_notes(held_done)
+        show_figure(ipt_figures.recovery_figure(t, "heldout_family", reference=False, gain=gain, finished=held_done,
+                                                title="Recovery of the held-out family's tasks"),
+                    t, name="ipt_heldout_family", commands=[e.command for e in latest.values()], key="rec-held",
+                    caption="Subspaces: " + ipt_figures.subspace_caption(sorted(set(t["subspace"]))) + " "
+                            + ipt_figures.finished_caption(held_done))
 
 st.divider()
 st.subheader("Launch")

@@ -166,8 +166,10 @@ with tabs[3]:
         "**intrinsic subspace tuning (IST)**. If the subspace is real, a handful of numbers gets much of the way to "
         "full prompt tuning. We measure how much with **gain recovery = (IST − zero-shot) / (PT − zero-shot)**: 0 "
         "means IST did no better than the untrained model, 1 means it matched prompt tuning. *Seen* tasks helped find "
-        "the subspace (IST sees new examples of them); *unseen* tasks did not. The control is a *random* subspace of "
-        "the same size: if it did as well, the found subspace would carry nothing special."
+        "the subspace (IST sees new examples of them); *unseen* tasks did not. Two controls of the same size: a "
+        "*random* subspace (an untrained decoder: if it did as well, the found subspace would carry nothing special) "
+        "and a *linear* one (the top principal directions of the training prompts, PCA: if it did as well, the "
+        "auto-encoder's non-linearity would add nothing)."
     )
     sweeps = [e for e in entries(c["root"], "ipt_dims") if suite_matches(e.meta.get("suite"), suite)]
     if sweeps:
@@ -177,10 +179,14 @@ with tabs[3]:
         if table.empty:
             st.warning("This sweep has no rows with scores.")
         else:
-            show_figure(ipt_figures.recovery_figure(table, "d", reference=False, gain="pooled_gain_recovery"), table,
+            rows = entry.meta.get("rows", [])
+            done = ipt_figures.finished_table(rows)
+            show_figure(ipt_figures.recovery_figure(table, "d", reference=False, gain="pooled_gain_recovery",
+                                                    finished=done), table,
                         name="tour_recovery", commands=[entry.command], key="tour-rec",
-                        caption="Found subspace: circles, solid; random: crosses, dotted. Pooled gain recovery: "
-                                "Σ(IST − zero-shot) / Σ(PT − zero-shot) over the tasks.")
+                        caption=ipt_figures.subspace_caption(sorted({r.get("subspace") for r in rows if r.get("subspace")}))
+                                + " Pooled gain recovery: Σ(IST − zero-shot) / Σ(PT − zero-shot) over the tasks. "
+                                + ipt_figures.finished_caption(done))
     else:
         empty_state("No IPT dimension sweep for this suite in the store yet. Make one with:",
                     f"python -m ipt_core ipt --suite {suite} --dims 2,8,32 --seeds 3")

@@ -42,9 +42,12 @@ def test_estimates_count_the_rows_of_every_stage():
                           n_suite_tasks=24)
     few = {s.name: s.rows for s in fewer.stages}
     assert few["prompt tuning references (seen on new data, unseen)"] == (1 + 1) * 10 * 4
-    assert few["intrinsic subspace tuning"] == (1 + 1) * 2 * 2 * 3 * 16
+    assert few["intrinsic subspace tuning"] == (1 + 1) * 2 * 3 * 3 * 16
     assert rows["subspace finding"] == 2 * 5 * 32
-    assert rows["intrinsic subspace tuning"] == 4 * 2 * 2 * 3 * 16  # seen + unseen x dims x (found, random)
+    assert rows["intrinsic subspace tuning"] == 4 * 2 * 3 * 3 * 16  # seen + unseen x dims x (found, linear, random)
+    found_only = cost.estimate(["ipt", "--suite", "demo", "--train-tasks", "a,b,c", "--test-tasks", "d", "--dims", "2,8",
+                                "--ist-steps", "3", "--subspaces", "found"], n_suite_tasks=24)
+    assert {s.name: s.rows for s in found_only.stages}["intrinsic subspace tuning"] == 4 * 2 * 1 * 3 * 16
     stab = cost.estimate(["stability", "--suite", "demo", "--tasks", "a", "--seeds", "3", "--steps", "10"], n_suite_tasks=24)
     assert {s.name: s.rows for s in stab.stages}["prompt tuning of the training tasks"] == 23 * 10 * 16
     assert cost.estimate(["pipeline", "--suite", "demo", "--budget", "quick"], n_suite_tasks=24).rows > 0

@@ -17,6 +17,8 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from ipt_core.analysis.metrics import gain_recovery, pooled_gain_recovery, recovery
+from ipt_core.analysis.recovery_summary import dim_summary, summarise
+from ipt_core.config.ipt import SUBSPACES
 from ipt_core.figures.plotting import (
     CHANCE_COLOUR,
     CHAR_PX,
@@ -58,10 +60,48 @@ PAPER_LABEL = "paper: BART-base, 100 tasks (Qin et al.)"
 _SERIES_STYLE = {  # setting x subspace: colour and dash, fixed so every chart reads the same way
     ("seen", "found"): ("#1f77b4", "solid"),
     ("unseen", "found"): ("#d62728", "solid"),
+    ("seen", "linear"): ("#1f77b4", "dash"),
+    ("unseen", "linear"): ("#d62728", "dash"),
     ("seen", "random"): ("#1f77b4", "dot"),
     ("unseen", "random"): ("#d62728", "dot"),
 }
-_SUBSPACE_MARKER = {"found": "circle", "random": "x-thin-open"}  # shapes differ: readable on single points too
+# shapes differ: readable on single points too (the paper's reference points are open stars and hexagrams)
+_SUBSPACE_MARKER = {"found": "circle", "linear": "diamond", "random": "x-thin-open"}
+_SUBSPACE_HATCH = {"found": "", "linear": ".", "random": "/"}  # bars: found solid, linear dotted, random hatched
+
+
+def _bar_marker(colour: str, subspace: Any) -> dict:
+    """A bar's fill: the subspace's pattern (linear's dots small and dense: they show on a thin bar)."""
+    pattern = {"shape": _SUBSPACE_HATCH.get(subspace, "x")}
+    if subspace == "linear":
+        pattern |= {"size": 5, "solidity": 0.45}
+    return {"color": colour, "pattern": pattern}
+
+
+SUBSPACE_WHAT = {
+    "found": "the auto-encoder's subspace, learned from the training prompts (MSF)",
+    "linear": "the top principal directions of the training prompts, PCA",
+    "random": "an untrained decoder of the same d_I, the control",
+}
+SUBSPACE_LOOK = {"found": "circles, solid", "linear": "diamonds, dashed", "random": "crosses, dotted"}
+SUBSPACE_BAR_LOOK = {"found": "solid bars", "linear": "dotted bars", "random": "hatched bars"}
+
+
+def subspace_caption(subspaces: Sequence[str] = SUBSPACES, *, bars: bool = False) -> str:
+    """The subspaces a chart shows, each with its look and what it is, for the chart's caption:
+    ``"found (circles, solid): the auto-encoder's subspace, ...; linear (diamonds, dashed): the top
+    principal directions of the training prompts, PCA; ..."``."""
+    look = SUBSPACE_BAR_LOOK if bars else SUBSPACE_LOOK
+    shown = [s for s in SUBSPACES if s in set(subspaces)] + sorted(set(subspaces) - set(SUBSPACES))
+    return "; ".join(f"{s} ({look.get(s, 'purple')}): {SUBSPACE_WHAT.get(s, 'a subspace')}" for s in shown) + "."
+
+
+def _series_name(setting: Any, subspace: Any, *notes: str) -> str:
+    """``"seen tasks, linear subspace (PCA, one seed)"``: the legend's name of a series, its notes in brackets."""
+    notes = (("PCA",) if subspace == "linear" else ()) + tuple(n for n in notes if n)
+    return f"{setting} tasks, {subspace} subspace" + (f" ({', '.join(notes)})" if notes else "")
+
+
 _INIT_STYLE = {"random": ("#7f7f7f", "PT from random init"), "ist": ("#2ca02c", "PT initialised from IST")}
 
 
@@ -151,6 +191,143 @@ def recovery_table(rows: Sequence[Mapping], x: str = "d", summary: Mapping | Non
     return df.sort_values(["metric", "subspace", "setting", x], kind="stable").reset_index(drop=True)
 
 
+# --------------------------------------------------------------------------------------------------
+# had IST finished? (a row's ``finished`` flag: True, False, or None / absent where not recorded)
+
+FINISHED_COLUMNS = ["subspace", "setting", "runs", "finished", "not_finished", "not_recorded", "finished_share",
+                    "IST runs finished"]
+
+
+def _finished_text(runs: int, done: int, not_done: int, unknown: int) -> str:
+    if unknown == runs:
+        return "not recorded"
+    text = f"{done} of {runs - unknown}" + (" (not finished)" if not_done else "")
+    return text + (f", {unknown} not recorded" if unknown else "")
+
+
+def finished_table(rows: Sequence[Mapping]) -> pd.DataFrame:
+    """The share of IST runs that had finished (dev accuracy no longer rising over the last fifth of the
+    run: ``analysis.convergence.finished``), per subspace and setting: one run per row. A row without a
+    flag (stored before it was recorded) counts as not recorded. Columns: ``subspace, setting, runs,
+    finished, not_finished, not_recorded, finished_share`` (NaN where nothing is recorded) and ``IST runs
+    finished`` (``"7 of 8 (not finished)"``, ``"not recorded"``), in the order found, linear, random.
+
+    Example:
+        >>> t = finished_table([{"subspace": "found", "setting": "seen", "finished": f} for f in (True, False)])
+        >>> t[["runs", "finished", "IST runs finished"]].values.tolist()
+        [[2, 1, '1 of 2 (not finished)']]
+    """
+    groups: dict[tuple, list] = {}
+    for r in rows:
+        groups.setdefault((r.get("subspace"), r.get("setting")), []).append(r.get("finished"))
+    order = {s: i for i, s in enumerate(SUBSPACES)}
+    out = []
+    for (sub, setting), flags in sorted(groups.items(), key=lambda kv: (order.get(kv[0][0], 9), str(kv[0][0]),
+                                                                       str(kv[0][1]))):
+        done = sum(1 for f in flags if f is True)
+        not_done = sum(1 for f in flags if f is False)
+        unknown = len(flags) - done - not_done
+        out.append({"subspace": sub, "setting": setting, "runs": len(flags), "finished": done, "not_finished": not_done,
+                    "not_recorded": unknown, "finished_share": done / (done + not_done) if done + not_done else math.nan,
+                    "IST runs finished": _finished_text(len(flags), done, not_done, unknown)})
+    return pd.DataFrame(out, columns=FINISHED_COLUMNS)
+
+
+def unfinished_runs(finished: pd.DataFrame | None) -> tuple[int, int]:
+    """``(runs not finished, runs whose flag is recorded)`` of a :func:`finished_table`."""
+    if finished is None or finished.empty:
+        return 0, 0
+    return int(finished["not_finished"].sum()), int((finished["runs"] - finished["not_recorded"]).sum())
+
+
+def finished_warning(finished: pd.DataFrame | None) -> str | None:
+    """The label of a sweep where not every IST run finished (None where all did, or nothing is recorded):
+    ``"IST had not finished in 1 of 8 runs (dev accuracy still rising over the last fifth): these
+    recoveries are lower bounds."``"""
+    n, m = unfinished_runs(finished)
+    if not n:
+        return None
+    return (f"IST had not finished in {n} of {m} runs (dev accuracy still rising over the last fifth of the run): "
+            "these recoveries are lower bounds.")
+
+
+def finished_caption(finished: pd.DataFrame | None) -> str:
+    """One line on whether IST had finished: per subspace and setting, or "not recorded"."""
+    if finished is None or finished.empty:
+        return ""
+    if (finished["not_recorded"] == finished["runs"]).all():
+        return ("IST runs finished: not recorded (stored before the flag was kept, and the runs' dev curves are not in "
+                "this store).")
+    parts = [f"{r.subspace} {r.setting} {r['IST runs finished']}" for _, r in finished.iterrows()]
+    return ("IST runs finished (dev accuracy no longer rising over the last fifth of the run): " + "; ".join(parts)
+            + ".")
+
+
+def _finished_title(title: str, finished: pd.DataFrame | None) -> tuple[str, bool]:
+    """``title`` with a second line "(not finished: ...)" where some IST run had not finished."""
+    n, m = unfinished_runs(finished)
+    if not n:
+        return title, False
+    line = f"(not finished: {n} of {m} IST runs still rising)"  # short: a ~560 px chart
+    return (f"{title}<br><span style='font-size:12px'>{line}</span>" if title else line), True
+
+
+def _unfinished_series(finished: pd.DataFrame | None) -> set[tuple]:
+    if finished is None or finished.empty:
+        return set()
+    bad = finished[finished["not_finished"] > 0]
+    return {(r.setting, r.subspace) for _, r in bad.iterrows()}
+
+
+# --------------------------------------------------------------------------------------------------
+# d50 / d90: the smallest d_I that recovers half and 90% of PT's gain
+
+
+def sweep_dim_summary(meta: Mapping, split: str = "test") -> dict:
+    """An ``ipt_dims`` meta's ``dim_summary`` (``dev_dim_summary`` for ``split == "dev"``), or, for an entry
+    stored before it was kept, the same computed from its rows (``analysis.recovery_summary``)."""
+    stored = meta.get("dim_summary" if split == "test" else "dev_dim_summary")
+    if stored:
+        return stored
+    need = ("d", "subspace", "setting", "task", "seed", "recovery", "ist_test_acc", "pt_test_acc")
+    rows = [dict(r, gain_recovery=r.get("gain_recovery")) for r in meta.get("rows") or []
+            if all(r.get(k) is not None for k in need)]  # a row that lacks a score cannot count
+    if not rows:
+        return {}
+    return dim_summary(summarise(rows), split)
+
+
+DIM_COLUMNS = ["subspace", "setting", "d50: 50% of PT's gain", "d90: 90% of PT's gain", "largest d_I measured"]
+
+
+def dim_threshold_table(dims: Mapping, finished: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The d50 / d90 summary of a sweep as a table: per subspace and setting, the smallest measured d_I whose
+    pooled gain recovery reaches 50% and 90% of PT's gain, ``"none up to N"`` where no measured d_I does
+    (N: the largest measured). ``dims``: :func:`sweep_dim_summary`'s ``{subspace: {setting: {"d50", "d90",
+    "max_d"}}}``; ``finished`` (a :func:`finished_table`) adds the share of IST runs that finished. Columns:
+    :data:`DIM_COLUMNS` (+ ``IST runs finished``), found, linear, random.
+
+    Example:
+        >>> t = dim_threshold_table({"found": {"seen": {"d50": 4, "d90": None, "max_d": 16}}})
+        >>> t.iloc[0, 2:].tolist()
+        ['4', 'none up to 16', 16]
+    """
+    order = {s: i for i, s in enumerate(SUBSPACES)}
+    done = {} if finished is None else {(r.subspace, r.setting): r["IST runs finished"] for _, r in finished.iterrows()}
+    out = []
+    for sub in sorted(dims, key=lambda s: (order.get(s, 9), str(s))):
+        for setting in sorted(dims[sub] or {}):
+            c = dims[sub][setting] or {}
+            top = c.get("max_d")
+            text = {k: (str(c[k]) if c.get(k) is not None else f"none up to {top}") for k in ("d50", "d90")}
+            row = {"subspace": sub, "setting": setting, DIM_COLUMNS[2]: text["d50"], DIM_COLUMNS[3]: text["d90"],
+                   DIM_COLUMNS[4]: top}
+            if finished is not None:
+                row["IST runs finished"] = done.get((sub, setting), "not recorded")
+            out.append(row)
+    return pd.DataFrame(out, columns=DIM_COLUMNS + (["IST runs finished"] if finished is not None else []))
+
+
 GAIN_TITLES = {"gain_recovery": "gain recovery: mean over tasks of (IST - ZS) / (PT - ZS)",
                "pooled_gain_recovery": "pooled gain recovery: Σ(IST - ZS) / Σ(PT - ZS)"}
 # the panels' titles: short, for half of a ~560 px chart; the formulas go on the y axes
@@ -189,7 +366,7 @@ def _value_axis(values: Sequence[float], log: bool, panel_px: float) -> dict:
 
 def recovery_figure(table: pd.DataFrame, x: str = "d", *, reference: bool = True,
                     title: str = "Recovery of prompt tuning in the intrinsic subspace",
-                    gain: str = "gain_recovery") -> go.Figure:
+                    gain: str = "gain_recovery", finished: pd.DataFrame | None = None) -> go.Figure:
     """Two panels (recovery, and ``gain``: the mean of per-task gain recoveries or the pooled one) vs ``x``:
     a line per setting x subspace, with a band of ± one std over seeds where there are two or more (the
     legend's title says which); the paper's reference points on the recovery panel (``x == "d"``); 1 is
@@ -198,9 +375,15 @@ def recovery_figure(table: pd.DataFrame, x: str = "d", *, reference: bool = True
     The x axis labels every value: d_I on a log scale (a number of training tasks on a linear one) where
     the labels fit a ~560 px chart, else evenly spaced, one step per value ("evenly spaced" in its title);
     both panels share it. A categorical ``x`` (a held-out family) draws points with error bars, no lines
-    (families have no order)."""
+    (families have no order).
+
+    Subspaces: found (circles, solid lines), linear (PCA: diamonds, dashed), random (crosses, dotted).
+    ``finished`` (a :func:`finished_table` of the rows drawn): a series with an IST run that had not
+    finished says "(not finished)" in the legend, and the title gets a second line saying how many."""
     if gain not in GAIN_TITLES:
         raise ValueError(f"gain {gain!r}: one of {', '.join(GAIN_TITLES)}")
+    title, two_lines = _finished_title(title, finished)
+    unfinished = _unfinished_series(finished)
     spacing = 0.16
     panel_px = (DESIGN_WIDTH - 80) * (1 - spacing) / 2
     fig = make_subplots(rows=1, cols=2, subplot_titles=(PANEL_TITLES["recovery"], PANEL_TITLES[gain]),
@@ -233,7 +416,7 @@ def recovery_figure(table: pd.DataFrame, x: str = "d", *, reference: bool = True
         t = table[table["metric"] == metric]
         for (setting, subspace), g in t.groupby(["setting", "subspace"], sort=False):
             colour, dash = _SERIES_STYLE.get((setting, subspace), ("#9467bd", "dash"))
-            name = f"{setting} tasks, {subspace} subspace"
+            name = _series_name(setting, subspace, "not finished" if (setting, subspace) in unfinished else "")
             g = g.sort_values(x)
             xs = at(g[x])
             spread = g["n_seeds"].fillna(0).astype(int) >= 2 if "n_seeds" in g.columns else pd.Series(False, g.index)
@@ -245,7 +428,7 @@ def recovery_figure(table: pd.DataFrame, x: str = "d", *, reference: bool = True
             bars = not (numeric and len(g) > 1) and spread.any()
             fig.add_scatter(x=xs, y=g["mean"], mode="lines+markers" if numeric else "markers", name=name,
                             legendgroup=name, showlegend=col == 1, line={"color": colour, "dash": dash},
-                            marker={"symbol": _SUBSPACE_MARKER.get(subspace, "diamond"), "size": 10 if subspace == "found" else 11,
+                            marker={"symbol": _SUBSPACE_MARKER.get(subspace, "square"), "size": 11 if subspace == "random" else 10,
                                     "color": colour, "line": {"color": colour, "width": 2}},
                             error_y={"type": "data", "array": std.tolist(), "visible": True} if bars else None,
                             customdata=np.stack([g[x].astype(str), g["std"].fillna(0.0), g["n_seeds"]], axis=-1),
@@ -255,7 +438,7 @@ def recovery_figure(table: pd.DataFrame, x: str = "d", *, reference: bool = True
         fig.add_hline(y=1.0, line={"color": "#999", "dash": "dash", "width": 1}, row=1, col=col)
     if ref_pts:
         # the values go in the legend and the hover, not as text on the plot: a label there overlaps the data
-        for setting, symbol in (("seen", "star"), ("unseen", "diamond")):
+        for setting, symbol in (("seen", "star"), ("unseen", "hexagram")):  # open: the subspaces' markers are filled
             pts = sorted((p for p in ref_pts if p["setting"] == setting), key=lambda p: p["d"])
             colour = _SERIES_STYLE[(setting, "found")][0]
             values = "; ".join(f"{p['recovery']:.0%} at d_I {p['d']}" for p in pts)
@@ -266,13 +449,14 @@ def recovery_figure(table: pd.DataFrame, x: str = "d", *, reference: bool = True
                             hovertemplate=f"{PAPER_LABEL}<br>{setting}: %{{y:.0%}} at d_I=%{{customdata}}<extra></extra>",
                             row=1, col=1)
     if not numeric:
-        fig.update_layout(scattermode="group", scattergap=0.6)  # found and random side by side in a family's slot
+        # the subspaces side by side in a family's slot: three need a wider group than two to stand apart
+        fig.update_layout(scattermode="group", scattergap=0.6 if table["subspace"].nunique() <= 2 else 0.2)
     fig.update_xaxes(**xaxis, title_standoff=STANDOFF_PX, automargin=True)
     fig.update_xaxes(matches="x", row=1, col=2)
     for col, metric in ((1, "recovery"), (2, gain)):
         fig.update_yaxes(title_text=PANEL_Y_TITLES[metric], title_font={"size": 12}, title_standoff=4, row=1, col=col)
     plot_h = 330
-    top = 100 if title else 50  # the title, then the panels' titles under it
+    top = (100 if title else 50) + (24 if two_lines else 0)  # the title, then the panels' titles under it
     below = tick_depth(labels, angle) + STANDOFF_PX + X_TITLE_PX + 14
     note = seeds_note(n_seeds)
     styled(fig, title, height=plot_h)
@@ -326,7 +510,8 @@ def _std_where_seeds(std: pd.Series, n_seeds: pd.Series) -> dict:
 
 
 def _horizontal_layout(fig: go.Figure, title: str, n_tasks: int, px_per_task: int, legend_names: Sequence[str],
-                       *, tasks: Sequence[str] = (), x_title_lines: int = 1, **axes: Any) -> go.Figure:
+                       *, tasks: Sequence[str] = (), x_title_lines: int = 1, title_lines: int = 1,
+                       **axes: Any) -> go.Figure:
     """Height from the number of tasks (``px_per_task`` each), the legend under the x axis (its tick
     labels and ``x_title_lines`` of title) across the width: on the right it would take a third of a
     narrow chart from the bars. Its rows are counted in the width the task names on the y axis leave
@@ -335,7 +520,7 @@ def _horizontal_layout(fig: go.Figure, title: str, n_tasks: int, px_per_task: in
     left = max(60.0, max((text_px(t) for t in tasks), default=0) + 8 + X_TITLE_PX + 10)
     below = x_axis_px(x_title_lines) + 14
     fig.update_layout(barmode="group", bargap=0.2, bargroupgap=0.05, **axes)
-    top = 70 if title else 30
+    top = (70 + 24 * (title_lines - 1)) if title else 30
     styled(fig, title, height=plot_h)
     bottom = int(below + legend_below(fig, plot_h, below, width=DESIGN_WIDTH - left - 20) + 10)
     fig.update_layout(height=plot_h + top + bottom, margin={"l": 60, "r": 20, "t": top, "b": bottom})
@@ -350,25 +535,32 @@ def _reference_lines(fig: go.Figure, **where: Any) -> None:
                         hoverinfo="skip")
 
 
-def recovery_bars_figure(table: pd.DataFrame, metric: str = "recovery", title: str = "") -> go.Figure:
+def recovery_bars_figure(table: pd.DataFrame, metric: str = "recovery", title: str = "",
+                         finished: pd.DataFrame | None = None) -> go.Figure:
     """Horizontal bars, one row per task (every task labelled; the height grows with the number of
-    tasks; seen tasks first, as the table is sorted): ``metric`` per subspace (found solid, random
-    hatched; blue seen, red unseen), with ± std error bars only where a task has two or more seeds
-    (the legend says which); lines at 0 (zero-shot's level) and 1 (PT's), named in the legend; for
-    ``recovery`` (IST / PT) a tick per task at zero-shot / PT, where the table has it."""
+    tasks; seen tasks first, as the table is sorted): ``metric`` per subspace (found solid, linear
+    dotted, random hatched; blue seen, red unseen), with ± std error bars only where a task has two or
+    more seeds (the legend says which); lines at 0 (zero-shot's level) and 1 (PT's), named in the legend;
+    for ``recovery`` (IST / PT) a tick per task at zero-shot / PT, where the table has it. ``finished``
+    (a :func:`finished_table` of these runs): "(not finished)" on the series and in the title, as in
+    :func:`recovery_figure`."""
     if metric not in ("recovery", "gain_recovery"):
         raise ValueError(f"metric must be 'recovery' or 'gain_recovery', got {metric!r}")
     fig = go.Figure()
     tasks = [str(t) for t in dict.fromkeys(table["task"])]
     what = RECOVERY_AXIS[metric].split(" = ")[1]
+    title, two_lines = _finished_title(title or f"Per-task {metric.replace('_', ' ')}", finished)
+    unfinished = _unfinished_series(finished)
+    n_sub = table["subspace"].nunique() if len(table) else 1
+    row_px = PX_PER_TASK if n_sub <= 2 else max(PX_PER_TASK, 9 * n_sub + 8)  # three bars a row: ~9 px each
     for (setting, subspace), g in table.groupby(["setting", "subspace"], sort=False):
         colour, _ = _SERIES_STYLE.get((setting, subspace), ("#9467bd", "dash"))
         n_seeds = g["n_seeds"].fillna(0).astype(int)
+        late = "not finished" if (setting, subspace) in unfinished else ""
         # seen and unseen tasks never share a row: one slot per subspace, not per setting x subspace
         fig.add_bar(y=[str(t) for t in g["task"]], x=g[metric], orientation="h", offsetgroup=str(subspace),
-                    name=f"{setting} tasks, {subspace} subspace ({seeds_note(n_seeds)})",
-                    marker={"color": colour, "pattern": {"shape": "/" if subspace == "random" else ""}},
-                    error_x=_std_where_seeds(g[f"{metric}_std"], n_seeds),
+                    name=_series_name(setting, subspace, seeds_note(n_seeds), late),
+                    marker=_bar_marker(colour, subspace), error_x=_std_where_seeds(g[f"{metric}_std"], n_seeds),
                     customdata=np.stack([g["family"], n_seeds, g[f"{metric}_std"]], axis=-1),
                     hovertemplate=f"%{{y}} (%{{customdata[0]}}), {setting} task, {subspace} subspace<br>"
                                   f"{metric.replace('_', ' ')} %{{x:.3f}} (std %{{customdata[2]:.3f}} over "
@@ -377,11 +569,11 @@ def recovery_bars_figure(table: pd.DataFrame, metric: str = "recovery", title: s
         zs = table.drop_duplicates("task")
         fig.add_scatter(y=[str(t) for t in zs["task"]], x=zs["zero_shot_recovery"], mode="markers",
                         name="zero-shot / PT (no tuning)",
-                        marker={"symbol": "line-ns-open", "size": PX_PER_TASK - 4, "color": "#333", "line": {"width": 2.5}},
+                        marker={"symbol": "line-ns-open", "size": row_px - 4, "color": "#333", "line": {"width": 2.5}},
                         hovertemplate="%{y}<br>zero-shot accuracy / PT accuracy %{x:.3f}<extra></extra>")
     _reference_lines(fig)
     names = [tr.name for tr in fig.data if tr.name]
-    return _horizontal_layout(fig, title or f"Per-task {metric.replace('_', ' ')}", len(tasks), PX_PER_TASK, names, tasks=tasks,
+    return _horizontal_layout(fig, title, len(tasks), row_px, names, tasks=tasks, title_lines=2 if two_lines else 1,
                               xaxis={"title": RECOVERY_AXIS[metric], "automargin": True, "zeroline": False},
                               yaxis={"title": "task", "autorange": "reversed", "automargin": True,
                                      "tickmode": "linear", "tick0": 0, "dtick": 1})
@@ -389,8 +581,8 @@ def recovery_bars_figure(table: pd.DataFrame, metric: str = "recovery", title: s
 
 def sweep_comparison_table(sweeps: Sequence[tuple[str, Sequence[Mapping]]], d: Any,
                            gain: str = "gain_recovery") -> pd.DataFrame:
-    """Several IPT sweeps (ablations) side by side at one d_I: gain recovery of the found and the random
-    subspace on seen and unseen tasks, test and dev split, over tasks then mean over seeds.
+    """Several IPT sweeps (ablations) side by side at one d_I: gain recovery of the found subspace and the
+    controls (linear, random) on seen and unseen tasks, test and dev split, over tasks then mean over seeds.
 
     ``sweeps``: ``(label, rows)`` pairs, rows as in ``recovery_table``. ``gain``: ``gain_recovery`` (the
     mean of per-task ratios) or ``pooled_gain_recovery`` (Σ(IST − ZS) / Σ(PT − ZS) per seed). The dev
@@ -422,7 +614,7 @@ def sweep_comparison_table(sweeps: Sequence[tuple[str, Sequence[Mapping]]], d: A
 def sweep_comparison_figure(table: pd.DataFrame, split: str = "dev", title: str = "",
                             gain: str = "gain_recovery", *, width: int = FULL_WIDTH) -> go.Figure:
     """Gain recovery (``gain``, as the table was made) per sweep (bars), seen and unseen, found against the
-    random control (hatched), ± std over seeds only where a sweep has two or more (the legend says which);
+    linear (dotted) and random (hatched) controls, ± std over seeds only where a sweep has two or more (the legend says which);
     lines at 0 (zero-shot's level) and 1 (PT's), named in the legend. Each sweep's label is wrapped to
     its slot of a chart ``width`` px wide (the page shows it across the main column) and stands level;
     the legend goes under the axis."""
@@ -435,8 +627,8 @@ def sweep_comparison_figure(table: pd.DataFrame, split: str = "dev", title: str 
         colour, _ = _SERIES_STYLE.get((setting, subspace), ("#9467bd", "dash"))
         n_seeds = g["n_seeds"].fillna(0).astype(int)
         fig.add_bar(x=[wrapped[s] for s in g["sweep"]], y=g["mean"],
-                    name=f"{setting} tasks, {subspace} subspace ({seeds_note(n_seeds)})",
-                    marker={"color": colour, "pattern": {"shape": "/" if subspace == "random" else ""}},
+                    name=_series_name(setting, subspace, seeds_note(n_seeds)),
+                    marker=_bar_marker(colour, subspace),
                     error_y={k: v for k, v in _std_where_seeds(g["std"], n_seeds).items() if k != "thickness"},
                     customdata=np.stack([g["n_tasks"], g["n_seeds"]], axis=-1),
                     hovertemplate="%{x}<br>%{y:.3f} over %{customdata[0]} tasks, %{customdata[1]} seed(s)<extra></extra>")
@@ -502,7 +694,7 @@ def ist_runs_table(runs: Sequence[Mapping], zero_shot: Mapping[str, float] | Non
 
 def ist_runs_figure(table: pd.DataFrame, title: str = "Intrinsic tuning: test accuracy per task") -> go.Figure:
     """Horizontal bars, one row per task (every task labelled; the row grows with the number of d_I x
-    subspace groups): IST test accuracy per d_I x subspace (random hatched; ± std error bars only
+    subspace groups): IST test accuracy per d_I x subspace (linear dotted, random hatched; ± std error bars only
     where a task has two or more seeds), a tick at the task's zero-shot accuracy, a red one at chance
     (1 / number of labels; else the legend says it is not known) and a diamond at its PT accuracy. Where the table has PT, a second panel beside it, on the same rows: gain recovery =
     (IST − zero-shot) / (PT − zero-shot), with lines at 0 (zero-shot's level) and 1 (PT's); the hover
@@ -517,7 +709,7 @@ def ist_runs_figure(table: pd.DataFrame, title: str = "Intrinsic tuning: test ac
         colour = _SERIES_STYLE.get(("seen", subspace), ("#9467bd", ""))[0] if subspace == "found" else "#7f7f7f"
         n_seeds = g["n_seeds"].fillna(0).astype(int)
         name = f"IST, d_I {d}, {subspace} subspace ({seeds_note(n_seeds)})"
-        marker = {"color": colour, "pattern": {"shape": "/" if subspace == "random" else ""}}
+        marker = _bar_marker(colour, subspace)
         y = [str(t) for t in g["task"]]
         fig.add_bar(y=y, x=g["ist_test_acc"], orientation="h", name=name, legendgroup=name, offsetgroup=str(i),
                     marker=marker, error_x=_std_where_seeds(g["ist_std"], n_seeds),
