@@ -44,7 +44,8 @@ from ipt_core.tasks import Suite, load_suite  # noqa: E402
 
 SUITE = ROOT.parent / "shared" / "tasks-real"
 RUNS_LOG = ROOT / "bench" / "ipt_real_runs.json"
-ABLATIONS = ("norm", "alpha", "task-loss", "task-count")
+ABLATIONS = ("norm", "alpha", "task-loss", "task-count", "msf-schedule", "pt-schedule")
+IST_SCHEDULES = ("converged", "today")  # ISTConfig's defaults (bench/IST_SCHEDULE.md), or the CPU schedule before them
 N_TOKENS = {"shallow": 16, "deep": 8}  # shallow: the prototype's 16 vectors; deep: PT's default 8 per layer
 
 
@@ -78,18 +79,19 @@ def real_split(suite: Suite, heldout_family: str | None = None, test_fraction: f
             list(fams[heldout_family]))
 
 
-def settings_for(kind: str, budget: str) -> IPTSettings:
+def settings_for(kind: str, budget: str, ist: str = "converged") -> IPTSettings:
     """``cpu``: a schedule that fits one prompt kind and one seed of the 30-task run in an hour on 2 cores;
-    ``paper``: the methods' own defaults (a GPU)."""
+    ``paper``: the methods' own defaults (a GPU). ``ist``: ``converged`` (ISTConfig's defaults, chosen on
+    dev in bench/IST_SCHEDULE.md) or ``today`` (the CPU schedule before that: z itself, 40 steps x 8 rows)."""
     if budget == "paper":
         return IPTSettings(pt=PTConfig(kind=kind, n_tokens=N_TOKENS[kind]))
     if budget == "smoke":  # the script's own test: every stage, two steps each
         return IPTSettings(pt=PTConfig(kind=kind, n_tokens=2, steps=2, batch_size=4, eval_every=2),
                            msf=MSFConfig(steps=2, batch_size=4, eval_every=2, hidden=8),
                            ist=ISTConfig(steps=2, batch_size=4, eval_every=2))
+    ist_cfg = ISTConfig() if ist == "converged" else ISTConfig(steps=40, batch_size=8, eval_every=20, lr=0.05, coords="raw")
     return IPTSettings(pt=PTConfig(kind=kind, n_tokens=N_TOKENS[kind], steps=80, batch_size=16, eval_every=20),
-                       msf=MSFConfig(steps=100, batch_size=32, eval_every=100),
-                       ist=ISTConfig(steps=40, batch_size=8, eval_every=20))
+                       msf=MSFConfig(steps=100, batch_size=32, eval_every=100), ist=ist_cfg)
 
 
 def ablation_settings(base: IPTSettings, ablation: str) -> list[tuple[str, IPTSettings]]:
@@ -101,6 +103,14 @@ def ablation_settings(base: IPTSettings, ablation: str) -> list[tuple[str, IPTSe
         return [(f"alpha {a:g}", replace(base, msf=replace(msf, alpha=a))) for a in (0.1, 1.0, 10.0)]
     if ablation == "task-loss":
         return [("MSF task loss on", base), ("MSF task loss off", replace(base, msf=replace(msf, task_loss=False)))]
+    if ablation == "msf-schedule":  # does subspace finding limit unseen recovery? longer, and wider
+        return [(f"MSF {msf.steps} steps, hidden {msf.hidden}", base),
+                (f"MSF {msf.steps * 3} steps, hidden {msf.hidden}", replace(base, msf=replace(msf, steps=msf.steps * 3))),
+                (f"MSF {msf.steps} steps, hidden 384", replace(base, msf=replace(msf, hidden=384)))]
+    if ablation == "pt-schedule":  # does prompt tuning limit it? PT (sources and references) twice as long
+        pt = base.pt
+        return [(f"PT {pt.steps} steps", base),
+                (f"PT {pt.steps * 2} steps", replace(base, pt=replace(pt, steps=pt.steps * 2)))]
     raise SystemExit(f"unknown ablation {ablation!r}; one of {', '.join(ABLATIONS)}")
 
 
@@ -118,7 +128,7 @@ def run(args) -> None:
     suite = load_suite(args.suite)
     train, unseen, held, _ = real_split(suite, args.heldout_family)
     seen = seen_subset(suite, train, args.max_seen)
-    base = settings_for(args.prompt_kind, args.budget)
+    base = replace(settings_for(args.prompt_kind, args.budget, args.ist), subspaces=tuple(args.subspaces.split(",")))
     if args.alpha is not None:
         base = replace(base, msf=replace(base.msf, alpha=args.alpha))
     seeds = list(range(args.seeds))
@@ -132,7 +142,7 @@ def run(args) -> None:
         keys.append(("main", recovery_experiment(ctx, suite, train, unseen, dims, seeds, base, seen_names=seen).key))
     elif args.ablation == "task-count":
         e = task_count_experiment(ctx, suite, train, unseen, args.ablation_d, (0.25, 0.5, 0.75, 1.0), seeds, base,
-                                  max_seen=len(seen), seen_first=seen, random_control_partial=False)
+                                  max_seen=len(seen), seen_first=seen, controls_partial=False)
         keys.append(("task-count", e.key))
     else:
         for label, s in ablation_settings(base, args.ablation):
@@ -158,6 +168,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--ablation", choices=ABLATIONS, default=None)
     ap.add_argument("--ablation-d", type=int, default=16)
     ap.add_argument("--alpha", type=float, default=None, help="MSF's reconstruction weight (default: MSFConfig's)")
+    ap.add_argument("--ist", choices=IST_SCHEDULES, default="converged",
+                    help="IST's schedule: converged (ISTConfig's defaults) or today (the CPU schedule before them)")
+    ap.add_argument("--subspaces", default="found,linear,random", help="where IST tunes (found always)")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--backbone", default="encoder-sim", help="as the CLI's (e.g. encoder-sim:.device/minilm on the GPU)")
     ap.add_argument("--runs-log", default=str(RUNS_LOG), help="where each run's command, wall time and entries are logged")

@@ -10,8 +10,10 @@ from pathlib import Path
 
 import numpy as np
 
+from ipt_core.analysis.convergence import finished, plateau_step
 from ipt_core.analysis.metrics import pooled_gain_recovery
-from ipt_core.config.ipt import MSFConfig
+from ipt_core.analysis.recovery_summary import dim_summary, summarise
+from ipt_core.config.ipt import SUBSPACES, MSFConfig
 from ipt_core.store import Store
 
 
@@ -57,6 +59,19 @@ def _sel(rows, **kw):
     return [r for r in rows if all(r.get(k) == v for k, v in kw.items())]
 
 
+def _subspaces(rows) -> list[str]:
+    """The subspaces an entry's rows tuned in, in the usual order (found, linear, random)."""
+    return [s for s in SUBSPACES if any(r["subspace"] == s for r in rows)]
+
+
+def _finished_flag(store: Store, r: dict) -> bool | None:
+    """A row's finished flag: recorded, else read from its IST run's dev curve (None: not in the store)."""
+    if r.get("finished") is not None:
+        return bool(r["finished"])
+    ist = store.get(r["ist_key"]) if r.get("ist_key") else None
+    return finished(ist.meta.get("dev_curve") or []) if ist else None
+
+
 def _main_section(run: dict, e, store: Store, msf: str = "", default: bool = True) -> list[str]:
     rows, split = e.meta["rows"], run["split"]
     held = split["heldout_family"]
@@ -66,7 +81,7 @@ def _main_section(run: dict, e, store: Store, msf: str = "", default: bool = Tru
     out = [title, "",
            f"`{run['command']}`: {run['seconds']:.0f} s wall on {run['device']} (load average {run['load_before']} before, "
            f"{run['load_after']} after; {run['date']}); seeds {e.meta['seeds']}; store key `{e.key[:16]}` (every run's wall time: "
-           "*Runs* above).", "",
+           f"*Runs* above); IST: {_ist_label(e)}.", "",
            "Cells: mean over tasks (± std over seeds where there are several; the number of tasks in brackets). "
            "Recovery = IST/PT test accuracy; gain recovery = (IST − zero-shot)/(PT − zero-shot), over tasks where PT "
            "beats zero-shot; *dev* = the same on the dev split (what settings are chosen on).", "",
@@ -76,7 +91,7 @@ def _main_section(run: dict, e, store: Store, msf: str = "", default: bool = Tru
            "unseen mean gain | unseen pooled gain | unseen pooled gain (dev) | held-out family: pooled gain |",
            "|---|---|---|---|---|---|---|---|---|---|---|"]
     for d in e.meta["dims"]:
-        for sub in ("found", "random"):
+        for sub in _subspaces(rows):
             s = _sel(rows, d=d, subspace=sub, setting="seen")
             u = _sel(rows, d=d, subspace=sub, setting="unseen")
             h = [r for r in u if r["task"] in held_tasks]
@@ -104,6 +119,16 @@ def _main_section(run: dict, e, store: Store, msf: str = "", default: bool = Tru
             tag = setting + (" (held-out family)" if t in held_tasks else "")
             out.append(f"| {t} | {tr[0]['family']} | {tag} | {_fmt(np.mean([r['zero_shot_test_acc'] for r in tr]))} | "
                        f"{_fmt(np.mean([r['pt_test_acc'] for r in tr]))} | " + " | ".join(g) + " |")
+    out += ["", "Smallest d_I that recovers 50% and 90% of PT's gain (pooled, test; dev in brackets; only the measured "
+            "dimensions are candidates, so *d90 = 64* means between the next smaller one measured and 64):", "",
+            "| subspace | setting | d50 | d90 |", "|---|---|---|---|"]
+    test, dev = dim_summary(summarise(rows)), dim_summary(summarise(rows), "dev")
+    show = lambda t, k: str(t[k]) if t[k] is not None else f"none up to {t['max_d']}"
+    for sub in _subspaces(rows):
+        for setting in ("seen", "unseen"):
+            if setting in test.get(sub, {}):
+                t, v = test[sub][setting], dev[sub][setting]
+                out.append(f"| {sub} | {setting} | {show(t, 'd50')} ({show(v, 'd50')}) | {show(t, 'd90')} ({show(v, 'd90')}) |")
     return out + [""] + _ist_moves(store, e)
 
 
@@ -111,15 +136,18 @@ def _ist_moves(store: Store, e) -> list[str]:
     """Does intrinsic tuning move z? Dev accuracy at IST's first evaluation (z at its small random start),
     at the step it kept, and zero-shot's, per d_I x subspace x setting: an unseen task that starts below
     zero-shot and does not climb is the subspace's limit, not the schedule's."""
-    out = ["IST's own progress (dev accuracy, mean over tasks and seeds): at its first evaluation (z at its small "
-           "random start: about the decoder's image of the mean training prompt), at the step it kept, zero-shot's, "
-           "and the share of runs whose kept step beats their start.", "",
-           "| d_I | subspace | setting | IST dev at start | IST dev kept | zero-shot dev | runs that moved |",
-           "|---|---|---|---|---|---|---|"]
+    out = ["IST's own progress (dev accuracy, mean over tasks and seeds): at its first evaluation (the start: the "
+           "training tasks' centroid in the subspace's coordinates, or z near 0 for the paper's IST), at the step it "
+           "kept, zero-shot's, the share of runs whose kept step beats their start, the share that **finished** (dev "
+           "no longer rising over the last fifth of the run) and the training rows at which dev first came within 0.01 "
+           "of its best (median over runs).", "",
+           "| d_I | subspace | setting | IST dev at start | IST dev kept | zero-shot dev | runs that moved | finished | "
+           "rows to plateau |",
+           "|---|---|---|---|---|---|---|---|---|"]
     for d in e.meta["dims"]:
-        for sub in ("found", "random"):
+        for sub in _subspaces(e.meta["rows"]):
             for setting in ("seen", "unseen"):
-                starts, kept, zs, moved = [], [], [], 0
+                starts, kept, zs, moved, flags, plateau = [], [], [], 0, [], []
                 for r in _sel(e.meta["rows"], d=d, subspace=sub, setting=setting):
                     ist = store.get(r["ist_key"]) if r.get("ist_key") else None
                     curve = (ist.meta.get("dev_curve") or []) if ist else []
@@ -129,9 +157,13 @@ def _ist_moves(store: Store, e) -> list[str]:
                     kept.append(r["ist_dev_acc"])
                     zs.append(r["zero_shot_dev_acc"])
                     moved += r["ist_dev_acc"] > curve[0][1] + 1e-9
+                    flags.append(_finished_flag(store, r))
+                    per_step = ist.meta.get("rows_per_step", (e.spec.get("settings") or {}).get("ist", {}).get("batch_size", 16))
+                    plateau.append(plateau_step(curve) * per_step)
                 if starts:
+                    fin = [f for f in flags if f is not None]
                     out.append(f"| {d} | {sub} | {setting} | {np.mean(starts):.3f} | {np.mean(kept):.3f} | "
-                               f"{np.mean(zs):.3f} | {moved}/{len(starts)} |")
+                               f"{np.mean(zs):.3f} | {moved}/{len(starts)} | {sum(fin)}/{len(fin)} | {int(np.median(plateau))} |")
     return out + [""]
 
 
@@ -203,28 +235,37 @@ def _runs_table(runs: list[dict], store: Store) -> list[str]:
     return out + [""]
 
 
-def _kinds_table(mains: dict[tuple[str, str], tuple[dict, object]]) -> list[str]:
-    """Both prompt kinds side by side: pooled gain recovery, found and random, seen / unseen / held out."""
-    out = ["## Both prompt kinds side by side", "",
-           "Pooled gain recovery, mean ± std over seeds (0 = zero-shot's accuracy, 1 = PT's); *found − random* per "
-           "seed, then averaged. The dev columns are what settings are chosen on; the rest is test.", "",
-           "| prompt kind | MSF | d_I | seeds | seen: found | seen: random | seen: found − random | seen (dev): found | "
-           "unseen: found | unseen: random | unseen: found − random | unseen (dev): found | held-out family: found |",
-           "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
-    for (kind, msf), (run, e) in mains.items():
+def _ist_label(e) -> str:
+    """The IST schedule an entry ran (its stored settings): coordinates, steps x rows, learning rate."""
+    ist = (e.spec.get("settings") or {}).get("ist") or {}
+    if not ist:
+        return "n/a"
+    coords = ist.get("coords", "raw")
+    return f"{'spread' if coords == 'spread' else 'paper (z)'} {ist.get('steps')}x{ist.get('batch_size')} lr {ist.get('lr')}"
+
+
+def _kinds_table(mains: dict[tuple[str, str], tuple[dict, object]], store: Store) -> list[str]:
+    """Both prompt kinds (and IST schedules) side by side: pooled gain recovery per subspace, seen / unseen / held out."""
+    out = ["## Side by side", "",
+           "Pooled gain recovery, mean ± std over seeds (0 = zero-shot's accuracy, 1 = PT's), in the found / linear / "
+           "random subspaces (n/a: not run). The dev columns are what settings are chosen on; the rest is test. "
+           "*Finished*: IST runs whose dev accuracy had stopped rising, of all the entry's runs at that d_I.", "",
+           "| prompt kind | MSF | IST | d_I | seeds | seen: found / linear / random | seen (dev): found / linear | "
+           "unseen: found / linear / random | unseen (dev): found / linear / random | held-out family: found | finished |",
+           "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for (kind, msf, ist), (run, e) in mains.items():
         rows = e.meta["rows"]
         held = run["split"]["heldout_family"]
         for d in e.meta["dims"]:
-            cells = []
-            for setting in ("seen", "unseen"):
-                f, r = _sel(rows, d=d, subspace="found", setting=setting), _sel(rows, d=d, subspace="random", setting=setting)
-                pf, pr = _pooled_per_seed(f), _pooled_per_seed(r)
-                diff = [a - b for a, b in zip(pf, pr)]
-                cells += [_pooled(f), _pooled(r),
-                          (f"{np.mean(diff):.2f}" + (f" ± {np.std(diff):.2f}" if len(diff) > 1 else "")) if diff else "n/a",
-                          _pooled(f, "dev")]
-            h = [r for r in _sel(rows, d=d, subspace="found", setting="unseen") if r["family"] == held]
-            out.append(f"| {kind} | {msf or 'n/a'} | {d} | {len(e.meta['seeds'])} | " + " | ".join(cells) + f" | {_pooled(h)} |")
+            pick = lambda sub, setting: _sel(rows, d=d, subspace=sub, setting=setting)
+            trio = lambda setting, split="test": " / ".join(_pooled(pick(sb, setting), split) if pick(sb, setting) else "n/a"
+                                                            for sb in SUBSPACES)
+            h = [r for r in pick("found", "unseen") if r["family"] == held]
+            flags = [f for f in (_finished_flag(store, r) for r in _sel(rows, d=d)) if f is not None]
+            fin = f"{sum(flags)}/{len(flags)}" if flags else "not recorded"
+            seen_dev = " / ".join(_pooled(pick(sb, "seen"), "dev") if pick(sb, "seen") else "n/a" for sb in ("found", "linear"))
+            out.append(f"| {kind} | {msf or 'n/a'} | {ist} | {d} | {len(e.meta['seeds'])} | {trio('seen')} | {seen_dev} | "
+                       f"{trio('unseen')} | {trio('unseen', 'dev')} | {_pooled(h)} | {fin} |")
     return out + [""]
 
 
@@ -286,20 +327,20 @@ def write_report(store: Store, runs_log: Path, out: Path) -> None:
     for run, entries in present:
         if run["ablation"] == "main":
             e = entries[0][1]
-            slot = (e.meta["prompt_kind"], _shared_msf(entries))
+            slot = (e.meta["prompt_kind"], _shared_msf(entries), _ist_label(e))
             rank = lambda x: (len(x.meta["seeds"]), len(x.meta["dims"]))
             if slot not in mains or rank(e) >= rank(mains[slot][1]):
                 mains[slot] = (run, e)
     mains = dict(sorted(mains.items(), key=lambda kv: (kv[0][0], not is_default("", kv[1][1]), kv[0][1])))
     if mains:
-        lines += _kinds_table(mains)
+        lines += _kinds_table(mains, store)
     ablations = []
     for run, entries in present:
         if run["ablation"] not in ("main", "task-count"):
             ablations += [(run["prompt_kind"], run["ablation"], label, e) for label, e in entries]
     if ablations:
         lines += _glance_table(ablations)
-    for (kind, msf), (run, e) in mains.items():
+    for (kind, msf, ist), (run, e) in mains.items():
         lines += _main_section(run, e, store, msf, is_default("", e))
     for run, entries in present:
         if run["ablation"] == "task-count":
