@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ipt_core.analysis.convergence import finished, plateau_step
+from ipt_core.analysis.convergence import plateau_step, run_finished
 from ipt_core.analysis.metrics import pooled_gain_recovery
 from ipt_core.analysis.recovery_summary import dim_summary, summarise
 from ipt_core.config.ipt import SUBSPACES, MSFConfig
@@ -69,7 +69,7 @@ def _finished_flag(store: Store, r: dict) -> bool | None:
     if r.get("finished") is not None:
         return bool(r["finished"])
     ist = store.get(r["ist_key"]) if r.get("ist_key") else None
-    return finished(ist.meta.get("dev_curve") or []) if ist else None
+    return run_finished(ist.meta) if ist else None
 
 
 def _main_section(run: dict, e, store: Store, msf: str = "", default: bool = True) -> list[str]:

@@ -38,7 +38,7 @@ FORM_FLAGS = {"today": ["--ist-steps", "40", "--ist-lr", "0.05", "--ist-coords",
 def one_task(args) -> list[dict]:
     import torch
 
-    from ipt_core.analysis.convergence import finished
+    from ipt_core.analysis.convergence import run_finished
     from ipt_core.experiments.context import Context
     from ipt_core.experiments.ipt_stages import ISTRun, find_subspaces, intrinsic_tuning, pt_prompts, subspaces_of
     from ipt_core.store import Store
@@ -65,7 +65,7 @@ def one_task(args) -> list[dict]:
             t = suite.task(name)
             out.append({"what": "one real task", "task": name, "train_rows": len(t.train), "dev_rows": len(t.dev),
                         "schedule": sched, "wall_s": round(wall, 1), "rows": cfg.steps * cfg.batch_size,
-                        "evals": len(e.meta["dev_curve"]), "finished": finished(e.meta["dev_curve"]),
+                        "evals": len(e.meta["dev_curve"]), "finished": run_finished(e.meta),
                         "dev_start": e.meta["dev_curve"][0][1], "dev_kept": e.meta["dev_acc"],
                         "load_before": round(load0, 2), "load_after": round(os.getloadavg()[0], 2)})
             print(json.dumps(out[-1]), flush=True)

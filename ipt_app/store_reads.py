@@ -12,7 +12,7 @@ import streamlit as st
 from ipt_app.escape import md_escape
 from ipt_core import store as store_mod
 from ipt_core.analysis import maps
-from ipt_core.analysis.convergence import finished
+from ipt_core.analysis.convergence import run_finished
 from ipt_core.config.ipt import MSFConfig
 from ipt_core.paths import SHIPPED_RESULTS
 from ipt_core.store.entry import Entry, StoreError
@@ -162,6 +162,5 @@ def with_finished(root: Path, rows: Sequence[dict]) -> list[dict]:
             out.append(r)
             continue
         e = runs.get(r.get("ist_key"))
-        curve = e.meta.get("dev_curve") if e is not None else None
-        out.append(dict(r, finished=finished(curve) if curve else None))
+        out.append(dict(r, finished=run_finished(e.meta) if e is not None and e.meta.get("dev_curve") else None))
     return out

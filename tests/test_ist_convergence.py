@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from conftest import make_tiny_task
-from ipt_core.analysis.convergence import finished, plateau_step
+from ipt_core.analysis.convergence import finished, plateau_step, run_finished
 from ipt_core.analysis.metrics import dimension_thresholds
 from ipt_core.analysis.recovery_summary import dim_summary, summarise
 from ipt_core.config.ipt import IPTSettings, ISTConfig
@@ -40,6 +40,13 @@ def test_finished_needs_three_evaluations_and_reads_its_own_steps():
     # an early-stopped run's curve ends early: the last fifth is of its own steps
     assert finished([(0, 0.4), (5, 0.6), (10, 0.6), (15, 0.6), (20, 0.6)])
     assert finished([(0, 0.4), (5, 0.6), (10, None), (15, 0.6), (20, 0.6)])  # a missing score is skipped
+
+
+def test_a_runs_flag_is_the_recorded_one_else_its_curves():
+    rising = [[0, 0.5], [10, 0.6], [20, 0.7]]
+    assert run_finished({"finished": True, "dev_curve": rising}) is True  # recorded: kept as it is
+    assert run_finished({"dev_curve": rising}) is False  # stored before the flag: read from the curve
+    assert run_finished({}) is False
 
 
 def test_plateau_step_is_the_first_step_near_the_best():

@@ -13,7 +13,7 @@ Example::
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Mapping, Sequence
 
 TAIL = 0.2  # the share of the run that must show no rise
 TOL = 0.01  # dev accuracy within this of the earlier best counts as no rise
@@ -31,6 +31,12 @@ def finished(curve: Sequence[Sequence[float]], tail: float = TAIL, tol: float = 
     if not head or not rest:
         return False
     return max(rest) <= max(head) + tol
+
+
+def run_finished(meta: Mapping) -> bool:
+    """An ``ist_run`` entry's flag: the one it recorded, or (stored before the flag was kept) its dev curve's."""
+    flag = meta.get("finished")
+    return bool(flag) if flag is not None else finished(meta.get("dev_curve") or [])
 
 
 def plateau_step(curve: Sequence[Sequence[float]], tol: float = TOL) -> int | None:

@@ -373,7 +373,7 @@ def cmd_stability(args) -> int:
 
 
 def cmd_ist(args) -> int:
-    from ipt_core.analysis.convergence import finished
+    from ipt_core.analysis.convergence import run_finished
     from ipt_core.experiments.ipt import tune_in_subspace
     from ipt_core.experiments.tune import get_baseline
 
@@ -390,8 +390,7 @@ def cmd_ist(args) -> int:
         rows.append({"task": e.meta["task"], "seed": e.meta["seed"], "d": e.meta["d"], "subspace": e.meta["subspace"],
                      "setting": e.meta["setting"], "dev_acc": e.meta["dev_acc"], "test_acc": e.meta["test_acc"],
                      "test_f1": e.meta["test_f1"], "zero_shot_test_acc": zs["test_acc"],
-                     # stored before the flag was recorded: read from its dev curve
-                     "finished": e.meta.get("finished", finished(e.meta.get("dev_curve") or [])), "key": e.key})
+                     "finished": run_finished(e.meta), "key": e.key})
     text = _format_rows(rows, ["task", "seed", "d", "subspace", "test_acc", "zero_shot_test_acc", "finished"])
     _emit(args, {"runs": rows, "decoder": entries[0].spec["decoder"]}, text)
     return 0

@@ -43,7 +43,7 @@ class TrainConfig:
     # every step takes each run's whole training set (batch_size is then unused): for methods that train a
     # handful of numbers on a few-shot set, where a mini-batch's noise costs more steps than the rows it saves
     full_batch: bool = False
-    lr_schedule: str = "constant"  # "constant" | "cosine" (from lr at the first step to 0 at the last)
+    lr_schedule: str = "constant"  # "constant" | "cosine" (from lr at the first step down towards 0 at the last)
 
     # added after results were stored under keys without them: left out of every config's key at their default
     _ADDED_LATER: ClassVar[tuple[str, ...]] = ("full_batch", "lr_schedule")

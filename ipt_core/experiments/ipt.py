@@ -24,7 +24,7 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-from ipt_core.analysis.convergence import finished, plateau_step
+from ipt_core.analysis.convergence import plateau_step, run_finished
 from ipt_core.analysis.metrics import gain_recovery, recovery
 from ipt_core.analysis.recovery_summary import dim_summary, summarise
 from ipt_core.backbones import Backbone
@@ -140,7 +140,7 @@ def _recovery_meta(ctx: Context, suite: Suite, train_names: list[str], test_name
                          "recovery": recovery(ist, pt), "gain_recovery": None if math.isnan(g) else g,
                          "ist_dev_acc": dev[0], "pt_dev_acc": dev[1], "zero_shot_dev_acc": dev[2],
                          "dev_gain_recovery": None if math.isnan(g_dev) else g_dev, "ist_key": e.key,
-                         "finished": finished(e.meta.get("dev_curve") or []),
+                         "finished": run_finished(e.meta),
                          "ist_rows_to_plateau": _rows_to_plateau(e.meta, settings.ist)})
     meta = {"suite": suite.name, "prompt_kind": pt_cfg.kind, "train_tasks": train_names, "test_tasks": test_names,
             "seen_tasks": seen_names, "dims": dims, "seeds": list(seeds), "rows": rows, "summary": (summary := summarise(rows)),

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from ipt_core.analysis.convergence import finished
-from ipt_core.config.ipt import ISTConfig, MSFConfig
+from ipt_core.config.ipt import SUBSPACES, ISTConfig, MSFConfig
 from ipt_core.config.pt import PTConfig
 from ipt_core.errors import InputError
 from ipt_core.experiments.context import Bank, Context, cached_bank
@@ -162,8 +162,6 @@ def subspaces_of(found: Entry, kinds: Sequence[str], *, train_prompts: torch.Ten
     tanh saturates and no gradient passes); *linear*: the top-d_I principal directions of the normalised
     training prompts (their projections). *linear* and *random* need ``train_prompts``.
     """
-    from ipt_core.config.ipt import SUBSPACES
-
     unknown = [k for k in kinds if k not in SUBSPACES]
     if unknown:
         raise IPTInputError(f"unknown subspace(s) {unknown}; choose from {', '.join(SUBSPACES)}")
@@ -174,12 +172,13 @@ def subspaces_of(found: Entry, kinds: Sequence[str], *, train_prompts: torch.Ten
     out: dict[str, Subspace] = {}
     if train_prompts is None and any(k != "found" for k in kinds):
         raise IPTInputError("the linear and random subspaces need the training prompts the found one was found on")
+    with torch.no_grad():
+        x = nm(train_prompts.float()) if train_prompts is not None else None
     for k in kinds:
         if k == "found":
             out[k] = Subspace(ae, nm, offset, scale)
             continue
         with torch.no_grad():
-            x = nm(train_prompts.float())
             if k == "random":
                 dec, _ = load_decoder(None, d=d, seed=m["seed"], prompt_shape=shape, hidden=m["hidden"],
                                       train_prompts=torch.zeros((2, *shape)), norm=norm)
@@ -242,7 +241,7 @@ def intrinsic_tuning(ctx: Context, runs: Sequence[ISTRun], subspaces: dict[tuple
             prompt = bank.method.run_prompts([j])[0].cpu()  # from run j's best coordinates
             z = bank.method.run_intrinsic(j).detach().cpu()
         r = runs[i]
-        n_train = len(bank.tasks[[t.name for t in bank.tasks].index(r.task.name)].train)
+        n_train = len(r.task.train)
         meta = {"task": r.task.name, "family": r.task.type, "setting": r.setting, "subspace": r.subspace, "d": r.d,
                 "seed": r.seed, "dev_acc": res.dev_acc, "test_acc": res.test_acc, "test_f1": res.test_f1,
                 "dev_curve": res.dev_curve, "loss_curve": res.loss_curve, "best_step": res.best_step,

@@ -1,6 +1,7 @@
 """The learning-rate schedule of every run of a bank: a callback that sets each live run's rate before a step.
 
-``cosine``: from the run's ``lr`` at its first step to 0 at its last (``steps``); ``constant``: ``lr``
+``cosine``: from the run's ``lr`` at its first step down towards 0 (``lr * (1 + cos(pi (steps - 1) / steps)) / 2``
+at its last; per run and per parameter group, which torch's schedulers, one per optimiser, do not do); ``constant``: ``lr``
 throughout (the callback leaves the rate alone). The rate is a function of the step alone, so a bank
 resumed from a checkpoint continues on the same schedule. A stopped run keeps the 0 that
 ``BankState.stop`` gave it.
