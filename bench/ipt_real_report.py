@@ -82,6 +82,7 @@ def _main_section(run: dict, e, store: Store, msf: str = "", default: bool = Tru
            f"`{run['command']}`: {run['seconds']:.0f} s wall on {run['device']} (load average {run['load_before']} before, "
            f"{run['load_after']} after; {run['date']}); seeds {e.meta['seeds']}; store key `{e.key[:16]}` (every run's wall time: "
            f"*Runs* above); IST: {_ist_label(e)}.", "",
+           *_pt_convergence(e),
            "Cells: mean over tasks (± std over seeds where there are several; the number of tasks in brackets). "
            "Recovery = IST/PT test accuracy; gain recovery = (IST − zero-shot)/(PT − zero-shot), over tasks where PT "
            "beats zero-shot; *dev* = the same on the dev split (what settings are chosen on).", "",
@@ -167,12 +168,50 @@ def _ist_moves(store: Store, e) -> list[str]:
     return out + [""]
 
 
+def _pt_unfinished(e) -> str:
+    """PT prompts still rising on dev at their last step, per seed: training prompts (the subspace's input) and
+    unseen references (the denominator of gain recovery); n/a for an entry stored before this was recorded."""
+    per_seed = e.meta.get("pt_unfinished")
+    if not per_seed:
+        return "n/a"
+    n_train, n_unseen = len(e.meta["train_tasks"]), len(e.meta["test_tasks"])
+    return ", ".join(f"{len(v['train'])}/{n_train} · {len(v['unseen'])}/{n_unseen}" for v in per_seed.values())
+
+
+def _dev_accs(rows: list[dict]) -> str:
+    """Mean dev accuracy over the rows' tasks: zero-shot / PT / IST (what pooled gain recovery is a ratio of)."""
+    if not rows:
+        return "n/a"
+    return " / ".join(f"{_mean([r[f] for r in rows if r.get(f) is not None]):.3f}"
+                      for f in ("zero_shot_dev_acc", "pt_dev_acc", "ist_dev_acc"))
+
+
+def _pt_convergence(e) -> list[str]:
+    """A line naming the PT prompts still rising on dev at their last step, per seed (none for an old entry)."""
+    per_seed = e.meta.get("pt_unfinished")
+    if not per_seed:
+        return []
+    groups = (("train", "training", "train_tasks"), ("seen", "seen", "seen_tasks"), ("unseen", "unseen", "test_tasks"))
+    parts = []
+    for seed, v in per_seed.items():
+        named = [f"{label} {len(v[k])}/{len(e.meta[field])}" + (f" ({', '.join(v[k])})" if v[k] else "")
+                 for k, label, field in groups]
+        parts.append(f"seed {seed}: " + "; ".join(named))
+    return ["PT prompts still rising on dev over the last fifth of PT (not finished; `analysis.convergence.finished` on "
+            "their stored dev curves): " + " · ".join(parts) + ".", ""]
+
+
+ABLATION_HEADER = ("| setting | seen (dev) | unseen (dev) | seen | unseen | random: seen | random: unseen | seen mean gain | "
+                   "unseen mean gain | unseen dev acc: zero-shot / PT / IST | PT unfinished: training · unseen |",
+                   "|---|---|---|---|---|---|---|---|---|---|---|")
+
+
 def _ablation_rows(label: str, e) -> str:
     rows = e.meta["rows"]
     s, u = _sel(rows, subspace="found", setting="seen"), _sel(rows, subspace="found", setting="unseen")
     rs, ru = _sel(rows, subspace="random", setting="seen"), _sel(rows, subspace="random", setting="unseen")
     return (f"| {label} | {_pooled(s, 'dev')} | {_pooled(u, 'dev')} | {_pooled(s)} | {_pooled(u)} | {_pooled(rs)} | {_pooled(ru)} | "
-            f"{_cell(s, 'gain_recovery')} | {_cell(u, 'gain_recovery')} |")
+            f"{_cell(s, 'gain_recovery')} | {_cell(u, 'gain_recovery')} | {_dev_accs(u)} | {_pt_unfinished(e)} |")
 
 
 def default_labels() -> set[str]:
@@ -374,9 +413,12 @@ def write_report(store: Store, runs_log: Path, out: Path) -> None:
                       + (f"; MSF otherwise at {shared}" if shared else "") + ")", "",
                       f"`{run['command']}`: {run['seconds']:.0f} s wall (load {run['load_before']} → {run['load_after']}); "
                       f"seeds {entries[0][1].meta['seeds']}.", "",
-                      "Pooled gain recovery unless said; the dev columns are what the default is chosen on.", "",
-                      "| setting | seen (dev) | unseen (dev) | seen | unseen | random: seen | random: unseen | seen mean gain | unseen mean gain |",
-                      "|---|---|---|---|---|---|---|---|---|"]
+                      "Pooled gain recovery unless said; the dev columns are what the default is chosen on. Found "
+                      "subspace; *random*: the untrained decoder (n/a where the ablation ran without it). Gain recovery "
+                      "is a ratio to each setting's own PT, so a setting that moves PT moves the denominator too: the "
+                      "mean dev accuracies beside it show which of the two moved. *PT unfinished*: prompts whose dev "
+                      "accuracy was still rising over the last fifth of PT (per seed).", "",
+                      *ABLATION_HEADER]
             lines += [_ablation_rows(label, e) for label, e in entries] + [""]
     out.write_text("\n".join(lines) + "\n")
     print(out.read_text())

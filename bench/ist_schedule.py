@@ -54,6 +54,9 @@ SCHEDULES = {
                                                lr_schedule="cosine")),
     "spread-0.3-x2": ("lr 0.3, twice as long: 40 steps x 16 rows",
                       ISTConfig(steps=40, batch_size=16, eval_every=8, lr=0.3, coords="spread", lr_schedule="cosine")),
+    # the plateau check: is the default's end a plateau, or only where its cosine decay stops it?
+    "spread-0.3-x10": ("lr 0.3, ten times as long: 200 steps x 16 rows (cosine over the 200)",
+                       ISTConfig(steps=200, batch_size=16, eval_every=20, lr=0.3, coords="spread", lr_schedule="cosine")),
 }
 
 
@@ -91,6 +94,24 @@ def run(args) -> None:
 
 def _f(v, digits: int = 2) -> str:
     return "n/a" if v is None or (isinstance(v, float) and np.isnan(v)) else f"{v:.{digits}f}"
+
+
+def _long_curves(by_schedule: dict) -> list[str]:
+    """The mean dev curve of every schedule evaluated at least 8 times, against training rows: whether dev was still
+    rising where the default stops (its rows per run), or had reached its plateau."""
+    default_rows = ISTConfig().steps * ISTConfig().batch_size
+    out = []
+    for name, cells in by_schedule.items():
+        for cell, c in cells.items():
+            if len(c["rows"]) < 8:
+                continue
+            if not out:
+                out = ["Mean dev accuracy against training rows, for the schedules long enough to show the curve past "
+                       f"the default's {default_rows} rows (rows, then dev accuracy):", "",
+                       "| schedule | cell | " + " | ".join(f"{r}" for r in c["rows"]) + " |",
+                       "|---|---|" + "---|" * len(c["rows"])]
+            out.append(f"| {name} | {cell} | " + " | ".join(f"{a:.3f}" for a in c["dev_acc"]) + " |")
+    return out + [""] if out else []
 
 
 def report(args) -> None:
@@ -149,6 +170,7 @@ def report(args) -> None:
                         curves.setdefault(kind, {}).setdefault(r["schedule"], {})[f"{sub} d{d} {setting}"] = {
                             "rows": [s * per_step[0] for s in steps], "dev_acc": [round(float(a), 4) for a in acc]}
         lines.append("")
+        lines += _long_curves(curves.get(kind, {}))
     lines += ["Commands (each trained only its IST runs; the store held the rest):", ""]
     lines += [f"- `{r['command']}` ({r['date']})" for r in runs]
     OUT.write_text("\n".join(lines) + "\n")

@@ -5,6 +5,7 @@ import pytest
 import torch
 from conftest import make_tiny_task
 
+from ipt_core.analysis.convergence import finished
 from ipt_core.analysis.metrics import gain_recovery, recovery
 from ipt_core.config.ipt import IPTSettings, ISTConfig, MSFConfig
 from ipt_core.config.pt import PTConfig
@@ -124,6 +125,13 @@ def test_recovery_experiment_end_to_end(make_tiny_backbone, tmp_path):
     assert len(out["rows"]) == len(rows) and all(isinstance(r["finished"], bool) for r in out["rows"])
     assert set(out["dimension_summary"]["linear"]["unseen"]) == {"d50", "d90", "max_d"}
     assert entry.command == "python -m ipt_core ipt ..."
+    # PT's own convergence per seed: which training prompts and which references were still rising on dev
+    unfinished = entry.meta["pt_unfinished"]["0"]
+    assert set(unfinished) == {"train", "seen", "unseen"}
+    train_pt = {e.spec["task"]: e for e in store.query("pt_run")
+                if e.spec["task_data"] == suite.task(e.spec["task"]).data_hash()}  # not the resampled seen copies
+    assert unfinished["train"] == [n for n in ("t0", "t1", "t2") if not finished(train_pt[n].meta["dev_curve"])]
+    assert unfinished["unseen"] == ([] if finished(train_pt["t3"].meta["dev_curve"]) else ["t3"])
     # every stage is in the store, and the same request is served from it without training
     assert len(store.query("msf")) == 2 and len(store.query("ist_run")) == len(rows)
     n_entries = len(store.query())

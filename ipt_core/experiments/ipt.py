@@ -24,7 +24,7 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-from ipt_core.analysis.convergence import plateau_step, run_finished
+from ipt_core.analysis.convergence import finished, plateau_step, run_finished
 from ipt_core.analysis.metrics import gain_recovery, recovery
 from ipt_core.analysis.recovery_summary import dim_summary, summarise
 from ipt_core.backbones import Backbone
@@ -104,6 +104,7 @@ def _recovery_meta(ctx: Context, suite: Suite, train_names: list[str], test_name
     test_tasks = [suite.task(n) for n in test_names]
     seen_tasks = resample_suite(suite, seen_names, settings.seen_data_seed)
     rows = []
+    pt_unfinished: dict[str, dict[str, list[str]]] = {}
     zs_meta = {t.name: get_baseline(ctx.store, "zero_shot", ctx.backbone, t, device=ctx.device).meta for t in train_tasks + test_tasks}
     zs = {n: m["test_acc"] for n, m in zs_meta.items()}
     for seed in seeds:
@@ -114,6 +115,12 @@ def _recovery_meta(ctx: Context, suite: Suite, train_names: list[str], test_name
         _, ref_entries = pt_prompts(ctx, suite, ref_tasks, seed, pt_cfg)
         pt_ref = {(("seen" if i < len(seen_tasks) else "unseen"), t.name): e.meta["test_acc"] for i, (t, e) in enumerate(zip(ref_tasks, ref_entries))}
         pt_dev = {(("seen" if i < len(seen_tasks) else "unseen"), t.name): e.meta.get("dev_acc") for i, (t, e) in enumerate(zip(ref_tasks, ref_entries))}
+        # PT's own convergence: a subspace built from unfinished prompts, or a reference below its plateau, limits recovery
+        pt_unfinished[str(seed)] = {
+            "train": [t.name for t, e in zip(train_tasks, train_entries) if not finished(e.meta.get("dev_curve") or [])],
+            "seen": [t.name for t, e in zip(seen_tasks, ref_entries) if not finished(e.meta.get("dev_curve") or [])],
+            "unseen": [t.name for t, e in zip(test_tasks, ref_entries[len(seen_tasks):])
+                       if not finished(e.meta.get("dev_curve") or [])]}
         found = find_subspaces(ctx, train_tasks, train_prompts, train_entries, dims, seed, settings.msf, pt_cfg.kind)
         subspaces = {}
         ist_runs = []
@@ -145,7 +152,7 @@ def _recovery_meta(ctx: Context, suite: Suite, train_names: list[str], test_name
     meta = {"suite": suite.name, "prompt_kind": pt_cfg.kind, "train_tasks": train_names, "test_tasks": test_names,
             "seen_tasks": seen_names, "dims": dims, "seeds": list(seeds), "rows": rows, "summary": (summary := summarise(rows)),
             "dim_summary": dim_summary(summary), "dev_dim_summary": dim_summary(summary, "dev"),
-            "seconds": time.time() - t0, "device": str(ctx.device)} | (extra or {})
+            "pt_unfinished": pt_unfinished, "seconds": time.time() - t0, "device": str(ctx.device)} | (extra or {})
     return meta
 
 
