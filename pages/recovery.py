@@ -85,6 +85,8 @@ else:
         st.warning("This sweep has no rows with scores.")
     else:
         finished_notes(done, unknown=True)
+        if pt_note := ipt_figures.pt_unfinished_note(m):
+            st.caption(pt_note)
         ref = st.checkbox("Show the paper's reference points (BART-base, 100 training tasks)", value=True, key="rec-ref")
         spread = "Bands: ± one std over seeds. " if n_seeds > 1 else "One seed: no spread over seeds to show. "
         shown = sorted({r.get("subspace") for r in rows if r.get("subspace")})

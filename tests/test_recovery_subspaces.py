@@ -251,3 +251,14 @@ def test_the_page_on_an_old_sweep_says_not_recorded(store_root):
     [dims] = [d for d in at.dataframe if "d50: 50% of PT's gain" in d.value.columns]
     assert set(dims.value["IST runs finished"]) == {"not recorded"} and set(dims.value["subspace"]) == {"found", "random"}
     assert any("IST runs finished: not recorded" in c.value for c in at.caption)
+
+
+def test_the_pt_note_counts_unfinished_prompts_per_group():
+    meta = {"train_tasks": ["a", "b", "c"], "seen_tasks": ["a"], "test_tasks": ["x", "y"],
+            "pt_unfinished": {"0": {"train": ["b"], "seen": [], "unseen": ["x", "y"]},
+                              "1": {"train": [], "seen": [], "unseen": ["y"]}}}
+    note = ipt_figures.pt_unfinished_note(meta)
+    assert "1 of 6 training prompts, 0 of 2 seen references, 3 of 4 unseen references" in note and "2 seeds" in note
+    done = {"0": {"train": [], "seen": [], "unseen": []}}
+    assert ipt_figures.pt_unfinished_note(meta | {"pt_unfinished": done}) is None
+    assert ipt_figures.pt_unfinished_note({"train_tasks": ["a"]}) is None  # a sweep stored before the record

@@ -251,6 +251,27 @@ def finished_warning(finished: pd.DataFrame | None) -> str | None:
             "these recoveries are lower bounds.")
 
 
+def pt_unfinished_note(meta: dict) -> str | None:
+    """Where PT itself had not finished (an ``ipt_dims`` meta's ``pt_unfinished``, per seed): one line, or None
+    where every PT prompt had stopped rising or the sweep predates the record. PT matters twice: its training
+    prompts are what the subspace is found from, and its references are the 1 of gain recovery."""
+    per_seed = meta.get("pt_unfinished")
+    if not per_seed:
+        return None
+    sizes = {"train": len(meta.get("train_tasks") or []), "seen": len(meta.get("seen_tasks") or []),
+             "unseen": len(meta.get("test_tasks") or [])}
+    counts = {k: sum(len(v.get(k, [])) for v in per_seed.values()) for k in sizes}
+    if not any(counts.values()):
+        return None
+    n_seeds = len(per_seed)
+    what = ", ".join(f"{counts[k]} of {sizes[k] * n_seeds} {label}" for k, label in
+                     (("train", "training prompts"), ("seen", "seen references"), ("unseen", "unseen references"))
+                     if sizes[k])
+    return (f"Prompt tuning had not finished everywhere: {what} were still rising on dev over the last fifth of PT"
+            + (f" (over {n_seeds} seeds)" if n_seeds > 1 else "") + ". The subspace is found from the training "
+            "prompts and gain recovery is measured against the references, so both can move with a longer PT.")
+
+
 def finished_caption(finished: pd.DataFrame | None) -> str:
     """One line on whether IST had finished: per subspace and setting, or "not recorded"."""
     if finished is None or finished.empty:
