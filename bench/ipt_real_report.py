@@ -238,14 +238,28 @@ def _msf_text(values: dict) -> str:
     return ", ".join(parts[f](v) for f, v in values.items())
 
 
+SCHEDULE_FIELDS = (("pt", "steps"), ("msf", "steps"), ("msf", "hidden"))  # what the stage ablations vary
+
+
+def _schedule_is_base(e) -> bool:
+    """Whether an entry's PT and MSF schedules are ``bench/ipt_real.py``'s CPU ones (a field its stored settings
+    leave out counts as the base's)."""
+    from bench.ipt_real import settings_for  # the script's own schedules; it imports this module only when reporting
+
+    settings = (e.spec.get("settings") or {}) if isinstance(e.spec, dict) else {}
+    base = settings_for(e.meta.get("prompt_kind", "deep"), "cpu")
+    return all((settings.get(stage) or {}).get(f, getattr(getattr(base, stage), f)) == getattr(getattr(base, stage), f)
+               for stage, f in SCHEDULE_FIELDS)
+
+
 def is_default(label: str, e) -> bool:
-    """Whether an entry ran at the MSF settings ``ipt`` uses with no flags (read from its stored spec;
-    by its label where the spec has no settings)."""
+    """Whether an entry ran at the MSF settings ``ipt`` uses with no flags and at the script's CPU schedules of PT
+    and MSF (read from its stored spec; by its label where the spec has no settings)."""
     msf = _msf(e)
     if msf is None:
         return label in default_labels()
     m = MSFConfig()
-    return all(msf[f] == getattr(m, f) for f in MSF_FIELDS)
+    return all(msf[f] == getattr(m, f) for f in MSF_FIELDS) and _schedule_is_base(e)
 
 
 def _shared_msf(entries) -> str:
