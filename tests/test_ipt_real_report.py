@@ -124,6 +124,34 @@ def test_the_default_is_read_from_the_stored_settings(tmp_path: Path):
     assert is_default(f"norm {m.norm}", no_spec) and not is_default("norm none", no_spec)
 
 
+def test_a_longer_stage_schedule_is_not_the_default(tmp_path: Path):
+    """pt-schedule / msf-schedule: the same MSF settings at a longer PT or MSF is an ablation setting, not the
+    default; the ablation table shows the PT prompts still rising and the dev accuracies the ratio is made of."""
+    from bench.ipt_real import settings_for
+
+    base = settings_for("deep", "cpu")
+    store = Store(tmp_path / "s")
+    meta = dims_meta("deep", rows(0.0, seeds=(0,), dims=(16,)), seeds=(0,), dims=(16,)) | {
+        "train_tasks": SPLIT["train"], "seen_tasks": SPLIT["seen"], "test_tasks": SPLIT["unseen"]}
+    spec = lambda pt_steps, msf_steps: {"settings": {"msf": dict(DEFAULT_MSF, steps=msf_steps, hidden=base.msf.hidden),
+                                                      "pt": {"steps": pt_steps}}}
+    short = store.put("ipt_dims", spec(base.pt.steps, base.msf.steps) | {"t": 1},
+                      meta | {"pt_unfinished": {"0": {"train": ["a"], "seen": [], "unseen": ["u"]}}}).key
+    long_pt = store.put("ipt_dims", spec(base.pt.steps * 2, base.msf.steps) | {"t": 2},
+                        meta | {"pt_unfinished": {"0": {"train": [], "seen": [], "unseen": []}}}).key
+    long_msf = store.put("ipt_dims", spec(base.pt.steps, base.msf.steps * 3) | {"t": 3}, meta).key
+    assert is_default("", store.get(short))
+    assert not is_default("", store.get(long_pt)) and not is_default("", store.get(long_msf))
+    log = tmp_path / "runs.json"
+    log.write_text(json.dumps([run_record("python bench/ipt_real.py --ablation pt-schedule", "pt-schedule", "deep",
+                                          [["PT 80 steps", short], ["PT 160 steps", long_pt]])]))
+    write_report(store, log, tmp_path / "out.md")
+    text = (tmp_path / "out.md").read_text()
+    assert "| deep | pt-schedule | **PT 80 steps** |" in text and "| deep | pt-schedule | PT 160 steps |" in text
+    assert "0.500 / 0.700 / 0.600 | 1/2 · 1/2 |" in text  # zero-shot / PT / IST dev; training · unseen still rising
+    assert "0.500 / 0.700 / 0.600 | 0/2 · 0/2 |" in text
+
+
 def test_an_empty_log_writes_a_header(tmp_path: Path):
     write_report(Store(tmp_path / "s"), tmp_path / "none.json", tmp_path / "r.md")
     assert (tmp_path / "r.md").read_text().startswith("# IPT on the real suite")
