@@ -34,7 +34,8 @@ def finished(curve: Sequence[Sequence[float]], tail: float = TAIL, tol: float = 
 
 
 def run_finished(meta: Mapping) -> bool:
-    """An ``ist_run`` entry's flag: the one it recorded, or (stored before the flag was kept) its dev curve's."""
+    """A run entry's flag: the one it recorded (``ist_run``), or else its dev curve's (an IST run stored before the
+    flag was kept, or a PT run, which records none)."""
     flag = meta.get("finished")
     return bool(flag) if flag is not None else finished(meta.get("dev_curve") or [])
 

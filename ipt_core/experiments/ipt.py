@@ -24,7 +24,7 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-from ipt_core.analysis.convergence import finished, plateau_step, run_finished
+from ipt_core.analysis.convergence import plateau_step, run_finished
 from ipt_core.analysis.metrics import gain_recovery, recovery
 from ipt_core.analysis.recovery_summary import dim_summary, summarise
 from ipt_core.backbones import Backbone
@@ -116,11 +116,9 @@ def _recovery_meta(ctx: Context, suite: Suite, train_names: list[str], test_name
         pt_ref = {(("seen" if i < len(seen_tasks) else "unseen"), t.name): e.meta["test_acc"] for i, (t, e) in enumerate(zip(ref_tasks, ref_entries))}
         pt_dev = {(("seen" if i < len(seen_tasks) else "unseen"), t.name): e.meta.get("dev_acc") for i, (t, e) in enumerate(zip(ref_tasks, ref_entries))}
         # PT's own convergence: a subspace built from unfinished prompts, or a reference below its plateau, limits recovery
-        pt_unfinished[str(seed)] = {
-            "train": [t.name for t, e in zip(train_tasks, train_entries) if not finished(e.meta.get("dev_curve") or [])],
-            "seen": [t.name for t, e in zip(seen_tasks, ref_entries) if not finished(e.meta.get("dev_curve") or [])],
-            "unseen": [t.name for t, e in zip(test_tasks, ref_entries[len(seen_tasks):])
-                       if not finished(e.meta.get("dev_curve") or [])]}
+        rising = lambda tasks, entries: [t.name for t, e in zip(tasks, entries) if not run_finished(e.meta)]
+        pt_unfinished[str(seed)] = {"train": rising(train_tasks, train_entries), "seen": rising(seen_tasks, ref_entries),
+                                    "unseen": rising(test_tasks, ref_entries[len(seen_tasks):])}
         found = find_subspaces(ctx, train_tasks, train_prompts, train_entries, dims, seed, settings.msf, pt_cfg.kind)
         subspaces = {}
         ist_runs = []
